@@ -1,0 +1,9 @@
+"""The thread's worked example x = [2, 4, 2, 1] through every configured method."""
+
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")  # noqa: F821
+
+from softmaxlab import claims, sweep  # noqa: E402
+
+sweep.write_csv(claims.worked_example(snakemake.params.methods), snakemake.output[0])  # noqa: F821

@@ -1,0 +1,24 @@
+# Stage 5: the self-contained HTML report, read top to bottom.
+
+
+rule report:
+    input:
+        summary="results/tables/summary.csv",
+        claims="results/tables/claims.csv",
+        details="results/tables/claim_details",
+        example="results/tables/worked_example.csv",
+        pivots=expand("results/tables/pivot_{pivot}.csv", pivot=PIVOTS),
+        figures=expand("results/figures/{figure}.svg", figure=FIGURES),
+        benchmarks=expand(
+            "results/benchmarks/sweep_shard_{shard}.tsv", shard=range(len(SHARDS))
+        ),
+    output:
+        "results/report.html",
+    log:
+        "logs/report.log",
+    params:
+        config=config,
+        pivots=PIVOTS,
+        figures=FIGURES,
+    script:
+        "../../scripts/report.py"

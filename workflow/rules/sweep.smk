@@ -1,0 +1,36 @@
+# Stage 1: evaluate every method on every cell, a shard of cells per job, then merge.
+
+
+rule sweep_shard:
+    output:
+        "results/shards/shard_{shard}.csv",
+    log:
+        "logs/sweep/shard_{shard}.log",
+    benchmark:
+        "results/benchmarks/sweep_shard_{shard}.tsv"
+    resources:
+        # Peak memory is bounded by the chunk size, not the shard size (see benchmarks/).
+        mem_mb=1024,
+        runtime=lambda wildcards: 10 + shard_elements(wildcards) // 200_000,
+    params:
+        shard=lambda wildcards: sl_sweep.shard_params(config, int(wildcards.shard)),
+    script:
+        "../../scripts/sweep_shard.py"
+
+
+rule summary:
+    input:
+        shard_outputs(),
+    output:
+        report(
+            "results/tables/summary.csv",
+            caption="../report/summary.rst",
+            category="Tables",
+            labels={"table": "summary (tidy)"},
+        ),
+    log:
+        "logs/summary.log",
+    params:
+        config=config,
+    script:
+        "../../scripts/merge_summary.py"

@@ -1,0 +1,50 @@
+"""Summaries against scipy's own interval implementations and numpy's sorting."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats as scipy_stats
+
+from softmaxlab import stats
+
+
+@given(st.integers(1, 500).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))))
+@settings(max_examples=100, deadline=None)
+def test_wilson_matches_scipy_binomtest(case):
+    successes, n = case
+    low, high = stats.wilson_interval(np.array([successes]), np.array([n]))
+    ref = scipy_stats.binomtest(successes, n).proportion_ci(confidence_level=0.95, method="wilson")
+    assert low[0] == pytest.approx(ref.low, abs=1e-12)
+    assert high[0] == pytest.approx(ref.high, abs=1e-12)
+
+
+def test_t_interval_matches_scipy():
+    values = np.array([1.0, 2.0, 4.0, 8.0, 3.0])
+    out = stats.summarize(values[:, None], np.array([False]))
+    low, high = scipy_stats.t.interval(0.95, len(values) - 1, loc=values.mean(), scale=scipy_stats.sem(values))
+    assert out["ci_low"][0] == pytest.approx(low)
+    assert out["ci_high"][0] == pytest.approx(high)
+    assert out["std"][0] == pytest.approx(np.std(values, ddof=1))
+
+
+def test_quantiles_are_observed_values():
+    values = np.arange(1.0, 101.0)[:, None]  # 1..100
+    out = stats.summarize(values, np.array([False]))
+    # Type 1: the smallest x with F(x) >= q: 5, 50, 95.
+    assert (out["q05"][0], out["median"][0], out["q95"][0]) == (5.0, 50.0, 95.0)
+
+
+def test_nan_left_out_inf_kept():
+    values = np.array([[1.0, 0.0], [np.nan, 1.0], [np.inf, 1.0], [2.0, np.nan]])
+    out = stats.summarize(values, np.array([False, True]))
+    assert list(out["n"]) == [3, 3]
+    assert out["mean"][0] == np.inf and out["q95"][0] == np.inf and out["median"][0] == 2.0
+    assert out["mean"][1] == pytest.approx(2 / 3)
+
+
+def test_empty_and_single_columns():
+    values = np.array([[np.nan, 5.0]])
+    out = stats.summarize(values, np.array([False, False]))
+    assert out["n"][0] == 0 and np.isnan(out["mean"][0]) and np.isnan(out["ci_low"][0])
+    assert out["n"][1] == 1 and out["mean"][1] == 5.0 and np.isnan(out["std"][1])

@@ -1,0 +1,138 @@
+"""The workflow end to end on a small sweep: outputs, determinism, bad config, interruption."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.workflow
+
+SMALL = {
+    "seed": 11,
+    "scales": [0.1, 3.0, 200.0],
+    "k": [2, 10],
+    "dtypes": ["float64", "float16"],
+    "distributions": {"normal": {"family": "normal"}, "positive": {"family": "uniform", "low": 0, "high": 1}},
+    "methods": [
+        {"method": "argmax"},
+        {"method": "linear"},
+        {"method": "softmax"},
+        {"method": "softmax", "stable": False},
+        {"method": "softmax", "base": 100, "stable": False},
+        {"method": "sparsemax"},
+        {"method": "gumbel_softmax"},
+    ],
+    "vectors": {"elements": 200, "min": 5, "max": 30},
+    "grad_vectors": 4,
+    "shard_elements": 2000,
+}
+SUMMARY_COLUMNS = (
+    "distribution,scale,k,dtype,method,label,metric,n,mean,std,ci_low,ci_high,q05,median,q95"
+)
+
+
+def make_project(root: Path, config: dict) -> Path:
+    """A copy of the workflow (not the library: that is installed) with its own config."""
+    root.mkdir(parents=True, exist_ok=True)
+    for name in ("workflow", "scripts", "config"):
+        shutil.copytree(REPO / name, root / name)
+    shutil.copy(REPO / "Snakefile", root / "Snakefile")
+    (root / "small.yaml").write_text(yaml.safe_dump(config))
+    return root
+
+
+def snakemake(root: Path, *args, check=True, **kwargs):
+    cmd = [sys.executable, "-m", "snakemake", "--configfile", "small.yaml", "--cores", "2", *args]
+    result = subprocess.run(cmd, cwd=root, capture_output=True, text=True, **kwargs)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
+    return result
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+    root = make_project(tmp_path_factory.mktemp("full"), SMALL)
+    snakemake(root)
+    return root
+
+
+def test_end_to_end_outputs(full_run):
+    tables = full_run / "results" / "tables"
+    summary_text = (tables / "summary.csv").read_text()
+    assert summary_text.splitlines()[0] == SUMMARY_COLUMNS
+    summary = pd.read_csv(tables / "summary.csv")
+    n_cells = 2 * 3 * 2 * 2
+    assert len(summary) == n_cells * len(SMALL["methods"]) * 16
+    assert set(summary["label"]) == {
+        "argmax",
+        "linear",
+        "softmax",
+        "softmax(stable=False)",
+        "softmax(base=100, stable=False)",
+        "sparsemax",
+        "gumbel_softmax",
+    }
+    # Unstable base-100 softmax overflows float64 above ln(max)/ln(100) = 154.1: at scale 200
+    # some normal logits exceed it, at scale 3 none do; the stable one never overflows.
+    over = summary[(summary.metric == "overflow") & (summary.dtype == "float64") & (summary.distribution == "normal")]
+    base100 = over[over.label == "softmax(base=100, stable=False)"].set_index(["scale", "k"])["mean"]
+    assert base100.loc[(200.0, 10)] > 0 and base100.loc[(3.0, 10)] == 0
+    assert (over[over.label == "softmax"]["mean"] == 0).all()
+    # Hardmax is at distance 0 from argmax, always.
+    tv = summary[(summary.metric == "tv_to_argmax") & (summary.label == "argmax")]
+    assert (tv["mean"] == 0).all()
+    claims = pd.read_csv(tables / "claims.csv")
+    assert list(claims.columns) == ["claim", "statement", "measure", "value", "verdict", "conditions"]
+    assert list(claims["claim"]) == [f"C{i}" for i in range(1, 14)]
+    assert set(claims["verdict"]) <= {"holds", "holds with conditions", "does not hold"}
+    report = (full_run / "results" / "report.html").read_text()
+    assert "C13" in report and "<svg" in report or "data:image" in report
+    assert (full_run / "results" / "figures").is_dir()
+    assert any((full_run / "logs").rglob("*.log"))
+
+
+def test_same_bytes_whatever_cores_and_sharding(full_run, tmp_path):
+    other = make_project(tmp_path / "other", {**SMALL, "shard_elements": 150})
+    result = snakemake(other, "--cores", "1", "results/tables/summary.csv", "results/tables/claims.csv")
+    assert result.returncode == 0
+    shards = list((other / "results" / "shards").glob("shard_*.csv"))
+    assert len(shards) > len(list((full_run / "results" / "shards").glob("shard_*.csv")))
+    for table in ("summary.csv", "claims.csv"):
+        assert (other / "results/tables" / table).read_bytes() == (full_run / "results/tables" / table).read_bytes()
+
+
+def test_bad_config_stops_before_any_work(tmp_path):
+    root = make_project(tmp_path / "bad", {**SMALL, "k": [1, 10]})
+    result = snakemake(root, check=False)
+    assert result.returncode != 0
+    assert "config key 'k[0]'" in result.stderr + result.stdout
+    assert not (root / "results").exists()
+
+
+def test_interrupted_run_completes_identically(full_run, tmp_path):
+    root = make_project(tmp_path / "interrupted", SMALL)
+    cmd = [sys.executable, "-m", "snakemake", "--configfile", "small.yaml", "--cores", "1",
+           "results/tables/summary.csv"]
+    proc = subprocess.Popen(cmd, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    shards = root / "results" / "shards"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not any(shards.glob("shard_*.csv")):
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # no chance to clean up: the harshest interruption
+    proc.wait()
+    assert not (root / "results/tables/summary.csv").exists()
+    # A killed Snakemake leaves its lock behind: the README's recovery is unlock, then rerun.
+    snakemake(root, "--unlock")
+    snakemake(root, "--rerun-incomplete", "results/tables/summary.csv")
+    assert (root / "results/tables/summary.csv").read_bytes() == (
+        full_run / "results/tables/summary.csv"
+    ).read_bytes()

@@ -136,3 +136,54 @@ def test_interrupted_run_completes_identically(full_run, tmp_path):
     assert (root / "results/tables/summary.csv").read_bytes() == (
         full_run / "results/tables/summary.csv"
     ).read_bytes()
+
+
+def _browser_paths():
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if not (chromium and driver):
+        if os.environ.get("CI"):
+            pytest.fail("chromium and chromedriver must be installed in CI (.ci/run installs them)")
+        pytest.skip("chromium/chromedriver not installed (Debian packages chromium, chromium-driver)")
+    return chromium, driver
+
+
+def test_report_renders_in_headless_chromium(full_run):
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+
+    chromium, driver_path = _browser_paths()
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1280,2000",
+    ):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    browser = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
+    try:
+        browser.get((full_run / "results" / "report.html").as_uri())
+        images = browser.execute_script(
+            "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.alt || i.src.slice(0, 40)])"
+        )
+        inline_svgs = browser.execute_script(
+            "return Array.from(document.querySelectorAll('svg')).filter(s => s.getBoundingClientRect().width > 100).length"
+        )
+        assert len(images) + inline_svgs >= 10, (images, inline_svgs)
+        broken = [image for image in images if not (image[0] and image[1] > 0)]
+        assert not broken, broken
+        errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+        assert not errors, errors
+        artifacts = REPO / "results" / "test-artifacts"
+        artifacts.mkdir(parents=True, exist_ok=True)
+        browser.save_screenshot(str(artifacts / "report-screenshot.png"))
+    finally:
+        browser.quit()

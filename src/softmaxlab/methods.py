@@ -1,0 +1,479 @@
+"""Normalisation methods: maps from logits x to (pseudo-)probability vectors, last axis.
+
+Every method computes in the dtype of its input. Elementwise operations run in that dtype
+(numpy's float16 and ml_dtypes' bfloat16/fp8 ufuncs compute each operation in float32 and
+round the result to the dtype, so each operation carries one rounding, as on hardware).
+Reductions over the last axis (sums, cumulative sums, the thresholds of sparsemax and
+entmax) are accumulated in float32 for formats narrower than float32 and rounded to the
+dtype afterwards, as numpy's float16 sum and the training frameworks' low-precision kernels
+do; in float32, float64 and long double they are computed in the dtype itself.
+
+Nothing here raises on inf/NaN input: the arithmetic gives what it gives, and
+:func:`evaluate` reports per row whether an intermediate or the output overflowed (became
+non-finite although the row's input was finite), so overflow can be counted.
+
+The methods (name, parameters with defaults, formula, source) are listed by
+:func:`methods` and documented in the docstring of each ``_name`` function below;
+:func:`method_doc` returns that docstring.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from softmaxlab.dtypes import DTYPES
+
+_SUPPORTED = {*DTYPES.values(), np.dtype(np.longdouble)}
+
+
+class _Ctx:
+    """The dtype of one call, its accumulator, and the call's overflow bookkeeping."""
+
+    def __init__(self, x: np.ndarray):
+        self.dtype = x.dtype
+        # float32 accumulation for the narrow formats (float16, bfloat16, fp8).
+        self.acc = np.dtype(np.float32) if x.dtype.itemsize < 4 else x.dtype
+        self.finite_rows = np.all(np.isfinite(x), axis=-1)
+        self.overflow = np.zeros(x.shape[:-1], dtype=bool)
+
+    def c(self, value, dtype=None) -> np.ndarray:
+        """A constant rounded to the dtype (a 0-d array: Python scalars would promote
+        ml_dtypes arrays to float32)."""
+        return np.asarray(value, dtype=self.dtype if dtype is None else dtype)
+
+    def sum(self, a: np.ndarray) -> np.ndarray:
+        """Sum over the last axis (keepdims), accumulated in ``acc``, rounded to the dtype."""
+        return np.sum(a, axis=-1, keepdims=True, dtype=self.acc).astype(self.dtype)
+
+    def check(self, a: np.ndarray, where: np.ndarray | None = None) -> np.ndarray:
+        """Mark rows whose finite input produced a non-finite value in ``a``; return ``a``.
+
+        Non-finite rather than infinite because float8_e4m3fn has no infinity: there an
+        overflow gives NaN.
+        """
+        bad = ~np.isfinite(a)
+        if where is not None:
+            bad &= where
+        self.overflow |= np.any(bad, axis=-1) & self.finite_rows
+        return a
+
+    def normalise(self, t: np.ndarray) -> np.ndarray:
+        """t / sum(t), checking the sum and, where the sum is finite and non-zero, the quotient."""
+        s = self.check(self.sum(t))
+        return self.check(t / s, where=(s != 0) & np.isfinite(s))
+
+    def sort_descending(self, a: np.ndarray) -> np.ndarray:
+        # Sorting is exact in any wider format; numpy sorts the ml_dtypes formats slowly.
+        return np.flip(np.sort(a.astype(self.acc), axis=-1), axis=-1)
+
+
+def _limit_rows(x: np.ndarray, p: np.ndarray, ctx: _Ctx) -> np.ndarray:
+    """Rows with NaN become NaN; rows with +inf (and no NaN) become the hardmax of the +inf
+    entries, the limit of the method as those entries grow (sparsemax, entmax)."""
+    has_nan = np.any(np.isnan(x), axis=-1)
+    is_inf = np.isposinf(x.astype(ctx.acc))
+    has_inf = np.any(is_inf, axis=-1) & ~has_nan
+    if has_nan.any() or has_inf.any():
+        p = p.copy()
+        count = np.sum(is_inf, axis=-1, keepdims=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            shared = (is_inf / count).astype(ctx.dtype)
+        p[has_inf] = shared[has_inf]
+        p[has_nan] = ctx.c(np.nan)
+    return p
+
+
+# --- the methods ---------------------------------------------------------------------------
+
+
+def _argmax(x, ctx):
+    """Hardmax: p_i = 1/m on the m maximisers of x, 0 elsewhere (ties share the mass).
+
+    Not differentiable (its gradient is 0 almost everywhere): the reference the distances
+    are measured to. +inf entries are the maximisers; all -inf is a tie of every entry
+    (uniform); a row with NaN gives NaN.
+    """
+    is_max = x == np.max(x, axis=-1, keepdims=True)
+    count = np.sum(is_max, axis=-1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.where(is_max, (1.0 / count).astype(ctx.dtype), ctx.c(0))
+    p[np.any(np.isnan(x), axis=-1)] = ctx.c(np.nan)
+    return p
+
+
+def _linear(x, ctx):
+    """Plain normalisation p_i = x_i / sum_j x_j, no guard (the thread's alternative).
+
+    A probability vector only for non-negative x with a positive sum: signed logits give
+    negative entries or entries above 1, a zero sum gives inf/NaN. Scale-invariant.
+    """
+    return ctx.normalise(x)
+
+
+def _shifted_linear(x, ctx):
+    """p_i = (x_i - min x) / sum_j (x_j - min x): linear after shifting the minimum to 0.
+
+    Always non-negative; the minimum gets 0. All-equal x gives 0/0 = NaN (no guard).
+    """
+    return ctx.normalise(ctx.check(x - np.min(x, axis=-1, keepdims=True)))
+
+
+def _relu(x, ctx):
+    """p_i = max(x_i, 0) / sum_j max(x_j, 0). No positive entry gives 0/0 = NaN."""
+    return ctx.normalise(np.maximum(x, ctx.c(0)))
+
+
+def _softplus(x, ctx):
+    """p_i = s(x_i) / sum_j s(x_j), s(x) = ln(1 + e^x), computed as max(x, 0) + ln(1 + e^-|x|)
+    (no overflow for large x). Positive for every finite x, unless s underflows."""
+    t = np.maximum(x, ctx.c(0)) + np.log1p(np.exp(-np.abs(x)))
+    return ctx.normalise(ctx.check(t))
+
+
+def _sigmoid(x, ctx):
+    """p_i = sigma(x_i) / sum_j sigma(x_j), sigma(x) = 1 / (1 + e^-x), computed as
+    1/(1 + e^-|x|) for x >= 0 and e^-|x|/(1 + e^-|x|) below (no overflow)."""
+    e = np.exp(-np.abs(x))
+    one = ctx.c(1)
+    t = np.where(x >= ctx.c(0), one / (one + e), e / (one + e))
+    return ctx.normalise(t)
+
+
+def _spherical(x, ctx, eps):
+    """Spherical softmax p_i = (x_i^2 + eps) / sum_j (x_j^2 + eps) (de Brebisson & Vincent
+    2016, "An exploration of softmax alternatives belonging to the spherical loss family").
+    eps is rounded to the dtype (1e-5 is 0 in float8_e4m3fn). Even in x: the sign is lost.
+    """
+    return ctx.normalise(ctx.check(ctx.check(x * x) + ctx.c(eps)))
+
+
+def _escort(x, ctx, p):
+    """Escort transform p_i = |x_i|^p / sum_j |x_j|^p (Beck & Schloegl 1993; the
+    "p-normalisation" of the thread with p = 2). Even in x for every p: the sign is lost."""
+    return ctx.normalise(ctx.check(np.power(np.abs(x), ctx.c(p))))
+
+
+def _taylor(x, ctx, order):
+    """Taylor softmax p_i = t(x_i) / sum_j t(x_j), t(x) = sum_{i=0}^{n} x^i / i!
+    (de Brebisson & Vincent 2016). For even n, t > 0 on the real line, so p is a
+    distribution; t is evaluated in Horner form 1 + x(1 + x/2 (1 + x/3 (...))).
+    Not monotone below the minimum of t (e.g. n = 2: t(x) = ((x + 1)^2 + 1)/2 falls until
+    x = -1), so very negative logits can outweigh the maximum.
+    """
+    t = np.broadcast_to(ctx.c(1), x.shape)
+    one = ctx.c(1)
+    for i in range(order, 0, -1):
+        t = ctx.check(one + ctx.check(x * t) / ctx.c(i))
+    return ctx.normalise(np.array(t, copy=True))
+
+
+def _stablemax(x, ctx):
+    """Stablemax p_i = s(x_i) / sum_j s(x_j), s(x) = x + 1 for x >= 0 and 1/(1 - x) below
+    (Prieto, Barsbey, Mediano & Birdal 2025, "Grokking at the edge of numerical
+    stability"). Positive, monotone, grows linearly: no overflow short of the format's max.
+    """
+    one = ctx.c(1)
+    t = np.where(x >= ctx.c(0), x + one, one / (one - x))
+    return ctx.normalise(ctx.check(t))
+
+
+def _softmax(x, ctx, temperature, base, stable):
+    """Softmax p_i = base^(x_i/T) / sum_j base^(x_j/T) (Bridle 1990; base psi as in the
+    thread: psi^x = e^(x ln psi), so base psi is temperature 1/ln psi).
+
+    base = e uses exp; any other base uses np.power with the base rounded to the dtype
+    (100 is 96 in float8_e4m3fn). stable=True subtracts max x first (the shift does not
+    change p, and every power is then <= 1: no overflow on finite input; Goodfellow et al.
+    2016, sec. 4.1); stable=False computes the powers as they are, so base^(x/T) overflows
+    above ln(max)/ln(base) * T (709.78 for e in float64).
+
+    Edge inputs, as scipy.special.softmax: all -inf gives NaN (0/0; stable: -inf - -inf);
+    +inf gives NaN (stable: inf - inf; unstable: inf/inf); NaN propagates. base = 1 is
+    uniform whatever x (even x with inf, since 1^y = 1).
+    """
+    y = x
+    if stable:
+        y = ctx.check(x - np.max(x, axis=-1, keepdims=True))
+    if temperature != 1:
+        y = ctx.check(y / ctx.c(temperature))
+    t = np.exp(y) if base == math.e else np.power(ctx.c(base), y)
+    return ctx.normalise(ctx.check(t))
+
+
+def _iterated_exp(x, ctx, depth):
+    """p_i = E(x_i) / sum_j E(x_j) with E = exp applied ``depth`` times (the thread's
+    "why not e^e^e^x"). There is no shift trick: E(x + c) / E(x) is not constant, so the
+    result is not shift-invariant and cannot be stabilised by subtracting the max. In
+    float64, depth 2 overflows above ln ln max = 6.566 and depth 3 above ln ln ln max =
+    1.8817.
+    """
+    t = x
+    for _ in range(depth):
+        t = ctx.check(np.exp(t))
+    return ctx.normalise(t)
+
+
+def _ssmax(x, ctx, s):
+    """Scalable softmax p = softmax(s ln(K) x) (Nakanishi 2025, "Scalable-Softmax Is
+    Superior for Attention"): the ln K factor keeps the maximum's mass from fading as the
+    number of classes K grows. Computed as the stable softmax; K = 1 gives [1].
+    """
+    k = x.shape[-1]
+    y = ctx.check(x * ctx.c(s * math.log(k)))
+    return _softmax(y, ctx, temperature=1, base=math.e, stable=True)
+
+
+def _sparsemax(x, ctx):
+    """Sparsemax p = argmin_{p in simplex} ||p - x||^2 = max(x - tau, 0) (Martins &
+    Astudillo 2016, Algorithm 1): sort z descending, k(z) = max{k : 1 + k z_(k) >
+    sum_{j<=k} z_(j)}, tau = (sum_{j<=k(z)} z_(j) - 1) / k(z).
+
+    The threshold is found at accumulator precision on x - max x (shift-invariant) and p
+    is rounded to the dtype. -inf entries get 0; a row with +inf gives the hardmax of its
+    +inf entries (the limit); all -inf and NaN give NaN.
+    """
+    acc = ctx.acc
+    z = x.astype(acc)
+    z = z - np.max(z, axis=-1, keepdims=True)
+    zs = ctx.sort_descending(z)
+    cumsum = np.cumsum(zs, axis=-1, dtype=acc)
+    k = np.arange(1, x.shape[-1] + 1, dtype=acc)
+    support = np.sum(np.asarray(1, acc) + k * zs > cumsum, axis=-1, keepdims=True)
+    top = np.take_along_axis(cumsum, np.maximum(support - 1, 0), axis=-1)
+    tau = (top - np.asarray(1, acc)) / support.astype(acc)
+    p = ctx.check(np.maximum(z - tau, np.asarray(0, acc)).astype(ctx.dtype))
+    return _limit_rows(x, p, ctx)
+
+
+def _entmax15(x, ctx):
+    """1.5-entmax p = [(x/2 - tau)_+]^2 with tau such that sum p = 1 (Peters, Niculae &
+    Martins 2019, "Sparse Sequence-to-Sequence Models", Algorithm 2: the exact sort-based
+    threshold). With z = (x - max x)/2 sorted descending and rho = 1..K: mean_rho, the mean
+    of the top rho, ss_rho = rho (mean of squares - mean^2), delta_rho = (1 - ss_rho)/rho,
+    tau_rho = mean_rho - sqrt(max(delta_rho, 0)); the support is the largest rho with
+    tau_rho <= z_(rho), and tau = tau_support.
+
+    Threshold at accumulator precision, p rounded to the dtype. Edge inputs as sparsemax.
+    """
+    acc = ctx.acc
+    z = x.astype(acc)
+    z = (z - np.max(z, axis=-1, keepdims=True)) / np.asarray(2, acc)
+    zs = ctx.sort_descending(z)
+    rho = np.arange(1, x.shape[-1] + 1, dtype=acc)
+    mean = np.cumsum(zs, axis=-1, dtype=acc) / rho
+    mean_sq = np.cumsum(zs * zs, axis=-1, dtype=acc) / rho
+    delta = (np.asarray(1, acc) - rho * (mean_sq - mean * mean)) / rho
+    tau = mean - np.sqrt(np.maximum(delta, np.asarray(0, acc)))
+    support = np.sum(tau <= zs, axis=-1, keepdims=True)
+    tau_star = np.take_along_axis(tau, np.maximum(support - 1, 0), axis=-1)
+    p = np.maximum(z - tau_star, np.asarray(0, acc))
+    p = ctx.check((p * p).astype(ctx.dtype))
+    return _limit_rows(x, p, ctx)
+
+
+def _entmax(x, ctx, alpha):
+    """alpha-entmax p_i = [(alpha - 1) x_i - tau]_+^(1/(alpha - 1)) with tau such that
+    sum p = 1 (Peters, Niculae & Martins 2019), tau found by bisection (Blondel et al.
+    2020; the entmax package's EntmaxBisectFunction): with X = (alpha - 1)(x - max x),
+    tau lies in [-1, -(1/K)^(alpha-1)]; the interval is halved until it is below the
+    accumulator's unit roundoff (nmant + 2 steps), then p is normalised to sum to 1.
+
+    alpha -> 1 is softmax, alpha = 2 is sparsemax. Edge inputs as sparsemax.
+    """
+    acc = ctx.acc
+    am1 = np.asarray(alpha - 1, acc)
+    inv = np.asarray(1 / (alpha - 1), acc)
+    zero = np.asarray(0, acc)
+    z = x.astype(acc)
+    z = (z - np.max(z, axis=-1, keepdims=True)) * am1
+    k = x.shape[-1]
+    tau_lo = np.full(z.shape[:-1] + (1,), -1, dtype=acc)
+    width = np.full_like(tau_lo, np.asarray(1 - (1 / k) ** (alpha - 1), acc))
+
+    def mass(tau):
+        return np.power(np.maximum(z - tau, zero), inv)
+
+    for _ in range(np.finfo(acc).nmant + 2):
+        width = width / np.asarray(2, acc)
+        tau_mid = tau_lo + width
+        above = np.sum(mass(tau_mid), axis=-1, keepdims=True, dtype=acc) >= np.asarray(1, acc)
+        tau_lo = np.where(above, tau_mid, tau_lo)
+    p = mass(tau_lo)
+    p = (p / np.sum(p, axis=-1, keepdims=True, dtype=acc)).astype(ctx.dtype)
+    return _limit_rows(x, ctx.check(p), ctx)
+
+
+def _gumbel_softmax(x, ctx, tau, seed):
+    """Gumbel-softmax p = softmax((x + g) / tau), g_i ~ Gumbel(0, 1) i.i.d. (Jang, Gu &
+    Poole 2017; Maddison, Mnih & Teh 2017): a differentiable relaxation of sampling from
+    softmax(x). g = numpy.random.default_rng(seed).gumbel(size=x.shape) in float64,
+    rounded to the dtype, so the noise depends on the whole array's shape (a batch and its
+    rows one by one draw different noise). Stable softmax after the noise.
+    """
+    g = np.random.default_rng(seed).gumbel(size=x.shape).astype(ctx.dtype)
+    y = ctx.check(x + g)
+    return _softmax(y, ctx, temperature=tau, base=math.e, stable=True)
+
+
+# --- registry and parameter checks -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Param:
+    default: object
+    kind: str  # "real", "int" or "bool"
+    allowed: str  # what is allowed, for messages
+    ok: Callable[[object], bool] = field(default=lambda value: True)
+
+
+_METHODS: dict[str, tuple[Callable, dict[str, _Param]]] = {
+    "argmax": (_argmax, {}),
+    "linear": (_linear, {}),
+    "shifted_linear": (_shifted_linear, {}),
+    "relu": (_relu, {}),
+    "softplus": (_softplus, {}),
+    "sigmoid": (_sigmoid, {}),
+    "spherical": (_spherical, {"eps": _Param(1e-5, "real", ">= 0", lambda v: v >= 0)}),
+    "escort": (_escort, {"p": _Param(2.0, "real", "> 0", lambda v: v > 0)}),
+    "taylor": (
+        _taylor,
+        {"order": _Param(2, "int", "an even integer >= 0", lambda v: v >= 0 and v % 2 == 0)},
+    ),
+    "stablemax": (_stablemax, {}),
+    "softmax": (
+        _softmax,
+        {
+            "temperature": _Param(1.0, "real", "> 0", lambda v: v > 0),
+            "base": _Param(math.e, "real", "> 0", lambda v: v > 0),
+            "stable": _Param(True, "bool", "true or false"),
+        },
+    ),
+    "iterated_exp": (
+        _iterated_exp,
+        {"depth": _Param(2, "int", "an integer >= 1", lambda v: v >= 1)},
+    ),
+    "ssmax": (_ssmax, {"s": _Param(1.0, "real", "> 0", lambda v: v > 0)}),
+    "sparsemax": (_sparsemax, {}),
+    "entmax15": (_entmax15, {}),
+    "entmax": (_entmax, {"alpha": _Param(1.5, "real", "> 1", lambda v: v > 1)}),
+    "gumbel_softmax": (
+        _gumbel_softmax,
+        {
+            "tau": _Param(1.0, "real", "> 0", lambda v: v > 0),
+            "seed": _Param(0, "int", "an integer >= 0", lambda v: v >= 0),
+        },
+    ),
+}
+
+
+def methods() -> list[str]:
+    """Names of every normalisation method, in a fixed order."""
+    return list(_METHODS)
+
+
+def _lookup(name: str):
+    if name not in _METHODS:
+        raise ValueError(f"unknown method {name!r}; valid methods: {', '.join(_METHODS)}")
+    return _METHODS[name]
+
+
+def method_defaults(name: str) -> dict:
+    """The parameters of a method and their defaults."""
+    return {key: spec.default for key, spec in _lookup(name)[1].items()}
+
+
+def method_doc(name: str) -> str:
+    """The docstring of a method: its formula, source and edge-input behaviour."""
+    return _lookup(name)[0].__doc__
+
+
+def check_params(name: str, params: Mapping | None = None) -> dict:
+    """The full parameters of ``name`` (defaults filled in), or ValueError naming the bad
+    parameter, its value and what is allowed."""
+    specs = _lookup(name)[1]
+    params = dict(params or {})
+    unknown = sorted(set(params) - set(specs))
+    if unknown:
+        raise ValueError(
+            f"method {name!r} has no parameter {unknown[0]!r}; "
+            f"valid parameters: {', '.join(specs) or '(none)'}"
+        )
+    full = {}
+    for key, spec in specs.items():
+        value = params.get(key, spec.default)
+        if spec.kind == "bool":
+            valid = isinstance(value, bool | np.bool_)
+        elif spec.kind == "int":
+            valid = isinstance(value, int | np.integer) and not isinstance(value, bool)
+        else:
+            valid = isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+                value, bool
+            )
+            valid = valid and math.isfinite(value)
+        if not (valid and spec.ok(value)):
+            raise ValueError(
+                f"method {name!r}: parameter {key} must be {spec.allowed} "
+                f"({spec.kind}), got {value!r}"
+            )
+        full[key] = bool(value) if spec.kind == "bool" else value
+    return full
+
+
+def _format(value) -> str:
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def label(name: str, params: Mapping | None = None) -> str:
+    """The method with its non-default parameters, e.g. ``softmax(base=100, stable=False)``;
+    just the name when every parameter has its default."""
+    full = check_params(name, params)
+    defaults = method_defaults(name)
+    changed = [f"{key}={_format(value)}" for key, value in full.items() if value != defaults[key]]
+    return f"{name}({', '.join(changed)})" if changed else name
+
+
+def _as_array(x) -> np.ndarray:
+    x = np.asarray(x)
+    if x.dtype.kind in "biu":
+        x = x.astype(np.float64)
+    if x.dtype not in _SUPPORTED:
+        raise ValueError(
+            f"unsupported dtype {x.dtype}; valid dtypes: {', '.join(DTYPES)} (and longdouble)"
+        )
+    if x.ndim == 0 or x.shape[-1] == 0:
+        raise ValueError(f"x needs a last axis with at least one class, got shape {x.shape}")
+    return x
+
+
+def evaluate(x, method: str, **params) -> tuple[np.ndarray, np.ndarray]:
+    """(p, overflow): the method's output in x's dtype and, per row (the leading shape), True
+    where an intermediate or the output became non-finite although the row's input was
+    finite. ValueError for an unknown method, a bad parameter or an unsupported dtype."""
+    fn, _ = _lookup(method)
+    full = check_params(method, params)
+    x = _as_array(x)
+    ctx = _Ctx(x)
+    with np.errstate(all="ignore"):
+        p = fn(x, ctx, **full)
+    if p.dtype != x.dtype:  # a constant promoted the computation: a bug, never a result
+        raise AssertionError(f"{method} computed in {p.dtype} instead of {x.dtype}")
+    return p, ctx.overflow
+
+
+def normalize(x, method: str, **params) -> np.ndarray:
+    """The method applied along the last axis of x (any leading shape), computed in and
+    returned as x's dtype. Never raises on inf/NaN input; see :func:`evaluate` for the
+    overflow flags and :func:`methods` for the names.
+
+    >>> normalize([2.0, 4.0, 2.0, 1.0], "linear").round(4)
+    array([0.2222, 0.4444, 0.2222, 0.1111])
+    """
+    return evaluate(x, method, **params)[0]

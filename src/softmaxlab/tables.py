@@ -1,0 +1,300 @@
+"""Pivot tables for readers, computed from the tidy summary (results/tables/summary.csv).
+
+Each entry of :data:`PIVOTS` maps a file-name-safe name to a :class:`Pivot`, a callable
+``pivot(summary) -> DataFrame``. Every table has one index, ``label`` (the method with its
+parameters, in the order the methods first appear in the summary, i.e. config order), and
+string columns (format names or scales). The summary has one row per cell
+(distribution, scale, K, dtype), label and metric, so pooling is over cells:
+
+* ``mean of cell means``: each cell's mean (a rate for 0/1 metrics) counts once, whatever
+  its number of vectors n (n shrinks with K, so n-weighting would let small K dominate).
+  A cell whose metric is undefined for every vector (n = 0, mean NaN) is left out; an
+  infinite cell mean makes the pooled mean infinite.
+* ``median of cell medians`` for errors, whose distributions are heavy-tailed.
+
+The pooled-over cells are named in each table's ``description``.
+:func:`to_html` renders a table as an HTML ``<table class="pivot">`` with rates as
+percentages and other numbers to 3 significant digits.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from softmaxlab.dtypes import DTYPES
+
+__all__ = [
+    "PIVOTS",
+    "Pivot",
+    "format_number",
+    "format_scale",
+    "metric_rows",
+    "ordered_dtypes",
+    "ordered_labels",
+    "pick_dtype",
+    "to_html",
+]
+
+_EMPTY_NOTE = "no data for this table in this sweep"
+
+
+def ordered_labels(frame: pd.DataFrame) -> list[str]:
+    """Labels in order of first appearance (the summary is written in config order)."""
+    return [str(label) for label in pd.unique(frame["label"])]
+
+
+def ordered_dtypes(values) -> list[str]:
+    """Format names present in ``values``, widest first (softmaxlab.dtypes order); unknown last."""
+    present = [str(v) for v in pd.unique(pd.Series(values))]
+    known = [name for name in DTYPES if name in present]
+    return known + sorted(name for name in present if name not in DTYPES)
+
+
+def pick_dtype(values, prefer: str = "float64") -> str | None:
+    """``prefer`` if present, else the widest format present (None if there is none)."""
+    dtypes = ordered_dtypes(values)
+    if not dtypes:
+        return None
+    return prefer if prefer in dtypes else dtypes[0]
+
+
+def format_scale(scales) -> list[str]:
+    """Shortest decimal strings (>= 3 significant digits) that tell the given scales apart.
+
+    0.00316227766 -> "0.00316", 1000.0 -> "1000", 0.1 -> "0.1".
+    """
+    scales = [float(s) for s in scales]
+    for digits in range(3, 18):
+        texts = [
+            np.format_float_positional(s, precision=digits, unique=True, fractional=False, trim="-")
+            for s in scales
+        ]
+        if len(set(texts)) == len(set(scales)):
+            return texts
+    return [repr(s) for s in scales]
+
+
+def metric_rows(summary: pd.DataFrame, metric: str, columns: list[str] | None = None):
+    """The summary rows of one metric (optionally only ``columns``).
+
+    ``pandas.read_csv`` turns the metric name "nan" into a missing value unless called with
+    ``keep_default_na=False``, so for that metric a missing name also matches.
+    """
+    names = summary["metric"]
+    mask = names == metric
+    if metric == "nan":
+        mask = mask | names.isna()
+    rows = summary[mask.to_numpy(dtype=bool, na_value=False)]
+    return rows if columns is None else rows[list(columns)]
+
+
+def _by_label_dtype(metric: str, field: str, how: str) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    """label x dtype table of ``how`` ('mean' or 'median') over cells of the cell ``field``."""
+
+    def build(summary: pd.DataFrame) -> pd.DataFrame:
+        rows = metric_rows(summary, metric, ["label", "dtype", field])
+        labels = ordered_labels(rows)
+        dtypes = ordered_dtypes(rows["dtype"])
+        table = rows.groupby(["label", "dtype"], sort=False)[field].agg(how).unstack("dtype")
+        return _tidy(table, labels, dtypes)
+
+    return build
+
+
+def _by_label_scale(metric: str) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    """label x scale table of the mean over cells (distributions x K) of the cell means, float64."""
+
+    def build(summary: pd.DataFrame) -> pd.DataFrame:
+        rows = metric_rows(summary, metric, ["label", "dtype", "scale", "mean"])
+        dtype = pick_dtype(rows["dtype"])
+        rows = rows[rows["dtype"] == dtype]
+        labels = ordered_labels(rows)
+        scales = sorted(float(s) for s in pd.unique(rows["scale"]))
+        table = rows.groupby(["label", "scale"], sort=False)["mean"].mean().unstack("scale")
+        table = table.reindex(columns=scales)
+        table.columns = format_scale(scales)
+        table = _tidy(table, labels, list(table.columns))
+        table.attrs["dtype"] = dtype
+        return table
+
+    return build
+
+
+def _tidy(table: pd.DataFrame, labels: list[str], columns: list[str]) -> pd.DataFrame:
+    table = table.reindex(index=labels, columns=columns).astype(np.float64)
+    table.index = pd.Index([str(label) for label in table.index], name="label", dtype=object)
+    table.columns = pd.Index([str(column) for column in table.columns], dtype=object)
+    return table
+
+
+@dataclass(frozen=True)
+class Pivot:
+    """A reader's table: ``pivot(summary)`` builds it and records title and format in ``attrs``.
+
+    ``percent``: the values are rates (fractions), shown as percentages by :func:`to_html`.
+    ``columns``: what the columns are ("dtype" or "scale").
+    """
+
+    title: str
+    description: str
+    percent: bool
+    columns: str
+    build: Callable[[pd.DataFrame], pd.DataFrame]
+
+    def __call__(self, summary: pd.DataFrame) -> pd.DataFrame:
+        table = self.build(summary)
+        dtype = table.attrs.get("dtype")
+        description = self.description
+        if dtype is not None:
+            description = description.replace("{dtype}", dtype)
+        table.attrs.update(
+            title=self.title, description=description, percent=self.percent, columns=self.columns
+        )
+        return table
+
+
+_CELLS_ALL = (
+    "Mean over the sweep's cells (distribution x scale x K) of each cell's {what}, every "
+    "cell weighted equally; cells where it is undefined for every vector are left out."
+)
+_CELLS_SCALE = (
+    "Format {dtype} (float64 when the sweep has it, else its widest format). Mean over "
+    "distributions and K of each cell's {what}, every cell weighted equally; cells where it "
+    "is undefined for every vector are left out."
+)
+
+PIVOTS: dict[str, Pivot] = {
+    "overflow_rate": Pivot(
+        title="Overflow rate by method and format",
+        description="Share of vectors whose computation produced inf/NaN from finite logits "
+        "(an intermediate or the output overflowed). " + _CELLS_ALL.format(what="overflow rate"),
+        percent=True,
+        columns="dtype",
+        build=_by_label_dtype("overflow", "mean", "mean"),
+    ),
+    "nan_rate": Pivot(
+        title="NaN rate by method and format",
+        description="Share of vectors whose output contains a NaN. "
+        + _CELLS_ALL.format(what="NaN rate"),
+        percent=True,
+        columns="dtype",
+        build=_by_label_dtype("nan", "mean", "mean"),
+    ),
+    "underflow_rate": Pivot(
+        title="Underflow rate by method and format",
+        description="Share of vectors with an output entry flushed to 0 although the wider "
+        "reference computation gives a positive value. " + _CELLS_ALL.format(what="underflow rate"),
+        percent=True,
+        columns="dtype",
+        build=_by_label_dtype("underflow", "mean", "mean"),
+    ),
+    "invalid_rate": Pivot(
+        title="Invalid-output rate by method and format",
+        description="Share of vectors whose output is not a probability vector (a non-finite "
+        "or negative entry, or a sum off 1 by more than the format's tolerance). "
+        + _CELLS_ALL.format(what="invalid rate"),
+        percent=True,
+        columns="dtype",
+        build=_by_label_dtype("invalid", "mean", "mean"),
+    ),
+    "max_rel_error_median": Pivot(
+        title="Median relative error by method and format",
+        description="max_i |p_i - p_ref_i| / p_ref_i against the same method computed in a "
+        "wider format on the same rounded logits. Median over the sweep's cells (distribution "
+        "x scale x K) of each cell's median; cells where it is undefined for every vector "
+        "(e.g. all outputs NaN) are left out.",
+        percent=False,
+        columns="dtype",
+        build=_by_label_dtype("max_rel_error", "median", "median"),
+    ),
+    "distance_to_argmax": Pivot(
+        title="Distance to argmax (total variation) by method and scale",
+        description="tv_to_argmax = 1/2 sum_i |p_i - h_i| (h: the argmax one-hot; 1 - p at "
+        "the argmax for a valid output, larger than 1 when entries are negative). "
+        + _CELLS_SCALE.format(what="mean distance", dtype="{dtype}"),
+        percent=False,
+        columns="scale",
+        build=_by_label_scale("tv_to_argmax"),
+    ),
+    "normalized_entropy": Pivot(
+        title="Normalized entropy by method and scale",
+        description="Entropy -sum p_i ln p_i divided by ln K: 1 for the uniform distribution, "
+        "0 for a one-hot. " + _CELLS_SCALE.format(what="mean normalized entropy", dtype="{dtype}"),
+        percent=False,
+        columns="scale",
+        build=_by_label_scale("normalized_entropy"),
+    ),
+    "grad_vanishes_rate": Pivot(
+        title="Vanishing-gradient rate by method and scale",
+        description="Share of vectors whose float64 directional derivative ||J v|| is below "
+        "1e-8 (softmaxlab.metrics.GRAD_VANISHING_THRESHOLD). "
+        + _CELLS_SCALE.format(what="vanishing rate", dtype="{dtype}"),
+        percent=True,
+        columns="scale",
+        build=_by_label_scale("grad_vanishes"),
+    ),
+}
+
+
+def format_number(value: float, percent: bool = False) -> str:
+    """3 significant digits ("0.0123", "1.23e-10", "inf"); rates as "12.3%" ("0%" for 0).
+
+    NaN (no value) is shown as an en dash.
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "\u2013"
+    value = float(value)
+    if math.isnan(value):
+        return "\u2013"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    if percent:
+        return "0%" if value == 0 else f"{value * 100:.3g}%"
+    return f"{value:.3g}"
+
+
+def to_html(table: pd.DataFrame, percent: bool | None = None, title: str | None = None) -> str:
+    """An HTML ``<table class="pivot">`` of a pivot: the index as row headers, numbers formatted.
+
+    ``percent`` and ``title`` default to the table's ``attrs`` (set by :class:`Pivot`); a
+    table read back from CSV has none, so pass them (``PIVOTS[name].percent``). Every number
+    cell carries its exact value in a ``title`` attribute.
+    """
+    attrs = table.attrs
+    percent = bool(attrs.get("percent", False)) if percent is None else percent
+    title = attrs.get("title") if title is None else title
+    description = attrs.get("description")
+    corner = str(table.index.name or "label")
+    if attrs.get("columns"):
+        corner = f"{corner} \\ {attrs['columns']}"
+    out = ['<table class="pivot">']
+    if title:
+        out.append(f"<caption>{html.escape(str(title))}</caption>")
+    out.append("<thead><tr>")
+    out.append(f'<th scope="col">{html.escape(corner)}</th>')
+    out.extend(f'<th scope="col">{html.escape(str(column))}</th>' for column in table.columns)
+    out.append("</tr></thead>")
+    out.append("<tbody>")
+    if table.empty:
+        span = len(table.columns) + 1
+        out.append(f'<tr><td colspan="{span}">{_EMPTY_NOTE}</td></tr>')
+    for label, row in table.iterrows():
+        out.append(f'<tr><th scope="row">{html.escape(str(label))}</th>')
+        for value in row:
+            exact = html.escape(repr(float(value)))
+            out.append(f'<td class="num" title="{exact}">{format_number(value, percent)}</td>')
+        out.append("</tr>")
+    out.append("</tbody>")
+    if description:
+        span = len(table.columns) + 1
+        out.append(
+            f'<tfoot><tr><td colspan="{span}">{html.escape(str(description))}</td></tr></tfoot>'
+        )
+    out.append("</table>")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,208 @@
+"""Throughput of softmaxlab against numpy and scipy on one array of logits.
+
+Run from the repository root: ``python benchmarks/throughput.py`` (``make bench``).
+
+On an array of ``--rows`` x ``--k`` standard normal logits (times ``--scale``), for each
+dtype it times, best of ``--repeats`` runs with ``time.perf_counter``:
+
+- ``np.exp(x)``: one elementwise pass, the floor any exp-based normalisation pays;
+- ``scipy.special.softmax(x, axis=-1)``: the reference implementation
+  (max-shift, exp, sum, divide);
+- ``softmaxlab.normalize(x, "softmax")``;
+- the full per-element evaluation the sweep does for one method on one cell
+  (``softmaxlab.sweep.evaluate_cell`` with a one-method spec list: the method via
+  ``softmaxlab.methods.evaluate``, the same method on the wider reference format,
+  ``softmaxlab.metrics.vector_metrics`` and the float64 directional derivative on the first
+  ``grad_vectors`` rows).
+
+Times are printed as ratios to scipy's softmax and to ``np.exp`` on the same array in the
+same dtype. scipy >= 1.15 computes in the input's dtype through the array API (float16 in,
+float16 out: the ``scipy dtype`` column shows what it returned; older releases upcast), so
+the float16 rows compare like with like; for narrow formats an extra row times scipy on the
+float32 cast, what a caller who upcasts first pays. ``--profile`` runs cProfile on the full
+evaluation and prints the functions where the time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import platform
+import pstats
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy
+import scipy.special
+
+import softmaxlab
+from softmaxlab import sweep
+from softmaxlab.config import method_specs
+
+TARGETS = {
+    # (what, dtypes it applies to, bound on the ratio to scipy)
+    "normalize": (("float64", "float32"), 1.0),
+    "full evaluation": (("float64", "float32", "float16"), 3.0),
+}
+
+
+def best_time(fn, repeats: int) -> float:
+    """Smallest wall time of ``repeats`` calls (the least disturbed by other load)."""
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine() -> str:
+    return (
+        f"{os.cpu_count()} logical CPUs ({cpu_model()}), {platform.system()} "
+        f"{platform.machine()}, Python {platform.python_version()}, numpy {np.__version__}, "
+        f"scipy {scipy.__version__}, softmaxlab {softmaxlab.__version__}"
+    )
+
+
+def full_evaluation(z: np.ndarray, dtype: str, scale: float, method: str, grad_vectors: int):
+    """A closure running what one sweep cell costs for one method (sweep.evaluate_cell)."""
+    n, k = z.shape
+    config = {"seed": 0, "grad_vectors": grad_vectors, "methods": [{"method": method}]}
+    specs = method_specs(config)
+    cell = sweep.Cell("normal", float(scale), int(k), dtype)
+    n_grad = min(grad_vectors, n)
+    directions = np.random.default_rng(1).standard_normal((n_grad, k))
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    # evaluate_cell rounds scale * z to the dtype itself, as the sweep does.
+    return lambda: sweep.evaluate_cell(config, cell, z, specs, directions)
+
+
+def run(args) -> list[dict]:
+    rng = np.random.default_rng(args.seed)
+    z = rng.standard_normal((args.rows, args.k))
+    rows = []
+    for dtype in args.dtypes:
+        x = (args.scale * z).astype(dtype)
+        scipy_dtype = scipy.special.softmax(x[:2], axis=-1).dtype
+        times = {
+            "np.exp": best_time(lambda x=x: np.exp(x), args.repeats),
+            "scipy softmax": best_time(lambda x=x: scipy.special.softmax(x, axis=-1), args.repeats),
+        }
+        if x.dtype.itemsize < 4:
+            x32 = x.astype(np.float32)
+            times["scipy softmax (float32 cast)"] = best_time(
+                lambda x32=x32: scipy.special.softmax(x32, axis=-1), args.repeats
+            )
+        times["normalize"] = best_time(
+            lambda x=x: softmaxlab.normalize(x, args.method), args.repeats
+        )
+        full = full_evaluation(z, dtype, args.scale, args.method, args.grad_vectors)
+        times["full evaluation"] = best_time(full, max(1, args.full_repeats))
+        for what, seconds in times.items():
+            target = TARGETS.get(what)
+            ratio = seconds / times["scipy softmax"]
+            check = ""
+            if target and dtype in target[0]:
+                check = f"{'ok' if ratio <= target[1] else 'MISSED'} (<= {target[1]:g})"
+            rows.append(
+                {
+                    "dtype": dtype,
+                    "scipy dtype": str(scipy_dtype),
+                    "what": what,
+                    "ms": 1e3 * seconds,
+                    "Melem/s": x.size / seconds / 1e6,
+                    "vs scipy": ratio,
+                    "vs np.exp": seconds / times["np.exp"],
+                    "target vs scipy": check,
+                }
+            )
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    columns = list(rows[0])
+    formats = {"ms": "{:.2f}", "Melem/s": "{:.1f}", "vs scipy": "{:.2f}", "vs np.exp": "{:.2f}"}
+    cells = [[formats.get(c, "{}").format(row[c]) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    lines = [" | ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines.append("-|-".join("-" * w for w in widths))
+    lines += [" | ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
+    return "\n".join(lines)
+
+
+def profile(args) -> str:
+    z = np.random.default_rng(args.seed).standard_normal((args.rows, args.k))
+    full = full_evaluation(z, args.profile_dtype, args.scale, args.method, args.grad_vectors)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    full()
+    profiler.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out).strip_dirs()
+    out.write(f"cProfile of the full evaluation ({args.method}, {args.profile_dtype}), ")
+    out.write("by own time:\n")
+    stats.sort_stats("tottime").print_stats(args.top)
+    out.write("by cumulative time:\n")
+    stats.sort_stats("cumulative").print_stats(args.top)
+    return out.getvalue()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=2000, help="vectors (default 2000)")
+    parser.add_argument("--k", type=int, default=1000, help="classes per vector (default 1000)")
+    parser.add_argument("--scale", type=float, default=1.0, help="x = scale * z (default 1)")
+    parser.add_argument(
+        "--dtypes", nargs="+", default=["float64", "float32", "float16"], help="formats"
+    )
+    parser.add_argument("--method", default="softmax", help="method to time (default softmax)")
+    parser.add_argument("--repeats", type=int, default=7, help="best of N (default 7)")
+    parser.add_argument(
+        "--full-repeats", type=int, default=3, help="best of N for the full evaluation"
+    )
+    parser.add_argument(
+        "--grad-vectors", type=int, default=16, help="rows with a gradient (config default 16)"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--profile", action="store_true", help="cProfile the full evaluation")
+    parser.add_argument("--profile-dtype", default="float64")
+    parser.add_argument("--top", type=int, default=25, help="functions shown by --profile")
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).parent / "out" / "throughput.txt"
+    )
+    args = parser.parse_args(argv)
+
+    header = (
+        f"machine: {machine()}\n"
+        f"array: {args.rows} x {args.k} normal logits x {args.scale:g}, method {args.method!r}, "
+        f"best of {args.repeats} (full evaluation: best of {args.full_repeats}, "
+        f"grad_vectors={args.grad_vectors})\n"
+        "Ratios are to np.exp and scipy.special.softmax on the same array in the same dtype "
+        "('scipy dtype' = the dtype scipy returned).\n"
+    )
+    text = header + "\n" + table(run(args)) + "\n"
+    if args.profile:
+        text += "\n" + profile(args)
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print(f"written to {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

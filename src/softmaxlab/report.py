@@ -61,8 +61,8 @@ def fmt_number(value, digits: int = 4) -> str:
 
     Integers (and integral floats below 1e9) get thousands separators; magnitudes in
     [1e-3, 1e9) are written positionally with ``digits`` significant figures; others in
-    scientific notation with ``digits`` significant figures; NaN is "NaN", infinities are
-    "inf" / "-inf". Non-numbers are returned as ``str(value)``.
+    scientific notation with at most ``digits`` significant figures (1.2e-07); NaN is
+    "NaN", infinities are "inf" / "-inf". Non-numbers are returned as ``str(value)``.
     """
     if isinstance(value, bool | np.bool_):
         return str(bool(value))
@@ -81,7 +81,10 @@ def fmt_number(value, digits: int = 4) -> str:
     if x == round(x) and a < 1e9:
         return f"{int(round(x)):,}"
     if a < 1e-3 or a >= 1e9:
-        return f"{x:.{digits - 1}e}"
+        mantissa, exponent = f"{x:.{digits - 1}e}".split("e")
+        if "." in mantissa:
+            mantissa = mantissa.rstrip("0").rstrip(".")
+        return f"{mantissa}e{exponent}"
     if a >= 1:
         decimals = max(0, digits - 1 - int(math.floor(math.log10(a))))
         text = f"{x:,.{decimals}f}"
@@ -208,7 +211,13 @@ def _docstring(obj) -> str:
 def _paragraphs(text: str) -> str:
     """Plain docstring text as escaped paragraphs (blank lines separate them)."""
     parts = [p.replace("\n", " ").strip() for p in text.split("\n\n")]
-    return "".join(f"<p>{esc(p)}</p>" for p in parts if p)
+    return "".join(f"<p>{_rst_inline(esc(p))}</p>" for p in parts if p)
+
+
+def _rst_inline(escaped: str) -> str:
+    """Docstring markup in already escaped text: ``code`` and :role:`name` become <code>."""
+    escaped = re.sub(r":[a-z]+:`([^`]+)`", r"<code>\1</code>", escaped)
+    return re.sub(r"``(.+?)``", r"<code>\1</code>", escaped)
 
 
 # ---------------------------------------------------------------- sections
@@ -252,54 +261,69 @@ def _worked_value(worked_example: pd.DataFrame, label: str) -> float | None:
 
 
 def answer_section(claims: pd.DataFrame, worked_example: pd.DataFrame, overview: dict) -> str:
-    counts = {key: 0 for key in VERDICTS}
-    other = 0
-    for verdict in claims.get("verdict", pd.Series(dtype=object)):
-        key = str(verdict).strip().lower()
-        if key in counts:
-            counts[key] += 1
-        else:
-            other += 1
-    parts = [f"{n} {esc(verdict)}" for verdict, n in counts.items()]
-    if other:
-        parts.append(f"{other} without a recognised verdict")
+    """Verdict counts with links, the worked example's headline numbers, the sweep's size,
+    and every claim that does not simply hold, with its measured value and conditions."""
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for row in claims.itertuples(index=False):
+        groups.setdefault(str(row.verdict), []).append((str(row.claim), verdict_class(row.verdict)))
+    known = [v for v in VERDICTS if v in groups]
+    order = known + [v for v in groups if v not in VERDICTS]
+    glance = "".join(
+        f'<tr><td>{verdict_badge(verdict)}</td><td class="num">{len(groups[verdict])}</td>'
+        "<td>"
+        + " ".join(f'<a href="#claim-{slug(c)}">{esc(c)}</a>' for c, _ in groups[verdict])
+        + "</td></tr>"
+        for verdict in order
+    )
     lines = [
-        f"<p>The ledger tests <strong>{len(claims)}</strong> claims of the discussion: "
-        + ", ".join(parts)
-        + ". Each verdict is decided by code from the measurements (section "
-        '<a href="#claims">Claims</a>).</p>'
+        f"<p>The ledger tests <strong>{len(claims)}</strong> claims of the discussion. Each "
+        "verdict is decided by code from the measurements, with the tolerances stated in the "
+        '<a href="#claims">claims</a> section.</p>',
+        f'<div class="table-wrap"><table class="data glance"><thead><tr><th scope="col">verdict'
+        '</th><th scope="col">claims</th><th scope="col">which</th></tr></thead>'
+        f"<tbody>{glance}</tbody></table></div>",
     ]
     x_text = ", ".join(fmt_number(v) for v in WORKED_X)
     picks = [
-        (label, _worked_value(worked_example, label)) for label in ("softmax", "linear", "argmax")
+        (label, _worked_value(worked_example, label)) for label in ("argmax", "softmax", "linear")
     ]
     picks = [(label, value) for label, value in picks if value is not None]
     if picks:
-        said = "; ".join(f"{esc(label)} gives it {esc(fmt_fixed(value))}" for label, value in picks)
+        said = ", ".join(
+            f"<code>{esc(label)}</code> {esc(fmt_fixed(value))}" for label, value in picks
+        )
         lines.append(
-            f"<p>On the thread's example x = [{x_text}], the largest score gets all the "
-            f'attention only if the map is steep enough: {said} (<a href="#worked-example">'
-            "worked example</a>).</p>"
+            f"<p>On the thread's example x = [{x_text}] the largest score receives: {said} "
+            '(every method: <a href="#worked-example">worked example</a>).</p>'
         )
     if overview:
         lines.append(
-            f"<p>Measured on {overview['vectors']:,} random logit vectors in "
-            f"{overview['cells']:,} cells ({len(overview['distributions'])} distributions, "
-            f"{len(overview['scales'])} scales, {len(overview['k'])} values of K, "
-            f"{len(overview['dtypes'])} float formats), each through "
+            f"<p>The sweep: {overview['vectors']:,} random logit vectors in "
+            f"{overview['cells']:,} cells ({len(overview['distributions'])} distributions "
+            f"&times; {len(overview['scales'])} scales &times; {len(overview['k'])} values of "
+            f"K &times; {len(overview['dtypes'])} float formats), each through "
             f"{len(overview['labels'])} method variants: {overview['evaluations']:,} "
             "normalisations.</p>"
         )
-    items = []
-    for row in claims.itertuples(index=False):
-        claim = str(row.claim)
-        items.append(
-            f'<li><a href="#claim-{slug(claim)}">{esc(claim)}</a> '
-            f"{verdict_badge(row.verdict)} {_text(row.statement)}"
-            + (f' <span class="value">&rarr; {_text(row.value)}</span>' if _text(row.value) else "")
-            + "</li>"
+    qualified = [
+        row for row in claims.itertuples(index=False) if verdict_class(row.verdict) != "holds"
+    ]
+    if qualified:
+        items = []
+        for row in qualified:
+            value = _text(getattr(row, "value", ""))
+            conditions = _text(getattr(row, "conditions", ""))
+            items.append(
+                f'<li><a href="#claim-{slug(row.claim)}">{esc(row.claim)}</a> '
+                f"{verdict_badge(row.verdict)} {_text(row.statement)}"
+                + (f' <span class="value">Measured: {value}.</span>' if value else "")
+                + (f" <em>{conditions}</em>" if conditions else "")
+                + "</li>"
+            )
+        lines.append(
+            "<p>Where the discussion needs qualifying:</p>"
+            f'<ul class="answers">{"".join(items)}</ul>'
         )
-    lines.append(f'<ul class="answers">{"".join(items)}</ul>')
     return "".join(lines)
 
 
@@ -508,12 +532,22 @@ def glossary_section(method_names: list[str]) -> str:
             + (f' <span class="params">(defaults: {esc(params)})</span>' if params else "")
             + f"</dt><dd>{_paragraphs(doc)}</dd>"
         )
-    metric_items = [
-        f'<dt id="metric-{slug(metric)}"><code>{esc(metric)}</code>'
-        + (' <span class="params">(rate)</span>' if metric in metrics_module.RATE_METRICS else "")
-        + f"</dt><dd>{_paragraphs(text)}</dd>"
-        for metric, text in metric_definitions().items()
-    ]
+    # Metrics defined by one shared docstring (underflow and the errors) share one entry.
+    metric_items = []
+    definitions = list(metric_definitions().items())
+    for index, (metric, text) in enumerate(definitions):
+        metric_items.append(
+            f'<dt id="metric-{slug(metric)}"><code>{esc(metric)}</code>'
+            + (
+                ' <span class="params">(rate)</span>'
+                if metric in metrics_module.RATE_METRICS
+                else ""
+            )
+            + "</dt>"
+        )
+        following = definitions[index + 1][1] if index + 1 < len(definitions) else None
+        if text != following:
+            metric_items.append(f"<dd>{_paragraphs(text)}</dd>")
     return (
         '<h3 id="glossary-methods">Methods</h3>'
         "<p>Each method maps a logit vector x to a vector p on the simplex; the label of a "
@@ -608,8 +642,10 @@ code, pre { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas,
 nav.toc { background: var(--bg-alt); border: 1px solid var(--line); border-radius: 6px;
   padding: .6em 1.2em; margin: 1.5em 0; }
 nav.toc h2 { border: 0; margin: .3em 0; font-size: 1.1rem; }
-nav.toc ol { margin: .2em 0; padding-left: 1.4em; }
-nav.toc ol ol { columns: 2; column-gap: 2em; font-size: .92em; }
+nav.toc ol { margin: .2em 0; padding-left: 1.2em; list-style: none; }
+nav.toc > ol { padding-left: 0; }
+nav.toc ol.columns { columns: 2; column-gap: 2em; font-size: .92em; }
+nav.toc ol.inline li { display: inline; margin-right: .7em; }
 .verdict { display: inline-block; padding: .05em .55em; border-radius: 999px; font-size: .82rem;
   font-weight: 600; white-space: nowrap; vertical-align: .08em; border: 1px solid transparent; }
 .v-holds { color: var(--ok); background: var(--ok-bg); border-color: #9fd3ae; }
@@ -635,8 +671,11 @@ table.data tbody tr:nth-child(even) { background: var(--bg-alt); }
 table.data tbody th { background: #f0f2f6; font-weight: 600; white-space: nowrap; }
 table.data td.num { text-align: right; white-space: nowrap; }
 table.data td.na { color: #9aa1ad; }
-table.ledger td { min-width: 6em; }
-table.ledger td:nth-child(3), table.ledger td:nth-child(4) { min-width: 16em; }
+table.ledger { width: 100%; }
+table.ledger td:nth-child(2) { white-space: nowrap; }
+table.ledger td:nth-child(3) { min-width: 18em; }
+table.ledger td:nth-child(4), table.ledger td:nth-child(5),
+table.ledger td:nth-child(6) { min-width: 12em; }
 table.facts th { width: 17em; }
 details.detail { margin: .6em 0; }
 details.detail > summary { cursor: pointer; color: var(--accent); }
@@ -653,7 +692,7 @@ dl.glossary dd p { margin: .2em 0; }
 pre.config { background: var(--bg-alt); border: 1px solid var(--line); padding: .8em 1em;
   overflow-x: auto; line-height: 1.35; }
 footer { color: var(--muted); font-size: .85rem; padding-top: 2em; padding-bottom: 3em; }
-@media print { nav.toc ol ol { columns: 1; } details.detail { display: block; } }
+@media print { nav.toc ol.columns { columns: 1; } details.detail { display: block; } }
 """
 
 QUESTION = (
@@ -675,8 +714,10 @@ def _toc(entries: list[tuple[str, str, list[tuple[str, str]]]]) -> str:
     for anchor, title, children in entries:
         sub = ""
         if children:
+            # Short labels (claim ids) run inline; longer ones (figure titles) in columns.
+            inline = all(len(t) <= 4 for _, t in children)
             sub = (
-                "<ol>"
+                f'<ol class="{"inline" if inline else "columns"}">'
                 + "".join(f'<li><a href="#{esc(a)}">{esc(t)}</a></li>' for a, t in children)
                 + "</ol>"
             )

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from softmaxlab import metrics, report
+from softmaxlab import metrics, report, tables
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"}
 X = np.array([2.0, 4.0, 2.0, 1.0])
@@ -162,10 +162,13 @@ def inputs(tmp_path):
         "misc": pd.DataFrame({"note": ["an orphan table"]}),
     }
     pivots = {
-        "overflow_by_dtype": pd.DataFrame(
+        # A registered pivot (softmaxlab.tables.PIVOTS: title, description, rates as %)...
+        "overflow_rate": pd.DataFrame(
             {"float64": [0.0, 0.5], "float16": [0.25, 1.0]},
             index=pd.Index(["softmax", "softmax(stable=False)"], name="label"),
-        )
+        ),
+        # ... and one the registry does not know, shown under its name.
+        "extra_pivot": pd.DataFrame({"0.1": [0.123456]}, index=pd.Index(["linear"], name="label")),
     }
     figures = {}
     for name, width, colour in [("distance", 60, "ff0000"), ("overflow", 80, "00ff00")]:
@@ -324,6 +327,16 @@ def test_text_is_escaped(page):
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; a&lt;b" in text
     assert NASTY in parsed.text("claim-C4")
     assert "a&lt;b &amp; c&gt;d" in text
+
+
+def test_pivots_with_their_titles(page):
+    _, parsed = page
+    section = parsed.text("table-overflow_rate")
+    assert section.startswith(tables.PIVOTS["overflow_rate"].title)
+    rows = {r[0]: r[1:] for r in parsed.rows if r and r[0].startswith("softmax")}
+    assert rows["softmax(stable=False)"] == ["50%", "100%"] and rows["softmax"] == ["0%", "25%"]
+    assert parsed.text("table-extra_pivot").startswith("extra_pivot")
+    assert "0.1235" in parsed.text("table-extra_pivot")
 
 
 def test_glossary_has_every_metric_and_method_of_the_run(page):

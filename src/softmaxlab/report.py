@@ -31,6 +31,7 @@ import yaml
 
 from softmaxlab import metrics as metrics_module
 from softmaxlab import stats as stats_module
+from softmaxlab import tables as tables_module
 
 #: The thread's example vector (claim C1); the worked-example table has one column per entry.
 WORKED_X: tuple[float, ...] = (2.0, 4.0, 2.0, 1.0)
@@ -448,27 +449,33 @@ def figures_section(
     return "".join(parts), toc
 
 
-def _pivot_description(name: str) -> str:
-    """First paragraph of the docstring of softmaxlab.tables.PIVOTS[name], if there is one."""
-    try:
-        tables_module = importlib.import_module("softmaxlab.tables")
-        builder = getattr(tables_module, "PIVOTS", {}).get(name)
-    except ImportError:
-        return ""
-    return _first_paragraph(getattr(builder, "__doc__", None))
-
-
 def pivots_section(pivots: Mapping[str, pd.DataFrame]) -> tuple[str, list[tuple[str, str]]]:
+    """Each pivot under its title and description from softmaxlab.tables.PIVOTS, rendered by
+    tables.to_html (rates as percentages, exact values in each cell's title attribute);
+    a pivot unknown to that registry is shown as a plain table under its name."""
     parts, toc = [], []
     for name, table in pivots.items():
         anchor = f"table-{slug(name)}"
-        toc.append((anchor, name))
-        description = _pivot_description(name)
+        spec = tables_module.PIVOTS.get(name)
+        if spec is None:
+            title, description = name, ""
+            body = table_html(table, index=True, source=f"results/tables/pivot_{name}.csv")
+        else:
+            title, description = spec.title, inspect.cleandoc(spec.__doc__ or "")
+            shown = table.copy()
+            shown.attrs = {"columns": spec.columns}
+            body = (
+                '<div class="table-wrap">'
+                + tables_module.to_html(shown, percent=spec.percent, title="")
+                + "</div>"
+            )
+        toc.append((anchor, title))
         parts.append(
-            f'<section class="pivot" id="{anchor}"><h3>{esc(name)}</h3>'
-            + (f"<p>{esc(description)}</p>" if description else "")
-            + table_html(table, index=True, source=f"results/tables/pivot_{name}.csv")
-            + "</section>"
+            f'<section class="pivot" id="{anchor}"><h3>{esc(title)}</h3>'
+            + _paragraphs(description)
+            + body
+            + f'<p class="note">Table <code>{esc(name)}</code>: results/tables/pivot_'
+            f"{esc(name)}.csv.</p></section>"
         )
     return "".join(parts), toc
 
@@ -663,14 +670,17 @@ section.claim p { margin: .35em 0; }
 .v-border-fails { border-left-color: #d05a5a; }
 .lead { font-weight: 600; color: var(--muted); }
 .table-wrap { overflow-x: auto; max-width: 100%; margin: .6em 0; }
-table.data { border-collapse: collapse; font-size: .86rem; font-variant-numeric: tabular-nums; }
-table.data th, table.data td { border: 1px solid var(--line); padding: .25em .55em;
-  vertical-align: top; text-align: left; }
-table.data thead th { background: #e9edf3; position: sticky; top: 0; }
-table.data tbody tr:nth-child(even) { background: var(--bg-alt); }
-table.data tbody th { background: #f0f2f6; font-weight: 600; white-space: nowrap; }
-table.data td.num { text-align: right; white-space: nowrap; }
-table.data td.na { color: #9aa1ad; }
+table.data, table.pivot { border-collapse: collapse; font-size: .86rem;
+  font-variant-numeric: tabular-nums; }
+table.data th, table.pivot th, table.data td, table.pivot td {
+  border: 1px solid var(--line); padding: .25em .55em; vertical-align: top; text-align: left; }
+table.data thead th, table.pivot thead th { background: #e9edf3; position: sticky; top: 0; }
+table.data tbody tr:nth-child(even), table.pivot tbody tr:nth-child(even) {
+  background: var(--bg-alt); }
+table.data tbody th, table.pivot tbody th { background: #f0f2f6; font-weight: 600;
+  white-space: nowrap; }
+table.data td.num, table.pivot td.num { text-align: right; white-space: nowrap; }
+table.data td.na, table.pivot td.na { color: #9aa1ad; }
 table.ledger { width: 100%; }
 table.ledger td:nth-child(2) { white-space: nowrap; }
 table.ledger td:nth-child(3) { min-width: 18em; }

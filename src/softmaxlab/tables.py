@@ -147,6 +147,13 @@ class Pivot:
     columns: str
     build: Callable[[pd.DataFrame], pd.DataFrame]
 
+    def __post_init__(self) -> None:
+        # softmaxlab.report shows the first paragraph of PIVOTS[name].__doc__ above the table.
+        doc = self.description.replace(
+            _DTYPE_CHOICE, "float64 (the sweep's widest format if it has no float64)"
+        )
+        object.__setattr__(self, "__doc__", doc)
+
     def __call__(self, summary: pd.DataFrame) -> pd.DataFrame:
         table = self.build(summary)
         dtype = table.attrs.get("dtype")
@@ -163,8 +170,9 @@ _CELLS_ALL = (
     "Mean over the sweep's cells (distribution x scale x K) of each cell's {what}, every "
     "cell weighted equally; cells where it is undefined for every vector are left out."
 )
+_DTYPE_CHOICE = "{dtype} (float64 when the sweep has it, else its widest format)"
 _CELLS_SCALE = (
-    "Format {dtype} (float64 when the sweep has it, else its widest format). Mean over "
+    "Format " + _DTYPE_CHOICE + ". Mean over "
     "distributions and K of each cell's {what}, every cell weighted equally; cells where it "
     "is undefined for every vector are left out."
 )

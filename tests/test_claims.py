@@ -1,0 +1,308 @@
+"""The claims ledger: worked example, exact constructions, and the ledger on small sweeps.
+
+Oracles are independent of the code under test: the numbers printed in the thread, math.exp
+and math.lgamma, mpmath, sys.float_info, and hand-computed ulp distances.
+"""
+
+import math
+import sys
+
+import ml_dtypes
+import mpmath
+import numpy as np
+import pandas as pd
+import pytest
+
+from softmaxlab import claims, config, sweep
+
+SMALL = {
+    "seed": 11,
+    "scales": [0.1, 3.0, 200.0],
+    "k": [2, 10],
+    "dtypes": ["float64", "float16"],
+    "distributions": {
+        "normal": {"family": "normal"},
+        "positive": {"family": "uniform", "low": 0, "high": 1},
+    },
+    "methods": [
+        {"method": "argmax"},
+        {"method": "linear"},
+        {"method": "softmax"},
+        {"method": "softmax", "stable": False},
+        {"method": "softmax", "base": 100, "stable": False},
+        {"method": "sparsemax"},
+        {"method": "gumbel_softmax"},
+    ],
+    "vectors": {"elements": 200, "min": 5, "max": 30},
+    "grad_vectors": 4,
+    "shard_elements": 2000,
+}
+
+
+def _summary(cfg):
+    return sweep.sort_summary(sweep.run_cells(cfg, sweep.cells(cfg)), cfg)
+
+
+@pytest.fixture(scope="module")
+def small():
+    cfg = config.validate(SMALL)
+    summary = _summary(cfg)
+    example = claims.worked_example(cfg["methods"])
+    ledger, details = claims.build_ledger(summary, example, cfg)
+    return cfg, summary, example, ledger, details
+
+
+# --- C1 ---------------------------------------------------------------------------------
+
+
+def test_worked_example_matches_thread_numbers():
+    table = claims.worked_example([{"method": "softmax", "base": 100, "stable": False}])
+    assert list(table.columns) == ["method", "label", "p1", "p2", "p3", "p4", "sum"]
+    assert list(table["label"][:3]) == ["argmax", "linear", "softmax"]
+    rows = table.set_index("label")
+    cols = ["p1", "p2", "p3", "p4"]
+    # The thread's printed numbers.
+    np.testing.assert_array_equal(rows.loc["argmax", cols].to_numpy(float), [0, 1, 0, 0])
+    np.testing.assert_array_equal(
+        rows.loc["linear", cols].to_numpy(float).round(4), [0.2222, 0.4444, 0.2222, 0.1111]
+    )
+    np.testing.assert_array_equal(
+        rows.loc["softmax", cols].to_numpy(float).round(4), [0.1025, 0.7573, 0.1025, 0.0377]
+    )
+    # Full precision against math.exp: e^x / sum e^x and 100^x / sum 100^x.
+    x = [2.0, 4.0, 2.0, 1.0]
+    z = sum(math.exp(v) for v in x)
+    np.testing.assert_allclose(
+        rows.loc["softmax", cols].to_numpy(float), [math.exp(v) / z for v in x], rtol=1e-15
+    )
+    z100 = sum(100.0**v for v in x)
+    np.testing.assert_allclose(
+        rows.loc["softmax(base=100, stable=False)", cols].to_numpy(float),
+        [100.0**v / z100 for v in x],
+        rtol=1e-14,
+    )
+    np.testing.assert_allclose(table["sum"], 1.0, rtol=1e-15)
+
+
+def test_worked_example_adds_thread_methods_once():
+    table = claims.worked_example([{"method": "linear"}, {"method": "sparsemax"}])
+    assert list(table["label"]) == ["argmax", "linear", "softmax", "sparsemax"]
+
+
+# --- exact constructions --------------------------------------------------------------------
+
+
+def test_overflow_thresholds_match_float_info():
+    big = sys.float_info.max
+    t100 = claims.exp_overflow_threshold("float64", 100.0)
+    te = claims.exp_overflow_threshold("float64")
+    assert t100 == pytest.approx(math.log(big) / math.log(100), rel=1e-15)
+    assert round(t100, 2) == 154.13
+    assert round(te, 2) == 709.78
+    assert claims.iterated_exp_threshold("float64", 3) == pytest.approx(1.8817, abs=5e-5)
+    assert claims.iterated_exp_threshold("float64", 2) == pytest.approx(6.565, abs=5e-4)
+    # float16's max is 65504: ln(65504) = 11.0898.
+    assert claims.exp_overflow_threshold("float16") == pytest.approx(math.log(65504), rel=1e-15)
+
+
+def test_overflow_point_includes_rounding_in_coarse_formats():
+    # float8_e5m2: max 57344, spacing 8192 there, so values below 61440 round to max:
+    # 3^10 = 59049 does not overflow although it exceeds max.
+    t = claims.exp_overflow_threshold("float8_e5m2", 3.0, rounding=True)
+    assert t == pytest.approx(math.log(61440) / math.log(3), rel=1e-12)
+    check = claims.threshold_check("float8_e5m2", t, "softmax", base=3.0, stable=False)
+    assert check["consistent"] and check["x_below"] == 10.0
+
+
+# The smallest real that rounds to inf in float64: 2^1024 - 2^970 (max + half an ulp).
+F64_OVERFLOW = mpmath.mpf(2) ** 1024 - mpmath.mpf(2) ** 970
+
+
+def _iterated_log(value, depth):
+    for _ in range(depth):
+        value = mpmath.log(value)
+    return value
+
+
+@pytest.mark.parametrize(
+    "method, params, exact",
+    [
+        ("softmax", {"stable": False}, lambda: mpmath.log(F64_OVERFLOW)),
+        (
+            "softmax",
+            {"base": 100.0, "stable": False},
+            lambda: mpmath.log(F64_OVERFLOW) / mpmath.log(100),
+        ),
+        ("iterated_exp", {"depth": 3}, lambda: _iterated_log(F64_OVERFLOW, 3)),
+        ("iterated_exp", {"depth": 2}, lambda: _iterated_log(F64_OVERFLOW, 2)),
+    ],
+)
+def test_threshold_is_where_float64_overflows(method, params, exact):
+    with mpmath.workdps(40):
+        t_exact = exact()
+        boundary = claims.overflow_boundary("float64", method, **params)
+        if method == "softmax":
+            # One pow/exp, accurate to < 1 ulp of the result, i.e. far below an ulp of x: the
+            # last finite input is exactly the float64 just below the real threshold.
+            assert mpmath.mpf(boundary) < t_exact < mpmath.mpf(np.nextafter(boundary, np.inf))
+        else:
+            # exp(exp(...)) rounds its intermediates: the boundary may move by one ulp of x.
+            assert abs(mpmath.mpf(boundary) - t_exact) <= np.spacing(boundary)
+    depth = params.get("depth", 1)
+    if method == "iterated_exp":
+        t = claims.iterated_exp_threshold("float64", depth, rounding=True)
+    else:
+        t = claims.exp_overflow_threshold("float64", params.get("base", math.e), rounding=True)
+    check = claims.threshold_check("float64", t, method, **params)
+    assert check["consistent"]
+    assert check["x_below"] < t < check["x_above"]
+    assert check["x_above"] <= np.nextafter(np.nextafter(check["x_below"], np.inf), np.inf)
+
+
+def test_ulp_distance_known_cases():
+    one = np.float64(1.0)
+    assert claims.ulp_distance(np.array([one]), np.array([np.nextafter(one, 2.0)]))[0] == 1
+    assert claims.ulp_distance(np.array([0.0]), np.array([-0.0]))[0] == 0
+    tiny = np.float64(5e-324)
+    assert claims.ulp_distance(np.array([-tiny]), np.array([tiny]))[0] == 2
+    # float16: 1 and 1 + 4 eps are 4 apart; 2 is 1024 steps above 1 (10 mantissa bits).
+    h = np.array([1.0, 1.0], dtype=np.float16)
+    g = np.array([1.0 + 4 * 2**-10, 2.0], dtype=np.float16)
+    np.testing.assert_array_equal(claims.ulp_distance(h, g), [4, 1024])
+    # float8_e4m3fn: 1.0 -> 2.0 is 8 steps (3 mantissa bits); NaN against a number is inf.
+    f8 = ml_dtypes.float8_e4m3fn
+    a = np.array([1.0, np.nan, np.nan], dtype=f8)
+    b = np.array([2.0, 1.0, np.nan], dtype=f8)
+    np.testing.assert_array_equal(claims.ulp_distance(a, b), [8, np.inf, 0])
+
+
+# --- C11, C12 ---------------------------------------------------------------------------
+
+
+def test_maxent_equals_boltzmann():
+    table = claims.maxent_check(seed=3, problems=100)
+    assert len(table) == 100
+    assert table["max_abs_difference"].max() < 1e-6
+    # Constraints met, and the numerical optimum has no more entropy than Boltzmann's.
+    assert table["constraint_residual"].max() < 1e-9
+    assert (table["entropy_numeric"] - table["entropy_boltzmann"]).max() < 1e-9
+
+
+def test_stirling_table_against_mpmath():
+    table, first = claims.stirling_table()
+    rows = table.set_index("n")
+    assert math.isnan(rows.loc[1, "rel_error"])  # ln 1! = 0: undefined
+    for n in (2, 10, 1000, 10**6):
+        exact = float(mpmath.loggamma(n + 1))
+        approx = n * math.log(n) - n
+        assert rows.loc[n, "ln_factorial"] == pytest.approx(exact, rel=1e-14)
+        assert rows.loc[n, "rel_error"] == pytest.approx(abs(approx - exact) / exact, rel=1e-9)
+
+    # The first n under 1%, checked with math.lgamma on both sides.
+    def rel(n):
+        return abs(n * math.log(n) - n - math.lgamma(n + 1)) / math.lgamma(n + 1)
+
+    assert rel(first) < 0.01 <= rel(first - 1)
+    assert rows.loc[10**6, "rel_error"] < 1e-6
+
+
+def test_fd_gradient_check_is_tight():
+    table = claims.softmax_ce_gradient_check(seed=5, ks=[2, 10])
+    assert table["max_abs_difference"].max() < claims.C4_FD_TOLERANCE
+
+
+def test_log_crossing_interpolates_in_log_scale():
+    scales = np.array([0.1, 1.0, 10.0])
+    # -1 at 1 and +1 at 10: halfway in log scale is sqrt(10).
+    assert claims._log_crossing(scales, np.array([-2.0, -1.0, 1.0])) == pytest.approx(10**0.5)
+    assert math.isnan(claims._log_crossing(scales, np.array([1.0, 2.0, 3.0])))
+
+
+# --- the ledger -------------------------------------------------------------------------
+
+
+def test_ledger_shape_and_verdicts(small):
+    _, _, _, ledger, details = small
+    assert list(ledger.columns) == list(claims.LEDGER_COLUMNS)
+    assert list(ledger["claim"]) == [f"C{i}" for i in range(1, 14)]
+    assert set(ledger["verdict"]) <= set(claims.VERDICTS)
+    assert ledger[["statement", "measure", "value", "conditions"]].map(len).min().min() > 0
+    for name in details:
+        assert name.split("_")[0] in set(ledger["claim"]), name
+    for needed in (
+        "C1_worked_example",
+        "C2_crossover",
+        "C7_thresholds",
+        "C11_maxent",
+        "C12_stirling",
+    ):
+        assert needed in details
+
+
+def test_ledger_verdicts_on_small_sweep(small):
+    _, _, _, ledger, details = small
+    verdict = ledger.set_index("claim")["verdict"]
+    assert verdict["C1"] == "holds"
+    # Linear is closer on small positive logits, softmax at large scale: a crossover exists.
+    assert verdict["C2"] == "holds with conditions"
+    cross = details["C2_crossover"]
+    positive = cross[cross["support"] == "non-negative"]
+    assert positive["crossover_scale"].between(0.1, 200).all()
+    assert verdict["C11"] == "holds" and verdict["C12"] == "holds"
+    # The analytic thresholds predict every measured overflow count exactly.
+    assert details["C7_overflow_cells"]["agrees"].all()
+    th = details["C7_thresholds"].set_index(["dtype", "base"])
+    assert th.loc[("float64", "100"), "threshold"] == pytest.approx(154.127, abs=1e-3)
+    assert th["consistent"].all()
+    # Hardmax's gradient is exactly zero on every measured vector.
+    grads = details["C3_gradients"]
+    assert (grads[grads["label"] == "argmax"]["grad_norm_mean"] == 0).all()
+
+
+def test_ledger_is_deterministic(small):
+    cfg, summary, example, ledger, details = small
+    again, details_again = claims.build_ledger(summary, example, cfg)
+    pd.testing.assert_frame_equal(ledger, again)
+    assert list(details) == list(details_again)
+    for name in details:
+        pd.testing.assert_frame_equal(details[name], details_again[name])
+
+
+def test_ledger_from_csv_round_trip(small, tmp_path):
+    # The workflow reads the summary and example back from CSV: same ledger.
+    cfg, summary, example, ledger, _ = small
+    summary.to_csv(tmp_path / "s.csv", index=False)
+    example.to_csv(tmp_path / "e.csv", index=False)
+    again, _ = claims.build_ledger(
+        pd.read_csv(tmp_path / "s.csv"), pd.read_csv(tmp_path / "e.csv"), cfg
+    )
+    pd.testing.assert_frame_equal(ledger, again)
+
+
+def test_ledger_measures_what_the_summary_lacks():
+    # One method, one signed distribution, one narrow format: every other method, the positive
+    # distribution and float64 are measured directly; fp8 e4m3 cannot hold the sum K = 1000.
+    cfg = config.validate(
+        {
+            "seed": 2,
+            "scales": [1.0, 300.0],
+            "k": [3, 1000],
+            "dtypes": ["float8_e4m3fn"],
+            "distributions": {"normal": {"family": "normal"}},
+            "methods": [{"method": "softmax"}],
+            "vectors": {"elements": 30, "min": 2, "max": 10},
+            "grad_vectors": 2,
+        }
+    )
+    ledger, details = claims.build_ledger(_summary(cfg), None, cfg)
+    assert list(ledger["claim"]) == [f"C{i}" for i in range(1, 14)]
+    assert set(ledger["verdict"]) <= set(claims.VERDICTS)
+    assert "C2_measured_directly" in details
+    verdict = ledger.set_index("claim")["verdict"]
+    # psi = 1 is uniform except where the format cannot represent the sum K (448 < 1000).
+    assert verdict["C6"] == "holds with conditions"
+    uniform = details["C6_uniform"].set_index(["dtype", "k", "stable"])
+    assert uniform.loc[("float8_e4m3fn", 1000, False), "exactly_uniform"] == 0
+    assert uniform.loc[("float64", 1000, False), "exactly_uniform"] == 1
+    # Stable softmax never overflows in float64/float32 but does in float8_e4m3fn.
+    assert verdict["C8"] == "holds with conditions"

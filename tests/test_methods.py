@@ -783,8 +783,8 @@ def test_threshold_maps_sum_to_one_at_sweep_sizes(method, dtype):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
 def test_entmax_batch_equals_rows_bitwise(dtype):
-    """A batch and its rows one by one give bit-identical outputs (found by the property
-    test in test_properties.py; kept here as a fixed example)."""
+    """A batch and its rows one by one give bit-identical outputs (the property of
+    test_properties.py on fixed examples that break it)."""
     x = np.array(
         [
             [0.25, 0.25, 2.0, 1.5, -1.0, -0.25, 1.75, -1.5, 1.75, 0.75, -1.0, -2.25, 0.0, 1.75],

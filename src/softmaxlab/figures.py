@@ -717,8 +717,9 @@ def _caption_heatmap(metric: str) -> Callable[[pd.DataFrame], str]:
         stacked = stacked[np.isfinite(stacked)]
         if len(stacked) and stacked.max() > 0:
             (dtype, label, scale), top = stacked.idxmax(), stacked.max()
+            positive = stacked[stacked > 0].index.get_level_values("label").unique()
             text.append(
-                f"{len(all_labels) - len(omitted)} of {len(all_labels)} methods have a "
+                f"{len(positive)} of {len(all_labels)} methods have a "
                 f"positive rate somewhere; the highest is {label} in {dtype} at scale "
                 f"{_scale_text(scale, scales)}: {_pct(top)}."
             )

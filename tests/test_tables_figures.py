@@ -1,0 +1,353 @@
+"""Pivot tables and figures: values against hand computations, robustness, reproducible bytes."""
+
+import copy
+import itertools
+import math
+import re
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+from softmaxlab import config as sl_config
+from softmaxlab import figures, sweep, tables
+
+GRID = {
+    "distribution": ["normal", "positive"],
+    "scale": [1.0, 10.0],
+    "k": [2, 10],
+    "dtype": ["float64", "float16"],
+}
+LABELS = {"softmax": "softmax", "softmax(stable=False)": "softmax", "linear": "linear"}
+
+
+def hand_summary(metrics=("overflow", "nan", "tv_to_argmax", "max_rel_error")) -> pd.DataFrame:
+    """Every cell of GRID x LABELS x metrics with mean = median = 0; n = 200 at K=2, 20 at K=10.
+
+    Tests overwrite the cells they are about, so expected pivots are small sums by hand.
+    """
+    rows = []
+    for dist, scale, k, dtype in itertools.product(*GRID.values()):
+        for label, method in LABELS.items():
+            for metric in metrics:
+                rows.append(
+                    {
+                        "distribution": dist,
+                        "scale": scale,
+                        "k": k,
+                        "dtype": dtype,
+                        "method": method,
+                        "label": label,
+                        "metric": metric,
+                        "n": 200 if k == 2 else 20,
+                        "mean": 0.0,
+                        "std": 0.0,
+                        "ci_low": 0.0,
+                        "ci_high": 0.0,
+                        "q05": 0.0,
+                        "median": 0.0,
+                        "q95": 0.0,
+                    }
+                )
+    return pd.DataFrame(rows, columns=list(sweep.COLUMNS))
+
+
+def put(summary, value, field="mean", **where):
+    mask = np.ones(len(summary), dtype=bool)
+    for column, wanted in where.items():
+        mask &= (summary[column] == wanted).to_numpy()
+    assert mask.any(), where
+    summary.loc[mask, field] = value
+
+
+SMALL = {
+    "seed": 5,
+    "scales": [0.1, 3.0, 200.0],
+    "k": [2, 10],
+    "dtypes": ["float64", "float16"],
+    "distributions": {
+        "normal": {"family": "normal"},
+        "positive": {"family": "uniform", "low": 0, "high": 1},
+    },
+    "methods": [
+        {"method": "argmax"},
+        {"method": "linear"},
+        {"method": "softmax"},
+        {"method": "softmax", "stable": False},
+        {"method": "softmax", "base": 100, "stable": False},
+        {"method": "sparsemax"},
+    ],
+    "vectors": {"elements": 40, "min": 4, "max": 8},
+    "grad_vectors": 2,
+    "shard_elements": 2000,
+}
+
+
+@pytest.fixture(scope="module")
+def small():
+    cfg = sl_config.validate(copy.deepcopy(SMALL))
+    return sweep.sort_summary(sweep.run_cells(cfg, sweep.cells(cfg)), cfg)
+
+
+# ------------------------------------------------------------------ pivots
+
+
+def test_pivot_names_are_file_name_parts():
+    assert {
+        "overflow_rate",
+        "nan_rate",
+        "distance_to_argmax",
+        "invalid_rate",
+        "max_rel_error_median",
+        "normalized_entropy",
+    } <= set(tables.PIVOTS)
+    for name in [*tables.PIVOTS, *figures.FIGURES]:
+        assert re.fullmatch(r"[a-z0-9_]+", name), name
+
+
+def test_rate_pivot_is_unweighted_mean_of_cell_means():
+    summary = hand_summary()
+    # softmax(stable=False) in float16: 8 cells (2 distributions x 2 scales x 2 K).
+    cells = [
+        (0.0, "normal", 1.0, 2),
+        (1.0, "normal", 10.0, 10),
+        (0.5, "positive", 10.0, 2),
+        (0.25, "positive", 10.0, 10),
+    ]
+    for value, dist, scale, k in cells:
+        put(
+            summary,
+            value,
+            metric="overflow",
+            label="softmax(stable=False)",
+            dtype="float16",
+            distribution=dist,
+            scale=scale,
+            k=k,
+        )
+    table = tables.PIVOTS["overflow_rate"](summary)
+    assert table.index.name == "label"
+    assert list(table.index) == ["softmax", "softmax(stable=False)", "linear"]
+    assert list(table.columns) == ["float64", "float16"]
+    # (0 + 1 + 0.5 + 0.25 + four zeros) / 8; n-weighting would give
+    # (0.5*200 + 1*20 + 0.25*20) / (4*200 + 4*20) = 125/880 instead.
+    assert table.loc["softmax(stable=False)", "float16"] == pytest.approx(1.75 / 8)
+    assert table.loc["softmax(stable=False)", "float64"] == 0
+    assert (table.loc["softmax"] == 0).all()
+
+
+def test_undefined_cells_are_left_out_and_nan_metric_survives_csv(tmp_path):
+    summary = hand_summary()
+    put(summary, 0.3, metric="nan", label="linear", dtype="float64")
+    put(summary, np.nan, metric="nan", label="linear", dtype="float64", scale=10.0)
+    put(summary, 0, field="n", metric="nan", label="linear", dtype="float64", scale=10.0)
+    path = tmp_path / "summary.csv"
+    summary.to_csv(path, index=False)
+    # The scripts read with pandas defaults, which turn the metric name "nan" into NaN.
+    back = pd.read_csv(path)
+    assert back["metric"].isna().any()
+    table = tables.PIVOTS["nan_rate"](back)
+    assert table.loc["linear", "float64"] == pytest.approx(0.3)  # 4 cells at 0.3, 4 left out
+    assert table.loc["linear", "float16"] == 0
+
+
+def test_error_pivot_is_median_of_cell_medians():
+    summary = hand_summary()
+    medians = [1e-16, 5e-16, 2e-16, 9e-16, 3e-16, 4e-16, 7e-16, np.inf]
+    cells = list(itertools.product(GRID["distribution"], GRID["scale"], GRID["k"]))
+    for value, (dist, scale, k) in zip(medians, cells, strict=True):
+        put(
+            summary,
+            value,
+            field="median",
+            metric="max_rel_error",
+            label="softmax",
+            dtype="float64",
+            distribution=dist,
+            scale=scale,
+            k=k,
+        )
+    table = tables.PIVOTS["max_rel_error_median"](summary)
+    # sorted: 1, 2, 3, 4, 5, 7, 9, inf (x 1e-16): the median is (4 + 5) / 2 = 4.5e-16.
+    assert table.loc["softmax", "float64"] == pytest.approx(4.5e-16)
+
+
+def test_scale_pivot_uses_float64_and_pools_distributions_and_k(tmp_path):
+    summary = hand_summary()
+    put(summary, 99.0, metric="tv_to_argmax", dtype="float16")  # must be ignored
+    for value, dist, k in [
+        (0.1, "normal", 2),
+        (0.2, "normal", 10),
+        (0.3, "positive", 2),
+        (0.6, "positive", 10),
+    ]:
+        put(
+            summary,
+            value,
+            metric="tv_to_argmax",
+            label="softmax",
+            dtype="float64",
+            scale=10.0,
+            distribution=dist,
+            k=k,
+        )
+    table = tables.PIVOTS["distance_to_argmax"](summary)
+    assert list(table.columns) == ["1", "10"]
+    assert table.loc["softmax", "10"] == pytest.approx((0.1 + 0.2 + 0.3 + 0.6) / 4)
+    assert table.loc["softmax", "1"] == 0
+    # Readers get the same table back from the CSV the script writes.
+    path = tmp_path / "pivot.csv"
+    table.to_csv(path, lineterminator="\n")
+    back = pd.read_csv(path, index_col=0)
+    assert list(back.columns) == ["1", "10"] and back.index.name == "label"
+    np.testing.assert_array_equal(back.to_numpy(), table.to_numpy())
+    # Without float64 the widest format present is used.
+    only16 = summary[summary["dtype"] == "float16"]
+    assert (tables.PIVOTS["distance_to_argmax"](only16).to_numpy() == 99.0).all()
+
+
+def test_pivots_cope_with_missing_metrics():
+    summary = hand_summary(metrics=("overflow",))
+    for name, pivot in tables.PIVOTS.items():
+        table = pivot(summary)
+        assert table.index.name == "label", name
+        html = tables.to_html(table)
+        assert html.startswith('<table class="pivot">'), name
+
+
+def test_format_scale_tells_scales_apart():
+    assert tables.format_scale([0.001, 0.00316227766, 1000.0, 3.16227766]) == [
+        "0.001",
+        "0.00316",
+        "1000",
+        "3.16",
+    ]
+    assert tables.format_scale([1.0, 1.0001]) == ["1", "1.0001"]
+
+
+def test_to_html_formats_rates_numbers_and_escapes():
+    table = pd.DataFrame(
+        {"float64": [0.25, 0.0], "float16": [np.nan, 1 / 3]},
+        index=pd.Index(["a<b", "softmax"], name="label"),
+    )
+    html = tables.to_html(table, percent=True, title="Overflow & co")
+    assert '<table class="pivot">' in html and "<caption>Overflow &amp; co</caption>" in html
+    assert ">25%<" in html and ">0%<" in html and ">33.3%<" in html and ">\u2013<" in html
+    assert "a&lt;b" in html and "a<b" not in html
+    plain = tables.to_html(pd.DataFrame({"x": [1.23456e-10, 123456.0]}, index=["p", "q"]))
+    assert ">1.23e-10<" in plain and ">1.23e+05<" in plain
+    # A Pivot's table carries its own format: percentages for rates.
+    rates = tables.PIVOTS["overflow_rate"](hand_summary())
+    assert rates.attrs["percent"] and ">0%<" in tables.to_html(rates)
+
+
+# ------------------------------------------------------------------ figures
+
+
+def _render(fig):
+    with matplotlib.rc_context({"svg.hashsalt": figures.SVG_HASHSALT}):
+        fig.draw_without_rendering()
+    assert fig.axes, "a figure with no axes"
+
+
+def test_every_figure_renders_on_a_small_sweep(small):
+    for name in figures.FIGURES:
+        fig = figures.make_figure(name, small)
+        _render(fig)
+        text = figures.caption(name, small)
+        assert isinstance(text, str) and len(text) > 40, name
+        assert figures.title(name)
+        fig.clear()
+
+
+@pytest.mark.parametrize(
+    "keep",
+    [
+        {"label": ["linear"], "dtype": ["float16"], "distribution": ["positive"]},
+        {"label": ["softmax(base=100, stable=False)"], "k": [2]},
+        {"label": []},
+    ],
+    ids=["linear-only", "base100-only", "empty"],
+)
+def test_every_figure_copes_with_a_summary_missing_most_methods(small, keep):
+    subset = small
+    for column, values in keep.items():
+        subset = subset[subset[column].isin(values)]
+    for name in figures.FIGURES:
+        fig = figures.make_figure(name, subset)
+        _render(fig)
+        assert figures.caption(name, subset)
+        fig.clear()
+
+
+def test_unknown_figure_names_the_choices():
+    with pytest.raises(ValueError, match="distance_vs_scale"):
+        figures.title("nope")
+
+
+@pytest.mark.parametrize("name", ["overflow_heatmap", "distance_vs_k"])
+def test_svg_and_png_bytes_are_reproducible(small, tmp_path, name):
+    outputs = []
+    for run in range(2):
+        svg, png = tmp_path / f"{run}.svg", tmp_path / f"{run}.png"
+        paths = (svg, png) if run else (str(svg), str(png))  # str or Path both work
+        figures.save_figure(figures.make_figure(name, small), *paths)
+        outputs.append((svg.read_bytes(), png.read_bytes()))
+    assert outputs[0] == outputs[1]
+    svg_bytes, png_bytes = outputs[0]
+    assert svg_bytes.lstrip().startswith(b"<?xml") and b"<svg" in svg_bytes
+    assert png_bytes.startswith(b"\x89PNG")
+    assert not list(tmp_path.glob("*.tmp"))  # atomic writes leave no temporaries
+
+
+def test_distance_caption_reports_the_data(small):
+    text = figures.caption("distance_vs_scale", small)
+    tv = small[
+        (small.metric == "tv_to_argmax")
+        & (small.dtype == "float64")
+        & (small.k == 10)
+        & (small.distribution == "normal")
+        & (small.scale == 3.0)
+    ].set_index("label")
+    # Scale 3 is the sweep's scale nearest 10 (log distance |ln 0.3| < |ln 20|).
+    assert f"softmax at {tv.loc['softmax', 'mean']:.2g}" in text
+    assert f"linear at {tv.loc['linear', 'mean']:.2g}" in text
+    assert "K = 10, float64" in text
+
+
+def test_heatmap_caption_names_the_worst_cell():
+    summary = hand_summary()
+    # Pooled over the 4 (distribution, K) cells at scale 10 in float16: (1 + 1 + 0.5 + 0) / 4.
+    for value, dist, k in [(1.0, "normal", 2), (1.0, "normal", 10), (0.5, "positive", 2)]:
+        put(
+            summary,
+            value,
+            metric="overflow",
+            label="softmax(stable=False)",
+            dtype="float16",
+            scale=10.0,
+            distribution=dist,
+            k=k,
+        )
+    text = figures.caption("overflow_heatmap", summary)
+    assert "highest is softmax(stable=False) in float16 at scale 10: 62.5%" in text
+    assert "1 of 3 methods" in text
+    assert "Not shown (rate 0 in every cell): linear." in text  # stable softmax stays listed
+
+
+def test_softmax_family_caption_has_the_overflow_threshold(small):
+    text = figures.caption("softmax_family", small)
+    # ln(float64 max) / ln(100), computed here from numpy's limits: 154.1.
+    threshold = math.log(np.finfo(np.float64).max) / math.log(100)
+    assert f"x > {threshold:.4g}" in text and "154.1" in text
+    assert f"x > {math.log(np.finfo(np.float64).max):.4g}" in text  # base e: 709.8
+
+
+def test_accuracy_caption_in_units_of_roundoff():
+    summary = hand_summary()
+    put(summary, 2.2e-16, field="median", metric="max_rel_error", label="softmax", dtype="float64")
+    put(summary, 1.5e-3, field="median", metric="max_rel_error", label="softmax", dtype="float16")
+    text = figures.caption("accuracy_by_dtype", summary)
+    # u = eps/2: 2^-53 for float64 (2.2e-16 / 1.11e-16 = 1.98), 2^-11 for float16 (3.07).
+    assert "float64 2.2e-16 (2 u)" in text and "float16 0.0015 (3.1 u)" in text

@@ -474,8 +474,10 @@ def test_gumbel_softmax_is_softmax_of_perturbed_logits(tau, seed):
     x = seeded_vectors(seed, 24, scale=1.5).reshape(4, 6)
     p = softmaxlab.normalize(x, "gumbel_softmax", tau=tau, seed=seed)
     ref = mp_gumbel_softmax(x, tau, seed)
-    # g carries a few ulps (numpy's log); (x + g)/tau amplifies it as for softmax
-    y_scale = (np.max(np.abs(x)) + 40) / tau
+    # g carries a few ulps (numpy's log) and x + g one rounding: an absolute error of a
+    # few eps |x + g| in the exponent, divided by tau, becomes relative error in p
+    g = -np.log(-np.log(1 - np.random.default_rng(seed).random(x.shape)))
+    y_scale = float(np.max(np.abs(x + g))) / tau
     np.testing.assert_allclose(p, ref, rtol=8 * EPS64 * (4 + y_scale), atol=5e-324)
 
 
@@ -744,12 +746,14 @@ def test_large_k_single_row():
     x = np.random.default_rng(8).standard_normal(k)
     tol = softmaxlab.dtypes.sum_tolerance(np.float64, k)
     start = time.perf_counter()
+    off = {}
     for method in ALL_METHODS:
         p, overflow = softmaxlab.evaluate(x, method)
         assert not overflow and np.all(np.isfinite(p)), method
-        assert abs(math.fsum(p) - 1) <= tol, (method, math.fsum(p) - 1)
         if method != "linear":
             assert np.all(p >= 0), method
+        if abs(math.fsum(p) - 1) > tol:
+            off[method] = f"{abs(math.fsum(p) - 1) / tol:.2f} x tolerance"
     assert time.perf_counter() - start < 20
     np.testing.assert_allclose(
         softmaxlab.normalize(x, "softmax"), scipy.special.softmax(x), rtol=1e-13, atol=0
@@ -760,6 +764,7 @@ def test_large_k_single_row():
     ref = mp_entmax(top, 2)  # the 50 largest contain the support (checked: last is 0)
     assert ref[-1] == 0
     np.testing.assert_allclose(np.sort(p)[::-1][:50], ref, atol=1e-14)
+    assert not off, f"|sum p - 1| above dtypes.sum_tolerance: {off}"
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

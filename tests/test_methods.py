@@ -722,10 +722,10 @@ def test_taylor_is_not_monotone():
     np.testing.assert_array_equal(softmaxlab.normalize([5.0, -1.0], "taylor", order=0), [0.5, 0.5])
 
 
-def test_overflow_flag_matches_docstring_for_nonfinite_outputs():
-    """evaluate's docstring: overflow is True 'where an intermediate or the output became
-    non-finite although the row's input was finite'. These rows are finite and their
-    outputs are NaN (0/0: no mass, or every power underflowed), so they must be flagged."""
+def test_zero_denominator_is_not_overflow():
+    """evaluate's docstring: overflow means a value beyond the format's max. These rows are
+    finite and their outputs are non-finite through a zero denominator (no mass, or every
+    power underflowed), which the nan/invalid metrics count, so they are not flagged."""
     cases = [
         ("relu", [-1.0, -2.0], {}),  # no positive entry: 0/0
         ("shifted_linear", [3.0, 3.0], {}),  # all equal: 0/0
@@ -736,7 +736,10 @@ def test_overflow_flag_matches_docstring_for_nonfinite_outputs():
     for method, row, params in cases:
         p, overflow = softmaxlab.evaluate(np.array(row), method, **params)
         assert not np.all(np.isfinite(p)), (method, row)
-        assert overflow, f"{method}{params} on {row}: output {p} is non-finite, overflow False"
+        assert not overflow, f"{method}{params} on {row}: a zero sum flagged as overflow"
+    # ... while a power beyond the max is flagged, with the same output shape of failure.
+    p, overflow = softmaxlab.evaluate(np.array([800.0, 800.0]), "softmax", stable=False)
+    assert np.all(np.isnan(p)) and overflow
 
 
 def test_large_k_single_row():

@@ -14,7 +14,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from softmaxlab import methods as methods_module
+from softmaxlab.methods import check_params, label
 from softmaxlab.sampling import family_params
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
@@ -104,16 +104,16 @@ def validate(config: Mapping, schema: Mapping | None = None) -> dict:
     for index, entry in enumerate(config["methods"]):
         params = {key: value for key, value in entry.items() if key != "method"}
         try:
-            full = methods_module.check_params(entry["method"], params)
+            full = check_params(entry["method"], params)
         except ValueError as err:
             raise ConfigError(f"config key 'methods[{index}]': {err}") from None
-        label = methods_module.label(entry["method"], full)
-        if label in seen:
+        method_label = label(entry["method"], full)
+        if method_label in seen:
             raise ConfigError(
-                f"config key 'methods[{index}]': duplicate of methods[{seen[label]}] ({label}); "
-                "each method and parameter combination may appear once"
+                f"config key 'methods[{index}]': duplicate of methods[{seen[method_label]}] "
+                f"({method_label}); each method and parameter combination may appear once"
             )
-        seen[label] = index
+        seen[method_label] = index
     return config
 
 
@@ -121,8 +121,8 @@ def method_specs(config: Mapping) -> list[tuple[str, dict, str]]:
     """(name, full parameters, label) for every configured method, in config order."""
     specs = []
     for entry in config["methods"]:
-        params = methods_module.check_params(
+        params = check_params(
             entry["method"], {key: value for key, value in entry.items() if key != "method"}
         )
-        specs.append((entry["method"], params, methods_module.label(entry["method"], params)))
+        specs.append((entry["method"], params, label(entry["method"], params)))
     return specs

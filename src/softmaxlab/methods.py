@@ -9,8 +9,11 @@ dtype afterwards, as numpy's float16 sum and the training frameworks' low-precis
 do; in float32, float64 and long double they are computed in the dtype itself.
 
 Nothing here raises on inf/NaN input: the arithmetic gives what it gives, and
-:func:`evaluate` reports per row whether an intermediate or the output overflowed (became
-non-finite although the row's input was finite), so overflow can be counted.
+:func:`evaluate` reports per row whether an intermediate or the output overflowed (a value
+beyond the format's max became inf, or NaN in float8_e4m3fn, although the row's input was
+finite), so overflow can be counted. A zero denominator (no mass, or every term underflowed
+to 0) is not overflow: its 0/0 = NaN or x/0 = inf shows in the ``nan`` and ``invalid``
+metrics instead.
 
 The methods (name, parameters with defaults, formula, source) are listed by
 :func:`methods` and documented in the docstring of each ``_name`` function below;
@@ -232,8 +235,8 @@ def _sparsemax(x, ctx):
     Astudillo 2016, Algorithm 1): sort z descending, k(z) = max{k : 1 + k z_(k) >
     sum_{j<=k} z_(j)}, tau = (sum_{j<=k(z)} z_(j) - 1) / k(z).
 
-    The threshold is found at accumulator precision on x - max x (shift-invariant) and p
-    is rounded to the dtype. -inf entries get 0; a row with +inf gives the hardmax of its
+    The threshold is found at accumulator precision on x - max x (shift-invariant); p is
+    divided by its sum (1 up to rounding) and rounded to the dtype. -inf entries get 0; a row with +inf gives the hardmax of its
     +inf entries (the limit); all -inf and NaN give NaN.
     """
     acc = ctx.acc
@@ -245,7 +248,8 @@ def _sparsemax(x, ctx):
     support = np.sum(np.asarray(1, acc) + k * zs > cumsum, axis=-1, keepdims=True)
     top = np.take_along_axis(cumsum, np.maximum(support - 1, 0), axis=-1)
     tau = (top - np.asarray(1, acc)) / support.astype(acc)
-    p = ctx.check(np.maximum(z - tau, np.asarray(0, acc)).astype(ctx.dtype))
+    p = np.maximum(z - tau, np.asarray(0, acc))
+    p = ctx.check((p / np.sum(p, axis=-1, keepdims=True)).astype(ctx.dtype))
     return _limit_rows(x, p, ctx)
 
 
@@ -257,7 +261,8 @@ def _entmax15(x, ctx):
     tau_rho = mean_rho - sqrt(max(delta_rho, 0)); the support is the largest rho with
     tau_rho <= z_(rho), and tau = tau_support.
 
-    Threshold at accumulator precision, p rounded to the dtype. Edge inputs as sparsemax.
+    Threshold at accumulator precision (the running variance cancels at large K), p
+    divided by its sum and rounded to the dtype. Edge inputs as sparsemax.
     """
     acc = ctx.acc
     z = x.astype(acc)
@@ -271,7 +276,8 @@ def _entmax15(x, ctx):
     support = np.sum(tau <= zs, axis=-1, keepdims=True)
     tau_star = np.take_along_axis(tau, np.maximum(support - 1, 0), axis=-1)
     p = np.maximum(z - tau_star, np.asarray(0, acc))
-    p = ctx.check((p * p).astype(ctx.dtype))
+    p = p * p
+    p = ctx.check((p / np.sum(p, axis=-1, keepdims=True)).astype(ctx.dtype))
     return _limit_rows(x, p, ctx)
 
 
@@ -287,22 +293,33 @@ def _entmax(x, ctx, alpha):
     acc = ctx.acc
     am1 = np.asarray(alpha - 1, acc)
     inv = np.asarray(1 / (alpha - 1), acc)
-    zero = np.asarray(0, acc)
+    zero, one, two = (np.asarray(v, acc) for v in (0, 1, 2))
     z = x.astype(acc)
     z = (z - np.max(z, axis=-1, keepdims=True)) * am1
     k = x.shape[-1]
     tau_lo = np.full(z.shape[:-1] + (1,), -1, dtype=acc)
     width = np.full_like(tau_lo, np.asarray(1 - (1 / k) ** (alpha - 1), acc))
 
-    def mass(tau):
-        return np.power(np.maximum(z - tau, zero), inv)
+    def mass(values, tau):
+        base = np.maximum(values - tau, zero)
+        if acc == np.longdouble:  # powl is ~20x slower than expl(logl): same accuracy here
+            return np.exp(inv * np.log(base))
+        return np.power(base, inv)
 
+    # tau only grows, so entries at or below tau_lo never count again: bisect over the
+    # shrinking prefix of the sorted values that can still be in the support. Each row's
+    # mass is the sequential cumulative sum read at its own support size, so a row's
+    # result does not depend on the other rows of the batch.
+    zs = ctx.sort_descending(z)
     for _ in range(np.finfo(acc).nmant + 2):
-        width = width / np.asarray(2, acc)
+        alive = max(int(np.max(np.sum(zs > tau_lo, axis=-1), initial=0)), 1)
+        zs = zs[..., :alive]
+        width = width / two
         tau_mid = tau_lo + width
-        above = np.sum(mass(tau_mid), axis=-1, keepdims=True, dtype=acc) >= np.asarray(1, acc)
-        tau_lo = np.where(above, tau_mid, tau_lo)
-    p = mass(tau_lo)
+        support = np.maximum(np.sum(zs > tau_mid, axis=-1, keepdims=True), 1)
+        total = np.take_along_axis(np.cumsum(mass(zs, tau_mid), axis=-1), support - 1, axis=-1)
+        tau_lo = np.where(total >= one, tau_mid, tau_lo)
+    p = mass(z, tau_lo)
     p = (p / np.sum(p, axis=-1, keepdims=True, dtype=acc)).astype(ctx.dtype)
     return _limit_rows(x, ctx.check(p), ctx)
 
@@ -455,8 +472,10 @@ def _as_array(x) -> np.ndarray:
 
 def evaluate(x, method: str, **params) -> tuple[np.ndarray, np.ndarray]:
     """(p, overflow): the method's output in x's dtype and, per row (the leading shape), True
-    where an intermediate or the output became non-finite although the row's input was
-    finite. ValueError for an unknown method, a bad parameter or an unsupported dtype."""
+    where an intermediate or the output overflowed (exceeded the format's max, becoming inf,
+    or NaN in float8_e4m3fn) although the row's input was finite. Division by a zero sum is
+    not overflow (see the module docstring). ValueError for an unknown method, a bad
+    parameter or an unsupported dtype."""
     fn, _ = _lookup(method)
     full = check_params(method, params)
     x = _as_array(x)

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from softmaxlab import methods as methods_module
 from softmaxlab.config import method_specs
 from softmaxlab.dtypes import reference_dtype
 from softmaxlab.files import atomic_path
+from softmaxlab.methods import evaluate, normalize
 from softmaxlab.metrics import (
     GRAD_VANISHING_THRESHOLD,
     METRICS,
@@ -110,45 +110,87 @@ def _method_call(name: str, params: dict, seed: int, cell: Cell, chunk: int) -> 
     return {**params, "seed": int(rng.integers(2**63))}
 
 
-def evaluate_cell(
-    config: Mapping, cell: Cell, z: np.ndarray, specs, directions: np.ndarray
-) -> np.ndarray:
-    """Per-vector metrics of every method on one cell: shape (n_vectors, n_methods * n_metrics)."""
+def _stacked_logits(z: np.ndarray, group: list[Cell], rows: slice) -> np.ndarray:
+    """Rows ``rows`` of the virtual stack [x(scale_1); x(scale_2); ...] of a group's cells,
+    made on demand so that no more than a chunk of logits is ever held."""
+    n = len(z)
+    parts = []
+    for i, cell in enumerate(group):
+        lo, hi = max(rows.start, i * n), min(rows.stop, (i + 1) * n)
+        if lo < hi:
+            parts.append(logits(z[lo - i * n : hi - i * n], cell.scale, cell.dtype))
+    return np.concatenate(parts)
+
+
+def _fill_metrics(block: np.ndarray, rows: slice, x: np.ndarray, name: str, call: dict) -> None:
+    """Every metric but the gradient's, for the logits x that are rows ``rows`` of block."""
+    p, overflow = evaluate(x, name, **call)
+    p_ref = normalize(x.astype(reference_dtype(x.dtype)), name, **call)
+    metric_values = vector_metrics(x, p, overflow, p_ref)
+    for j, metric in enumerate(METRICS):
+        if metric in metric_values:
+            block[rows, j] = metric_values[metric]
+
+
+def _fill_grad(block, rows, x: np.ndarray, directions: np.ndarray, name: str, call: dict):
+    """grad_norm and grad_vanishes (float64 central differences) for rows ``rows`` of block."""
+    grad = directional_grad_norm(
+        lambda y: normalize(y, name, **call), x.astype(np.float64), directions
+    )
+    block[rows, METRICS.index("grad_norm")] = grad
+    block[rows, METRICS.index("grad_vanishes")] = np.where(
+        np.isnan(grad), np.nan, grad < GRAD_VANISHING_THRESHOLD
+    )
+
+
+def evaluate_group(
+    config: Mapping, group: list[Cell], z: np.ndarray, specs, directions: np.ndarray
+) -> list[np.ndarray]:
+    """Per-vector metrics of every method on cells that differ only in scale.
+
+    The cells share (distribution, K, dtype) and so their draws z; their logits are
+    evaluated as one stack, in chunks of about CHUNK_ELEMENTS, which amortises numpy's
+    per-call cost over the scales without changing any value (every method but
+    gumbel_softmax is row-wise). gumbel_softmax draws its noise per cell and chunk, so it
+    runs cell by cell. Returns one array per cell, shape (n_vectors, n_methods * n_metrics).
+    """
     n, k = z.shape
-    x = logits(z, cell.scale, cell.dtype)
-    x_ref = x.astype(reference_dtype(cell.dtype))
-    x64 = x.astype(np.float64)
     n_grad = min(config["grad_vectors"], n)
     rows_per_chunk = max(1, CHUNK_ELEMENTS // k)
-    values = np.empty((n, len(specs) * len(METRICS)))
+    width = len(METRICS)
+    values = np.full((len(group) * n, len(specs) * width), np.nan)
+    grad_x = np.concatenate([logits(z[:n_grad], cell.scale, cell.dtype) for cell in group])
+    grad_rows = np.concatenate([np.arange(i * n, i * n + n_grad) for i in range(len(group))])
+    grad_directions = np.tile(directions[:n_grad], (len(group), 1))
     for m, (name, params, _label) in enumerate(specs):
-        block = values[:, m * len(METRICS) : (m + 1) * len(METRICS)]
-        for chunk, start in enumerate(range(0, n, rows_per_chunk)):
-            rows = slice(start, min(start + rows_per_chunk, n))
-            call = _method_call(name, params, config["seed"], cell, chunk)
-            p, overflow = methods_module.evaluate(x[rows], name, **call)
-            p_ref = methods_module.normalize(x_ref[rows], name, **call)
-            metric_values = vector_metrics(x[rows], p, overflow, p_ref)
-            for j, metric in enumerate(METRICS):
-                if metric in metric_values:
-                    block[rows, j] = metric_values[metric]
-        call = _method_call(name, params, config["seed"], cell, 0)
-        grad = np.full(n, np.nan)
-        grad[:n_grad] = directional_grad_norm(
-            lambda y, name=name, call=call: methods_module.normalize(y, name, **call),
-            x64[:n_grad],
-            directions[:n_grad],
-        )
-        block[:, METRICS.index("grad_norm")] = grad
-        with np.errstate(invalid="ignore"):
-            block[:, METRICS.index("grad_vanishes")] = np.where(
-                np.isnan(grad), np.nan, grad < GRAD_VANISHING_THRESHOLD
-            )
-    return values
+        block = values[:, m * width : (m + 1) * width]
+        if name == "gumbel_softmax":
+            for i, cell in enumerate(group):
+                for chunk, start in enumerate(range(0, n, rows_per_chunk)):
+                    stop = min(start + rows_per_chunk, n)
+                    call = _method_call(name, params, config["seed"], cell, chunk)
+                    x = logits(z[start:stop], cell.scale, cell.dtype)
+                    _fill_metrics(block, slice(i * n + start, i * n + stop), x, name, call)
+                cell_grad = slice(i * n_grad, (i + 1) * n_grad)
+                call = _method_call(name, params, config["seed"], cell, 0)
+                _fill_grad(
+                    block,
+                    grad_rows[cell_grad],
+                    grad_x[cell_grad],
+                    grad_directions[cell_grad],
+                    name,
+                    call,
+                )
+            continue
+        for start in range(0, len(values), rows_per_chunk):
+            rows = slice(start, min(start + rows_per_chunk, len(values)))
+            _fill_metrics(block, rows, _stacked_logits(z, group, rows), name, params)
+        _fill_grad(block, grad_rows, grad_x, grad_directions, name, params)
+    return [values[i * n : (i + 1) * n] for i in range(len(group))]
 
 
 def _directions(seed: int, distribution: str, k: int, count: int) -> np.ndarray:
-    """Unit directions for the directional derivative, one per vector, shared by all cells of a stream."""
+    """Unit directions for the directional derivative, one per vector (shared by a stream)."""
     v = stream(seed, "grad", distribution, k).standard_normal((count, k))
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
@@ -162,42 +204,40 @@ def run_cells(
     specs = method_specs(config)
     shard_cells = list(shard_cells)
     is_rate = np.array([metric in RATE_METRICS for _ in specs for metric in METRICS])
-    parts = []
+    groups: dict[tuple, list[Cell]] = {}
+    for cell in shard_cells:
+        groups.setdefault((cell.distribution, cell.k, cell.dtype), []).append(cell)
+    frames: dict[Cell, pd.DataFrame] = {}
     cached: tuple | None = None
-    for index, cell in enumerate(shard_cells):
-        if cached is None or cached[0] != (cell.distribution, cell.k):
-            n = n_vectors(config, cell.k)
-            z = sample_z(
-                config["seed"],
-                cell.distribution,
-                config["distributions"][cell.distribution],
-                cell.k,
-                n,
-            )
-            directions = _directions(
-                config["seed"], cell.distribution, cell.k, min(config["grad_vectors"], n)
-            )
-            cached = ((cell.distribution, cell.k), z, directions)
-        _, z, directions = cached
-        summary = summarize(evaluate_cell(config, cell, z, specs, directions), is_rate)
-        frame = pd.DataFrame(
-            {
-                "distribution": cell.distribution,
-                "scale": cell.scale,
-                "k": cell.k,
-                "dtype": cell.dtype,
-                "method": [name for name, _, _ in specs for _ in METRICS],
-                "label": [label for _, _, label in specs for _ in METRICS],
-                "metric": list(METRICS) * len(specs),
-                **summary,
-            }
-        )
-        parts.append(frame)
-        if progress is not None:
-            progress(index + 1, len(shard_cells), cell)
-    if not parts:
+    with np.errstate(all="ignore"):
+        for (distribution, k, _dtype), group in groups.items():
+            if cached is None or cached[0] != (distribution, k):
+                n = n_vectors(config, k)
+                spec = config["distributions"][distribution]
+                z = sample_z(config["seed"], distribution, spec, k, n)
+                count = min(config["grad_vectors"], n)
+                cached = ((distribution, k), z, _directions(config["seed"], distribution, k, count))
+            _, z, directions = cached
+            for cell, values in zip(
+                group, evaluate_group(config, group, z, specs, directions), strict=True
+            ):
+                frames[cell] = pd.DataFrame(
+                    {
+                        "distribution": cell.distribution,
+                        "scale": cell.scale,
+                        "k": cell.k,
+                        "dtype": cell.dtype,
+                        "method": [name for name, _, _ in specs for _ in METRICS],
+                        "label": [label for _, _, label in specs for _ in METRICS],
+                        "metric": list(METRICS) * len(specs),
+                        **summarize(values, is_rate),
+                    }
+                )
+                if progress is not None:
+                    progress(len(frames), len(shard_cells), cell)
+    if not frames:
         return pd.DataFrame(columns=list(COLUMNS))
-    return pd.concat(parts, ignore_index=True)[list(COLUMNS)]
+    return pd.concat([frames[cell] for cell in shard_cells], ignore_index=True)[list(COLUMNS)]
 
 
 def sort_summary(summary: pd.DataFrame, config: Mapping) -> pd.DataFrame:

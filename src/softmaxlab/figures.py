@@ -43,18 +43,18 @@ from softmaxlab.tables import format_scale, metric_rows, ordered_dtypes, ordered
 
 __all__ = ["FIGURES", "FigureSpec", "caption", "make_figure", "save_figure", "title"]
 
-WIDTH = 11.0  # inches; 100 dpi in the SVG viewport, so about 1100 px wide in the report
+WIDTH = 10.0  # inches: 720 pt in the SVG, about 960 CSS px wide in the report
 PNG_DPI = 150
 SVG_HASHSALT = "softmaxlab"
 _RC = {
     "svg.hashsalt": SVG_HASHSALT,
     "svg.fonttype": "path",
-    "font.size": 10,
-    "axes.titlesize": 10.5,
-    "axes.labelsize": 10,
-    "legend.fontsize": 8.5,
-    "xtick.labelsize": 8.5,
-    "ytick.labelsize": 8.5,
+    "font.size": 10.5,
+    "axes.titlesize": 11,
+    "axes.labelsize": 10.5,
+    "legend.fontsize": 9.5,
+    "xtick.labelsize": 9.5,
+    "ytick.labelsize": 9.5,
     "figure.dpi": 100,
 }
 _STYLE = "whitegrid"
@@ -65,10 +65,10 @@ _ZERO_COLOUR = "#e3e3e3"
 FAMILIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("exponential", ("softmax", "ssmax", "iterated_exp", "gumbel_softmax")),
     (
-        "argmax, linear and elementwise",
+        "linear & elementwise",
         ("argmax", "linear", "shifted_linear", "relu", "softplus", "sigmoid"),
     ),
-    ("polynomial and spherical", ("spherical", "escort", "taylor", "stablemax")),
+    ("polynomial & spherical", ("spherical", "escort", "taylor", "stablemax")),
     ("sparse", ("sparsemax", "entmax15", "entmax")),
 )
 _REFERENCE = "softmax"  # drawn (grey, dashed) in every other family's panel for comparison
@@ -172,6 +172,7 @@ def _list(items: Sequence[str]) -> str:
 
 def _new_figure(height: float, width: float = WIDTH) -> Figure:
     fig = Figure(figsize=(width, height), layout="constrained")
+    fig.get_layout_engine().set(w_pad=0.08, h_pad=0.06)  # inches of margin around axes
     FigureCanvasAgg(fig)
     return fig
 
@@ -222,7 +223,7 @@ def _log_axis(ax, which: str, values) -> None:
     if values.size:
         lo = math.floor(math.log10(values.min()) + 1e-9)
         hi = math.ceil(math.log10(values.max()) - 1e-9)
-        step = max(1, math.ceil((hi - lo) / 7))
+        step = max(1, math.ceil((hi - lo) / 5))
         axis.set_major_locator(FixedLocator([10.0**e for e in range(lo, hi + 1, step)]))
     axis.set_minor_locator(NullLocator())
 
@@ -473,7 +474,7 @@ def _draw_distance_vs_scale(summary: pd.DataFrame) -> Figure:
         for d in distributions
     ]
     _family_grid(fig, distributions, panels, labels, "scale s", "no tv_to_argmax data")
-    fig.suptitle(f"Distance to argmax vs logit scale ({_where(choice)})", fontsize=11)
+    fig.suptitle(f"Distance to argmax vs logit scale ({_where(choice)})", fontsize=12)
     return fig
 
 
@@ -509,10 +510,17 @@ def _caption_distance_vs_scale(summary: pd.DataFrame) -> str:
         soft = _series(drows, "softmax", "x")
         if len(soft) >= 2:
             first, last = soft.iloc[0], soft.iloc[-1]
+            steps = np.diff(soft["mean"].to_numpy(float))
+            steps = steps[np.isfinite(steps)]
+            trend = (
+                "it never increases as the logits grow: the larger the logits, the nearer argmax"
+                if steps.size and (steps <= 0).all()
+                else "it is not monotone in the scale here"
+            )
             text.append(
-                f"Softmax's distance goes from {_fmt(first['mean'], 2)} at scale "
-                f"{_scale_text(first['x'], scales)} to {_fmt(last['mean'], 2)} at scale "
-                f"{_scale_text(last['x'], scales)}: the larger the logits, the nearer argmax."
+                f"Softmax's distance ({dist} logits) goes from {_fmt(first['mean'], 2)} at "
+                f"scale {_scale_text(first['x'], scales)} to {_fmt(last['mean'], 2)} at scale "
+                f"{_scale_text(last['x'], scales)}; {trend}."
             )
     if "softmax" in labels and "linear" in labels:
         both = (
@@ -557,7 +565,7 @@ def _draw_entropy_vs_scale(summary: pd.DataFrame) -> Figure:
         "scale s",
         "no normalized_entropy data",
     )
-    fig.suptitle(f"Normalized entropy vs logit scale ({_where(choice)})", fontsize=11)
+    fig.suptitle(f"Normalized entropy vs logit scale ({_where(choice)})", fontsize=12)
     return fig
 
 
@@ -691,7 +699,7 @@ def _draw_heatmap(metric: str) -> Callable[[pd.DataFrame], Figure]:
             bar.set_label(f"{_HEAT[metric][1].lower()} (log colour scale; grey = 0)")
         fig.suptitle(
             f"{_HEAT[metric][1]} by method and scale, per format (mean over distributions and K)",
-            fontsize=11,
+            fontsize=12,
         )
         return fig
 
@@ -815,7 +823,7 @@ def _draw_distance_vs_k(summary: pd.DataFrame) -> Figure:
         ax.set_title(f"scale s = {_scale_text(scale, scales)}", fontweight="bold")
     axes[0].set_ylabel("TV distance to argmax")
     fig.legend(handles.values(), handles.keys(), loc="outside right center", frameon=False)
-    fig.suptitle(f"Distance to argmax vs number of classes ({_where(choice)})", fontsize=11)
+    fig.suptitle(f"Distance to argmax vs number of classes ({_where(choice)})", fontsize=12)
     return fig
 
 
@@ -901,8 +909,10 @@ def _draw_softmax_family(summary: pd.DataFrame) -> Figure:
     scales = sorted(set(tv["x"]) | set(over["x"]))
     fig = _new_figure(4.5)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    # One colour per distinct beta (stable and naive twins share it; the line style differs).
+    betas = sorted({_beta(label) for label in labels})
     cmap = sns.color_palette("viridis", as_cmap=True)
-    palette = [cmap(v) for v in np.linspace(0.0, 0.85, len(labels))]
+    shades = dict(zip(betas, (cmap(v) for v in np.linspace(0.0, 0.85, len(betas))), strict=True))
     handles = {}
     for ax, (kind, dtype) in zip(axes, panels, strict=True):
         data = tv if kind == "distance" else over[over["dtype"] == dtype]
@@ -918,7 +928,7 @@ def _draw_softmax_family(summary: pd.DataFrame) -> Figure:
                 series["x"],
                 series["mean"],
                 label=text,
-                color=palette[index],
+                color=shades[beta],
                 marker=_MARKERS[index % len(_MARKERS)],
                 dashed="stable=False" in label,
                 clip=1.0 if kind == "distance" else None,
@@ -950,7 +960,7 @@ def _draw_softmax_family(summary: pd.DataFrame) -> Figure:
     where = _where({k: v for k, v in choice.items() if k != "dtype"})
     fig.suptitle(
         f"Softmax with base \u03c8 and temperature T ({where}); dashed: naive (no max subtraction)",
-        fontsize=11,
+        fontsize=12,
     )
     return fig
 
@@ -977,16 +987,26 @@ def _caption_softmax_family(summary: pd.DataFrame) -> str:
     ]
     s_ref = _nearest(tv["x"].unique(), 10)
     if s_ref is not None:
-        parts = [
-            f"{label} {_fmt(_at(tv, label, 'x', s_ref), 2)}"
+        # One label per beta (the stable one when both exist), in increasing beta.
+        chosen = [
+            label
             for label in labels
             if "stable=False" not in label
             or not any(lbl != label and _beta(lbl) == _beta(label) for lbl in labels)
         ]
-        if parts:
+        at = [(label, _at(tv, label, "x", s_ref)) for label in chosen]
+        at = [(label, v) for label, v in at if np.isfinite(v)]
+        if at:
+            values = np.array([v for _, v in at])
+            ordered = len(at) > 1 and bool((np.diff(values) <= 0).all())
+            trend = (
+                " - it never increases with beta: the larger beta, the nearer argmax"
+                if ordered
+                else (" - not monotone in beta at this scale" if len(at) > 1 else "")
+            )
+            parts = [f"{label} (beta {_fmt(_beta(label), 3)}) {_fmt(v, 2)}" for label, v in at]
             text.append(
-                f"Distance to argmax at scale {_scale_text(s_ref, scales)}: "
-                f"{_list(parts)} - the larger beta, the nearer argmax."
+                f"Distance to argmax at scale {_scale_text(s_ref, scales)}: {_list(parts)}{trend}."
             )
     uniform = [label for label in labels if _beta(label) == 0]
     k = choice.get("k")
@@ -1053,7 +1073,7 @@ def _draw_accuracy(summary: pd.DataFrame) -> Figure:
     positive = values[np.isfinite(values) & (values > 0)]
     floor = 10.0 ** (math.floor(math.log10(positive.min())) - 1) if positive.size else 1e-20
     cap = 10.0 ** (math.ceil(math.log10(positive.max())) + 1) if positive.size else 1.0
-    fig = _new_figure(0.24 * len(labels) + 1.8, 9.5)
+    fig = _new_figure(0.26 * len(labels) + 1.9, 9.0)
     ax = fig.add_subplot()
     palette = dict(zip(dtypes, _colours(len(dtypes)), strict=True))
     y = np.arange(len(labels))
@@ -1082,15 +1102,18 @@ def _draw_accuracy(summary: pd.DataFrame) -> Figure:
         "max relative error per vector vs a wider format (median over cells of the cell median)"
     )
     ticks = [t for t in ax.get_xticks() if floor * 1.5 < t < cap / 1.5]
-    ax.set_xticks(
-        [floor, *ticks, cap], ["0", *[f"$10^{{{round(math.log10(t))}}}$" for t in ticks], "inf"]
-    )
+    names = [f"$10^{{{round(math.log10(t))}}}$" for t in ticks]
+    if (values == 0).any():  # exact results sit at the floor
+        ticks, names = [floor, *ticks], ["0", *names]
+    if np.isinf(values).any():  # infinite errors sit at the cap
+        ticks, names = [*ticks, cap], [*names, "inf"]
+    ax.set_xticks(ticks, names)
     fig.legend(
         title="format\n(dotted line:\nunit roundoff eps/2)",
         loc="outside right upper",
         frameon=False,
     )
-    fig.suptitle("Accuracy of each method in each format (all cells pooled)", fontsize=11)
+    fig.suptitle("Accuracy of each method in each format (all cells pooled)", fontsize=12)
     return fig
 
 
@@ -1142,7 +1165,7 @@ def _draw_gradient(summary: pd.DataFrame) -> Figure:
         fig, ["gradient norm", "vanishing gradient"], panels, labels, "scale s", "no gradient data"
     )
     fig.suptitle(
-        f"Directional derivative of the output vs logit scale ({_where(choice)})", fontsize=11
+        f"Directional derivative of the output vs logit scale ({_where(choice)})", fontsize=12
     )
     return fig
 

@@ -39,7 +39,7 @@ WORKED_X: tuple[float, ...] = (2.0, 4.0, 2.0, 1.0)
 #: and the CSV that holds every row (keeps the page small for large sweeps).
 MAX_TABLE_ROWS = 250
 #: Detail tables with at most this many rows are shown expanded; longer ones start folded.
-OPEN_DETAIL_ROWS = 20
+OPEN_DETAIL_ROWS = 12
 VERDICTS: dict[str, str] = {
     "holds": "holds",
     "holds with conditions": "conditional",
@@ -300,10 +300,11 @@ def answer_section(claims: pd.DataFrame, worked_example: pd.DataFrame, overview:
     if overview:
         lines.append(
             f"<p>The sweep: {overview['vectors']:,} random logit vectors in "
-            f"{overview['cells']:,} cells ({len(overview['distributions'])} distributions "
-            f"&times; {len(overview['scales'])} scales &times; {len(overview['k'])} values of "
-            f"K &times; {len(overview['dtypes'])} float formats), each through "
-            f"{len(overview['labels'])} method variants: {overview['evaluations']:,} "
+            f"{overview['cells']:,} cells ({_count(overview['distributions'], 'distribution')}"
+            f" &times; {_count(overview['scales'], 'scale')} &times; "
+            f"{_count(overview['k'], 'value')} of K &times; "
+            f"{_count(overview['dtypes'], 'float format')}), each through "
+            f"{_count(overview['labels'], 'method variant')}: {overview['evaluations']:,} "
             "normalisations.</p>"
         )
     qualified = [
@@ -317,8 +318,16 @@ def answer_section(claims: pd.DataFrame, worked_example: pd.DataFrame, overview:
             items.append(
                 f'<li><a href="#claim-{slug(row.claim)}">{esc(row.claim)}</a> '
                 f"{verdict_badge(row.verdict)} {_text(row.statement)}"
-                + (f' <span class="value">Measured: {value}.</span>' if value else "")
-                + (f" <em>{conditions}</em>" if conditions else "")
+                + (
+                    f'<span class="sub"><span class="lead">Measured:</span> {value}</span>'
+                    if value
+                    else ""
+                )
+                + (
+                    f'<span class="sub"><span class="lead">Conditions:</span> {conditions}</span>'
+                    if conditions
+                    else ""
+                )
                 + "</li>"
             )
         lines.append(
@@ -326,6 +335,10 @@ def answer_section(claims: pd.DataFrame, worked_example: pd.DataFrame, overview:
             f'<ul class="answers">{"".join(items)}</ul>'
         )
     return "".join(lines)
+
+
+def _count(items, noun: str) -> str:
+    return f"{len(items)} {noun}" + ("" if len(items) == 1 else "s")
 
 
 def _ledger_cell(column, value) -> str | None:
@@ -347,12 +360,14 @@ def _detail_block(name: str, table: pd.DataFrame) -> str:
 
 
 def claims_section(claims: pd.DataFrame, claim_details: Mapping[str, pd.DataFrame]) -> str:
-    order = [c for c in ("claim", "verdict", "statement", "measure", "value", "conditions")]
-    order = [c for c in order if c in claims] + [c for c in claims if c not in order]
+    # The ledger at a glance; what was measured and the conditions follow per claim.
+    order = [c for c in ("claim", "verdict", "statement", "value") if c in claims]
     parts = [
         "<p>Each claim of the discussion restated as a measurable hypothesis, the measured "
         "value and the verdict: <em>holds</em>, <em>holds with conditions</em> (true only "
-        "in part of the sweep, stated in the conditions) or <em>does not hold</em>.</p>",
+        "in part of the sweep, stated in the conditions) or <em>does not hold</em>. Below "
+        "the ledger, each claim with how it was measured, its conditions and the tables "
+        "behind it (results/tables/claims.csv and results/tables/claim_details/).</p>",
         table_html(
             claims[order],
             formatter=lambda v: (
@@ -373,11 +388,11 @@ def claims_section(claims: pd.DataFrame, claim_details: Mapping[str, pd.DataFram
         ]
         measure = _text(getattr(row, "measure", ""))
         value = _text(getattr(row, "value", ""))
-        if measure or value:
+        if measure:
+            paragraph.append(f'<p><span class="lead">Measure.</span> {measure}</p>')
+        if value:
             paragraph.append(
-                f'<p><span class="lead">Measured.</span> {measure}'
-                + (f': <strong class="value">{value}</strong>' if value else "")
-                + "</p>"
+                f'<p><span class="lead">Measured.</span> <strong class="value">{value}</strong></p>'
             )
         conditions = _text(getattr(row, "conditions", ""))
         if conditions:
@@ -660,7 +675,8 @@ nav.toc ol.inline li { display: inline; margin-right: .7em; }
 .v-fails { color: var(--bad); background: var(--bad-bg); border-color: #e9a0a0; }
 .v-unknown { color: var(--muted); background: #eceef2; border-color: var(--line); }
 ul.answers { padding-left: 1.2em; }
-ul.answers li { margin: .25em 0; }
+ul.answers li { margin: .5em 0; }
+ul.answers .sub { display: block; font-size: .92em; margin-left: .2em; }
 .value { font-variant-numeric: tabular-nums; }
 section.claim { border-left: 4px solid var(--line); padding: .1em 0 .3em 1em; margin: 1.2em 0; }
 section.claim h3 { margin-top: .4em; }
@@ -683,9 +699,7 @@ table.data td.num, table.pivot td.num { text-align: right; white-space: nowrap; 
 table.data td.na, table.pivot td.na { color: #9aa1ad; }
 table.ledger { width: 100%; }
 table.ledger td:nth-child(2) { white-space: nowrap; }
-table.ledger td:nth-child(3) { min-width: 18em; }
-table.ledger td:nth-child(4), table.ledger td:nth-child(5),
-table.ledger td:nth-child(6) { min-width: 12em; }
+table.ledger td:nth-child(3) { width: 45%; }
 table.facts th { width: 17em; }
 details.detail { margin: .6em 0; }
 details.detail > summary { cursor: pointer; color: var(--accent); }

@@ -907,7 +907,7 @@ def _draw_softmax_family(summary: pd.DataFrame) -> Figure:
         ("overflow", d) for d in (choice.get("dtype"), narrow) if d
     ]
     scales = sorted(set(tv["x"]) | set(over["x"]))
-    fig = _new_figure(4.5)
+    fig = _new_figure(4.2 + 0.22 * math.ceil(len(labels) / 2))
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     # One colour per distinct beta (stable and naive twins share it; the line style differs).
     betas = sorted({_beta(label) for label in labels})
@@ -922,7 +922,7 @@ def _draw_softmax_family(summary: pd.DataFrame) -> Figure:
             if series.empty:
                 continue
             beta = _beta(label)
-            text = f"{label}   (\u03b2 = {beta:.3g})"
+            text = f"{label}  (\u03b2 = {beta:.3g})"
             line = _line(
                 ax,
                 series["x"],
@@ -953,7 +953,7 @@ def _draw_softmax_family(summary: pd.DataFrame) -> Figure:
             handles.values(),
             handles.keys(),
             loc="outside lower center",
-            ncol=3,
+            ncol=2,
             frameon=False,
             title="inverse temperature \u03b2 = ln \u03c8 / T",
         )

@@ -89,7 +89,7 @@ def test_broken_config_is_refused_with_a_clear_message(name, cfg, fragments):
 def test_default_config_is_valid_and_defaults_fill_in():
     full = sl_config.validate({"k": [2, 3]})
     assert full["k"] == [2, 3]
-    assert full["vectors"] == {"elements": 4000, "min": 8, "max": 200}
+    assert full["vectors"] == {"elements": 2000, "min": 3, "max": 100}
     assert full["dtypes"][0] == "float64"
     assert sl_config.validate(DEFAULT)["methods"] == DEFAULT["methods"]
 

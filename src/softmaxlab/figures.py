@@ -223,8 +223,9 @@ def _log_axis(ax, which: str, values) -> None:
     if values.size:
         lo = math.floor(math.log10(values.min()) + 1e-9)
         hi = math.ceil(math.log10(values.max()) - 1e-9)
-        step = max(1, math.ceil((hi - lo) / 5))
-        axis.set_major_locator(FixedLocator([10.0**e for e in range(lo, hi + 1, step)]))
+        step = next(n for n in (1, 2, 3, 5, 10, 20, 50, 100, 1000) if n >= (hi - lo) / 5)
+        first = math.ceil(lo / step) * step  # decades at multiples of the step
+        axis.set_major_locator(FixedLocator([10.0**e for e in range(first, hi + 1, step)]))
     axis.set_minor_locator(NullLocator())
 
 

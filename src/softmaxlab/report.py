@@ -299,7 +299,7 @@ def answer_section(claims: pd.DataFrame, worked_example: pd.DataFrame, overview:
         )
     if overview:
         lines.append(
-            f"<p>The sweep: {overview['vectors']:,} random logit vectors in "
+            f"<p>The sweep: {overview['vectors']:,} sampled logit vectors in "
             f"{overview['cells']:,} cells ({_count(overview['distributions'], 'distribution')}"
             f" &times; {_count(overview['scales'], 'scale')} &times; "
             f"{_count(overview['k'], 'value')} of K &times; "

@@ -20,7 +20,10 @@ SMALL = {
     "scales": [0.1, 3.0, 200.0],
     "k": [2, 10],
     "dtypes": ["float64", "float16"],
-    "distributions": {"normal": {"family": "normal"}, "positive": {"family": "uniform", "low": 0, "high": 1}},
+    "distributions": {
+        "normal": {"family": "normal"},
+        "positive": {"family": "uniform", "low": 0, "high": 1},
+    },
     "methods": [
         {"method": "argmax"},
         {"method": "linear"},
@@ -82,15 +85,28 @@ def test_end_to_end_outputs(full_run):
     }
     # Unstable base-100 softmax overflows float64 above ln(max)/ln(100) = 154.1: at scale 200
     # some normal logits exceed it, at scale 3 none do; the stable one never overflows.
-    over = summary[(summary.metric == "overflow") & (summary.dtype == "float64") & (summary.distribution == "normal")]
-    base100 = over[over.label == "softmax(base=100, stable=False)"].set_index(["scale", "k"])["mean"]
+    over = summary[
+        (summary.metric == "overflow")
+        & (summary.dtype == "float64")
+        & (summary.distribution == "normal")
+    ]
+    base100 = over[over.label == "softmax(base=100, stable=False)"].set_index(["scale", "k"])[
+        "mean"
+    ]
     assert base100.loc[(200.0, 10)] > 0 and base100.loc[(3.0, 10)] == 0
     assert (over[over.label == "softmax"]["mean"] == 0).all()
     # Hardmax is at distance 0 from argmax, always.
     tv = summary[(summary.metric == "tv_to_argmax") & (summary.label == "argmax")]
     assert (tv["mean"] == 0).all()
     claims = pd.read_csv(tables / "claims.csv")
-    assert list(claims.columns) == ["claim", "statement", "measure", "value", "verdict", "conditions"]
+    assert list(claims.columns) == [
+        "claim",
+        "statement",
+        "measure",
+        "value",
+        "verdict",
+        "conditions",
+    ]
     assert list(claims["claim"]) == [f"C{i}" for i in range(1, 14)]
     assert set(claims["verdict"]) <= {"holds", "holds with conditions", "does not hold"}
     report = (full_run / "results" / "report.html").read_text()
@@ -101,12 +117,16 @@ def test_end_to_end_outputs(full_run):
 
 def test_same_bytes_whatever_cores_and_sharding(full_run, tmp_path):
     other = make_project(tmp_path / "other", {**SMALL, "shard_elements": 150})
-    result = snakemake(other, "--cores", "1", "results/tables/summary.csv", "results/tables/claims.csv")
+    result = snakemake(
+        other, "--cores", "1", "results/tables/summary.csv", "results/tables/claims.csv"
+    )
     assert result.returncode == 0
     shards = list((other / "results" / "shards").glob("shard_*.csv"))
     assert len(shards) > len(list((full_run / "results" / "shards").glob("shard_*.csv")))
     for table in ("summary.csv", "claims.csv"):
-        assert (other / "results/tables" / table).read_bytes() == (full_run / "results/tables" / table).read_bytes()
+        assert (other / "results/tables" / table).read_bytes() == (
+            full_run / "results/tables" / table
+        ).read_bytes()
 
 
 def test_bad_config_stops_before_any_work(tmp_path):
@@ -119,10 +139,19 @@ def test_bad_config_stops_before_any_work(tmp_path):
 
 def test_interrupted_run_completes_identically(full_run, tmp_path):
     root = make_project(tmp_path / "interrupted", SMALL)
-    cmd = [sys.executable, "-m", "snakemake", "--configfile", "small.yaml", "--cores", "1",
-           "results/tables/summary.csv"]
-    proc = subprocess.Popen(cmd, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--configfile",
+        "small.yaml",
+        "--cores",
+        "1",
+        "results/tables/summary.csv",
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     shards = root / "results" / "shards"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not any(shards.glob("shard_*.csv")):
@@ -144,7 +173,9 @@ def _browser_paths():
     if not (chromium and driver):
         if os.environ.get("CI"):
             pytest.fail("chromium and chromedriver must be installed in CI (.ci/run installs them)")
-        pytest.skip("chromium/chromedriver not installed (Debian packages chromium, chromium-driver)")
+        pytest.skip(
+            "chromium/chromedriver not installed (Debian packages chromium, chromium-driver)"
+        )
     return chromium, driver
 
 
@@ -177,7 +208,9 @@ def test_report_renders_in_headless_chromium(full_run):
         inline_svgs = browser.execute_script(
             "return Array.from(document.querySelectorAll('svg')).filter(s => s.getBoundingClientRect().width > 100).length"
         )
-        assert len(images) + inline_svgs >= 10, (images, inline_svgs)
+        from softmaxlab.figures import FIGURES
+
+        assert len(images) + inline_svgs >= len(FIGURES), (images, inline_svgs)
         broken = [image for image in images if not (image[0] and image[1] > 0)]
         assert not broken, broken
         errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]

@@ -1,4 +1,4 @@
-"""The broken-config corpus: every bad value is refused with a message naming key and allowed values."""
+"""The broken-config corpus: every bad value is refused, naming the key and the allowed values."""
 
 import copy
 
@@ -33,39 +33,125 @@ CORPUS = [
     ("scale negative", broken(scales=[1, -2]), ["'scales[1]'", "-2"]),
     ("scales empty", broken(scales=[]), ["'scales'", "non-empty"]),
     ("scale a string", broken(scales=["big"]), ["'scales[0]'", "number"]),
-    ("unknown dtype", broken(dtypes=["float64", "float128"]), ["'dtypes[1]'", "float128", "float8_e5m2"]),
+    (
+        "unknown dtype",
+        broken(dtypes=["float64", "float128"]),
+        ["'dtypes[1]'", "float128", "float8_e5m2"],
+    ),
     ("dtypes empty", broken(dtypes=[]), ["'dtypes'", "non-empty"]),
     ("seed float", broken(seed=1.5), ["'seed'", "integer"]),
     ("seed string", broken(seed="abc"), ["'seed'", "integer"]),
     ("seed bool", broken(seed=True), ["'seed'", "integer"]),
     ("seed negative", broken(seed=-1), ["'seed'", "minimum"]),
     ("unknown top key", broken(scale=[1.0]), ["'scale'", "allowed keys", "scales"]),
-    ("unknown method", broken(methods=[{"method": "softmin"}]), ["'methods[0].method'", "softmin", "sparsemax"]),
-    ("method missing name", broken(methods=[{"temperature": 2}]), ["'methods[0]'", "'method' is a required"]),
-    ("taylor odd order", broken(methods=[{"method": "taylor", "order": 3}]), ["methods[0]", "order", "even", "3"]),
-    ("entmax alpha 1", broken(methods=[{"method": "entmax", "alpha": 1.0}]), ["methods[0]", "alpha", "> 1"]),
-    ("entmax alpha below 1", broken(methods=[{"method": "entmax", "alpha": 0.5}]), ["methods[0]", "alpha", "0.5"]),
-    ("temperature zero", broken(methods=[{"method": "softmax", "temperature": 0}]), ["methods[0]", "temperature", "> 0"]),
-    ("temperature negative", broken(methods=[{"method": "softmax", "temperature": -1}]), ["methods[0]", "temperature"]),
-    ("negative eps", broken(methods=[{"method": "spherical", "eps": -1e-3}]), ["methods[0]", "eps", ">= 0"]),
-    ("unknown method param", broken(methods=[{"method": "softmax", "beta": 2}]), ["methods[0]", "beta", "temperature"]),
-    ("depth zero", broken(methods=[{"method": "iterated_exp", "depth": 0}]), ["methods[0]", "depth"]),
-    ("stable not bool", broken(methods=[{"method": "softmax", "stable": "no"}]), ["methods[0]", "stable"]),
+    (
+        "unknown method",
+        broken(methods=[{"method": "softmin"}]),
+        ["'methods[0].method'", "softmin", "sparsemax"],
+    ),
+    (
+        "method missing name",
+        broken(methods=[{"temperature": 2}]),
+        ["'methods[0]'", "'method' is a required"],
+    ),
+    (
+        "taylor odd order",
+        broken(methods=[{"method": "taylor", "order": 3}]),
+        ["methods[0]", "order", "even", "3"],
+    ),
+    (
+        "entmax alpha 1",
+        broken(methods=[{"method": "entmax", "alpha": 1.0}]),
+        ["methods[0]", "alpha", "> 1"],
+    ),
+    (
+        "entmax alpha below 1",
+        broken(methods=[{"method": "entmax", "alpha": 0.5}]),
+        ["methods[0]", "alpha", "0.5"],
+    ),
+    (
+        "temperature zero",
+        broken(methods=[{"method": "softmax", "temperature": 0}]),
+        ["methods[0]", "temperature", "> 0"],
+    ),
+    (
+        "temperature negative",
+        broken(methods=[{"method": "softmax", "temperature": -1}]),
+        ["methods[0]", "temperature"],
+    ),
+    (
+        "negative eps",
+        broken(methods=[{"method": "spherical", "eps": -1e-3}]),
+        ["methods[0]", "eps", ">= 0"],
+    ),
+    (
+        "unknown method param",
+        broken(methods=[{"method": "softmax", "beta": 2}]),
+        ["methods[0]", "beta", "temperature"],
+    ),
+    (
+        "depth zero",
+        broken(methods=[{"method": "iterated_exp", "depth": 0}]),
+        ["methods[0]", "depth"],
+    ),
+    (
+        "stable not bool",
+        broken(methods=[{"method": "softmax", "stable": "no"}]),
+        ["methods[0]", "stable"],
+    ),
     (
         "duplicate method",
-        broken(methods=[{"method": "softmax"}, {"method": "linear"}, {"method": "softmax", "temperature": 1}]),
+        broken(
+            methods=[
+                {"method": "softmax"},
+                {"method": "linear"},
+                {"method": "softmax", "temperature": 1},
+            ]
+        ),
         ["methods[2]", "duplicate of methods[0]", "softmax"],
     ),
     ("methods empty", broken(methods=[]), ["'methods'", "non-empty"]),
-    ("unknown family", broken(distributions={"d": {"family": "cauchy"}}), ["'distributions.d.family'", "cauchy", "normal"]),
-    ("family missing", broken(distributions={"d": {"df": 3}}), ["'distributions.d'", "'family' is a required"]),
-    ("bad family param", broken(distributions={"d": {"family": "normal", "mu": 0}}), ["distributions.d", "mu", "loc"]),
-    ("uniform low>=high", broken(distributions={"d": {"family": "uniform", "low": 1, "high": 1}}), ["distributions.d", "low < high"]),
-    ("student df zero", broken(distributions={"d": {"family": "student_t", "df": 0}}), ["distributions.d", "df", "> 0"]),
-    ("bad distribution name", broken(distributions={"my dist": {"family": "normal"}}), ["'distributions'", "my dist"]),
+    (
+        "unknown family",
+        broken(distributions={"d": {"family": "cauchy"}}),
+        ["'distributions.d.family'", "cauchy", "normal"],
+    ),
+    (
+        "family missing",
+        broken(distributions={"d": {"df": 3}}),
+        ["'distributions.d'", "'family' is a required"],
+    ),
+    (
+        "bad family param",
+        broken(distributions={"d": {"family": "normal", "mu": 0}}),
+        ["distributions.d", "mu", "loc"],
+    ),
+    (
+        "uniform low>=high",
+        broken(distributions={"d": {"family": "uniform", "low": 1, "high": 1}}),
+        ["distributions.d", "low < high"],
+    ),
+    (
+        "student df zero",
+        broken(distributions={"d": {"family": "student_t", "df": 0}}),
+        ["distributions.d", "df", "> 0"],
+    ),
+    (
+        "bad distribution name",
+        broken(distributions={"my dist": {"family": "normal"}}),
+        ["'distributions'", "my dist"],
+    ),
     ("distributions empty", broken(distributions={}), ["'distributions'"]),
-    ("vectors zero", broken(vectors={"elements": 1000, "min": 0, "max": 10}), ["'vectors.min'", "minimum of 1"]),
-    ("vectors min>max", broken(vectors={"elements": 1000, "min": 20, "max": 10}), ["'vectors'", "min (20)", "max (10)"]),
+    (
+        "vectors zero",
+        broken(vectors={"elements": 1000, "min": 0, "max": 10}),
+        ["'vectors.min'", "minimum of 1"],
+    ),
+    (
+        "vectors min>max",
+        broken(vectors={"elements": 1000, "min": 20, "max": 10}),
+        ["'vectors'", "min (20)", "max (10)"],
+    ),
     ("vectors unknown key", broken(vectors={"count": 10}), ["'vectors'", "count", "elements"]),
     ("shard_elements zero", broken(shard_elements=0), ["'shard_elements'", "minimum of 1"]),
     ("grad_vectors negative", broken(grad_vectors=-3), ["'grad_vectors'", "-3"]),
@@ -101,5 +187,7 @@ def test_validate_does_not_mutate_input():
 
 
 def test_method_labels():
-    specs = sl_config.method_specs({"methods": [{"method": "softmax", "base": 100, "stable": False}]})
+    specs = sl_config.method_specs(
+        {"methods": [{"method": "softmax", "base": 100, "stable": False}]}
+    )
     assert specs[0][2] == "softmax(base=100, stable=False)"

@@ -22,7 +22,9 @@ def test_wilson_matches_scipy_binomtest(case):
 def test_t_interval_matches_scipy():
     values = np.array([1.0, 2.0, 4.0, 8.0, 3.0])
     out = stats.summarize(values[:, None], np.array([False]))
-    low, high = scipy_stats.t.interval(0.95, len(values) - 1, loc=values.mean(), scale=scipy_stats.sem(values))
+    low, high = scipy_stats.t.interval(
+        0.95, len(values) - 1, loc=values.mean(), scale=scipy_stats.sem(values)
+    )
     assert out["ci_low"][0] == pytest.approx(low)
     assert out["ci_high"][0] == pytest.approx(high)
     assert out["std"][0] == pytest.approx(np.std(values, ddof=1))

@@ -203,10 +203,12 @@ def test_report_renders_in_headless_chromium(full_run):
     try:
         browser.get((full_run / "results" / "report.html").as_uri())
         images = browser.execute_script(
-            "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.alt || i.src.slice(0, 40)])"
+            "return Array.from(document.images)"
+            ".map(i => [i.complete, i.naturalWidth, i.alt || i.src.slice(0, 40)])"
         )
         inline_svgs = browser.execute_script(
-            "return Array.from(document.querySelectorAll('svg')).filter(s => s.getBoundingClientRect().width > 100).length"
+            "return Array.from(document.querySelectorAll('svg'))"
+            ".filter(s => s.getBoundingClientRect().width > 100).length"
         )
         from softmaxlab.figures import FIGURES
 

@@ -42,7 +42,8 @@ def _describe(error: jsonschema.ValidationError) -> str:
     value = error.instance
     schema = error.schema
     if error.validator == "enum":
-        return f"config key {key!r}: {value!r} is not allowed; valid values: {', '.join(map(str, schema['enum']))}"
+        allowed = ", ".join(map(str, schema["enum"]))
+        return f"config key {key!r}: {value!r} is not allowed; valid values: {allowed}"
     if error.validator == "additionalProperties":
         allowed = ", ".join(schema.get("properties", {})) or "(none)"
         return f"config key {key!r}: {error.message}; allowed keys: {allowed}"

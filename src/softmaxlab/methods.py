@@ -236,8 +236,9 @@ def _sparsemax(x, ctx):
     sum_{j<=k} z_(j)}, tau = (sum_{j<=k(z)} z_(j) - 1) / k(z).
 
     The threshold is found at accumulator precision on x - max x (shift-invariant); p is
-    divided by its sum (1 up to rounding) and rounded to the dtype. -inf entries get 0; a row with +inf gives the hardmax of its
-    +inf entries (the limit); all -inf and NaN give NaN.
+    divided by its sum (1 up to rounding) and rounded to the dtype. -inf entries get 0; a
+    row with +inf gives the hardmax of its +inf entries (the limit); all -inf and NaN give
+    NaN.
     """
     acc = ctx.acc
     z = x.astype(acc)

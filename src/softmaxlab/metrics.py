@@ -50,7 +50,7 @@ def hardmax(x: np.ndarray) -> np.ndarray:
 
 
 def tv_to_argmax(p: np.ndarray, h: np.ndarray) -> np.ndarray:
-    """Total variation 1/2 sum_i |p_i - h_i|; equals 1 - p_a for a single maximiser a and sum p = 1."""
+    """Total variation 1/2 sum_i |p_i - h_i|; 1 - p_a for one maximiser a and sum p = 1."""
     return 0.5 * np.sum(np.abs(p - h), axis=-1)
 
 

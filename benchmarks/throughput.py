@@ -10,10 +10,10 @@ dtype it times, best of ``--repeats`` runs with ``time.perf_counter``:
   (max-shift, exp, sum, divide);
 - ``softmaxlab.normalize(x, "softmax")``;
 - the full per-element evaluation the sweep does for one method on one cell
-  (``softmaxlab.sweep.evaluate_cell`` with a one-method spec list: the method via
-  ``softmaxlab.methods.evaluate``, the same method on the wider reference format,
-  ``softmaxlab.metrics.vector_metrics`` and the float64 directional derivative on the first
-  ``grad_vectors`` rows).
+  (``softmaxlab.sweep.evaluate_group`` on a one-cell group with a one-method spec list:
+  rounding scale * z to the dtype, the method via ``softmaxlab.methods.evaluate``, the same
+  method on the wider reference format, ``softmaxlab.metrics.vector_metrics`` and the
+  float64 directional derivative on the first ``grad_vectors`` rows).
 
 Times are printed as ratios to scipy's softmax and to ``np.exp`` on the same array in the
 same dtype. scipy >= 1.15 computes in the input's dtype through the array API (float16 in,
@@ -41,7 +41,7 @@ import scipy.special
 
 import softmaxlab
 from softmaxlab import sweep
-from softmaxlab.config import method_specs
+from softmaxlab.config import load_schema, method_specs
 
 TARGETS = {
     # (what, dtypes it applies to, bound on the ratio to scipy)
@@ -74,12 +74,13 @@ def machine() -> str:
     return (
         f"{os.cpu_count()} logical CPUs ({cpu_model()}), {platform.system()} "
         f"{platform.machine()}, Python {platform.python_version()}, numpy {np.__version__}, "
-        f"scipy {scipy.__version__}, softmaxlab {softmaxlab.__version__}"
+        f"scipy {scipy.__version__}, softmaxlab {softmaxlab.__version__}; "
+        f"load average at start {os.getloadavg()[0]:.2f}"
     )
 
 
 def full_evaluation(z: np.ndarray, dtype: str, scale: float, method: str, grad_vectors: int):
-    """A closure running what one sweep cell costs for one method (sweep.evaluate_cell)."""
+    """A closure running what one sweep cell costs for one method (sweep.evaluate_group)."""
     n, k = z.shape
     config = {"seed": 0, "grad_vectors": grad_vectors, "methods": [{"method": method}]}
     specs = method_specs(config)
@@ -87,8 +88,8 @@ def full_evaluation(z: np.ndarray, dtype: str, scale: float, method: str, grad_v
     n_grad = min(grad_vectors, n)
     directions = np.random.default_rng(1).standard_normal((n_grad, k))
     directions /= np.linalg.norm(directions, axis=1, keepdims=True)
-    # evaluate_cell rounds scale * z to the dtype itself, as the sweep does.
-    return lambda: sweep.evaluate_cell(config, cell, z, specs, directions)
+    # evaluate_group rounds scale * z to the dtype itself, as the sweep does.
+    return lambda: sweep.evaluate_group(config, [cell], z, specs, directions)
 
 
 def run(args) -> list[dict]:
@@ -174,8 +175,12 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--full-repeats", type=int, default=3, help="best of N for the full evaluation"
     )
+    grad_default = load_schema()["properties"]["grad_vectors"]["default"]
     parser.add_argument(
-        "--grad-vectors", type=int, default=16, help="rows with a gradient (config default 16)"
+        "--grad-vectors",
+        type=int,
+        default=grad_default,
+        help=f"rows with a gradient (default: the config default, {grad_default})",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--profile", action="store_true", help="cProfile the full evaluation")

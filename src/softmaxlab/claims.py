@@ -1122,25 +1122,33 @@ def _ln_overflow(dtype) -> float:
 
 
 def _predicted_overflow(
-    x64: np.ndarray, row_max: np.ndarray, finite: np.ndarray, ln_base: float, ln_over: float
+    x64: np.ndarray,
+    row_max: np.ndarray,
+    finite: np.ndarray,
+    ln_base: float,
+    ln_over: float,
+    dtype: str,
 ) -> np.ndarray:
     """Rows (with finite input) whose unstable base^x is predicted to overflow.
 
     A value rounds to infinity (NaN in float8_e4m3fn) at or above max + ulp(max)/2, i.e. at
     ln value >= ``ln_over``. With a_j = x_j ln(base): some term overflows if max a >=
-    ln_over; the sum overflows if logsumexp(a) does (computed only where max a + ln K reaches
-    it). Rows where every term underflows give 0/0 = NaN, which the library counts as NaN,
-    not as overflow.
+    ln_over. Otherwise the sum may still overflow, possible only where max a + ln K reaches
+    ln_over; there the terms are rounded to the format (as computed), summed (in float32
+    for formats narrower than float32) and the sum rounded to the format. Rows where every
+    term underflows give 0/0 = NaN, which the library counts as NaN, not as overflow.
     """
     with np.errstate(invalid="ignore", over="ignore"):
         m = row_max * ln_base
     over = finite & (m >= ln_over)
     unsure = finite & ~over & (m + math.log(x64.shape[-1]) >= ln_over)
     if unsure.any():
-        a = x64[unsure] * ln_base
-        top = np.max(a, axis=-1)
-        lse = top + np.log(np.sum(np.exp(a - top[..., None]), axis=-1))
-        over[unsure] = lse >= ln_over
+        fmt = DTYPES[dtype]
+        acc = np.float32 if fmt.itemsize < 4 else fmt
+        with np.errstate(over="ignore", invalid="ignore"):
+            terms = np.exp(x64[unsure] * ln_base).astype(fmt)
+            total = np.sum(terms, axis=-1, dtype=acc).astype(fmt).astype(np.float64)
+        over[unsure] = ~np.isfinite(total)
     return over
 
 
@@ -1165,7 +1173,8 @@ def _overflow_prediction(config: Mapping, bases: Sequence[float]) -> pd.DataFram
                     row_max = np.max(x64, axis=-1)
                 for label, lb in zip(labels, ln_base[dtype], strict=True):
                     rate = np.mean(
-                        _predicted_overflow(x64, row_max, finite, lb, ln_over[dtype]), axis=-1
+                        _predicted_overflow(x64, row_max, finite, lb, ln_over[dtype], dtype),
+                        axis=-1,
                     )
                     for scale, value in zip(scales, rate, strict=True):
                         for key, item in (
@@ -1221,7 +1230,8 @@ def _claim_c7(data: _Data, thresholds: pd.DataFrame) -> _Claim:
     thresholds_ok = bool(t100["consistent"] and te["consistent"])
     naive100 = table[(table["dtype"] == MAIN_DTYPE) & (table["label"] == labels[-2])]
     over_scales = naive100[naive100["overflow_rate"] > RATE_SHARE_TOLERANCE]
-    stable_max = float(table[table["label"] == "softmax"]["overflow_rate"].max())
+    stable_f64 = table[(table["label"] == "softmax") & (table["dtype"] == MAIN_DTYPE)]
+    stable_max = float(stable_f64["overflow_rate"].max()) if len(stable_f64) else math.nan
     agreement = float(cell["agrees"].mean()) if len(cell) else math.nan
     value = (
         f"float64 thresholds: psi=100 {t100['threshold']:.6g}, e {te['threshold']:.8g} "
@@ -1247,7 +1257,8 @@ def _claim_c7(data: _Data, thresholds: pd.DataFrame) -> _Claim:
         conditions = (
             f"only the naive computation, and only once a logit exceeds "
             f"{t100['threshold']:.5g} (scale >= {_g(over_scales['scale'].min())} here); the "
-            f"stable computation's overflow rate is {_pct(stable_max)}; narrower formats "
+            f"stable computation's overflow rate in float64 is {_pct(stable_max)} (other "
+            "formats: C8); narrower formats "
             f"overflow much earlier (base-100 thresholds: {narrow or 'not configured'})"
         )
     return _Claim(
@@ -1261,6 +1272,59 @@ def _claim_c7(data: _Data, thresholds: pd.DataFrame) -> _Claim:
         conditions,
         {"C7_thresholds": thresholds, "C7_overflow": table, "C7_overflow_cells": cell},
     )
+
+
+def _stable_overflow_anatomy(config: Mapping, flagged: pd.DataFrame) -> pd.DataFrame:
+    """Why the stable softmax overflowed, per flagged cell, on the sweep's own vectors.
+
+    For each (distribution, scale, K, format) cell in ``flagged``, the vectors are
+    regenerated and the stable computation is redone step by step as the library does it:
+    y = x - max x in the format, e^y, the sum accumulated in float32 for narrow formats and
+    rounded to the format. Counts, among rows with finite input: rows flagged, rows whose
+    output is non-finite, rows where y left the format's range, rows where the sum did.
+    """
+    rows = []
+    for dist, scale, k, dtype in flagged[["distribution", "scale", "k", "dtype"]].itertuples(
+        index=False
+    ):
+        spec = config["distributions"][dist]
+        z = sample_z(config["seed"], dist, spec, int(k), n_vectors(config, int(k)))
+        x = logits(z, scale, dtype)
+        p, overflow = evaluate(x, "softmax")
+        finite_in = np.all(np.isfinite(x.astype(np.float64)), axis=-1)
+        fmt = DTYPES[dtype]
+        acc = np.float32 if fmt.itemsize < 4 else fmt
+        with np.errstate(all="ignore"):
+            y = x - np.max(x, axis=-1, keepdims=True)
+            total = np.sum(np.exp(y), axis=-1, dtype=acc).astype(fmt)
+        y_bad = ~np.all(np.isfinite(y.astype(np.float64)), axis=-1)
+        sum_bad = ~np.isfinite(total.astype(np.float64))
+        out_bad = ~np.all(np.isfinite(p.astype(np.float64)), axis=-1)
+        rows.append(
+            {
+                "distribution": dist,
+                "scale": float(scale),
+                "k": int(k),
+                "dtype": dtype,
+                "vectors_finite_input": int(finite_in.sum()),
+                "overflow_flagged": int((overflow & finite_in).sum()),
+                "non_finite_output": int((out_bad & finite_in).sum()),
+                "x_minus_max_out_of_range": int((y_bad & finite_in).sum()),
+                "sum_out_of_range": int((sum_bad & finite_in).sum()),
+            }
+        )
+    columns = [
+        "distribution",
+        "scale",
+        "k",
+        "dtype",
+        "vectors_finite_input",
+        "overflow_flagged",
+        "non_finite_output",
+        "x_minus_max_out_of_range",
+        "sum_out_of_range",
+    ]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def _claim_c8(data: _Data) -> _Claim:
@@ -1290,17 +1354,52 @@ def _claim_c8(data: _Data) -> _Claim:
     wide_ok = bool((s_over[wide] <= RATE_SHARE_TOLERANCE).all())
     failing = [t for t in dtypes if s_over[t] > RATE_SHARE_TOLERANCE]
     naive_seen = bool((n_over > RATE_SHARE_TOLERANCE).any())
-    fail_k = by_k[(by_k["label"] == "softmax") & (by_k["overflow_rate"] > RATE_SHARE_TOLERANCE)]
     value = (
         "max overflow rate stable / naive: "
         + ", ".join(f"{t} {_pct(s_over[t])} / {_pct(n_over[t])}" for t in dtypes)
         + "; stable underflow up to "
         + ", ".join(f"{t} {_pct(s_under[t])}" for t in dtypes)
     )
-    where = "; ".join(
-        f"{t}: K in {sorted(fail_k[fail_k['dtype'] == t]['k'].astype(int).tolist())}"
-        for t in failing
+    flagged = rows[
+        (rows["label"] == "softmax") & (rows["metric"] == "overflow") & (rows["mean"] > 0)
+    ]
+    anatomy = _sort(
+        _stable_overflow_anatomy(data.config, flagged),
+        {
+            "dtype": dtypes,
+            "distribution": list(data.config["distributions"]),
+            "k": None,
+            "scale": None,
+        },
     )
+    per = anatomy.groupby("dtype", sort=False)[
+        ["overflow_flagged", "non_finite_output", "x_minus_max_out_of_range", "sum_out_of_range"]
+    ].sum()
+
+    def ks(t, column):
+        part = anatomy[(anatomy["dtype"] == t) & (anatomy[column] > 0)]
+        return sorted(part["k"].astype(int).unique().tolist())
+
+    broken = [t for t in failing if t in per.index and per.loc[t, "non_finite_output"] > 0]
+    harmless = [t for t in failing if t not in broken]
+    parts = []
+    if broken:
+        parts.append(
+            "it still gives non-finite output in "
+            + "; ".join(
+                f"{t} (K in {ks(t, 'non_finite_output')}: x - max x out of range in "
+                f"{int(per.loc[t, 'x_minus_max_out_of_range'])} vectors, the sum of K terms in "
+                f"{int(per.loc[t, 'sum_out_of_range'])})"
+                for t in broken
+            )
+        )
+    if harmless:
+        parts.append(
+            "in "
+            + ", ".join(harmless)
+            + " only an intermediate overflowed (x - max x = -inf; e^-inf = 0, the output stays "
+            "finite)"
+        )
     if not wide_ok:
         verdict = FAILS
         conditions = "the stable computation overflowed in " + ", ".join(
@@ -1311,9 +1410,9 @@ def _claim_c8(data: _Data) -> _Claim:
         conditions = (
             "stable never overflows in float64/float32"
             + ("" if naive_seen else " (the naive one did not overflow here either)")
-            + f"; it still gives non-finite output in {where} (x - max x or the sum of K "
-            "terms exceeds the format's range; float8_e4m3fn has no inf, so overflow is NaN); "
-            "small probabilities still underflow to 0 at large scales"
+            + "; "
+            + "; ".join(parts)
+            + "; small probabilities still underflow to 0 at large scales"
         )
     elif naive_seen:
         verdict = HOLDS
@@ -1332,7 +1431,7 @@ def _claim_c8(data: _Data) -> _Claim:
         value,
         verdict,
         conditions,
-        {"C8_stable_vs_naive": table, "C8_by_k": by_k},
+        {"C8_stable_vs_naive": table, "C8_by_k": by_k, "C8_stable_overflow_cells": anatomy},
     )
 
 
@@ -1771,14 +1870,14 @@ def _claim_c13(data: _Data) -> _Claim:
     falls = monotone and bool((speed["tv_largest_scale"] < speed["tv_smallest_scale"]).all())
     unsaturated = speed[~(speed["tv_largest_scale"] < C13_TV_LIMIT)]
     ks = sorted(fade["k"].unique())
-    faded, kept = [], []
-    for _dist, part in fade.groupby("distribution", sort=False):
+    faded, held, ss_faded, ss_held = [], [], [], []
+    for dist, part in fade.groupby("distribution", sort=False):
+        if len(ks) < 2:
+            break
         part = part.set_index("k")
         lo, hi = part.loc[ks[0]], part.loc[ks[-1]]
-        faded.append(hi["max_prob_softmax"] < lo["max_prob_softmax"])
-        kept.append(hi["max_prob_ssmax"] >= hi["max_prob_softmax"])
-    fades = len(ks) >= 2 and all(faded)
-    ssmax_keeps = len(ks) >= 2 and all(kept)
+        (faded if hi["max_prob_softmax"] < lo["max_prob_softmax"] else held).append(dist)
+        (ss_faded if hi["max_prob_ssmax"] < lo["max_prob_ssmax"] else ss_held).append(dist)
     reach = speed.groupby("k")["scale_tv_below_target"]
     fd = fade.groupby("k")[["max_prob_softmax", "max_prob_ssmax"]].mean()
     largest = float(np.max(scales))
@@ -1811,10 +1910,14 @@ def _claim_c13(data: _Data) -> _Claim:
             )
             + " (the gap between the two largest logits is small against the scale)"
         )
-    if fades:
+    if faded:
         notes.append(
-            "at fixed scale the largest probability fades as K grows"
-            + (" unless the logits are scaled by ln K (ssmax keeps it)" if ssmax_keeps else "")
+            f"at scale {_g(ref_scale)} the largest probability fades from K={ks[0]} to "
+            f"K={ks[-1]} for {', '.join(faded)}"
+            + (f" (not for {', '.join(held)})" if held else "")
+            + "; scaling the logits by ln K (ssmax) "
+            + (f"keeps it for {', '.join(ss_held)}" if ss_held else "does not keep it")
+            + (f" but not for {', '.join(ss_faded)}" if ss_held and ss_faded else "")
         )
     if not falls:
         verdict = FAILS

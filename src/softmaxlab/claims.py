@@ -706,7 +706,8 @@ def _claim_c3(data: _Data) -> _Claim:
     alive_scales = soft[soft <= RATE_SHARE_TOLERANCE]
     value = (
         f"argmax: gradient below {GRAD_VANISHING_THRESHOLD:g} in {_pct(argmax_share)} of vectors "
-        f"(mean norm {_g(argmax_norm.max(), 3)} at most); softmax: vanishing in "
+        "(hardmax is piecewise constant: the rest are steps across a change of the argmax, "
+        f"mean norm up to {_g(argmax_norm.max(), 3)}); softmax: vanishing in "
         f"{_pct(soft.min())}-{_pct(soft.max())} of vectors per scale, mean norm "
         f"{_g(table[table['label'] == 'softmax']['grad_norm_mean'].max(), 3)} at most"
     )
@@ -1583,6 +1584,7 @@ def _claim_c10(data: _Data) -> _Claim:
     first3 = over3[over3 > RATE_SHARE_TOLERANCE]
     soft_over = float(over["softmax"].max()) if "softmax" in over else math.nan
     tvs = compare.pivot_table(index="scale", columns="label", values="tv_to_argmax")
+    ref_scale = float(tvs.index[np.argmin(np.abs(np.log(tvs.index.to_numpy(np.float64))))])
     value = (
         f"float64 thresholds: depth 2 {th.loc[2, 'threshold']:.5g}, depth 3 "
         f"{th.loc[3, 'threshold']:.5g} ([0, t -/+ 1 ulp] "
@@ -1590,9 +1592,13 @@ def _claim_c10(data: _Data) -> _Claim:
         f"shift by {C10_SHIFT}: max change softmax {_g(sh.loc['softmax', 'max_abs_change'], 2)}, "
         f"depth 2 {_g(sh.loc[d2, 'max_abs_change'], 3)}, depth 3 "
         f"{_g(sh.loc[d3, 'max_abs_change'], 3)}; depth-3 overflow from scale "
-        f"{_g(first3.index.min()) if len(first3) else 'none'} (up to {_pct(over3.max())}); "
-        f"TV at scale {_g(tvs.index.min())}: softmax {_g(tvs['softmax'].iloc[0], 3)}, depth 3 "
-        f"{_g(tvs[d3].iloc[0], 3)}"
+        f"{_g(first3.index.min()) if len(first3) else 'none'} (up to {_pct(over3.max())})"
+        + "; TV to argmax (finite outputs) softmax / depth 2 / depth 3: "
+        + ", ".join(
+            f"scale {_g(sc)} {_g(tvs.loc[sc, 'softmax'], 3)} / {_g(tvs.loc[sc, d2], 3)} / "
+            f"{_g(tvs.loc[sc, d3], 3)}"
+            for sc in dict.fromkeys([tvs.index.min(), ref_scale])
+        )
     )
     if checks_ok and iter_not_inv and soft_inv and len(first3):
         verdict = HOLDS
@@ -1797,7 +1803,8 @@ def _claim_c12(data: _Data) -> _Claim:
         f"relative error {_g(table.loc[table.n == 2, 'rel_error'].iloc[0], 3)} at n=2, "
         f"{_g(table.loc[table.n == 10, 'rel_error'].iloc[0], 3)} at n=10, "
         f"{_g(last['rel_error'], 3)} at n={int(last['n']):.0e}; below 1% from n = {first}; "
-        f"error / ln n -> {_g(last['abs_error_over_ln_n'], 4)} (O(ln n))"
+        f"error / ln n falls from {_g(ratio.iloc[0], 4)} at n=2 to "
+        f"{_g(last['abs_error_over_ln_n'], 4)} at n={int(last['n']):.0e} (O(ln n))"
     )
     # O(ln n): error / ln n falls steadily over the table, so it is bounded by its value at n=2
     bounded = bool(np.all(np.diff(ratio.to_numpy()) < 0)) and bool(ratio.iloc[-1] > 0)

@@ -301,3 +301,29 @@ def test_ledger_measures_what_the_summary_lacks():
     assert uniform.loc[("float64", 1000, False), "exactly_uniform"] == 1
     # Stable softmax never overflows in float64/float32 but does in float8_e4m3fn.
     assert verdict["C8"] == "holds with conditions"
+
+
+def test_ledger_on_a_degenerate_config():
+    # One scale, one K, one non-negative distribution, one narrow format, one method: every
+    # claim still gets a computed verdict, and none claims a trend it could not measure.
+    cfg = config.validate(
+        {
+            "seed": 5,
+            "scales": [2.0],
+            "k": [4],
+            "dtypes": ["bfloat16"],
+            "distributions": {"pos": {"family": "exponential"}},
+            "methods": [{"method": "taylor"}],
+            "vectors": {"elements": 40, "min": 2, "max": 10},
+            "grad_vectors": 2,
+        }
+    )
+    ledger, details = claims.build_ledger(_summary(cfg), None, cfg)
+    assert list(ledger["claim"]) == [f"C{i}" for i in range(1, 14)]
+    assert set(ledger["verdict"]) <= set(claims.VERDICTS)
+    row = ledger.set_index("claim").loc["C13"]
+    assert row["verdict"] == "does not hold" and "one scale" in row["conditions"]
+    # float64 was not configured: C7 measured it anyway (max logit 2 x ~5 < 154: no overflow).
+    overflow = details["C7_overflow"]
+    assert "float64" in set(overflow["dtype"])
+    assert details["C7_overflow_cells"]["agrees"].all()

@@ -1193,13 +1193,13 @@ def _overflow_prediction(config: Mapping, bases: Sequence[float]) -> pd.DataFram
 
 def _claim_c7(data: _Data, thresholds: pd.DataFrame) -> _Claim:
     config = data.config
-    dtypes = list(config["dtypes"])
+    dtypes = _dtype_order([*config["dtypes"], MAIN_DTYPE])
     entries = [_unstable_entry(b) for b in C7_BASES]
     rows = data.rows([*entries, ("softmax", {})], None, dtypes, ["overflow"])
     measured = rows[rows["label"] != "softmax"][
         ["distribution", "scale", "k", "dtype", "label", "mean", "n"]
     ]
-    prediction = _overflow_prediction(config, C7_BASES)
+    prediction = _overflow_prediction({**config, "dtypes": dtypes}, C7_BASES)
     cell = measured.merge(prediction, on=["distribution", "scale", "k", "dtype", "label"])
     cell["count_difference"] = (cell["mean"] - cell["predicted"]).abs() * cell["vectors"]
     cell["agrees"] = cell["count_difference"] < C7_COUNT_TOLERANCE
@@ -1437,7 +1437,7 @@ def _claim_c8(data: _Data) -> _Claim:
 
 
 def _claim_c9(data: _Data) -> _Claim:
-    dtypes = list(data.config["dtypes"])
+    dtypes = _dtype_order([*data.config["dtypes"], MAIN_DTYPE])
     entries = [(n, p) for n, p, _ in method_specs(data.config) if n == "softmax"]
     entries += [_unstable_entry(b) for b in C7_BASES]
     entries += [("softmax", {}), ("softmax", {"base": 100.0})]
@@ -1926,7 +1926,10 @@ def _claim_c13(data: _Data) -> _Claim:
             + (f"keeps it for {', '.join(ss_held)}" if ss_held else "does not keep it")
             + (f" but not for {', '.join(ss_faded)}" if ss_held and ss_faded else "")
         )
-    if not falls:
+    if len(scales) < 2:
+        verdict = FAILS
+        conditions = "only one scale configured: the approach to the one-hot is not shown"
+    elif not falls:
         verdict = FAILS
         conditions = "TV to argmax does not fall steadily with scale"
     elif notes:

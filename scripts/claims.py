@@ -10,7 +10,7 @@ import pandas as pd  # noqa: E402
 
 from softmaxlab import claims, sweep  # noqa: E402
 
-summary = pd.read_csv(snakemake.input.summary)  # noqa: F821
+summary = sweep.read_summary(snakemake.input.summary)  # noqa: F821
 example = pd.read_csv(snakemake.input.example)  # noqa: F821
 ledger, details = claims.build_ledger(summary, example, snakemake.params.config)  # noqa: F821
 # Details go to a temporary folder renamed into place, so the folder is whole or absent.

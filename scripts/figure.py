@@ -4,10 +4,9 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")  # noqa: F821
 
-import pandas as pd  # noqa: E402
 
-from softmaxlab import figures  # noqa: E402
+from softmaxlab import figures, sweep  # noqa: E402
 
-summary = pd.read_csv(snakemake.input[0])  # noqa: F821
+summary = sweep.read_summary(snakemake.input[0])  # noqa: F821
 fig = figures.make_figure(snakemake.wildcards.figure, summary)  # noqa: F821
 figures.save_figure(fig, snakemake.output.svg, snakemake.output.png)  # noqa: F821

@@ -8,7 +8,7 @@ import pandas as pd  # noqa: E402
 
 from softmaxlab import sweep  # noqa: E402
 
-frames = [pd.read_csv(path) for path in snakemake.input]  # noqa: F821
+frames = [sweep.read_summary(path) for path in snakemake.input]  # noqa: F821
 summary = sweep.sort_summary(pd.concat(frames, ignore_index=True), snakemake.params.config)  # noqa: F821
 sweep.write_csv(summary, snakemake.output[0])  # noqa: F821
 print(f"{len(summary)} rows from {len(frames)} shards", file=sys.stderr)

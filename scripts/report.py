@@ -7,7 +7,7 @@ sys.stderr = open(snakemake.log[0], "w")  # noqa: F821
 
 import pandas as pd  # noqa: E402
 
-from softmaxlab import manifest, report  # noqa: E402
+from softmaxlab import manifest, report, sweep  # noqa: E402
 from softmaxlab.files import atomic_path  # noqa: E402
 
 inputs, params = snakemake.input, snakemake.params  # noqa: F821
@@ -16,7 +16,7 @@ details = {
     for path in sorted(Path(inputs.details).glob("claim_*.csv"))
 }
 html = report.build_report(
-    summary=pd.read_csv(inputs.summary),
+    summary=sweep.read_summary(inputs.summary),
     claims=pd.read_csv(inputs.claims),
     claim_details=details,
     worked_example=pd.read_csv(inputs.example),

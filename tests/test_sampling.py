@@ -57,3 +57,27 @@ def test_family_params_errors_name_the_problem():
         sampling.family_params({"family": "normal", "mu": 1})
     with pytest.raises(ValueError, match="low < high"):
         sampling.family_params({"family": "uniform", "low": 1, "high": 0})
+
+
+def test_summary_round_trip_keeps_the_nan_metric_and_infinities(tmp_path):
+    import pandas as pd
+
+    from softmaxlab import sweep
+
+    frame = pd.DataFrame(
+        {"metric": ["nan", "overflow", "kl_to_argmax"], "mean": [0.25, np.nan, np.inf]}
+    )
+    path = tmp_path / "summary.csv"
+    sweep.write_csv(frame, path)
+    back = sweep.read_summary(path)
+    assert list(back["metric"]) == ["nan", "overflow", "kl_to_argmax"]
+    assert back["mean"][0] == 0.25 and np.isnan(back["mean"][1]) and back["mean"][2] == np.inf
+    assert (path.stat().st_mode & 0o777) == (0o666 & ~_umask())
+
+
+def _umask():
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

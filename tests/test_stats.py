@@ -50,3 +50,23 @@ def test_empty_and_single_columns():
     out = stats.summarize(values, np.array([False, False]))
     assert out["n"][0] == 0 and np.isnan(out["mean"][0]) and np.isnan(out["ci_low"][0])
     assert out["n"][1] == 1 and out["mean"][1] == 5.0 and np.isnan(out["std"][1])
+
+
+@given(
+    st.lists(
+        st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=64), st.just(np.nan)),
+        min_size=1,
+        max_size=40,
+    )
+)
+@settings(max_examples=200, deadline=None)
+def test_quantiles_match_numpy_inverted_cdf(column):
+    values = np.array(column)[:, None]
+    out = stats.summarize(values, np.array([False]))
+    present = values[~np.isnan(values)]
+    for field, q in (("q05", 0.05), ("median", 0.5), ("q95", 0.95)):
+        if present.size == 0:
+            assert np.isnan(out[field][0])
+        else:
+            expected = np.quantile(present, q, method="inverted_cdf")
+            assert out[field][0] == expected or (np.isnan(expected) and np.isnan(out[field][0]))

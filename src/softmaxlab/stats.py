@@ -43,6 +43,22 @@ def t_interval(mean: np.ndarray, std: np.ndarray, n: np.ndarray) -> tuple[np.nda
     return mean - half, mean + half
 
 
+def type1_quantiles(values: np.ndarray, n: np.ndarray, qs) -> list[np.ndarray]:
+    """Type-1 sample quantiles of each column, NaN left out: the order statistic
+    x_(ceil(q n)) (Hyndman & Fan 1996, definition 1; numpy's method="inverted_cdf").
+
+    Vectorised over columns: np.sort puts NaN last, so the first n entries of a sorted
+    column are its observations. NaN where a column has no observation.
+    """
+    ordered = np.sort(values, axis=0)
+    out = []
+    for q in qs:
+        index = np.clip(np.ceil(q * n).astype(np.int64) - 1, 0, max(len(values) - 1, 0))
+        picked = np.take_along_axis(ordered, index[None, :], axis=0)[0]
+        out.append(np.where(n > 0, picked, np.nan))
+    return out
+
+
 def summarize(values: np.ndarray, is_rate: np.ndarray) -> dict[str, np.ndarray]:
     """Summaries of each column of ``values`` (shape (n_vectors, n_columns)).
 
@@ -57,7 +73,7 @@ def summarize(values: np.ndarray, is_rate: np.ndarray) -> dict[str, np.ndarray]:
         mean = np.nanmean(values, axis=0)
         std = np.nanstd(values, axis=0, ddof=1)
         std = np.where(n >= 2, std, np.nan)
-        q05, median, q95 = np.nanquantile(values, [0.05, 0.5, 0.95], axis=0, method="inverted_cdf")
+        q05, median, q95 = type1_quantiles(values, n, (0.05, 0.5, 0.95))
     rate_low, rate_high = wilson_interval(np.nansum(values, axis=0), n)
     t_low, t_high = t_interval(mean, std, n)
     ci_low = np.where(is_rate, rate_low, t_low)

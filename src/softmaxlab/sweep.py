@@ -257,6 +257,15 @@ def sort_summary(summary: pd.DataFrame, config: Mapping) -> pd.DataFrame:
     return summary.iloc[index].reset_index(drop=True)
 
 
+def read_summary(path) -> pd.DataFrame:
+    """A summary table (or shard) as written by :func:`write_csv`.
+
+    Only empty fields are missing values: pandas' default would also read the metric name
+    "nan" as a missing value. Infinite values ("inf", "-inf") read back as floats.
+    """
+    return pd.read_csv(path, keep_default_na=False, na_values=[""])
+
+
 def write_csv(frame: pd.DataFrame, path) -> None:
     """CSV written atomically (temporary name, then rename)."""
     with atomic_path(path) as tmp:

@@ -115,3 +115,8 @@ def test_vector_metrics_on_uniform_output():
     assert out["support_fraction"][0] == 1
     assert out["invalid"][0] == 0 and out["nan"][0] == 0 and out["overflow"][0] == 0
     assert set(out) | {"grad_norm", "grad_vanishes"} == set(metrics.METRICS)
+
+
+def test_every_metric_has_a_definition():
+    assert set(metrics.DEFINITIONS) == set(metrics.METRICS)
+    assert all(text.endswith(".") for text in metrics.DEFINITIONS.values())

@@ -40,6 +40,39 @@ RATE_METRICS: frozenset[str] = frozenset(
 # about 1e-10 relative to p, so smaller values are indistinguishable from zero.
 GRAD_VANISHING_THRESHOLD = 1e-8
 
+#: The definition of every metric, per vector (p: the output in the dtype, read exactly as
+#: float64; h: the hardmax of x; a: the maximiser of x when it is unique). The report's
+#: glossary and the README print these.
+DEFINITIONS: dict[str, str] = {
+    "tv_to_argmax": "total variation 1/2 sum_i |p_i - h_i| to the hardmax h; 1 - p_a for "
+    "a unique maximiser a and sum p = 1.",
+    "l2_to_argmax": "Euclidean distance ||p - h||_2 to the hardmax.",
+    "kl_to_argmax": "KL(h || p) = sum_{h_i > 0} h_i ln(h_i / p_i); -ln p_a for a unique "
+    "maximiser, i.e. the cross-entropy loss when the label is the argmax; inf if p_a = 0.",
+    "entropy": "Shannon entropy -sum_i p_i ln p_i in nats, 0 ln 0 = 0; NaN if some p_i < 0.",
+    "normalized_entropy": "entropy / ln K: 1 for the uniform distribution, 0 for a one-hot.",
+    "max_prob": "max_i p_i.",
+    "argmax_agrees": "1 if every maximiser of p is a maximiser of x (a uniform p over a "
+    "non-constant x does not agree; a NaN p never does), else 0.",
+    "support_fraction": "share of the K entries with p_i > 0 (NaN if p has a NaN).",
+    "grad_norm": "||J(x) v||_2 for a random unit direction v: the central difference "
+    "(f(x + h v) - f(x - h v)) / 2h in float64, h = eps^(1/3) max(1, max|x|) (Nocedal & "
+    "Wright 2006, sec. 8.1); measured on the first grad_vectors vectors of each cell.",
+    "grad_vanishes": f"1 if grad_norm < {GRAD_VANISHING_THRESHOLD:g} (indistinguishable from "
+    "zero in float64 finite differences), else 0.",
+    "overflow": "1 if an intermediate or the output exceeded the format's max (became inf, "
+    "or NaN in float8_e4m3fn, which has no inf) although the input was finite, else 0. A zero "
+    "denominator (no mass, or every term underflowed) is not overflow: it shows in nan/invalid.",
+    "nan": "1 if some p_i is NaN, else 0.",
+    "underflow": "1 if some p_i is 0 in the format where the wider reference computation of "
+    "the same method on the same rounded input is positive, else 0.",
+    "invalid": "1 unless every p_i is finite and >= 0 and |sum p - 1| <= (ceil(log2 K) + 2) "
+    "eps of the format, else 0.",
+    "max_abs_error": "max_i |p_i - r_i| against the reference r: the same method on the same "
+    "rounded input in float64 (in long double for float64 itself).",
+    "max_rel_error": "max over r_i > 0 of |p_i - r_i| / r_i, same reference.",
+}
+
 
 def hardmax(x: np.ndarray) -> np.ndarray:
     """h = 1{x_i = max x} / #{i : x_i = max x}, float64; NaN rows where x has NaN."""

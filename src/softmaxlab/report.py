@@ -495,42 +495,10 @@ def pivots_section(pivots: Mapping[str, pd.DataFrame]) -> tuple[str, list[tuple[
     return "".join(parts), toc
 
 
-#: Metrics computed inline in metrics.vector_metrics / sweep.evaluate_cell rather than by a
-#: function of their own, with the function whose docstring defines them where one does.
-_METRIC_SOURCES = {
-    "underflow": "errors",
-    "max_abs_error": "errors",
-    "max_rel_error": "errors",
-    "grad_norm": "directional_grad_norm",
-}
-
-
-def _inline_metric_definitions() -> dict[str, str]:
-    """Definitions of the metrics that vector_metrics computes inline (no docstring)."""
-    threshold = fmt_number(metrics_module.GRAD_VANISHING_THRESHOLD)
-    return {
-        "normalized_entropy": "entropy / ln K, in [0, 1] for a probability vector "
-        "(1 = uniform); NaN for K = 1.",
-        "max_prob": "max_i p_i, the largest output probability.",
-        "support_fraction": "Share of the K entries with p_i > 0 (1 for softmax in exact "
-        "arithmetic; below 1 for sparse maps or after underflow); NaN if p has a NaN.",
-        "grad_vanishes": f"1 if grad_norm < {threshold} (a directional derivative that "
-        "float64 finite differences cannot tell from zero), else 0.",
-        "overflow": "1 if an intermediate or the output became non-finite although the "
-        "row's input was finite (the overflow flag of softmaxlab.evaluate), else 0.",
-        "nan": "1 if some p_i is NaN, else 0.",
-    }
-
-
 def metric_definitions() -> dict[str, str]:
-    """metric -> definition, taken from softmaxlab.metrics' docstrings where they exist."""
-    inline = _inline_metric_definitions()
-    definitions = {}
-    for metric in metrics_module.METRICS:
-        function = getattr(metrics_module, _METRIC_SOURCES.get(metric, metric), None)
-        doc = _docstring(function) if callable(function) else ""
-        definitions[metric] = doc or inline.get(metric, "")
-    return definitions
+    """metric -> definition, from softmaxlab.metrics.DEFINITIONS (one place for both the
+    report and the README)."""
+    return {metric: metrics_module.DEFINITIONS[metric] for metric in metrics_module.METRICS}
 
 
 def _param_text(value) -> str:

@@ -1,6 +1,6 @@
 """How the workflow scales: wall time and memory against sweep size, DAG cost, a K = 10^6 job.
 
-Run from the repository root: ``python benchmarks/scaling.py`` (about 5 minutes on 2 cores).
+Run from the repository root: ``python benchmarks/scaling.py`` (about 6 minutes on 2 cores).
 Each measurement runs ``python -m snakemake`` in a fresh copy of the workflow (Snakefile,
 workflow/, scripts/, config/; the library is the installed one) in a temporary directory:
 
@@ -12,10 +12,11 @@ workflow/, scripts/, config/; the library is the installed one) in a temporary d
    over the process tree (sampled every 50 ms with psutil: approximate), and the largest
    ``max_rss`` any sweep job's Snakemake benchmark file recorded;
 2. the no-op rerun: the 16x command again, with every output up to date;
-3. the DAG of a sweep of >= 10^5 cells (many scales and K): ``snakemake -n`` (dry run)
-   wall time and its job count; the sweep is never run;
+3. the DAG of a sweep of >= 10^5 cells (many scales and K), and of config/large.yaml:
+   ``snakemake -n`` (dry run) wall time and job count; these sweeps are never run;
 4. one sweep job on a single cell with K = 10^6 (8 vectors, float64, every default method):
-   its peak RSS (target < 1 GiB) and wall time.
+   its peak RSS (target < 1 GiB) and wall time, with the default grad_vectors and with
+   none (the float64 directional derivative's share of the memory).
 
 The table is printed and written to benchmarks/out/scaling.txt and scaling.csv.
 """
@@ -204,7 +205,7 @@ def measure_sizes(args, work: Path, rows: list[dict]) -> None:
             "max process RSS": result["max_process_rss"],
             "tree RSS (sampled)": result["tree_rss"],
             "max job max_rss": jobs["job_max_rss"],
-            "note": f"sweep jobs {jobs['job_seconds']:.1f} s of CPU-bound work in total",
+            "note": f"sweep jobs' wall times sum to {jobs['job_seconds']:.1f} s",
         }
         if previous is not None:
             slope = (row["seconds"] - previous["seconds"]) / (elements - previous["elements"])
@@ -257,39 +258,68 @@ def measure_dry_run(args, work: Path, rows: list[dict]) -> None:
     print(f"dry run: {result['seconds']:.1f} s", file=sys.stderr, flush=True)
 
 
+def measure_large_config_dry_run(args, work: Path, rows: list[dict]) -> None:
+    config = yaml.safe_load((REPO / "config" / "large.yaml").read_text())
+    n_cells, elements, n_shards = totals(config)
+    root = make_project(work / "large_config", config)
+    result = run_snakemake(root, "-n")
+    jobs = job_count(result["log"].read_text())
+    rows.append(
+        {
+            "measurement": "dry run (snakemake -n), config/large.yaml",
+            "cells": n_cells,
+            "elements": elements,
+            "jobs": jobs,
+            "seconds": result["seconds"],
+            "max process RSS": result["max_process_rss"],
+            "tree RSS (sampled)": result["tree_rss"],
+            "note": f"{n_shards} sweep jobs; {1e3 * result['seconds'] / jobs:.2f} ms per job",
+        }
+    )
+    print(f"large.yaml dry run: {result['seconds']:.1f} s", file=sys.stderr, flush=True)
+
+
 def measure_large_k(args, work: Path, rows: list[dict]) -> None:
+    default_grad = default_config()["grad_vectors"]
     for dtype in args.large_k_dtypes:
-        config = default_config()
-        config.update(
-            {
-                "distributions": {"normal": {"family": "normal"}},
-                "scales": [1.0],
-                "k": [1_000_000],
-                "dtypes": [dtype],
-                "vectors": {"elements": 1, "min": 8, "max": 8},
-            }
-        )
-        n_cells, elements, n_shards = totals(config)
-        root = make_project(work / f"large_k_{dtype}", config)
-        result = run_snakemake(root, "results/shards/shard_0.csv")
-        jobs = job_benchmarks(root)
-        peak = max(result["max_process_rss"], jobs["job_max_rss"])
-        rows.append(
-            {
-                "measurement": f"one sweep job, K = 10^6, 8 vectors, {dtype}",
-                "cells": n_cells,
-                "elements": elements,
-                "jobs": n_shards,
-                "seconds": result["seconds"],
-                "s/Melem": result["seconds"] / elements * 1e6,
-                "max process RSS": result["max_process_rss"],
-                "tree RSS (sampled)": result["tree_rss"],
-                "max job max_rss": jobs["job_max_rss"],
-                "note": f"target < 1 GiB: {'met' if peak < GIB else 'MISSED'}; "
-                f"{len(config['methods'])} methods",
-            }
-        )
-        print(f"K = 10^6 {dtype}: {fmt_bytes(peak)}", file=sys.stderr, flush=True)
+        for grad_vectors in dict.fromkeys([default_grad, *args.large_k_grad_vectors]):
+            large_k_job(args, work, rows, dtype, grad_vectors)
+
+
+def large_k_job(args, work: Path, rows: list[dict], dtype: str, grad_vectors: int) -> None:
+    config = default_config()
+    config.update(
+        {
+            "distributions": {"normal": {"family": "normal"}},
+            "scales": [1.0],
+            "k": [1_000_000],
+            "dtypes": [dtype],
+            "vectors": {"elements": 1, "min": 8, "max": 8},
+            "grad_vectors": grad_vectors,
+        }
+    )
+    n_cells, elements, n_shards = totals(config)
+    root = make_project(work / f"large_k_{dtype}_grad{grad_vectors}", config)
+    result = run_snakemake(root, "results/shards/shard_0.csv")
+    jobs = job_benchmarks(root)
+    peak = max(result["max_process_rss"], jobs["job_max_rss"])
+    rows.append(
+        {
+            "measurement": f"one sweep job, K = 10^6, 8 vectors, {dtype}, "
+            f"grad_vectors {grad_vectors}",
+            "cells": n_cells,
+            "elements": elements,
+            "jobs": n_shards,
+            "seconds": result["seconds"],
+            "s/Melem": result["seconds"] / elements * 1e6,
+            "max process RSS": result["max_process_rss"],
+            "tree RSS (sampled)": result["tree_rss"],
+            "max job max_rss": jobs["job_max_rss"],
+            "note": f"target < 1 GiB: {'met' if peak < GIB else 'MISSED'}; "
+            f"{len(config['methods'])} methods",
+        }
+    )
+    print(f"K = 10^6 {dtype} {grad_vectors}: {fmt_bytes(peak)}", file=sys.stderr, flush=True)
 
 
 COLUMNS = (
@@ -341,16 +371,25 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--factors", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument(
-        "--base-scales", type=int, default=1, help="scales in the 1x sweep (default 1)"
+        "--base-scales", type=int, default=3, help="scales in the 1x sweep (default 3)"
     )
     parser.add_argument(
         "--shard-elements",
         type=int,
-        default=20_000,
-        help="shard_elements of the size sweeps (default 20000: two jobs at 1x)",
+        default=60_000,
+        help="shard_elements of the size sweeps (default 60000: two jobs at 1x)",
     )
     parser.add_argument("--large-k-dtypes", nargs="*", default=["float64"])
-    parser.add_argument("--skip", nargs="*", default=[], choices=["sizes", "dry-run", "large-k"])
+    parser.add_argument(
+        "--large-k-grad-vectors",
+        type=int,
+        nargs="*",
+        default=[0],
+        help="grad_vectors of extra K = 10^6 runs, besides the config default (default: 0)",
+    )
+    parser.add_argument(
+        "--skip", nargs="*", default=[], choices=["sizes", "dry-run", "large-config", "large-k"]
+    )
     parser.add_argument("--workdir", type=Path, help="keep the project copies here")
     args = parser.parse_args(argv)
 
@@ -361,6 +400,8 @@ def main(argv=None) -> int:
             measure_sizes(args, work, rows)
         if "dry-run" not in args.skip:
             measure_dry_run(args, work, rows)
+        if "large-config" not in args.skip:
+            measure_large_config_dry_run(args, work, rows)
         if "large-k" not in args.skip and args.large_k_dtypes:
             measure_large_k(args, work, rows)
     finally:

@@ -70,3 +70,27 @@ def test_quantiles_match_numpy_inverted_cdf(column):
         else:
             expected = np.quantile(present, q, method="inverted_cdf")
             assert out[field][0] == expected or (np.isnan(expected) and np.isnan(out[field][0]))
+
+
+@given(
+    st.lists(
+        st.lists(st.one_of(st.floats(-1e6, 1e6), st.just(np.nan)), min_size=3, max_size=3),
+        min_size=1,
+        max_size=30,
+    )
+)
+@settings(max_examples=100, deadline=None)
+def test_mean_and_std_match_numpy_nan_functions(rows):
+    values = np.array(rows)
+    out = stats.summarize(values, np.array([False, False, False]))
+    for column in range(3):
+        present = values[:, column][~np.isnan(values[:, column])]
+        if present.size == 0:
+            assert np.isnan(out["mean"][column])
+            continue
+        assert out["mean"][column] == pytest.approx(present.mean(), rel=1e-12, abs=1e-9)
+        if present.size >= 2:
+            expected = present.std(ddof=1)
+            assert out["std"][column] == pytest.approx(expected, rel=1e-9, abs=1e-9)
+        else:
+            assert np.isnan(out["std"][column])

@@ -26,7 +26,7 @@ def wilson_interval(
     """
     successes = np.asarray(successes, dtype=np.float64)
     n = np.asarray(n, dtype=np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         phat = successes / n
         denom = 1 + z**2 / n
         centre = (phat + z**2 / (2 * n)) / denom
@@ -68,14 +68,17 @@ def summarize(values: np.ndarray, is_rate: np.ndarray) -> dict[str, np.ndarray]:
     values = np.asarray(values, dtype=np.float64)
     present = ~np.isnan(values)
     n = present.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"), np.testing.suppress_warnings() as sup:
-        sup.filter(RuntimeWarning)
-        mean = np.nanmean(values, axis=0)
-        std = np.nanstd(values, axis=0, ddof=1)
+    with np.errstate(all="ignore"):
+        # nanmean/nanstd without their copies and warnings: NaN is left out, inf kept (an
+        # infinite observation makes the mean infinite and the std NaN, as numpy's).
+        total = np.sum(np.where(present, values, 0.0), axis=0)
+        mean = total / n
+        deviation = np.where(present, values - mean, 0.0)
+        std = np.sqrt(np.sum(deviation * deviation, axis=0) / (n - 1))
         std = np.where(n >= 2, std, np.nan)
         q05, median, q95 = type1_quantiles(values, n, (0.05, 0.5, 0.95))
-    rate_low, rate_high = wilson_interval(np.nansum(values, axis=0), n)
-    t_low, t_high = t_interval(mean, std, n)
+        rate_low, rate_high = wilson_interval(total, n)
+        t_low, t_high = t_interval(mean, std, n)
     ci_low = np.where(is_rate, rate_low, t_low)
     ci_high = np.where(is_rate, rate_high, t_high)
     empty = n == 0

@@ -312,17 +312,20 @@ def _entmax(x, ctx, alpha):
 
     # tau only grows, so entries at or below tau_lo never count again: bisect over the
     # shrinking prefix of the sorted values that can still be in the support. Each row's
-    # mass is the sequential cumulative sum read at its own support size, so a row's
-    # result does not depend on the other rows of the batch.
-    zs = ctx.sort_descending(z)
+    # mass is summed over its own support only (np.add.reduceat on per-row segments), so a
+    # row's result does not depend on the other rows of the batch.
+    zs = ctx.sort_descending(z).reshape(-1, k)
+    rows = len(zs)
     for _ in range(np.finfo(acc).nmant + 2):
-        alive = max(int(np.max(np.sum(zs > tau_lo, axis=-1), initial=0)), 1)
-        zs = zs[..., :alive]
+        alive = max(int(np.max(np.sum(zs > tau_lo.reshape(-1, 1), axis=-1), initial=0)), 1)
+        zs = zs[:, :alive]
         width = width / two
         tau_mid = tau_lo + width
-        support = np.maximum(np.sum(zs > tau_mid, axis=-1, keepdims=True), 1)
-        running = np.cumsum(mass(zs, tau_mid, exact=False), axis=-1)
-        total = np.take_along_axis(running, support - 1, axis=-1)
+        support = np.maximum(np.sum(zs > tau_mid.reshape(-1, 1), axis=-1), 1)
+        flat = np.concatenate([mass(zs, tau_mid.reshape(-1, 1), exact=False).ravel(), [zero]])
+        starts = np.arange(rows) * alive
+        bounds = np.stack([starts, starts + support], axis=1).ravel()
+        total = np.add.reduceat(flat, bounds)[::2].reshape(tau_mid.shape)
         tau_lo = np.where(total >= one, tau_mid, tau_lo)
     p = mass(z, tau_lo)
     p = (p / np.sum(p, axis=-1, keepdims=True, dtype=acc)).astype(ctx.dtype)

@@ -61,12 +61,7 @@ def default_config() -> dict:
 
 
 def make_project(root: Path, config: dict) -> Path:
-    """A copy of the workflow whose config/config.yaml is ``config``.
-
-    The config replaces config/config.yaml rather than going in with --configfile, which
-    Snakemake merges into the Snakefile's configfile key by key (nested mappings such as
-    ``distributions`` would keep the default entries).
-    """
+    """A copy of the workflow whose config/config.yaml (the one a bare run reads) is ``config``."""
     root.mkdir(parents=True, exist_ok=True)
     for name in ("workflow", "scripts", "config"):
         shutil.copytree(REPO / name, root / name)

@@ -9,7 +9,6 @@ shard plan (softmaxlab.sweep.plan_shards) predicts, counted by an independent pa
 job stats Snakemake prints.
 """
 
-import copy
 import os
 import re
 import shutil
@@ -20,7 +19,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from snakemake.utils import update_config
 from test_workflow import SMALL, make_project
 
 from softmaxlab import config as sl_config
@@ -40,19 +38,6 @@ echo "$!" | tee -a "$batch/submitted.txt"
 """
 
 
-def _project(root: Path) -> Path:
-    """make_project's copy, with SMALL also as config/config.yaml.
-
-    --configfile merges small.yaml over config/config.yaml, so the default's other
-    distributions would join the sweep. --replace-workflow-config avoids that in the main
-    process, but Snakemake 9.27 does not pass it on to cluster jobs, which then plan other
-    shards than the main process (summary's inputs differ and the job fails).
-    """
-    make_project(root, SMALL)
-    (root / "config" / "config.yaml").write_text(yaml.safe_dump(SMALL))
-    return root
-
-
 def _snakemake(root: Path, *args: str) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "snakemake", "--configfile", "small.yaml", *args]
     return subprocess.Popen(
@@ -67,8 +52,8 @@ def _finish(proc: subprocess.Popen, timeout: float = 300) -> str:
 
 
 def test_cluster_generic_executor_matches_local_run(tmp_path):
-    local = _project(tmp_path / "local")
-    cluster = _project(tmp_path / "cluster")
+    local = make_project(tmp_path / "local", SMALL)
+    cluster = make_project(tmp_path / "cluster", SMALL)
     submit = tmp_path / "batch" / "submit.sh"
     submit.parent.mkdir()
     submit.write_text(SUBMIT)
@@ -99,15 +84,8 @@ def test_cluster_generic_executor_matches_local_run(tmp_path):
         assert (cluster / table).read_bytes() == (local / table).read_bytes(), table
 
 
-def _effective_config(overrides: dict) -> dict:
-    """The config a run with ``--configfile`` sees: merged over config/config.yaml."""
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    update_config(config, copy.deepcopy(overrides))  # in place, nested mappings merged
-    return sl_config.validate(config)
-
-
 def _job_stats(output: str) -> dict[str, int]:
-    """Snakemake's 'Job stats' table (rule -> count), parsed from a dry run's output."""
+    """Snakemake's 'Job stats' table (rule -> count), parsed from its printed output."""
     counts: dict[str, int] = {}
     for line in output.split("Job stats:", 1)[1].splitlines():
         match = re.match(r"^(\S+)\s+(\d+)\s*$", line)
@@ -136,7 +114,8 @@ def test_large_config_dry_run_has_the_planned_jobs(tmp_path):
     stats = _job_stats(result.stdout + result.stderr)
 
     # What Snakemake sees: config/config.yaml with config/large.yaml merged over it.
-    config = _effective_config(yaml.safe_load((REPO / "config" / "large.yaml").read_text()))
+    # --configfile replaces config/config.yaml (see the Snakefile).
+    config = sl_config.validate(yaml.safe_load((REPO / "config" / "large.yaml").read_text()))
     assert max(config["k"]) == 10**6
     shards = sweep.plan_shards(config)
     assert sum(len(shard) for shard in shards) == len(sweep.cells(config))

@@ -9,6 +9,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
+from sweeps import TINY as SMALL
 
 from softmaxlab import config as sl_config
 from softmaxlab import figures, sweep, tables
@@ -59,29 +60,6 @@ def put(summary, value, field="mean", **where):
         mask &= (summary[column] == wanted).to_numpy()
     assert mask.any(), where
     summary.loc[mask, field] = value
-
-
-SMALL = {
-    "seed": 5,
-    "scales": [0.1, 3.0, 200.0],
-    "k": [2, 10],
-    "dtypes": ["float64", "float16"],
-    "distributions": {
-        "normal": {"family": "normal"},
-        "positive": {"family": "uniform", "low": 0, "high": 1},
-    },
-    "methods": [
-        {"method": "argmax"},
-        {"method": "linear"},
-        {"method": "softmax"},
-        {"method": "softmax", "stable": False},
-        {"method": "softmax", "base": 100, "stable": False},
-        {"method": "sparsemax"},
-    ],
-    "vectors": {"elements": 40, "min": 4, "max": 8},
-    "grad_vectors": 2,
-    "shard_elements": 2000,
-}
 
 
 @pytest.fixture(scope="module")

@@ -11,32 +11,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from sweeps import SMALL
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.workflow
 
-SMALL = {
-    "seed": 11,
-    "scales": [0.1, 3.0, 200.0],
-    "k": [2, 10],
-    "dtypes": ["float64", "float16"],
-    "distributions": {
-        "normal": {"family": "normal"},
-        "positive": {"family": "uniform", "low": 0, "high": 1},
-    },
-    "methods": [
-        {"method": "argmax"},
-        {"method": "linear"},
-        {"method": "softmax"},
-        {"method": "softmax", "stable": False},
-        {"method": "softmax", "base": 100, "stable": False},
-        {"method": "sparsemax"},
-        {"method": "gumbel_softmax"},
-    ],
-    "vectors": {"elements": 200, "min": 5, "max": 30},
-    "grad_vectors": 4,
-    "shard_elements": 2000,
-}
+
 SUMMARY_COLUMNS = (
     "distribution,scale,k,dtype,method,label,metric,n,mean,std,ci_low,ci_high,q05,median,q95"
 )

@@ -36,11 +36,13 @@ _SUPPORTED = {*DTYPES.values(), np.dtype(np.longdouble)}
 class _Ctx:
     """The dtype of one call, its accumulator, and the call's overflow bookkeeping."""
 
-    def __init__(self, x: np.ndarray):
+    def __init__(self, x: np.ndarray, track: bool = True):
         self.dtype = x.dtype
         # float32 accumulation for the narrow formats (float16, bfloat16, fp8).
         self.acc = np.dtype(np.float32) if x.dtype.itemsize < 4 else x.dtype
-        self.finite_rows = np.all(np.isfinite(x), axis=-1)
+        # Without tracking (normalize), check() costs nothing: same arithmetic, no flags.
+        self.track = track
+        self.finite_rows = np.all(np.isfinite(x), axis=-1) if track else None
         self.overflow = np.zeros(x.shape[:-1], dtype=bool)
 
     def c(self, value, dtype=None) -> np.ndarray:
@@ -58,16 +60,20 @@ class _Ctx:
         Non-finite rather than infinite because float8_e4m3fn has no infinity: there an
         overflow gives NaN.
         """
+        if not self.track:
+            return a
         bad = ~np.isfinite(a)
         if where is not None:
             bad &= where
         self.overflow |= np.any(bad, axis=-1) & self.finite_rows
         return a
 
-    def normalise(self, t: np.ndarray) -> np.ndarray:
-        """t / sum(t), checking the sum and, where the sum is finite and non-zero, the quotient."""
+    def normalise(self, t: np.ndarray, owned: bool = False) -> np.ndarray:
+        """t / sum(t), checking the sum and, where the sum is finite and non-zero, the quotient.
+        ``owned``: t is a temporary of this call, so the quotient may overwrite it."""
         s = self.check(self.sum(t))
-        return self.check(t / s, where=(s != 0) & np.isfinite(s))
+        p = np.divide(t, s, out=t) if owned else t / s
+        return self.check(p, where=(s != 0) & np.isfinite(s)) if self.track else p
 
     def sort_descending(self, a: np.ndarray) -> np.ndarray:
         # Sorting is exact in any wider format; numpy sorts the ml_dtypes formats slowly.
@@ -203,8 +209,10 @@ def _softmax(x, ctx, temperature, base, stable):
         y = ctx.check(x - np.max(x, axis=-1, keepdims=True))
     if temperature != 1:
         y = ctx.check(y / ctx.c(temperature))
-    t = np.exp(y) if base == math.e else np.power(ctx.c(base), y)
-    return ctx.normalise(ctx.check(t))
+    # y is a temporary unless it is still the caller's x: then exp may overwrite it.
+    out = None if y is x else y
+    t = np.exp(y, out=out) if base == math.e else np.power(ctx.c(base), y, out=out)
+    return ctx.normalise(ctx.check(t), owned=True)
 
 
 def _iterated_exp(x, ctx, depth):
@@ -484,10 +492,14 @@ def evaluate(x, method: str, **params) -> tuple[np.ndarray, np.ndarray]:
     or NaN in float8_e4m3fn) although the row's input was finite. Division by a zero sum is
     not overflow (see the module docstring). ValueError for an unknown method, a bad
     parameter or an unsupported dtype."""
+    return _run(x, method, params, track=True)
+
+
+def _run(x, method: str, params: Mapping, track: bool) -> tuple[np.ndarray, np.ndarray]:
     fn, _ = _lookup(method)
     full = check_params(method, params)
     x = _as_array(x)
-    ctx = _Ctx(x)
+    ctx = _Ctx(x, track)
     with np.errstate(all="ignore"):
         p = fn(x, ctx, **full)
     if p.dtype != x.dtype:  # a constant promoted the computation: a bug, never a result
@@ -503,4 +515,4 @@ def normalize(x, method: str, **params) -> np.ndarray:
     >>> normalize([2.0, 4.0, 2.0, 1.0], "linear").round(4)
     array([0.2222, 0.4444, 0.2222, 0.1111])
     """
-    return evaluate(x, method, **params)[0]
+    return _run(x, method, params, track=False)[0]

@@ -88,9 +88,10 @@ def plan_shards(config: Mapping) -> list[list[Cell]]:
     return shards
 
 
-def shard_params(config: Mapping, shard: int) -> dict:
-    """Everything a shard's result depends on, as plain data (Snakemake reruns when it changes)."""
-    shard_cells = plan_shards(config)[shard]
+def shard_params(config: Mapping, shard: int, shards: list[list[Cell]] | None = None) -> dict:
+    """Everything a shard's result depends on, as plain data (Snakemake reruns when it
+    changes). ``shards``: the plan, when the caller has it (planning is O(cells))."""
+    shard_cells = (plan_shards(config) if shards is None else shards)[shard]
     used = sorted({cell.distribution for cell in shard_cells})
     return {
         "seed": config["seed"],
@@ -143,6 +144,19 @@ def _fill_grad(block, rows, x: np.ndarray, directions: np.ndarray, name: str, ca
     )
 
 
+def _fill_grad_chunked(block, z, group, n_grad, directions, name, call_of_chunk, rows_per_chunk):
+    """_fill_grad over the first n_grad vectors of every cell of ``group``, a chunk of rows
+    at a time (the float64 copies and differences are the largest arrays of a job).
+    ``call_of_chunk(c)``: the method's parameters for chunk c."""
+    n = len(z)
+    total = len(group) * n_grad
+    for chunk, start in enumerate(range(0, total, rows_per_chunk)):
+        stack = np.arange(start, min(start + rows_per_chunk, total))
+        rows = (stack // n_grad) * n + stack % n_grad  # the cells' first n_grad rows
+        x = _stacked_logits(z[:n_grad], group, slice(stack[0], stack[-1] + 1))
+        _fill_grad(block, rows, x, directions[stack % n_grad], name, call_of_chunk(chunk))
+
+
 def evaluate_group(
     config: Mapping, group: list[Cell], z: np.ndarray, specs, directions: np.ndarray
 ) -> list[np.ndarray]:
@@ -159,9 +173,6 @@ def evaluate_group(
     rows_per_chunk = max(1, CHUNK_ELEMENTS // k)
     width = len(METRICS)
     values = np.full((len(group) * n, len(specs) * width), np.nan)
-    grad_x = np.concatenate([logits(z[:n_grad], cell.scale, cell.dtype) for cell in group])
-    grad_rows = np.concatenate([np.arange(i * n, i * n + n_grad) for i in range(len(group))])
-    grad_directions = np.tile(directions[:n_grad], (len(group), 1))
     for m, (name, params, _label) in enumerate(specs):
         block = values[:, m * width : (m + 1) * width]
         if name == "gumbel_softmax":
@@ -171,21 +182,34 @@ def evaluate_group(
                     call = _method_call(name, params, config["seed"], cell, chunk)
                     x = logits(z[start:stop], cell.scale, cell.dtype)
                     _fill_metrics(block, slice(i * n + start, i * n + stop), x, name, call)
-                cell_grad = slice(i * n_grad, (i + 1) * n_grad)
-                call = _method_call(name, params, config["seed"], cell, 0)
-                _fill_grad(
-                    block,
-                    grad_rows[cell_grad],
-                    grad_x[cell_grad],
-                    grad_directions[cell_grad],
+                # Chunk c of the gradient rows starts where chunk c of the metrics does:
+                # same noise, so the derivative is taken at the point the metrics saw.
+                _fill_grad_chunked(
+                    block[i * n : (i + 1) * n],
+                    z,
+                    [cell],
+                    n_grad,
+                    directions,
                     name,
-                    call,
+                    lambda chunk, cell=cell, name=name, params=params: _method_call(
+                        name, params, config["seed"], cell, chunk
+                    ),
+                    rows_per_chunk,
                 )
             continue
         for start in range(0, len(values), rows_per_chunk):
             rows = slice(start, min(start + rows_per_chunk, len(values)))
             _fill_metrics(block, rows, _stacked_logits(z, group, rows), name, params)
-        _fill_grad(block, grad_rows, grad_x, grad_directions, name, params)
+        _fill_grad_chunked(
+            block,
+            z,
+            group,
+            n_grad,
+            directions,
+            name,
+            lambda chunk, params=params: params,
+            rows_per_chunk,
+        )
     return [values[i * n : (i + 1) * n] for i in range(len(group))]
 
 

@@ -13,7 +13,7 @@ rule sweep_shard:
         mem_mb=1024,
         runtime=lambda wildcards: 10 + shard_elements(wildcards) // 200_000,
     params:
-        shard=lambda wildcards: sl_sweep.shard_params(config, int(wildcards.shard)),
+        shard=lambda wildcards: sl_sweep.shard_params(config, int(wildcards.shard), SHARDS),
     script:
         "../../scripts/sweep_shard.py"
 

@@ -13,7 +13,9 @@ rule sweep_shard:
         mem_mb=1024,
         runtime=lambda wildcards: 10 + shard_elements(wildcards) // 200_000,
     params:
-        shard=lambda wildcards: sl_sweep.shard_params(config, int(wildcards.shard), SHARDS),
+        shard=lambda wildcards: sl_sweep.shard_params(
+            config, int(wildcards.shard), SHARDS
+        ),
     script:
         "../../scripts/sweep_shard.py"
 

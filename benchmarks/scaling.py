@@ -232,46 +232,32 @@ def huge_config() -> dict:
     return config
 
 
-def measure_dry_run(args, work: Path, rows: list[dict]) -> None:
-    config = huge_config()
+def _dry_run_row(config: dict, name: str, label: str, work: Path) -> dict:
+    """Time `snakemake -n` of ``config`` in a project copy: a row of the scaling table."""
     n_cells, elements, n_shards = totals(config)
-    root = make_project(work / "huge", config)
+    root = make_project(work / name, config)
     result = run_snakemake(root, "-n")
     jobs = job_count(result["log"].read_text())
-    rows.append(
-        {
-            "measurement": "dry run (snakemake -n), >= 10^5 cells",
-            "cells": n_cells,
-            "elements": elements,
-            "jobs": jobs,
-            "seconds": result["seconds"],
-            "max process RSS": result["max_process_rss"],
-            "tree RSS (sampled)": result["tree_rss"],
-            "note": f"{n_shards} sweep jobs; {1e3 * result['seconds'] / jobs:.2f} ms per job",
-        }
-    )
-    print(f"dry run: {result['seconds']:.1f} s", file=sys.stderr, flush=True)
+    print(f"{label}: {result['seconds']:.1f} s", file=sys.stderr, flush=True)
+    return {
+        "measurement": f"dry run (snakemake -n), {label}",
+        "cells": n_cells,
+        "elements": elements,
+        "jobs": jobs,
+        "seconds": result["seconds"],
+        "max process RSS": result["max_process_rss"],
+        "tree RSS (sampled)": result["tree_rss"],
+        "note": f"{n_shards} sweep jobs; {1e3 * result['seconds'] / jobs:.2f} ms per job",
+    }
+
+
+def measure_dry_run(args, work: Path, rows: list[dict]) -> None:
+    rows.append(_dry_run_row(huge_config(), "huge", ">= 10^5 cells", work))
 
 
 def measure_large_config_dry_run(args, work: Path, rows: list[dict]) -> None:
     config = yaml.safe_load((REPO / "config" / "large.yaml").read_text())
-    n_cells, elements, n_shards = totals(config)
-    root = make_project(work / "large_config", config)
-    result = run_snakemake(root, "-n")
-    jobs = job_count(result["log"].read_text())
-    rows.append(
-        {
-            "measurement": "dry run (snakemake -n), config/large.yaml",
-            "cells": n_cells,
-            "elements": elements,
-            "jobs": jobs,
-            "seconds": result["seconds"],
-            "max process RSS": result["max_process_rss"],
-            "tree RSS (sampled)": result["tree_rss"],
-            "note": f"{n_shards} sweep jobs; {1e3 * result['seconds'] / jobs:.2f} ms per job",
-        }
-    )
-    print(f"large.yaml dry run: {result['seconds']:.1f} s", file=sys.stderr, flush=True)
+    rows.append(_dry_run_row(config, "large_config", "config/large.yaml", work))
 
 
 def measure_large_k(args, work: Path, rows: list[dict]) -> None:

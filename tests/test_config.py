@@ -191,3 +191,11 @@ def test_method_labels():
         {"methods": [{"method": "softmax", "base": 100, "stable": False}]}
     )
     assert specs[0][2] == "softmax(base=100, stable=False)"
+
+
+def test_command_line_lists_of_numeric_strings_become_numbers():
+    # What snakemake --config scales="[0.5, 2, 1e3]" hands over (YAML BaseLoader: strings).
+    full = sl_config.validate({**DEFAULT, "scales": ["0.5", "2", "1e3"], "dtypes": ["float16"]})
+    assert full["scales"] == [0.5, 2, 1000.0] and full["dtypes"] == ["float16"]
+    with pytest.raises(sl_config.ConfigError, match=r"'scales\[0\]'"):
+        sl_config.validate({**DEFAULT, "scales": ["big"]})

@@ -64,6 +64,27 @@ def _describe(error: jsonschema.ValidationError) -> str:
     return f"config key {key!r}: {error.message}"
 
 
+def _number(text: str):
+    """int or float for a numeric string, else the string itself."""
+    for parse in (int, float):
+        try:
+            return parse(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _coerce_list_numbers(config: dict) -> None:
+    """Numeric strings inside top-level lists become numbers.
+
+    Snakemake parses ``--config scales="[1, 10]"`` with YAML's BaseLoader, which leaves
+    every list element a string; a config file never produces numeric strings there.
+    """
+    for key, value in config.items():
+        if isinstance(value, list):
+            config[key] = [_number(item) if isinstance(item, str) else item for item in value]
+
+
 def _fill_defaults(config: dict, schema: Mapping) -> None:
     for key, sub in schema.get("properties", {}).items():
         if key not in config and "default" in sub:
@@ -85,6 +106,7 @@ def validate(config: Mapping, schema: Mapping | None = None) -> dict:
     for key in ("seed", "grad_vectors", "shard_elements"):
         if isinstance(config.get(key), bool):
             raise ConfigError(f"config key {key!r}: must be an integer, got {config[key]!r}")
+    _coerce_list_numbers(config)
     _fill_defaults(config, schema)
     errors = sorted(
         jsonschema.Draft7Validator(schema).iter_errors(config), key=lambda e: list(e.absolute_path)

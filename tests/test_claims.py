@@ -244,7 +244,7 @@ def test_ledger_is_deterministic_through_csv(small, tmp_path):
     summary.to_csv(tmp_path / "s.csv", index=False)
     example.to_csv(tmp_path / "e.csv", index=False)
     again, details_again = claims.build_ledger(
-        pd.read_csv(tmp_path / "s.csv"), pd.read_csv(tmp_path / "e.csv"), cfg
+        sweep.read_summary(tmp_path / "s.csv"), pd.read_csv(tmp_path / "e.csv"), cfg
     )
     pd.testing.assert_frame_equal(ledger, again)
     assert list(details) == list(details_again)

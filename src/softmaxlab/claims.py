@@ -475,11 +475,7 @@ class _Data:
 
     def __init__(self, summary: pd.DataFrame, config: Mapping):
         self.config = config
-        # pandas.read_csv reads the metric name "nan" as a missing value unless told not to
-        # (keep_default_na=False); the only metric that can be missing is that one.
-        metric = summary["metric"].fillna("nan")
-        frame = summary.loc[metric.isin(_METRICS_USED), list(_SUMMARY_USED)]
-        frame = frame.assign(metric=metric[frame.index])
+        frame = summary.loc[summary["metric"].isin(_METRICS_USED), list(_SUMMARY_USED)]
         frame = frame.assign(
             scale=frame["scale"].astype(np.float64), k=frame["k"].astype(np.int64), source="sweep"
         )

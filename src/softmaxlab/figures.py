@@ -37,6 +37,7 @@ from matplotlib.colors import ListedColormap, LogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator, PercentFormatter
 
+from softmaxlab.claims import exp_overflow_threshold
 from softmaxlab.dtypes import DTYPES, finfo
 from softmaxlab.files import atomic_path
 from softmaxlab.tables import format_scale, metric_rows, ordered_dtypes, ordered_labels, pick_dtype
@@ -967,10 +968,11 @@ def _draw_softmax_family(summary: pd.DataFrame) -> Figure:
 
 
 def _overflow_threshold(dtype: str, base: float) -> float | None:
-    """Largest logit whose base-psi power stays finite: ln(max) / ln(psi) (psi > 1)."""
+    """Largest logit whose base-psi power stays finite: ln(max) / ln(psi) (psi > 1), as the
+    claims ledger computes it (claims.exp_overflow_threshold)."""
     if dtype not in DTYPES or base <= 1:
         return None
-    return math.log(float(finfo(dtype).max)) / math.log(base)
+    return exp_overflow_threshold(dtype, base, round_base=False)
 
 
 def _caption_softmax_family(summary: pd.DataFrame) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from softmaxlab.dtypes import sum_tolerance
+from softmaxlab.methods import normalize
 
 METRICS: tuple[str, ...] = (
     "tv_to_argmax",
@@ -75,11 +76,9 @@ DEFINITIONS: dict[str, str] = {
 
 
 def hardmax(x: np.ndarray) -> np.ndarray:
-    """h = 1{x_i = max x} / #{i : x_i = max x}, float64; NaN rows where x has NaN."""
-    x = np.asarray(x, dtype=np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        is_max = x == np.max(x, axis=-1, keepdims=True)
-        return is_max / np.sum(is_max, axis=-1, keepdims=True)
+    """h = 1{x_i = max x} / #{i : x_i = max x}, float64; NaN rows where x has NaN (the
+    ``argmax`` method, computed in float64)."""
+    return normalize(np.asarray(x, dtype=np.float64), "argmax")
 
 
 def tv_to_argmax(p: np.ndarray, h: np.ndarray) -> np.ndarray:

@@ -81,16 +81,9 @@ def format_scale(scales) -> list[str]:
 
 
 def metric_rows(summary: pd.DataFrame, metric: str, columns: list[str] | None = None):
-    """The summary rows of one metric (optionally only ``columns``).
-
-    ``pandas.read_csv`` turns the metric name "nan" into a missing value unless called with
-    ``keep_default_na=False``, so for that metric a missing name also matches.
-    """
-    names = summary["metric"]
-    mask = names == metric
-    if metric == "nan":
-        mask = mask | names.isna()
-    rows = summary[mask.to_numpy(dtype=bool, na_value=False)]
+    """The summary rows of one metric (optionally only ``columns``). Read summaries with
+    softmaxlab.sweep.read_summary: pandas' defaults read the metric name "nan" as missing."""
+    rows = summary[(summary["metric"] == metric).to_numpy(dtype=bool, na_value=False)]
     return rows if columns is None else rows[list(columns)]
 
 

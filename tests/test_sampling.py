@@ -81,3 +81,14 @@ def _umask():
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+@pytest.mark.parametrize("family", sorted(sampling.FAMILIES))
+@pytest.mark.parametrize("block_rows", [1, 7, 64, 1000])
+def test_blocks_concatenate_to_one_draw(family, block_rows):
+    """Streaming the draws changes no value: the samplers consume the stream in order."""
+    spec = {"family": family}
+    whole = sampling.sample_z(9, "d", spec, 13, 150)
+    blocks = list(sampling.sample_z_blocks(9, "d", spec, 13, 150, block_rows))
+    assert [len(b) for b in blocks[:-1]] == [block_rows] * (len(blocks) - 1)
+    np.testing.assert_array_equal(np.concatenate(blocks), whole)

@@ -94,3 +94,61 @@ def test_mean_and_std_match_numpy_nan_functions(rows):
             assert out["std"][column] == pytest.approx(expected, rel=1e-9, abs=1e-9)
         else:
             assert np.isnan(out["std"][column])
+
+
+@given(
+    st.lists(
+        st.lists(
+            st.one_of(st.floats(-1e6, 1e6), st.just(np.nan), st.just(np.inf)),
+            min_size=2,
+            max_size=2,
+        ),
+        min_size=1,
+        max_size=60,
+    ),
+    st.lists(st.integers(1, 20), min_size=1, max_size=10),
+    st.lists(st.sampled_from([0.0, 1.0, np.nan]), min_size=60, max_size=60),
+)
+@settings(max_examples=200, deadline=None)
+def test_running_summary_over_blocks_equals_summary_of_all(rows, cuts, rates):
+    """Any split into blocks gives summarize's n, quantiles and intervals of the whole
+    table (moments up to rounding: Chan et al.'s merge against one two-pass sum)."""
+    values = np.column_stack([np.array(rows), rates[: len(rows)]])
+    is_rate = np.array([False, False, True])
+    running = stats.RunningSummary(is_rate, quantile_rows=len(values))
+    start = 0
+    for cut in cuts * len(values):
+        running.add(values[start : start + cut])
+        start += cut
+        if start >= len(values):
+            break
+    running.add(values[start:])  # a possibly empty tail
+    got, expected = running.result(), stats.summarize(values, is_rate)
+    for field in stats.SUMMARY_FIELDS:
+        np.testing.assert_allclose(got[field], expected[field], rtol=1e-9, atol=1e-6)
+    for field in ("n", "q05", "median", "q95"):
+        np.testing.assert_array_equal(got[field], expected[field])
+
+
+@given(st.lists(st.sampled_from([0.0, 1.0, np.nan]), min_size=1, max_size=80))
+@settings(max_examples=200, deadline=None)
+def test_rate_quantiles_from_counts_match_sorting(column):
+    """Rates' quantiles come from their counts; they must be the type-1 order statistics."""
+    values = np.array(column)[:, None]
+    got = stats.summarize(values, np.array([True]))
+    present = values[~np.isnan(values)]
+    for field, q in (("q05", 0.05), ("median", 0.5), ("q95", 0.95)):
+        if present.size == 0:
+            assert np.isnan(got[field][0])
+        else:
+            assert got[field][0] == np.quantile(present, q, method="inverted_cdf")
+
+
+def test_quantiles_of_the_first_rows_only():
+    values = np.arange(100.0)[::-1, None]  # 99, 98, ..., 0
+    running = stats.RunningSummary(np.array([False]), quantile_rows=10)
+    running.add(values[:7])
+    running.add(values[7:])
+    out = running.result()
+    assert out["n"][0] == 100 and out["mean"][0] == pytest.approx(49.5)
+    assert out["median"][0] == 94.0  # of 99..90

@@ -10,7 +10,7 @@ and differences are not sampling noise).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 
@@ -83,10 +83,24 @@ def stream(seed: int, *names) -> np.random.Generator:
 
 def sample_z(seed: int, distribution: str, spec: Mapping, k: int, n_vectors: int) -> np.ndarray:
     """The standardised draws z, shape (n_vectors, k), float64, for one (distribution, K)."""
+    return next(sample_z_blocks(seed, distribution, spec, k, n_vectors, max(n_vectors, 1)))
+
+
+def sample_z_blocks(
+    seed: int, distribution: str, spec: Mapping, k: int, n_vectors: int, block_rows: int
+) -> Iterator[np.ndarray]:
+    """The rows of :func:`sample_z`, ``block_rows`` at a time (the last block may be short).
+
+    The blocks are drawn one after the other from the same stream, and every family's
+    sampler draws its values in order, so their concatenation is exactly sample_z's array
+    (tests/test_sampling.py checks it for every family): a job can stream the draws of a
+    cell of any size without holding them.
+    """
     params = family_params(spec)
     sampler = FAMILIES[spec["family"]][1]
     rng = stream(seed, "logits", distribution, k)
-    return sampler(rng, (n_vectors, k), **params)
+    for start in range(0, max(n_vectors, 1), block_rows):
+        yield sampler(rng, (min(block_rows, n_vectors - start), k), **params)
 
 
 def logits(z: np.ndarray, scale: float, dtype) -> np.ndarray:

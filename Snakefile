@@ -27,3 +27,4 @@ rule all:
         "results/tables/claims.csv",
         pivot_outputs(),
         figure_outputs(),
+        raw_outputs(),

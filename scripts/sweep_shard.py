@@ -1,13 +1,23 @@
-"""Evaluate one shard of cells and write its summary rows."""
+"""Evaluate one shard of cells and write its summary rows (and, if asked, raw metrics)."""
 
+import contextlib
+import logging
 import sys
 
 sys.stderr = open(snakemake.log[0], "w")  # noqa: F821
+logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s")
 
-from softmaxlab import sweep  # noqa: E402
+from softmaxlab import raw, sweep  # noqa: E402
+from softmaxlab.config import method_specs  # noqa: E402
 from softmaxlab.sweep import Cell  # noqa: E402
 
 shard = snakemake.params.shard  # noqa: F821
 cells = [Cell(d, float(s), int(k), t) for d, s, k, t in shard["cells"]]
-summary = sweep.run_cells(shard, cells, progress=sweep.stderr_progress)
-sweep.write_csv(summary, snakemake.output[0])  # noqa: F821
+with contextlib.ExitStack() as stack:
+    write_raw = None
+    if "raw" in snakemake.output.keys():  # noqa: F821
+        write_raw = stack.enter_context(
+            raw.parquet_writer(snakemake.output.raw, method_specs(shard))  # noqa: F821
+        )
+    summary = sweep.run_cells(shard, cells, progress=sweep.stderr_progress, raw=write_raw)
+    sweep.write_csv(summary, snakemake.output.summary)  # noqa: F821

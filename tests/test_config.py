@@ -155,6 +155,9 @@ CORPUS = [
     ("vectors unknown key", broken(vectors={"count": 10}), ["'vectors'", "count", "elements"]),
     ("shard_elements zero", broken(shard_elements=0), ["'shard_elements'", "minimum of 1"]),
     ("grad_vectors negative", broken(grad_vectors=-3), ["'grad_vectors'", "-3"]),
+    ("quantile_vectors zero", broken(quantile_vectors=0), ["'quantile_vectors'", "minimum"]),
+    ("quantile_vectors boolean", broken(quantile_vectors=True), ["'quantile_vectors'", "True"]),
+    ("raw_metrics not boolean", broken(raw_metrics="maybe"), ["'raw_metrics'", "maybe"]),
 ]
 
 
@@ -199,3 +202,11 @@ def test_command_line_lists_of_numeric_strings_become_numbers():
     assert full["scales"] == [0.5, 2, 1000.0] and full["dtypes"] == ["float16"]
     with pytest.raises(sl_config.ConfigError, match=r"'scales\[0\]'"):
         sl_config.validate({**DEFAULT, "scales": ["big"]})
+
+
+def test_command_line_booleans_become_booleans():
+    # snakemake --config raw_metrics=true hands over the string "true".
+    assert sl_config.validate({**DEFAULT, "raw_metrics": "true"})["raw_metrics"] is True
+    assert sl_config.validate({**DEFAULT, "raw_metrics": "False"})["raw_metrics"] is False
+    assert sl_config.validate(DEFAULT)["raw_metrics"] is False
+    assert sl_config.validate(DEFAULT)["quantile_vectors"] == 4096

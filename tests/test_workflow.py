@@ -109,6 +109,29 @@ def test_same_bytes_whatever_cores_and_sharding(full_run, tmp_path):
         ).read_bytes()
 
 
+def test_raw_metrics_as_parquet_change_no_summary(full_run, tmp_path):
+    other = make_project(tmp_path / "raw", {**SMALL, "shard_elements": 150})
+    snakemake(other, "--config", "raw_metrics=true", "--", "results/tables/summary.csv")
+    summary_path = "results/tables/summary.csv"
+    assert (other / summary_path).read_bytes() == (full_run / summary_path).read_bytes()
+    shards = sorted((other / "results" / "shards").glob("shard_*.csv"))
+    assert len(list((other / "results" / "raw").glob("shard_*.parquet"))) == len(shards)
+    per_vector = pd.read_parquet(other / "results" / "raw")
+    summary = pd.read_csv(other / summary_path, keep_default_na=False, na_values=[""])
+    vectors = {2: 30, 10: 20}  # elements 200 // K clipped to [5, 30]
+    cells_per_k = 2 * 3 * 2  # distributions x scales x dtypes
+    assert len(per_vector) == sum(cells_per_k * len(SMALL["methods"]) * n for n in vectors.values())
+    keys = ["distribution", "scale", "k", "dtype", "label"]
+    means = per_vector.groupby(keys, observed=True)[["max_prob", "overflow"]].mean()
+    for metric in ("max_prob", "overflow"):
+        rows = summary[summary.metric == metric].set_index(keys)["mean"]
+        joined = means[metric].to_frame("raw").join(rows.rename("summary"), how="inner")
+        assert len(joined) == len(rows)
+        pd.testing.assert_series_equal(
+            joined["raw"], joined["summary"], check_names=False, rtol=1e-12
+        )
+
+
 def test_bad_config_stops_before_any_work(tmp_path):
     root = make_project(tmp_path / "bad", {**SMALL, "k": [1, 10]})
     result = snakemake(root, check=False)

@@ -555,6 +555,7 @@ class _Data:
             "methods": [{"method": self.params[lab][0], **self.params[lab][1]} for lab in labels],
             "vectors": dict(self.config["vectors"]),
             "grad_vectors": self.config["grad_vectors"],
+            "quantile_vectors": self.config["quantile_vectors"],
         }
         frame = run_cells(sub, cells(sub))
         frame = frame.loc[frame["metric"].isin(_METRICS_USED), list(_SUMMARY_USED)]

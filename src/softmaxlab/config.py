@@ -85,6 +85,16 @@ def _coerce_list_numbers(config: dict) -> None:
             config[key] = [_number(item) if isinstance(item, str) else item for item in value]
 
 
+def _coerce_booleans(config: dict, schema: Mapping) -> None:
+    """ "true"/"false" (any case) become booleans for the schema's boolean keys: Snakemake
+    hands ``--config raw_metrics=true`` over as a string (it converts only True/False)."""
+    for key, sub in schema.get("properties", {}).items():
+        value = config.get(key)
+        if sub.get("type") == "boolean" and isinstance(value, str):
+            if value.lower() in ("true", "false"):
+                config[key] = value.lower() == "true"
+
+
 def _fill_defaults(config: dict, schema: Mapping) -> None:
     for key, sub in schema.get("properties", {}).items():
         if key not in config and "default" in sub:
@@ -103,10 +113,11 @@ def validate(config: Mapping, schema: Mapping | None = None) -> dict:
     schema = load_schema() if schema is None else schema
     config = copy.deepcopy(dict(config))
     # Booleans are integers to JSON Schema's Python binding; a seed of `true` is a mistake.
-    for key in ("seed", "grad_vectors", "shard_elements"):
+    for key in ("seed", "grad_vectors", "quantile_vectors", "shard_elements"):
         if isinstance(config.get(key), bool):
             raise ConfigError(f"config key {key!r}: must be an integer, got {config[key]!r}")
     _coerce_list_numbers(config)
+    _coerce_booleans(config, schema)
     _fill_defaults(config, schema)
     errors = sorted(
         jsonschema.Draft7Validator(schema).iter_errors(config), key=lambda e: list(e.absolute_path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
@@ -26,8 +27,8 @@ from softmaxlab.metrics import (
     directional_grad_norm,
     vector_metrics,
 )
-from softmaxlab.sampling import logits, sample_z, stream, vectors_per_cell
-from softmaxlab.stats import SUMMARY_FIELDS, summarize
+from softmaxlab.sampling import logits, sample_z_blocks, stream, vectors_per_cell
+from softmaxlab.stats import SUMMARY_FIELDS, RunningSummary
 
 COLUMNS: tuple[str, ...] = (
     "distribution",
@@ -39,9 +40,15 @@ COLUMNS: tuple[str, ...] = (
     "metric",
     *SUMMARY_FIELDS,
 )
-# Rows evaluated at once bound a job's memory (about 40 arrays of this many float64 live at
-# the peak). Fixed in code, not config: chunk boundaries decide the Gumbel noise streams.
+# Logits evaluated at once bound a job's working memory (about 40 arrays of this many
+# float64 live at the peak). Fixed in code, not config: block boundaries decide the Gumbel
+# noise streams.
 CHUNK_ELEMENTS = 1 << 17
+# Rows of a cell evaluated together (see block_rows): bounds the metric values held per cell.
+MAX_BLOCK_ROWS = 2048
+# Metric values and quantile samples held at once for the cells evaluated together.
+PASS_BYTES = 1 << 27
+PROGRESS_SECONDS = 10.0
 
 log = logging.getLogger("softmaxlab.sweep")
 
@@ -99,15 +106,23 @@ def shard_params(config: Mapping, shard: int, shards: list[list[Cell]] | None = 
         "methods": [dict(entry) for entry in config["methods"]],
         "vectors": dict(config["vectors"]),
         "grad_vectors": config["grad_vectors"],
+        "quantile_vectors": config["quantile_vectors"],
         "cells": [[c.distribution, c.scale, c.k, c.dtype] for c in shard_cells],
     }
 
 
-def _method_call(name: str, params: dict, seed: int, cell: Cell, chunk: int) -> dict:
-    """Parameters for one chunk: Gumbel noise gets its own stream per cell and chunk."""
+def block_rows(k: int) -> int:
+    """Vectors of a cell evaluated together: about CHUNK_ELEMENTS logits, at most
+    MAX_BLOCK_ROWS rows. Fixed by K alone, so blocks (and Gumbel noise) never depend on
+    the sharding or on the other cells."""
+    return max(1, min(CHUNK_ELEMENTS // k, MAX_BLOCK_ROWS))
+
+
+def _method_call(name: str, params: dict, seed: int, cell: Cell, block: int) -> dict:
+    """Parameters for one block: Gumbel noise gets its own stream per cell and block."""
     if name != "gumbel_softmax":
         return params
-    rng = stream(seed, "gumbel", params["seed"], cell.distribution, cell.k, chunk)
+    rng = stream(seed, "gumbel", params["seed"], cell.distribution, cell.k, block)
     return {**params, "seed": int(rng.integers(2**63))}
 
 
@@ -144,72 +159,56 @@ def _fill_grad(block, rows, x: np.ndarray, directions: np.ndarray, name: str, ca
     )
 
 
-def _fill_grad_chunked(block, z, group, n_grad, directions, name, call_of_chunk, rows_per_chunk):
-    """_fill_grad over the first n_grad vectors of every cell of ``group``, a chunk of rows
-    at a time (the float64 copies and differences are the largest arrays of a job).
-    ``call_of_chunk(c)``: the method's parameters for chunk c."""
+def _fill_stacked(block, z, group, name, call, n_grad, directions, chunk_rows) -> None:
+    """Metrics of every row of the group's stack, then the gradient metrics of the first
+    n_grad rows of each cell, ``chunk_rows`` stack rows at a time."""
     n = len(z)
+    for start in range(0, len(group) * n, chunk_rows):
+        rows = slice(start, min(start + chunk_rows, len(group) * n))
+        _fill_metrics(block, rows, _stacked_logits(z, group, rows), name, call)
     total = len(group) * n_grad
-    for chunk, start in enumerate(range(0, total, rows_per_chunk)):
-        stack = np.arange(start, min(start + rows_per_chunk, total))
+    for start in range(0, total, chunk_rows):
+        stack = np.arange(start, min(start + chunk_rows, total))
         rows = (stack // n_grad) * n + stack % n_grad  # the cells' first n_grad rows
         x = _stacked_logits(z[:n_grad], group, slice(stack[0], stack[-1] + 1))
-        _fill_grad(block, rows, x, directions[stack % n_grad], name, call_of_chunk(chunk))
+        _fill_grad(block, rows, x, directions[stack % n_grad], name, call)
 
 
 def evaluate_group(
-    config: Mapping, group: list[Cell], z: np.ndarray, specs, directions: np.ndarray
+    config: Mapping,
+    group: list[Cell],
+    z: np.ndarray,
+    specs,
+    directions: np.ndarray,
+    block: int = 0,
 ) -> list[np.ndarray]:
-    """Per-vector metrics of every method on cells that differ only in scale.
+    """Per-vector metrics of every method on block ``block`` of cells that differ only in
+    scale.
 
-    The cells share (distribution, K, dtype) and so their draws z; their logits are
-    evaluated as one stack, in chunks of about CHUNK_ELEMENTS, which amortises numpy's
-    per-call cost over the scales without changing any value (every method but
-    gumbel_softmax is row-wise). gumbel_softmax draws its noise per cell and chunk, so it
-    runs cell by cell. Returns one array per cell, shape (n_vectors, n_methods * n_metrics).
+    The cells share (distribution, K, dtype) and so their draws: z holds rows
+    [block * block_rows(K), ...) of them, ``directions`` the gradient directions of the
+    cells' first grad_vectors rows. The group's logits are evaluated as one stack, in
+    chunks of about CHUNK_ELEMENTS, which amortises numpy's per-call cost over the scales
+    without changing any value (every method but gumbel_softmax is row-wise).
+    gumbel_softmax draws its noise per cell and block, so it runs cell by cell. Returns
+    one array per cell, shape (len(z), n_methods * n_metrics).
     """
     n, k = z.shape
-    n_grad = min(config["grad_vectors"], n)
-    rows_per_chunk = max(1, CHUNK_ELEMENTS // k)
+    first = block * block_rows(k)
+    n_grad = int(np.clip(min(config["grad_vectors"], len(directions)) - first, 0, n))
+    block_directions = directions[first : first + n_grad]
+    chunk_rows = max(1, CHUNK_ELEMENTS // k)
     width = len(METRICS)
     values = np.full((len(group) * n, len(specs) * width), np.nan)
     for m, (name, params, _label) in enumerate(specs):
-        block = values[:, m * width : (m + 1) * width]
+        columns = values[:, m * width : (m + 1) * width]
         if name == "gumbel_softmax":
             for i, cell in enumerate(group):
-                for chunk, start in enumerate(range(0, n, rows_per_chunk)):
-                    stop = min(start + rows_per_chunk, n)
-                    call = _method_call(name, params, config["seed"], cell, chunk)
-                    x = logits(z[start:stop], cell.scale, cell.dtype)
-                    _fill_metrics(block, slice(i * n + start, i * n + stop), x, name, call)
-                # Chunk c of the gradient rows starts where chunk c of the metrics does:
-                # same noise, so the derivative is taken at the point the metrics saw.
-                _fill_grad_chunked(
-                    block[i * n : (i + 1) * n],
-                    z,
-                    [cell],
-                    n_grad,
-                    directions,
-                    name,
-                    lambda chunk, cell=cell, name=name, params=params: _method_call(
-                        name, params, config["seed"], cell, chunk
-                    ),
-                    rows_per_chunk,
-                )
-            continue
-        for start in range(0, len(values), rows_per_chunk):
-            rows = slice(start, min(start + rows_per_chunk, len(values)))
-            _fill_metrics(block, rows, _stacked_logits(z, group, rows), name, params)
-        _fill_grad_chunked(
-            block,
-            z,
-            group,
-            n_grad,
-            directions,
-            name,
-            lambda chunk, params=params: params,
-            rows_per_chunk,
-        )
+                call = _method_call(name, params, config["seed"], cell, block)
+                cell_columns = columns[i * n : (i + 1) * n]
+                _fill_stacked(cell_columns, z, [cell], name, call, n_grad, block_directions, n)
+        else:
+            _fill_stacked(columns, z, group, name, params, n_grad, block_directions, chunk_rows)
     return [values[i * n : (i + 1) * n] for i in range(len(group))]
 
 
@@ -219,12 +218,26 @@ def _directions(seed: int, distribution: str, k: int, count: int) -> np.ndarray:
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
+def _passes(group: list[Cell], bytes_per_cell: int) -> list[list[Cell]]:
+    """The group split so that the cells evaluated together hold at most PASS_BYTES of
+    metric values and quantile samples (at least one cell per pass)."""
+    size = max(1, PASS_BYTES // max(bytes_per_cell, 1))
+    return [group[i : i + size] for i in range(0, len(group), size)]
+
+
 def run_cells(
     config: Mapping,
     shard_cells: Iterable[Cell],
     progress: Callable[[int, int, Cell], None] | None = None,
+    raw: Callable[[Cell, int, np.ndarray], None] | None = None,
 ) -> pd.DataFrame:
-    """Summary rows (COLUMNS) for the given cells, in the given cell order."""
+    """Summary rows (COLUMNS) for the given cells, in the given cell order.
+
+    Each cell's vectors are drawn and evaluated a block at a time and folded into running
+    summaries (softmaxlab.stats.RunningSummary), so memory does not grow with the number
+    of vectors. ``raw(cell, first_vector, values)``, when given, receives every block's
+    per-vector metrics (columns: methods x METRICS) before they are dropped.
+    """
     specs = method_specs(config)
     shard_cells = list(shard_cells)
     is_rate = np.array([metric in RATE_METRICS for _ in specs for metric in METRICS])
@@ -232,36 +245,64 @@ def run_cells(
     for cell in shard_cells:
         groups.setdefault((cell.distribution, cell.k, cell.dtype), []).append(cell)
     frames: dict[Cell, pd.DataFrame] = {}
-    cached: tuple | None = None
+    directions: dict[tuple, np.ndarray] = {}
+    logged = time.monotonic()
     with np.errstate(all="ignore"):
         for (distribution, k, _dtype), group in groups.items():
-            if cached is None or cached[0] != (distribution, k):
-                n = n_vectors(config, k)
-                spec = config["distributions"][distribution]
-                z = sample_z(config["seed"], distribution, spec, k, n)
+            n = n_vectors(config, k)
+            spec = config["distributions"][distribution]
+            if (distribution, k) not in directions:
                 count = min(config["grad_vectors"], n)
-                cached = ((distribution, k), z, _directions(config["seed"], distribution, k, count))
-            _, z, directions = cached
-            for cell, values in zip(
-                group, evaluate_group(config, group, z, specs, directions), strict=True
-            ):
-                frames[cell] = pd.DataFrame(
-                    {
-                        "distribution": cell.distribution,
-                        "scale": cell.scale,
-                        "k": cell.k,
-                        "dtype": cell.dtype,
-                        "method": [name for name, _, _ in specs for _ in METRICS],
-                        "label": [label for _, _, label in specs for _ in METRICS],
-                        "metric": list(METRICS) * len(specs),
-                        **summarize(values, is_rate),
-                    }
-                )
-                if progress is not None:
-                    progress(len(frames), len(shard_cells), cell)
+                directions = {
+                    (distribution, k): _directions(config["seed"], distribution, k, count)
+                }
+            quantile_rows = min(n, config["quantile_vectors"])
+            rows = min(n, block_rows(k))
+            for part in _passes(group, (rows + quantile_rows) * len(is_rate) * 8):
+                running = [RunningSummary(is_rate, quantile_rows) for _ in part]
+                blocks = sample_z_blocks(config["seed"], distribution, spec, k, n, block_rows(k))
+                for block, z in enumerate(blocks):
+                    cell_values = evaluate_group(
+                        config, part, z, specs, directions[(distribution, k)], block
+                    )
+                    for cell, summary, values in zip(part, running, cell_values, strict=True):
+                        summary.add(values)
+                        if raw is not None:
+                            raw(cell, block * block_rows(k), values)
+                    done = block * block_rows(k) + len(z)
+                    if done < n and time.monotonic() - logged >= PROGRESS_SECONDS:
+                        logged = time.monotonic()
+                        log.info(
+                            "%s k=%d %s, %d scale(s): %d/%d vectors",
+                            distribution,
+                            k,
+                            _dtype,
+                            len(part),
+                            done,
+                            n,
+                        )
+                for cell, summary in zip(part, running, strict=True):
+                    frames[cell] = _summary_frame(cell, specs, summary.result())
+                    if progress is not None:
+                        progress(len(frames), len(shard_cells), cell)
     if not frames:
         return pd.DataFrame(columns=list(COLUMNS))
     return pd.concat([frames[cell] for cell in shard_cells], ignore_index=True)[list(COLUMNS)]
+
+
+def _summary_frame(cell: Cell, specs, summary: dict[str, np.ndarray]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "distribution": cell.distribution,
+            "scale": cell.scale,
+            "k": cell.k,
+            "dtype": cell.dtype,
+            "method": [name for name, _, _ in specs for _ in METRICS],
+            "label": [label for _, _, label in specs for _ in METRICS],
+            "metric": list(METRICS) * len(specs),
+            **summary,
+        }
+    )
 
 
 def sort_summary(summary: pd.DataFrame, config: Mapping) -> pd.DataFrame:

@@ -30,6 +30,19 @@ def shard_outputs():
     return expand("results/shards/shard_{shard}.csv", shard=range(len(SHARDS)))
 
 
+def raw_output():
+    """The shard's raw per-vector Parquet, when the config asks for it."""
+    if config["raw_metrics"]:
+        return {"raw": "results/raw/shard_{shard}.parquet"}
+    return {}
+
+
+def raw_outputs():
+    if config["raw_metrics"]:
+        return expand("results/raw/shard_{shard}.parquet", shard=range(len(SHARDS)))
+    return []
+
+
 def pivot_outputs():
     return expand(
         "results/tables/pivot_{pivot}.{ext}", pivot=PIVOTS, ext=["csv", "html"]

@@ -3,7 +3,8 @@
 
 rule sweep_shard:
     output:
-        "results/shards/shard_{shard}.csv",
+        **raw_output(),
+        summary="results/shards/shard_{shard}.csv",
     log:
         "logs/sweep/shard_{shard}.log",
     benchmark:

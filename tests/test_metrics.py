@@ -2,11 +2,16 @@
 
 import math
 
+import metrics_reference as reference
 import ml_dtypes
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+import softmaxlab
 from softmaxlab import metrics
+from softmaxlab.dtypes import DTYPES, finfo, reference_dtype
 
 
 def test_hardmax_ties_share_mass():
@@ -120,3 +125,244 @@ def test_vector_metrics_on_uniform_output():
 def test_every_metric_has_a_definition():
     assert set(metrics.DEFINITIONS) == set(metrics.METRICS)
     assert all(text.endswith(".") for text in metrics.DEFINITIONS.values())
+
+
+# --- the fast implementation against the frozen oracle (tests/metrics_reference.py) --------
+#
+# vector_metrics and errors were rewritten for speed (shared intermediates, float64
+# arithmetic for the long double reference). The oracle is the code before the rewrite;
+# every value must be the same bit for bit: the same NaNs, and otherwise the same float64
+# bits, so that +0.0 and -0.0 count as different (the summary CSV would print them apart).
+
+
+def assert_same_bits(new, old, what=""):
+    new, old = np.asarray(new, dtype=np.float64), np.asarray(old, dtype=np.float64)
+    assert new.shape == old.shape, (what, new.shape, old.shape)
+    nan_new, nan_old = np.isnan(new), np.isnan(old)
+    bad = (nan_new != nan_old) | (~nan_old & (new.view(np.uint64) != old.view(np.uint64)))
+    assert not bad.any(), f"{what}: new {new[bad][:5].tolist()} old {old[bad][:5].tolist()}"
+
+
+def assert_metrics_match(x, p, overflow, p_ref, what=""):
+    new = metrics.vector_metrics(x, p, overflow, p_ref)
+    with np.errstate(all="ignore"):  # the oracle warns on overflow; the sweep ignores it
+        old = reference.vector_metrics(x, p, overflow, p_ref)
+    assert set(new) == set(old)
+    for name in old:
+        assert_same_bits(new[name], old[name], f"{what} {name}")
+    if p_ref is not None:
+        for name, a, b in zip(
+            ("underflow", "max_abs_error", "max_rel_error"),
+            metrics.errors(p, p_ref),
+            reference.errors(p, p_ref),
+            strict=True,
+        ):
+            assert_same_bits(a, b, f"{what} errors() {name}")
+
+
+ORACLE_SETTINGS = settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+# Every method, with its defaults and with the parameters that change its failure modes
+# (unguarded powers overflow, a low temperature sharpens, alpha moves entmax's support).
+METHOD_CASES = [(name, {}) for name in softmaxlab.methods()] + [
+    ("softmax", {"stable": False}),
+    ("softmax", {"base": 100, "stable": False}),
+    ("softmax", {"temperature": 0.1}),
+    ("taylor", {"order": 4}),
+    ("iterated_exp", {"depth": 3}),
+    ("entmax", {"alpha": 1.25}),
+    ("gumbel_softmax", {"tau": 0.3, "seed": 5}),
+]
+EDGE_VALUES = ["nan", "inf", "-inf", "max", "-max", "zero", "tie", "const", "tiny"]
+
+
+@st.composite
+def edge_logits(draw):
+    """(x, dtype name): logits in one of the six formats with edge rows mixed in.
+
+    K up to 300 sometimes (numpy's pairwise summation groups by 8 above K = 8 and splits
+    above 128, so sums there take a different order than at small K); scales up to the
+    format's max (overflow); rows with NaN, +-inf, +-max, zeros, ties at the max, constant
+    rows and the smallest subnormal."""
+    name = draw(st.sampled_from(list(DTYPES)))
+    dtype = DTYPES[name]
+    k = draw(st.one_of(st.integers(1, 12), st.integers(13, 300)))
+    rows = draw(st.integers(1, 6))
+    scale = draw(st.sampled_from([1e-3, 0.1, 1.0, 10.0, 100.0, 1e4, 1e30]))
+    z = np.random.default_rng(draw(st.integers(0, 2**32 - 1))).standard_normal((rows, k))
+    if draw(st.booleans()):  # few distinct values: ties everywhere
+        z = np.round(z)
+    info = finfo(dtype)
+    big = float(info.max)
+    x = np.clip(scale * z, -big, big).astype(dtype)
+    for _ in range(draw(st.integers(0, 3))):
+        row, col = draw(st.integers(0, rows - 1)), draw(st.integers(0, k - 1))
+        kind = draw(st.sampled_from(EDGE_VALUES))
+        value = {
+            "nan": np.nan,
+            "inf": np.inf,
+            "-inf": -np.inf,
+            "max": big,
+            "-max": -big,
+            "zero": 0.0,
+            "tiny": float(info.smallest_subnormal),
+        }.get(kind)
+        if kind == "tie":
+            x[row, col] = np.max(x[row].astype(np.float64))
+        elif kind == "const":
+            x[row] = x[row, col]
+        else:
+            with np.errstate(all="ignore"):
+                x[row, col] = np.asarray(value).astype(dtype)  # inf is NaN in e4m3fn
+    return x, name
+
+
+@pytest.mark.parametrize(("method", "params"), METHOD_CASES, ids=str)
+@ORACLE_SETTINGS
+@given(data=edge_logits())
+def test_vector_metrics_match_oracle_on_method_outputs(method, params, data):
+    """What the sweep does: the method in the format, its reference in the wider format."""
+    x, name = data
+    p, overflow = softmaxlab.evaluate(x, method, **params)
+    p_ref = softmaxlab.normalize(x.astype(reference_dtype(x.dtype)), method, **params)
+    assert_metrics_match(x, p, overflow, p_ref, f"{method}{params} {name}")
+    assert_metrics_match(x, p, overflow, None, f"{method}{params} {name} no reference")
+
+
+SPECIAL_P = [0.0, -0.0, 1.0, 0.5, 2.0, -0.25, 1e-300, 5e-324, np.inf, -np.inf, np.nan]
+
+
+@ORACLE_SETTINGS
+@given(
+    name=st.sampled_from(list(DTYPES)),
+    k=st.one_of(st.integers(1, 12), st.integers(13, 200)),
+    rows=st.integers(1, 5),
+    seed=st.integers(0, 2**32 - 1),
+    specials=st.lists(st.sampled_from(SPECIAL_P), max_size=6),
+    rounded=st.booleans(),
+)
+def test_vector_metrics_match_oracle_on_arbitrary_outputs(name, k, rows, seed, specials, rounded):
+    """Outputs no method gives: negative entries, entries above 1, inf, NaN, +-0, tiny and
+    subnormal values, ties in p and x; the reference perturbed to within a few ulp."""
+    dtype = DTYPES[name]
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((rows, k))
+    p = rng.dirichlet(np.full(k, 0.3), size=rows)
+    if rounded:
+        x, p = np.round(x), np.round(p, 1)
+    cells = rng.integers(0, rows * k, size=len(specials))
+    p.flat[cells] = specials
+    with np.errstate(all="ignore"):
+        x, p = x.astype(dtype), p.astype(dtype)
+    ref = reference_dtype(dtype)
+    p_ref = p.astype(ref) * (1 + rng.integers(-4, 5, size=p.shape) * np.finfo(ref).eps)
+    overflow = rng.random(rows) < 0.5
+    assert_metrics_match(x, p, overflow, p_ref, name)
+
+
+def _wide(values, exponent=0):
+    """long double values times 2**exponent (which may be outside float64's range)."""
+    return np.ldexp(np.asarray(values, dtype=np.longdouble), exponent)
+
+
+REF_PERTURBATIONS = [0.0, 1e-19, 1e-17, 1e-16, 3e-16, 1e-10, 1e-3, 0.5, 1.0, 10.0]
+
+
+@ORACLE_SETTINGS
+@given(
+    k=st.one_of(st.integers(1, 12), st.integers(13, 200)),
+    rows=st.integers(1, 5),
+    seed=st.integers(0, 2**32 - 1),
+    rel=st.sampled_from(REF_PERTURBATIONS),
+    magnitude=st.sampled_from([0, -300, -1000, -1070, -1100, -5000, 900, 1030, 5000]),
+    zeros=st.floats(0, 1),
+    specials=st.lists(st.sampled_from(SPECIAL_P), max_size=4),
+)
+def test_errors_match_oracle_against_long_double(k, rows, seed, rel, magnitude, zeros, specials):
+    """errors() of a float64 p against a long double reference, where the fast code takes
+    float64 shortcuts: references that round to the same float64, that differ in the last
+    long double bits, that lie below float64's smallest subnormal (2^-1074) or above its
+    max, exact zeros in p and reference, signed zeros, negative and non-finite values."""
+    rng = np.random.default_rng(seed)
+    base = rng.dirichlet(np.full(k, 0.5), size=rows)
+    ref = _wide(base, magnitude)
+    ref *= 1 + rel * _wide(rng.standard_normal(base.shape))
+    ref[rng.random(base.shape) < zeros] = 0
+    with np.errstate(all="ignore"):
+        p = ref.astype(np.float64)  # the correctly rounded float64 of the reference ...
+        # ... then moved a few ulp, or flushed to 0 where the format would flush
+        p = p + rng.integers(-3, 4, size=p.shape) * np.spacing(p)
+        p[rng.random(base.shape) < zeros / 2] = 0
+    cells = rng.integers(0, rows * k, size=len(specials))
+    p.flat[cells] = specials
+    ref.flat[rng.permutation(cells)] = specials
+    for name, a, b in zip(
+        ("underflow", "max_abs_error", "max_rel_error"),
+        metrics.errors(p, ref),
+        reference.errors(p, ref),
+        strict=True,
+    ):
+        assert_same_bits(a, b, name)
+    assert_metrics_match(rng.standard_normal(base.shape), p, np.zeros(rows, bool), ref)
+
+
+EDGE_ROWS = [
+    # (x, p, p_ref) rows, float64 with a long double reference
+    ([0.0], [1.0], [1.0]),  # K = 1
+    ([1.0, 1.0], [0.5, 0.5], [0.5, 0.5]),  # K = 2, a tie
+    ([0.0, 1.0], [0.0, 1.0], [1e-400, 1.0]),  # underflow below float64's range
+    ([0.0, 1.0], [0.0, 1.0], [0.0, 1.0]),  # exact zeros agree
+    ([0.0, 1.0], [5e-324, 1.0], [1e-400, 1.0]),  # smallest subnormal against 1e-400
+    ([-np.inf, -np.inf], [np.nan, np.nan], [np.nan, np.nan]),  # all -inf: 0/0
+    ([np.inf, 0.0], [np.nan, np.nan], [1.0, 0.0]),
+    ([np.nan, 0.0], [np.nan, np.nan], [np.nan, np.nan]),
+    ([3.0, 1.0, 3.0], [0.5, 0.0, 0.5], [0.5, 0.0, 0.5]),  # tie, exact
+    ([3.0, 1.0, 3.0], [0.6, -0.2, 0.6], [0.6, -0.2, 0.6]),  # linear: negative mass
+    ([1e308, -1e308], [np.inf, 0.0], [1e400, 0.0]),  # above float64's max
+    ([0.0, 1.0], [-0.0, 1.0], [-0.0, 1.0]),  # signed zeros
+    ([0.0, 1.0], [0.0, 1.0], [-1e-400, 1.0]),  # a negative reference below the range
+]
+
+
+@pytest.mark.parametrize(("x", "p", "p_ref"), EDGE_ROWS, ids=str)
+def test_vector_metrics_match_oracle_on_edge_rows(x, p, p_ref):
+    x, p = np.array([x]), np.array([p])
+    ref = np.array([p_ref], dtype=np.longdouble)
+    if np.isinf(ref[0, 0]) and abs(p_ref[0]) > 1e308:
+        ref = _wide([[1.0, 0.0]], 1400)
+    if p_ref[0] == 1e-400:
+        ref[0, 0] = _wide(1.0, -1330)
+    if p_ref[0] == -1e-400:
+        ref[0, 0] = -_wide(1.0, -1330)
+    assert_metrics_match(x, p, np.array([False]), ref)
+    # the same rows against a float64 reference, p in float32 and float16
+    for dtype in (np.float32, np.float16):
+        with np.errstate(all="ignore"):
+            assert_metrics_match(
+                x.astype(dtype), p.astype(dtype), np.array([True]), ref.astype(np.float64)
+            )
+
+
+def test_vector_metrics_match_oracle_on_large_k_and_leading_shape():
+    """A sweep-sized chunk (131 x 1000, several scales) and a 3-d leading shape."""
+    z = np.random.default_rng(7).standard_normal((131, 1000))
+    for name in DTYPES:
+        for scale in (1.0, 100.0, 1e4):
+            x = (scale * z).astype(DTYPES[name])
+            for method in ("softmax", "sparsemax", "linear"):
+                p, overflow = softmaxlab.evaluate(x, method)
+                p_ref = softmaxlab.normalize(x.astype(reference_dtype(x.dtype)), method)
+                assert_metrics_match(x, p, overflow, p_ref, f"{method} {name} {scale}")
+    x = z[:24].reshape(2, 3, 4, 1000)
+    p, overflow = softmaxlab.evaluate(x, "softmax")
+    assert_metrics_match(x, p, overflow, softmaxlab.normalize(x.astype(np.longdouble), "softmax"))
+
+
+def test_hardmax_matches_oracle():
+    x = np.array([[1.0, 3.0, 3.0], [np.nan, 1.0, 0.0], [-np.inf, -np.inf, -np.inf]])
+    assert_same_bits(metrics.hardmax(x), reference.hardmax(x))
+    assert_same_bits(metrics.hardmax([2.0, 1.0]), reference.hardmax([2.0, 1.0]))

@@ -16,7 +16,10 @@ workflow/, scripts/, config/; the library is the installed one) in a temporary d
    ``snakemake -n`` (dry run) wall time and job count; these sweeps are never run;
 4. one sweep job on a single cell with K = 10^6 (8 vectors, float64, every default method):
    its peak RSS (target < 1 GiB) and wall time, with the default grad_vectors and with
-   none (the float64 directional derivative's share of the memory).
+   none (the float64 directional derivative's share of the memory);
+5. one sweep job on a single K = 10 cell with 10^4, 10^5 and 10^6 vectors (float32, every
+   default method): peak RSS and wall time, which show that memory does not grow with the
+   vectors (a job streams them in blocks).
 
 The table is printed and written to benchmarks/out/scaling.txt and scaling.csv.
 """
@@ -303,6 +306,43 @@ def large_k_job(args, work: Path, rows: list[dict], dtype: str, grad_vectors: in
     print(f"K = 10^6 {dtype} {grad_vectors}: {fmt_bytes(peak)}", file=sys.stderr, flush=True)
 
 
+def measure_many_vectors(args, work: Path, rows: list[dict]) -> None:
+    """One job on one K = 10 cell with more and more vectors: streaming keeps memory flat."""
+    for count in args.many_vectors:
+        config = default_config()
+        config.update(
+            {
+                "distributions": {"normal": {"family": "normal"}},
+                "scales": [1.0],
+                "k": [10],
+                "dtypes": ["float32"],
+                "vectors": {"elements": 10 * count, "min": 1, "max": count},
+                "shard_elements": 10 * count,
+            }
+        )
+        n_cells, elements, n_shards = totals(config)
+        root = make_project(work / f"many_vectors_{count}", config)
+        result = run_snakemake(root, "results/shards/shard_0.csv")
+        jobs = job_benchmarks(root)
+        peak = max(result["max_process_rss"], jobs["job_max_rss"])
+        rows.append(
+            {
+                "measurement": f"one sweep job, K = 10, {count:,} vectors, float32",
+                "cells": n_cells,
+                "elements": elements,
+                "jobs": n_shards,
+                "seconds": result["seconds"],
+                "s/Melem": result["seconds"] / elements * 1e6,
+                "max process RSS": result["max_process_rss"],
+                "tree RSS (sampled)": result["tree_rss"],
+                "max job max_rss": jobs["job_max_rss"],
+                "note": f"target < 1 GiB: {'met' if peak < GIB else 'MISSED'}; "
+                f"{len(config['methods'])} methods",
+            }
+        )
+        print(f"K = 10, {count} vectors: {fmt_bytes(peak)}", file=sys.stderr, flush=True)
+
+
 COLUMNS = (
     "measurement", "cells", "elements", "jobs", "seconds", "s/Melem",
     "max process RSS", "tree RSS (sampled)", "max job max_rss", "note",
@@ -369,7 +409,17 @@ def main(argv=None) -> int:
         help="grad_vectors of extra K = 10^6 runs, besides the config default (default: 0)",
     )
     parser.add_argument(
-        "--skip", nargs="*", default=[], choices=["sizes", "dry-run", "large-config", "large-k"]
+        "--many-vectors",
+        type=int,
+        nargs="*",
+        default=[10_000, 100_000, 1_000_000],
+        help="vector counts of the one-cell K = 10 jobs (default: 10^4, 10^5, 10^6)",
+    )
+    parser.add_argument(
+        "--skip",
+        nargs="*",
+        default=[],
+        choices=["sizes", "dry-run", "large-config", "large-k", "many-vectors"],
     )
     parser.add_argument("--workdir", type=Path, help="keep the project copies here")
     args = parser.parse_args(argv)
@@ -385,6 +435,8 @@ def main(argv=None) -> int:
             measure_large_config_dry_run(args, work, rows)
         if "large-k" not in args.skip and args.large_k_dtypes:
             measure_large_k(args, work, rows)
+        if "many-vectors" not in args.skip and args.many_vectors:
+            measure_many_vectors(args, work, rows)
     finally:
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)

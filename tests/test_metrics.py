@@ -347,6 +347,37 @@ def test_vector_metrics_match_oracle_on_edge_rows(x, p, p_ref):
             )
 
 
+def test_float64_estimate_of_the_relative_error_is_within_its_bound():
+    """Against a long double reference, errors() recomputes only the entries whose float64
+    estimate a = fl64(|D| / fl64(r)) of |p - r| / r is within 2^-48 of the row's largest
+    (metrics._errors_wide). That is safe if a is within 4.1u (u = 2^-53) of the
+    definition's o = fl64(fl_ld(|p - r| / r)) relative, over the range it is used in
+    (fl64(r) in [2^-900, 2^900]): checked here on entries a few ulp apart, as p and its
+    reference are, with the reference's full long double bits. (Entries whose estimates
+    order differently from the definition are too rare to construct: none in 10^5
+    near-tied pairs, hence this check of the bound itself.)"""
+    rng = np.random.default_rng(3)
+    n = 200_000
+    u = 2.0**-53
+    hi = np.ldexp(rng.uniform(1, 2, n), rng.integers(-900, 900, n))
+    r = hi.astype(np.longdouble) + _wide(rng.uniform(-1, 1, n)) * np.spacing(hi) / 2
+    p = hi + rng.integers(-3, 4, n) * np.spacing(hi)
+    d = np.abs(p.astype(np.longdouble) - r)
+    exact = (d / r).astype(np.float64)
+    estimate = d.astype(np.float64) / r.astype(np.float64)
+    nonzero = exact > 0
+    assert np.all(estimate[~nonzero] == 0)
+    assert np.max(np.abs(estimate[nonzero] / exact[nonzero] - 1)) <= 4.1 * u
+    assert metrics._CANDIDATE * (1 + 4.1 * u) < 1 - 4.1 * u
+
+
+def test_errors_match_oracle_when_the_relative_error_overflows():
+    """A float64 ratio above 2^900 (p = 2^100 against r = 2^-850): the row is recomputed."""
+    p = np.array([[2.0**100, 0.5], [2.0**1000, 2.0**-890]])
+    r = np.array([[2.0**-850, 0.5], [2.0**-899, 2.0**-890]], dtype=np.longdouble)
+    assert_metrics_match(np.zeros((2, 2)), p, np.zeros(2, bool), r)
+
+
 def test_vector_metrics_match_oracle_on_large_k_and_leading_shape():
     """A sweep-sized chunk (131 x 1000, several scales) and a 3-d leading shape."""
     z = np.random.default_rng(7).standard_normal((131, 1000))

@@ -7,14 +7,19 @@ Without ties these reduce to the textbook forms noted in each docstring.
 
 Rates (overflow, nan, underflow, invalid, argmax_agrees, grad_vanishes) are 0/1 per
 vector; the others are real numbers, NaN where undefined (e.g. entropy of a NaN output).
+
+The functions per metric below are the definitions. :func:`vector_metrics`, which the
+sweep calls on every chunk, computes the same values bit for bit in one fused pass (each
+shared intermediate once: the row maxima, the hardmax mask, p - h, log p; the error
+against a long double reference in float64 where that is exact); tests/test_metrics.py
+checks it against a frozen copy of the per-metric formulas.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from softmaxlab.dtypes import sum_tolerance
-from softmaxlab.methods import normalize
+from softmaxlab.dtypes import DTYPES, sum_tolerance
 
 METRICS: tuple[str, ...] = (
     "tv_to_argmax",
@@ -78,7 +83,28 @@ DEFINITIONS: dict[str, str] = {
 def hardmax(x: np.ndarray) -> np.ndarray:
     """h = 1{x_i = max x} / #{i : x_i = max x}, float64; NaN rows where x has NaN (the
     ``argmax`` method, computed in float64)."""
-    return normalize(np.asarray(x, dtype=np.float64), "argmax")
+    x = np.asarray(x, dtype=np.float64)
+    rows = x.reshape(-1, x.shape[-1])
+    with np.errstate(invalid="ignore"):
+        row_max = np.max(rows, axis=-1, keepdims=True)
+    is_max = rows == row_max
+    h = np.multiply(is_max, _hardmax_value(_count(is_max), np.isnan(row_max[:, 0]))[:, None])
+    return h.reshape(x.shape)
+
+
+def _hardmax_value(count: np.ndarray, x_nan: np.ndarray) -> np.ndarray:
+    """The hardmax's mass per row, 1/m for m maximisers (as methods._argmax rounds it:
+    1.0 / count in float64), NaN on rows whose x has NaN (no maximiser, m = 0). Times the
+    mask it is h: 1 * (1/m) and 0 * (1/m) are exact, 0 * NaN fills the NaN rows."""
+    with np.errstate(divide="ignore"):
+        value = 1.0 / count
+    value[x_nan] = np.nan
+    return value
+
+
+def _count(mask: np.ndarray) -> np.ndarray:
+    """True entries per row (an int32 sum: numpy vectorises it, not the default intp)."""
+    return np.sum(mask, axis=-1, dtype=np.int32 if mask.shape[-1] < 2**31 else np.int64)
 
 
 def tv_to_argmax(p: np.ndarray, h: np.ndarray) -> np.ndarray:
@@ -141,8 +167,47 @@ def errors(p: np.ndarray, p_ref: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
 
     underflow: 1 if some p_i == 0 where p_ref_i > 0 (the format flushed a positive mass).
     max_abs_error = max_i |p_i - p_ref_i|; max_rel_error = max over p_ref_i > 0 of
-    |p_i - p_ref_i| / p_ref_i. The differences are taken in the reference's precision.
+    |p_i - p_ref_i| / p_ref_i. The differences are taken in the reference's precision
+    (fl_ref(p_i - p_ref_i), and the quotient fl_ref(|.| / p_ref_i)), the maxima rounded
+    to float64; NaN max_rel_error where no p_ref_i > 0 or some difference is NaN.
     """
+    p = np.asarray(p)
+    p_ref = np.asarray(p_ref)
+    k = p.shape[-1]
+    if p.dtype not in _EXACT_IN_FLOAT64:
+        return _errors_in_ref(p, p_ref)
+    pf = np.ascontiguousarray(p, dtype=np.float64).reshape(-1, k)
+    with np.errstate(all="ignore"):
+        found = _errors(pf, pf == 0, np.ascontiguousarray(p_ref).reshape(-1, k))
+    return tuple(value.reshape(p.shape[:-1]) for value in found)
+
+
+# Every format of the sweep converts to float64 exactly; so p can be read as float64 once.
+_EXACT_IN_FLOAT64 = frozenset(DTYPES.values())
+_LONGDOUBLE = np.dtype(np.longdouble)
+# The float64 shortcut for a long double reference is proved for x87 extended (64-bit
+# significand) and IEEE quad (113); elsewhere (double, double-double) the definition runs.
+_WIDER_LONGDOUBLE = np.finfo(np.longdouble).nmant in (63, 112)
+# Ranges in which the float64 shortcut's rounding bounds hold (see _errors_wide).
+_SURE_LO, _SURE_HI = 2.0**-900, 2.0**900
+_MAX_RATIO_LO = 2.0**-800
+_CANDIDATE = 1 - 2.0**-48
+
+
+def _errors(pf, zero, p_ref, scratch=None):
+    """errors() on rows: pf the output read as float64 (n, K), zero = pf == 0, p_ref (n, K);
+    scratch: a float64 (n, K) array the caller no longer needs (saves an allocation)."""
+    if scratch is None:
+        scratch = np.empty_like(pf)
+    if p_ref.dtype == np.float64:
+        return _errors_float64(pf, zero, p_ref, scratch)
+    if p_ref.dtype == _LONGDOUBLE and _WIDER_LONGDOUBLE:
+        return _errors_wide(pf, zero, p_ref, scratch)
+    return _errors_in_ref(pf, p_ref)
+
+
+def _errors_in_ref(p, p_ref):
+    """The definition, every operation in the reference's dtype (any dtype pair)."""
     ref_positive = p_ref > 0
     underflow = np.any((p == 0) & ref_positive, axis=-1).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
@@ -152,6 +217,94 @@ def errors(p: np.ndarray, p_ref: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
         rel_err = np.max(rel, axis=-1).astype(np.float64)
     no_positive = ~np.any(ref_positive, axis=-1)
     rel_err[no_positive | np.isnan(diff).any(axis=-1)] = np.nan
+    return underflow, abs_err, rel_err
+
+
+def _errors_float64(pf, zero, r, scratch):
+    """errors() against a float64 reference: the definition's arithmetic, in place."""
+    positive = r > 0
+    underflow = np.any(zero & positive, axis=-1).astype(np.float64)
+    diff = np.subtract(pf, r, out=scratch)
+    np.abs(diff, out=diff)
+    abs_err = np.max(diff, axis=-1)
+    bad = np.isnan(abs_err)  # some difference is NaN: max propagates NaN
+    np.divide(diff, r, out=diff)
+    # Entries with r <= 0 do not count (-inf); only rows that have one need the fix.
+    partial = np.flatnonzero(~np.all(positive, axis=-1))
+    if partial.size:
+        diff[partial] = np.where(positive[partial], diff[partial], -np.inf)
+    rel_err = np.max(diff, axis=-1)
+    rel_err[bad | ~np.any(positive, axis=-1)] = np.nan
+    return underflow, abs_err, rel_err
+
+
+def _errors_wide(pf, zero, r, scratch):
+    """errors() against a long double reference r, with one long double operation over the
+    whole array (the difference) instead of the definition's eight; the same values.
+
+    hi = fl64(r) gives the sign of r (a tiny r keeps it in a signed zero) and, in
+    [2^-900, 2^900], r to within u = 2^-53 relative. So r > 0 is hi > 0, except where
+    hi = +0, which r in [+0, 2^-1075] gives: there r != 0 is read in long double (a cast,
+    the cheapest long double operation), on those entries only.
+
+    max_abs_error: D_i = fl64(fl_ld(p_i - r_i)) is the definition's difference rounded
+    to float64, and rounding is monotone, so max_i |D_i| = fl64(max_i |fl_ld(p_i - r_i)|):
+    exact.
+
+    max_rel_error = max_i o_i, o_i = fl64(fl_ld(|fl_ld(p_i - r_i)| / r_i)) over r_i > 0.
+    On "sure" entries, hi_i in [2^-900, 2^900], r_i is within u of hi_i, and a nonzero
+    difference is at least r_i's long double ulp (above 2^-1014, a normal float64): so
+    D_i = 0 only where p_i = r_i (o_i = 0), and otherwise the float64 ratio
+    a_i = fl64(|D_i| / hi_i) is within 4.1u of o_i relative (three float64 roundings
+    against a float64 and a long double one) while both are normal. With A the row's
+    largest a_i, in [2^-800, 2^900], an entry with a_i < A (1 - 2^-48) has
+    o_i < A (1 - 4.1u) <= o_j for a_j = A, as (1 - 2^-48)(1 + 4.1u) < 1 - 4.1u: only the
+    entries with a_i >= A (1 - 2^-48), about one per row, are recomputed, in long double
+    with the definition's operations. Entries that are not sure are recomputed too,
+    except p_i = 0 with finite r_i > 0, whose o_i = r_i / r_i = 1; rows with A outside
+    {<= 0} and [2^-800, 2^900] (an overflowing ratio) are recomputed whole.
+    """
+    k = pf.shape[-1]
+    hi = r.astype(np.float64)
+    positive = hi > 0
+    unsure = np.flatnonzero(hi == 0)
+    unsure = unsure[~np.signbit(hi.reshape(-1)[unsure])]
+    if unsure.size:
+        positive.reshape(-1)[unsure] = r.reshape(-1)[unsure].astype(bool)
+    underflow = np.any(zero & positive, axis=-1).astype(np.float64)
+
+    # Computed in long double, rounded to float64 as numpy's buffers fill: no long double
+    # array is allocated (fresh pages are a large part of the cost at this size).
+    diff = np.subtract(pf, r, out=scratch, casting="unsafe")
+    np.abs(diff, out=diff)
+    abs_err = np.max(diff, axis=-1)
+    bad = np.isnan(abs_err)
+
+    sure = (hi >= _SURE_LO) & (hi <= _SURE_HI)
+    ratio = np.divide(diff, hi, out=diff)
+    mixed = ~np.all(sure, axis=-1) & ~bad
+    if mixed.any():
+        ratio[mixed] = np.where(sure[mixed], ratio[mixed], -np.inf)
+    top = np.max(ratio, axis=-1)
+    in_range = (top >= _MAX_RATIO_LO) & (top <= _SURE_HI)
+    whole = ~(in_range | (top <= 0) | bad)
+    candidate = ratio >= np.where(in_range, top * _CANDIDATE, np.inf)[:, None]
+    # Sure entries, when there are any, are >= 0 each: 0 is a lower bound of the row's max.
+    rel_err = np.where(top > -np.inf, 0.0, -np.inf)
+
+    rows = np.flatnonzero(mixed | whole)
+    if rows.size:
+        recompute = positive[rows] & (~sure[rows] | whole[rows, None])
+        ones = recompute & zero[rows] & (hi[rows] <= _SURE_HI)
+        with_one = rows[np.any(ones, axis=-1)]
+        rel_err[with_one] = np.maximum(rel_err[with_one], 1.0)
+        candidate[rows] |= recompute & ~ones
+    flat = np.flatnonzero(candidate)
+    if flat.size:
+        r_c = r.reshape(-1)[flat]
+        exact = np.abs(pf.reshape(-1)[flat].astype(r.dtype) - r_c) / r_c
+        np.maximum.at(rel_err, flat // k, exact.astype(np.float64))
+    rel_err[bad | ~np.any(positive, axis=-1)] = np.nan
     return underflow, abs_err, rel_err
 
 
@@ -181,32 +334,106 @@ def vector_metrics(
     x: the rounded logits (any format), p: the method's output in that format, overflow:
     the method's per-row overflow flag, p_ref: the same method on the same x in a wider
     format (None: error metrics are NaN).
+
+    The values are those of the per-metric functions above, bit for bit, computed with
+    each shared intermediate once: p's row max (max_prob, and the NaN test: max
+    propagates NaN), min and sum (invalid), the mask p == 0, the hardmax mask of x, p - h
+    (tv, then squared in place for l2), log p (entropy, and KL at the maximisers).
     """
+    x = np.asarray(x)
+    p = np.asarray(p)
     k = x.shape[-1]
-    xf = x.astype(np.float64)
-    pf = p.astype(np.float64)
-    h = hardmax(xf)
-    ent = entropy(pf)
-    with np.errstate(invalid="ignore"):
-        support = np.mean(pf > 0, axis=-1)
-    has_nan = np.isnan(pf).any(axis=-1)
-    support[has_nan] = np.nan
-    out = {
-        "tv_to_argmax": tv_to_argmax(pf, h),
-        "l2_to_argmax": l2_to_argmax(pf, h),
-        "kl_to_argmax": kl_to_argmax(pf, h),
-        "entropy": ent,
-        "normalized_entropy": ent / np.log(k) if k > 1 else np.full_like(ent, np.nan),
-        "max_prob": np.max(pf, axis=-1),
-        "argmax_agrees": argmax_agrees(pf, xf),
-        "support_fraction": support,
-        "overflow": np.asarray(overflow, dtype=np.float64),
-        "nan": has_nan.astype(np.float64),
-        "invalid": invalid(pf, p.dtype, k),
-    }
-    if p_ref is None:
-        nan = np.full(pf.shape[:-1], np.nan)
-        out["underflow"], out["max_abs_error"], out["max_rel_error"] = nan, nan.copy(), nan.copy()
-    else:
-        out["underflow"], out["max_abs_error"], out["max_rel_error"] = errors(p, p_ref)
-    return out
+    tol = sum_tolerance(p.dtype, k)  # ValueError unless p is in one of the six formats
+    ref = None if p_ref is None else np.ascontiguousarray(p_ref).reshape(-1, k)
+    values = _vector_metrics(x, p, k, tol, ref)
+    values["overflow"] = np.asarray(overflow, dtype=np.float64)
+    return {name: np.reshape(value, x.shape[:-1]) for name, value in values.items()}
+
+
+def _vector_metrics(x, p, k, tol, p_ref) -> dict[str, np.ndarray]:
+    """vector_metrics on rows (every metric but overflow); p_ref None or (n, K) rows."""
+    # Comparisons only: float32 and float64 compare as they are (exactly as in float64);
+    # the narrow formats are cast once (their own max and == are slow in numpy).
+    xw = x if x.dtype in (np.float32, np.float64) else x.astype(np.float64)
+    xw = xw.reshape(-1, k)
+    pf = np.ascontiguousarray(p, dtype=np.float64).reshape(-1, k)
+    n = pf.shape[0]
+    with np.errstate(all="ignore"):
+        p_max = np.max(pf, axis=-1)
+        has_nan = np.isnan(p_max)
+        p_min = np.min(pf, axis=-1)
+        p_sum = np.sum(pf, axis=-1)
+        zero = pf == 0
+
+        x_max = np.max(xw, axis=-1, keepdims=True)
+        is_max = xw == x_max
+        x_nan = np.isnan(x_max[:, 0])
+        count = _count(is_max)
+        h_value = _hardmax_value(count, x_nan)
+        rows = np.arange(n)
+        first = np.argmax(is_max, axis=-1)  # the maximiser, where there is one
+        single = np.flatnonzero(count == 1)
+        ties = np.flatnonzero(count > 1)
+
+        # |p - h| is |p_i| off the maximisers (h_i = 0: p_i - 0 = p_i exactly), so take
+        # |p| and patch the maximisers' entries; rows whose x has NaN have h = NaN.
+        work = np.abs(pf)
+        at_max = (single, first[single])
+        work[at_max] = np.abs(pf[at_max] - h_value[single])
+        if ties.size:
+            work[ties] = np.abs(pf[ties] - is_max[ties] * h_value[ties, None])
+        work[x_nan] = np.nan
+        tv = 0.5 * np.sum(work, axis=-1)
+        np.square(work, out=work)  # |d|^2 = d^2 exactly
+        l2 = np.sqrt(np.sum(work, axis=-1))
+
+        # log p, once. KL(h || p) has a term only at the maximisers: with one maximiser a
+        # its row sum is that term exactly (the other terms are +0.0), h (log h - log p_a)
+        # with h = 1; rows with ties sum their terms as the definition does.
+        np.log(pf, out=work)
+        kl = h_value * (np.log(h_value) - work[rows, first])
+        if ties.size:
+            h_ties = is_max[ties] * h_value[ties, None]
+            terms = np.where(is_max[ties], h_ties * (np.log(h_ties) - work[ties]), 0.0)
+            kl[ties] = np.sum(terms, axis=-1)
+        kl[has_nan | x_nan] = np.nan
+
+        # entropy terms -p ln p = -(p ln p) (rounding is symmetric), 0 where p = 0.
+        np.multiply(pf, work, out=work)
+        np.negative(work, out=work)
+        with_zero = np.flatnonzero(np.any(zero, axis=-1))
+        if with_zero.size:
+            work[with_zero] = np.where(zero[with_zero], 0.0, work[with_zero])
+        ent = np.sum(work, axis=-1)
+
+        # Share of p_i > 0: all of them (K / K = 1) where min p > 0, else counted.
+        support = np.ones(n)
+        some = np.flatnonzero(~(p_min > 0))
+        support[some] = _count(pf[some] > 0) / k
+        support[has_nan] = np.nan
+        # Every maximiser of p is one of x: no entry at p's max outside x's maximisers.
+        # (A NaN row has no entry equal to its max and never agrees.)
+        agrees = ~np.any((pf == p_max[:, None]) > is_max, axis=-1) & ~has_nan
+        # The definition's all-finite test is implied: a sum within tol of 1 is finite,
+        # and with no NaN, min >= 0 is "every p_i >= 0".
+        valid = (p_min >= 0) & (np.abs(p_sum - 1.0) <= tol)
+
+        values = {
+            "tv_to_argmax": tv,
+            "l2_to_argmax": l2,
+            "kl_to_argmax": kl,
+            "entropy": ent,
+            "normalized_entropy": ent / np.log(k) if k > 1 else np.full_like(ent, np.nan),
+            "max_prob": p_max,
+            "argmax_agrees": agrees.astype(np.float64),
+            "support_fraction": support,
+            "nan": has_nan.astype(np.float64),
+            "invalid": (~valid).astype(np.float64),
+        }
+        if p_ref is None:
+            nan = np.full(n, np.nan)
+            errs = (nan, nan.copy(), nan.copy())
+        else:
+            errs = _errors(pf, zero, p_ref, scratch=work)
+    values.update(zip(("underflow", "max_abs_error", "max_rel_error"), errs, strict=True))
+    return values

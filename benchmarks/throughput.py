@@ -13,7 +13,13 @@ dtype it times, best of ``--repeats`` runs with ``time.perf_counter``:
   (``softmaxlab.sweep.evaluate_group`` on a one-cell group with a one-method spec list:
   rounding scale * z to the dtype, the method via ``softmaxlab.methods.evaluate``, the same
   method on the wider reference format, ``softmaxlab.metrics.vector_metrics`` and the
-  float64 directional derivative on the first ``grad_vectors`` rows).
+  float64 directional derivative on the first ``grad_vectors`` rows);
+- and the parts of that evaluation, in the sweep's chunks of about
+  ``sweep.CHUNK_ELEMENTS`` logits: the method via ``methods.evaluate``, the reference
+  (the cast to the wider format and ``normalize`` there), the two together (the floor of
+  any evaluation that keeps a wider reference) and ``metrics.vector_metrics``; plus
+  ``np.exp`` on the array in the reference format (long double for float64, else float64),
+  the floor of the reference itself.
 
 Times are printed as ratios to scipy's softmax and to ``np.exp`` on the same array in the
 same dtype. scipy >= 1.15 computes in the input's dtype through the array API (float16 in,
@@ -42,6 +48,9 @@ import scipy.special
 import softmaxlab
 from softmaxlab import sweep
 from softmaxlab.config import load_schema, method_specs
+from softmaxlab.dtypes import reference_dtype
+from softmaxlab.methods import evaluate, normalize
+from softmaxlab.metrics import vector_metrics
 
 TARGETS = {
     # (what, dtypes it applies to, bound on the ratio to scipy)
@@ -92,6 +101,40 @@ def full_evaluation(z: np.ndarray, dtype: str, scale: float, method: str, grad_v
     return lambda: sweep.evaluate_group(config, [cell], z, specs, directions)
 
 
+def parts(x: np.ndarray, method: str, repeats: int) -> dict[str, float]:
+    """Best times of the full evaluation's parts, in the sweep's chunks (see the docstring)."""
+    ref = reference_dtype(x.dtype)
+    rows = max(1, sweep.CHUNK_ELEMENTS // x.shape[-1])
+    chunks = [x[i : i + rows] for i in range(0, len(x), rows)]
+    outputs = [evaluate(c, method) for c in chunks]
+    refs = [normalize(c.astype(ref), method) for c in chunks]
+    x_ref = x.astype(ref)
+
+    def both():
+        for c in chunks:
+            evaluate(c, method)
+            normalize(c.astype(ref), method)
+
+    with np.errstate(all="ignore"):
+        return {
+            "exp in reference format": best_time(lambda: np.exp(x_ref), repeats),
+            "method (evaluate, chunks)": best_time(
+                lambda: [evaluate(c, method) for c in chunks], repeats
+            ),
+            "reference (cast + normalize, chunks)": best_time(
+                lambda: [normalize(c.astype(ref), method) for c in chunks], repeats
+            ),
+            "method + reference (floor)": best_time(both, repeats),
+            "vector_metrics (chunks)": best_time(
+                lambda: [
+                    vector_metrics(c, p, o, r)
+                    for c, (p, o), r in zip(chunks, outputs, refs, strict=True)
+                ],
+                repeats,
+            ),
+        }
+
+
 def run(args) -> list[dict]:
     rng = np.random.default_rng(args.seed)
     z = rng.standard_normal((args.rows, args.k))
@@ -113,6 +156,7 @@ def run(args) -> list[dict]:
         )
         full = full_evaluation(z, dtype, args.scale, args.method, args.grad_vectors)
         times["full evaluation"] = best_time(full, max(1, args.full_repeats))
+        times.update(parts(x, args.method, args.repeats))
         for what, seconds in times.items():
             target = TARGETS.get(what)
             ratio = seconds / times["scipy softmax"]

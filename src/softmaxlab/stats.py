@@ -18,6 +18,7 @@ points).
 from __future__ import annotations
 
 import numpy as np
+
 # scipy.special, not scipy.stats: the same quantiles (stdtrit is what t.ppf calls), and
 # every summarising job starts 0.6 s sooner without scipy.stats' import.
 from scipy import special

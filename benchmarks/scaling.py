@@ -282,28 +282,8 @@ def large_k_job(args, work: Path, rows: list[dict], dtype: str, grad_vectors: in
             "grad_vectors": grad_vectors,
         }
     )
-    n_cells, elements, n_shards = totals(config)
-    root = make_project(work / f"large_k_{dtype}_grad{grad_vectors}", config)
-    result = run_snakemake(root, "results/shards/shard_0.csv")
-    jobs = job_benchmarks(root)
-    peak = max(result["max_process_rss"], jobs["job_max_rss"])
-    rows.append(
-        {
-            "measurement": f"one sweep job, K = 10^6, 8 vectors, {dtype}, "
-            f"grad_vectors {grad_vectors}",
-            "cells": n_cells,
-            "elements": elements,
-            "jobs": n_shards,
-            "seconds": result["seconds"],
-            "s/Melem": result["seconds"] / elements * 1e6,
-            "max process RSS": result["max_process_rss"],
-            "tree RSS (sampled)": result["tree_rss"],
-            "max job max_rss": jobs["job_max_rss"],
-            "note": f"target < 1 GiB: {'met' if peak < GIB else 'MISSED'}; "
-            f"{len(config['methods'])} methods",
-        }
-    )
-    print(f"K = 10^6 {dtype} {grad_vectors}: {fmt_bytes(peak)}", file=sys.stderr, flush=True)
+    measurement = f"one sweep job, K = 10^6, 8 vectors, {dtype}, grad_vectors {grad_vectors}"
+    one_job(work / f"large_k_{dtype}_grad{grad_vectors}", config, measurement, rows)
 
 
 def measure_many_vectors(args, work: Path, rows: list[dict]) -> None:
@@ -320,27 +300,33 @@ def measure_many_vectors(args, work: Path, rows: list[dict]) -> None:
                 "shard_elements": 10 * count,
             }
         )
-        n_cells, elements, n_shards = totals(config)
-        root = make_project(work / f"many_vectors_{count}", config)
-        result = run_snakemake(root, "results/shards/shard_0.csv")
-        jobs = job_benchmarks(root)
-        peak = max(result["max_process_rss"], jobs["job_max_rss"])
-        rows.append(
-            {
-                "measurement": f"one sweep job, K = 10, {count:,} vectors, float32",
-                "cells": n_cells,
-                "elements": elements,
-                "jobs": n_shards,
-                "seconds": result["seconds"],
-                "s/Melem": result["seconds"] / elements * 1e6,
-                "max process RSS": result["max_process_rss"],
-                "tree RSS (sampled)": result["tree_rss"],
-                "max job max_rss": jobs["job_max_rss"],
-                "note": f"target < 1 GiB: {'met' if peak < GIB else 'MISSED'}; "
-                f"{len(config['methods'])} methods",
-            }
-        )
-        print(f"K = 10, {count} vectors: {fmt_bytes(peak)}", file=sys.stderr, flush=True)
+        measurement = f"one sweep job, K = 10, {count:,} vectors, float32"
+        one_job(work / f"many_vectors_{count}", config, measurement, rows)
+
+
+def one_job(root: Path, config: dict, measurement: str, rows: list[dict]) -> None:
+    """Run the first sweep job of ``config`` alone; a row with its time and peak memory."""
+    n_cells, elements, n_shards = totals(config)
+    make_project(root, config)
+    result = run_snakemake(root, "results/shards/shard_0.csv")
+    jobs = job_benchmarks(root)
+    peak = max(result["max_process_rss"], jobs["job_max_rss"])
+    rows.append(
+        {
+            "measurement": measurement,
+            "cells": n_cells,
+            "elements": elements,
+            "jobs": n_shards,
+            "seconds": result["seconds"],
+            "s/Melem": result["seconds"] / elements * 1e6,
+            "max process RSS": result["max_process_rss"],
+            "tree RSS (sampled)": result["tree_rss"],
+            "max job max_rss": jobs["job_max_rss"],
+            "note": f"target < 1 GiB: {'met' if peak < GIB else 'MISSED'}; "
+            f"{len(config['methods'])} methods",
+        }
+    )
+    print(f"{measurement}: {fmt_bytes(peak)}", file=sys.stderr, flush=True)
 
 
 COLUMNS = (

@@ -162,3 +162,17 @@ def test_interrupted_raw_output_leaves_nothing(tmp_path):
             write(sweep.Cell("normal", 1.0, 100, "float32"), 0, np.zeros((2, 4 * len(METRICS))))
             raise KeyboardInterrupt
     assert list(tmp_path.iterdir()) == []
+
+
+def test_job_memory_request_is_constant_until_huge_k():
+    default = sl_config.validate({})
+    plan = sweep.plan_shards(default)
+    assert {sweep.job_mem_mb(default, shard) for shard in plan} == {1024}
+    many = {**default, "vectors": {"elements": 10**9, "min": 1, "max": 10**6}}
+    assert sweep.job_mem_mb(many, sweep.cells(many)) == 1024  # vectors do not count
+    huge = [sweep.Cell("normal", 1.0, k, "float64") for k in (4 * 10**6, 8 * 10**6)]
+    small, large = sweep.job_mem_mb(default, huge[:1]), sweep.job_mem_mb(default, huge)
+    # One vector of 4 x 10^6 logits measured 963 MiB; the request has room, and doubles
+    # (less the fixed part) with K.
+    assert 1.5 * 963 < small < 2.5 * 963
+    assert 1.7 * small < large < 2 * small

@@ -95,6 +95,23 @@ def plan_shards(config: Mapping) -> list[list[Cell]]:
     return shards
 
 
+def job_mem_mb(config: Mapping, shard_cells: list[Cell]) -> int:
+    """Memory (MiB) to request for a job on ``shard_cells``: 1024, or more for huge K.
+
+    A job streams its cells, so its peak does not depend on how many vectors or cells it
+    has; it grows with the largest block (one vector when K > CHUNK_ELEMENTS) and with the
+    gradient directions (grad_vectors x K float64). Estimate: 384 MiB (interpreter,
+    libraries, PASS_BYTES of summaries) + 256 bytes per logit of the largest block + the
+    directions, with a quarter's margin. Measured: K = 10^6 with 8 gradient vectors peaks
+    at 396 MiB (benchmarks/README.md; estimate 689 MiB, request 1024), one K = 4 x 10^6
+    vector at 963 MiB (estimate 1604 MiB, request 2005).
+    """
+    largest = max((cell.k for cell in shard_cells), default=1)
+    block = max(min(CHUNK_ELEMENTS, MAX_BLOCK_ROWS * largest), largest)
+    estimate = 384 * 2**20 + 256 * block + 8 * config["grad_vectors"] * largest
+    return max(1024, int(1.25 * estimate / 2**20))
+
+
 def shard_params(config: Mapping, shard: int, shards: list[list[Cell]] | None = None) -> dict:
     """Everything a shard's result depends on, as plain data (Snakemake reruns when it
     changes). ``shards``: the plan, when the caller has it (planning is O(cells))."""

@@ -10,8 +10,11 @@ rule sweep_shard:
     benchmark:
         "results/benchmarks/sweep_shard_{shard}.tsv"
     resources:
-        # Peak memory is bounded by the chunk size, not the shard size (see benchmarks/).
-        mem_mb=1024,
+        # Streaming bounds a job's memory whatever its vectors and cells: 1 GiB, more only
+        # for K beyond about 2 x 10^6 (softmaxlab.sweep.job_mem_mb, benchmarks/README.md).
+        mem_mb=lambda wildcards: sl_sweep.job_mem_mb(
+            config, SHARDS[int(wildcards.shard)]
+        ),
         runtime=lambda wildcards: 10 + shard_elements(wildcards) // 200_000,
     params:
         shard=lambda wildcards: sl_sweep.shard_params(

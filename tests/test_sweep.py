@@ -176,3 +176,14 @@ def test_job_memory_request_is_constant_until_huge_k():
     # (less the fixed part) with K.
     assert 1.5 * 963 < small < 2.5 * 963
     assert 1.7 * small < large < 2 * small
+
+
+def test_long_cells_report_progress_between_blocks(monkeypatch, caplog):
+    monkeypatch.setattr(sweep, "PROGRESS_SECONDS", 0.0)
+    config = {**MANY, "dtypes": ["float32"], "methods": [{"method": "softmax"}]}
+    with caplog.at_level("INFO", logger="softmaxlab.sweep"):
+        sweep.run_cells(config, sweep.cells(config))
+    assert [r.getMessage() for r in caplog.records] == [
+        "normal k=100 float32, 2 scale(s): 1310/3000 vectors",
+        "normal k=100 float32, 2 scale(s): 2620/3000 vectors",
+    ]

@@ -20,6 +20,7 @@ Then edge inputs, overflow edges in narrow formats, gradients, and the parameter
 from __future__ import annotations
 
 import math
+import re
 import time
 import warnings
 
@@ -1135,3 +1136,20 @@ def test_longdouble_reference_is_more_accurate():
             num, den = got.as_integer_ratio()  # exact value of the long double
             assert abs(mpmath.mpf(num) / den - want) <= tol * want
     np.testing.assert_allclose(p.astype(np.float64), ref, rtol=4 * EPS64)
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("softmax(base=abc)", "base='abc' is not a real"),
+        ("softmax(stable=yes)", "stable='yes' is not a bool"),
+        ("softmax(base=2.0)", "it reads 'softmax(base=2)'"),
+        ("softmax(x=1)", "valid parameters: temperature, base, stable"),
+        ("softmax(base=-1)", "base must be > 0"),
+        ("nomethod", "valid methods:"),
+        ("softmax(", "not a method label"),
+    ],
+)
+def test_parse_label_refuses_what_label_cannot_produce(text, fragment):
+    with pytest.raises(ValueError, match=re.escape(fragment)):
+        softmaxlab.parse_label(text)

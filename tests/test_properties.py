@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -353,3 +353,39 @@ def test_permutation_equivariance(method, data, seed):
     a = softmaxlab.normalize(x[perm], method)
     b = softmaxlab.normalize(x, method)[perm]
     np.testing.assert_allclose(a, b, rtol=4 * k * EPS64, atol=4 * k * EPS64)
+
+
+@st.composite
+def _method_and_params(draw):
+    """A method and a valid draw of its parameters (any subset, any valid values)."""
+    name = draw(st.sampled_from(softmaxlab.methods()))
+    params = {}
+    for key, default in softmaxlab.method_defaults(name).items():
+        if not draw(st.booleans()):
+            continue
+        if isinstance(default, bool):
+            params[key] = draw(st.booleans())
+        elif isinstance(default, int):
+            params[key] = draw(st.integers(0, 10**6))
+        else:
+            params[key] = draw(st.floats(1e-300, 1e300) | st.sampled_from([0.5, 1.0, 2.0, 1e-5]))
+    try:
+        softmaxlab.check_params(name, params)
+    except ValueError:
+        assume(False)
+    return name, params
+
+
+@given(_method_and_params())
+@settings(max_examples=300, deadline=None)
+def test_parse_label_inverts_label(case):
+    """Figures and users read parameters back from labels: label -> parse -> label is the
+    identity, and the parsed parameters are the non-default ones, exactly."""
+    name, params = case
+    text = softmaxlab.label(name, params)
+    parsed_name, parsed = softmaxlab.parse_label(text)
+    full = softmaxlab.check_params(name, params)
+    defaults = softmaxlab.method_defaults(name)
+    assert parsed_name == name
+    assert parsed == {key: value for key, value in full.items() if value != defaults[key]}
+    assert softmaxlab.label(parsed_name, parsed) == text

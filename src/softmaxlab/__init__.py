@@ -6,7 +6,15 @@ array([0.1025, 0.7573, 0.1025, 0.0377])
 """
 
 from softmaxlab.dtypes import DTYPES, dtype_names, get_dtype
-from softmaxlab.methods import check_params, evaluate, label, method_defaults, methods, normalize
+from softmaxlab.methods import (
+    check_params,
+    evaluate,
+    label,
+    method_defaults,
+    methods,
+    normalize,
+    parse_label,
+)
 
 __all__ = [
     "DTYPES",
@@ -18,5 +26,6 @@ __all__ = [
     "method_defaults",
     "methods",
     "normalize",
+    "parse_label",
 ]
 __version__ = "0.1.0"

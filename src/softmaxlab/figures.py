@@ -24,7 +24,6 @@ Panels without data say so instead of failing. Figures are created as bare
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -40,6 +39,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator, PercentF
 from softmaxlab.claims import exp_overflow_threshold
 from softmaxlab.dtypes import DTYPES, finfo
 from softmaxlab.files import atomic_path
+from softmaxlab.methods import parse_label
 from softmaxlab.tables import format_scale, metric_rows, ordered_dtypes, ordered_labels, pick_dtype
 
 __all__ = ["FIGURES", "FigureSpec", "caption", "make_figure", "save_figure", "title"]
@@ -97,25 +97,6 @@ def _pick(values, prefer: str) -> str | None:
 def _k_ref(rows: pd.DataFrame) -> int | None:
     k = _nearest(rows["k"].unique(), 10)
     return None if k is None else int(k)
-
-
-def parse_label(label: str) -> tuple[str, dict]:
-    """Method name and explicit parameters of a label such as "softmax(base=100, stable=False)"."""
-    match = re.fullmatch(r"\s*(\w+)\s*(?:\((.*)\))?\s*", str(label))
-    if not match:
-        return str(label), {}
-    params = {}
-    for item in filter(None, (part.strip() for part in (match.group(2) or "").split(","))):
-        key, _, value = item.partition("=")
-        value = value.strip()
-        if value in ("True", "False"):
-            params[key.strip()] = value == "True"
-        else:
-            try:
-                params[key.strip()] = float(value)
-            except ValueError:
-                params[key.strip()] = value
-    return match.group(1), params
 
 
 def _representatives(rows: pd.DataFrame) -> list[str]:

@@ -23,6 +23,7 @@ The methods (name, parameters with defaults, formula, source) are listed by
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -471,6 +472,40 @@ def label(name: str, params: Mapping | None = None) -> str:
     defaults = method_defaults(name)
     changed = [f"{key}={_format(value)}" for key, value in full.items() if value != defaults[key]]
     return f"{name}({', '.join(changed)})" if changed else name
+
+
+def parse_label(text: str) -> tuple[str, dict]:
+    """The inverse of :func:`label`: the method's name and the parameters the label spells
+    out (the non-default ones), typed as check_params wants them.
+
+    ``parse_label("softmax(base=100, stable=False)") == ("softmax", {"base": 100.0,
+    "stable": False})``. ValueError for a string that :func:`label` does not produce.
+    """
+    match = re.fullmatch(r"(\w+)(?:\((.+)\))?", str(text))
+    if match is None:
+        raise ValueError(f"not a method label: {text!r}; labels look like 'softmax(base=2)'")
+    name, specs = match.group(1), _lookup(match.group(1))[1]
+    params: dict = {}
+    for item in match.group(2).split(", ") if match.group(2) else []:
+        key, _, value = item.partition("=")
+        if key not in specs:
+            raise ValueError(
+                f"label {text!r}: method {name!r} has no parameter {key!r}; "
+                f"valid parameters: {', '.join(specs) or '(none)'}"
+            )
+        kind = specs[key].kind
+        try:
+            if kind == "bool" and value not in ("True", "False"):
+                raise ValueError(value)
+            params[key] = (
+                value == "True" if kind == "bool" else int(value) if kind == "int" else float(value)
+            )
+        except ValueError:
+            raise ValueError(f"label {text!r}: {key}={value!r} is not a {kind}") from None
+    canonical = label(name, params)  # also checks the values
+    if canonical != text:
+        raise ValueError(f"label {text!r} is not in canonical form; it reads {canonical!r}")
+    return name, params
 
 
 def _as_array(x) -> np.ndarray:

@@ -5,6 +5,8 @@ and math.lgamma, mpmath, sys.float_info, and hand-computed ulp distances.
 """
 
 import math
+import os
+import subprocess
 import sys
 
 import ml_dtypes
@@ -305,3 +307,20 @@ def test_ledger_on_a_degenerate_config():
     overflow = details["C7_overflow"]
     assert "float64" in set(overflow["dtype"])
     assert details["C7_overflow_cells"]["agrees"].all()
+
+
+def test_maxent_check_does_not_depend_on_blas_threads():
+    """C11's SLSQP runs to float64 noise, where threaded BLAS rounds differently; the table
+    must be the same in a Snakemake job (one BLAS thread) and in a notebook (all cores)."""
+    code = (
+        "import sys; from softmaxlab import claims; "
+        "claims.maxent_check(20261124).to_csv(sys.stdout, index=False)"
+    )
+    outputs = []
+    for threads in ("1", "2"):
+        env = {**os.environ, "OPENBLAS_NUM_THREADS": threads, "OMP_NUM_THREADS": threads}
+        run = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+        outputs.append(run.stdout)
+    assert outputs[0] == outputs[1]

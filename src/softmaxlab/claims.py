@@ -28,6 +28,7 @@ import mpmath
 import numpy as np
 import pandas as pd
 from scipy import optimize, special
+from threadpoolctl import threadpool_limits
 
 from softmaxlab.config import method_specs
 from softmaxlab.dtypes import DTYPES, dtype_name, finfo, sum_tolerance
@@ -156,10 +157,6 @@ def _g(value, digits: int = 4) -> str:
 
 def _pct(value) -> str:
     return "n/a" if value is None or math.isnan(float(value)) else f"{100 * float(value):.3g}%"
-
-
-def _label(name: str, params: Mapping | None = None) -> str:
-    return method_label(name, check_params(name, dict(params or {})))
 
 
 def _dtype_order(names: Iterable[str]) -> list[str]:
@@ -693,7 +690,7 @@ def _claim_c3(data: _Data) -> _Claim:
     counts = pooled[pooled["metric"] == "grad_vanishes"].set_index(["label", "scale"])["n"]
     table = table.reindex(columns=["grad_norm", "grad_vanishes"]).assign(n=counts).reset_index()
     table = table.rename(columns={"grad_norm": "grad_norm_mean", "grad_vanishes": "vanishing_rate"})
-    order = list(dict.fromkeys(_label(n, p) for n, p in entries))
+    order = list(dict.fromkeys(method_label(n, p) for n, p in entries))
     table = _sort(table, {"label": order, "scale": None})
     overall = _pool(rows[rows["metric"] == "grad_vanishes"], ["label"]).set_index("label")
     argmax_share = float(overall.loc["argmax", "mean"])
@@ -1029,7 +1026,7 @@ def _claim_c6(data: _Data) -> _Claim:
                 )
     table = pd.DataFrame(rows)
     sweep_rows = []
-    label = _label("softmax", {"base": 1.0, "stable": False})
+    label = method_label("softmax", {"base": 1.0, "stable": False})
     if label in data.by_label:
         part = data.by_label[label]
         part = part[part["metric"] == "tv_to_argmax"]
@@ -1152,7 +1149,7 @@ def _predicted_overflow(
 
 def _overflow_prediction(config: Mapping, bases: Sequence[float]) -> pd.DataFrame:
     """Predicted overflow rate per cell and base, from the sweep's own vectors regenerated."""
-    labels = [_label(*_unstable_entry(base)) for base in bases]
+    labels = [method_label(*_unstable_entry(base)) for base in bases]
     dtypes = list(config["dtypes"])
     ln_over = {dtype: _ln_overflow(dtype) for dtype in dtypes}
     ln_base = {dtype: [math.log(_base_in(dtype, base)) for base in bases] for dtype in dtypes}
@@ -1211,7 +1208,7 @@ def _claim_c7(data: _Data, thresholds: pd.DataFrame) -> _Claim:
     pred_pool = (pred_pool["w"] / pred_pool["vectors"]).rename("predicted_rate").reset_index()
     agree = cell.groupby(["dtype", "label", "scale"], sort=True)["agrees"].all().reset_index()
     table = pooled.merge(pred_pool, how="left").merge(agree, how="left")
-    labels = [_label(*e) for e in entries] + ["softmax"]
+    labels = [method_label(*e) for e in entries] + ["softmax"]
     table = _sort(table, {"dtype": _dtype_order(dtypes), "label": labels, "scale": None})
     # "approximates argmax well": base-100 (stable) vs base e, distance to the one-hot
     tv_rows = data.rows(
@@ -1220,7 +1217,7 @@ def _claim_c7(data: _Data, thresholds: pd.DataFrame) -> _Claim:
     tv = _pool(tv_rows, ["label", "scale"]).pivot_table(
         index="scale", columns="label", values="mean"
     )
-    b100 = _label("softmax", {"base": 100.0})
+    b100 = method_label("softmax", {"base": 100.0})
     sharper = tv[tv["softmax"] > 0]
     closer_share = float((sharper[b100] <= sharper["softmax"]).mean()) if len(sharper) else 1.0
     th = thresholds.set_index(["dtype", "base"])
@@ -1457,7 +1454,7 @@ def _claim_c9(data: _Data) -> _Claim:
         math.log(params[lab]["base"]) / params[lab]["temperature"] for lab in table["label"]
     ]
     table["stable"] = [params[lab]["stable"] for lab in table["label"]]
-    order = list(dict.fromkeys(_label(n, p) for n, p in entries))
+    order = list(dict.fromkeys(method_label(n, p) for n, p in entries))
     table = _sort(table, {"dtype": _dtype_order(dtypes), "scale": None, "label": order})
     pareto = np.zeros(len(table), dtype=bool)
     tradeoff = []
@@ -1557,7 +1554,7 @@ def _claim_c10(data: _Data) -> _Claim:
         b = normalize(x + C10_SHIFT, name, **params)
         shift_rows.append(
             {
-                "label": _label(name, params),
+                "label": method_label(name, params),
                 "shift": C10_SHIFT,
                 "vectors": C10_VECTORS,
                 "max_abs_change": float(np.max(np.abs(a - b))),
@@ -1569,11 +1566,11 @@ def _claim_c10(data: _Data) -> _Claim:
     pooled = _pool(summ, ["label", "metric", "scale"])
     compare = pooled.pivot_table(index=["label", "scale"], columns="metric", values="mean")
     compare = compare.reindex(columns=["tv_to_argmax", "entropy", "overflow"]).reset_index()
-    compare = _sort(compare, {"label": [_label(*e) for e in entries], "scale": None})
+    compare = _sort(compare, {"label": [method_label(*e) for e in entries], "scale": None})
     th = thresholds[thresholds["dtype"] == MAIN_DTYPE].set_index("depth")
     checks_ok = bool(th["consistent"].all())
     sh = shift.set_index("label")
-    d2, d3 = _label("iterated_exp", {"depth": 2}), _label("iterated_exp", {"depth": 3})
+    d2, d3 = method_label("iterated_exp", {"depth": 2}), method_label("iterated_exp", {"depth": 3})
     soft_inv = sh.loc["softmax", "max_abs_change"] <= C10_SHIFT_TOLERANCE
     iter_not_inv = bool((sh.loc[[d2, d3], "max_abs_change"] > C10_SHIFT_TOLERANCE).all())
     over = compare.pivot_table(index="scale", columns="label", values="overflow")
@@ -1695,31 +1692,36 @@ def maxent_check(seed: int, problems: int = C11_PROBLEMS) -> pd.DataFrame:
     p = exp(-beta E)/Z with beta fixed by the mean constraint.
     """
     rng = stream(seed, "claims", "C11")
-    rows = []
-    for index in range(problems):
-        k = int(rng.integers(2, C11_MAX_K + 1))
-        energy = rng.standard_normal(k)
-        u = rng.uniform(0.05, 0.95)
-        target = float(energy.min() + u * (energy.max() - energy.min()))
-        beta = _boltzmann_beta(energy, target)
-        p_b = _boltzmann(energy, beta)
-        p_n, success, nit = _maxent_numeric(energy, target)
-        ent = special.entr
-        rows.append(
-            {
-                "problem": index,
-                "k": k,
-                "target_mean": target,
-                "beta": beta,
-                "max_abs_difference": float(np.max(np.abs(p_n - p_b))),
-                "entropy_numeric": float(np.sum(ent(np.maximum(p_n, 0)))),
-                "entropy_boltzmann": float(np.sum(ent(p_b))),
-                "constraint_residual": float(abs(p_n @ energy - target) + abs(p_n.sum() - 1)),
-                "solver_success": success,
-                "iterations": nit,
-            }
-        )
+    # SLSQP stops at float64 noise (ftol 1e-16), where BLAS's threaded kernels round
+    # differently from its single-threaded ones: one BLAS thread makes the table the same
+    # in a notebook as in a Snakemake job (which runs with OPENBLAS_NUM_THREADS=1).
+    with threadpool_limits(limits=1, user_api="blas"):
+        rows = [_maxent_problem(rng, index) for index in range(problems)]
     return pd.DataFrame(rows)
+
+
+def _maxent_problem(rng: np.random.Generator, index: int) -> dict:
+    """One problem of maxent_check, drawn from ``rng``."""
+    k = int(rng.integers(2, C11_MAX_K + 1))
+    energy = rng.standard_normal(k)
+    u = rng.uniform(0.05, 0.95)
+    target = float(energy.min() + u * (energy.max() - energy.min()))
+    beta = _boltzmann_beta(energy, target)
+    p_b = _boltzmann(energy, beta)
+    p_n, success, nit = _maxent_numeric(energy, target)
+    ent = special.entr
+    return {
+        "problem": index,
+        "k": k,
+        "target_mean": target,
+        "beta": beta,
+        "max_abs_difference": float(np.max(np.abs(p_n - p_b))),
+        "entropy_numeric": float(np.sum(ent(np.maximum(p_n, 0)))),
+        "entropy_boltzmann": float(np.sum(ent(p_b))),
+        "constraint_residual": float(abs(p_n @ energy - target) + abs(p_n.sum() - 1)),
+        "solver_success": success,
+        "iterations": nit,
+    }
 
 
 def _claim_c11(data: _Data) -> _Claim:

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from sweeps import TINY
 
 from softmaxlab import config as sl_config
 from softmaxlab import raw, stats, sweep
@@ -187,3 +188,23 @@ def test_long_cells_report_progress_between_blocks(monkeypatch, caplog):
         "normal k=100 float32, 2 scale(s): 1310/3000 vectors",
         "normal k=100 float32, 2 scale(s): 2620/3000 vectors",
     ]
+
+
+def test_merged_shards_are_the_sorted_table_byte_for_byte(tmp_path):
+    """merge_shards reorders the shards' lines instead of re-formatting their numbers; the
+    result must be what write_csv(sort_summary(...)) writes, whatever the shard order."""
+    config = sl_config.validate({**TINY, "shard_elements": 100})
+    plan = sweep.plan_shards(config)
+    assert len(plan) > 3
+    frames = [sweep.run_cells(config, cells) for cells in plan]
+    frames[1] = frames[1].iloc[:0]  # an empty shard (header only) is allowed
+    paths = []
+    for i, frame in reversed(list(enumerate(frames))):  # shards in any order
+        paths.append(tmp_path / f"shard_{i}.csv")
+        sweep.write_csv(frame, paths[-1])
+    expected = tmp_path / "expected.csv"
+    sweep.write_csv(sweep.sort_summary(pd.concat(frames, ignore_index=True), config), expected)
+    rows = sweep.merge_shards(paths, config, tmp_path / "merged.csv")
+    assert rows == sum(len(frame) for frame in frames)
+    assert (tmp_path / "merged.csv").read_bytes() == expected.read_bytes()
+    assert "softmax(base=100, stable=False)" in expected.read_text()  # a quoted label

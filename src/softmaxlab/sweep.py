@@ -7,11 +7,13 @@ sharding changes only the grouping, never a value.
 
 from __future__ import annotations
 
+import io
 import logging
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -322,8 +324,8 @@ def _summary_frame(cell: Cell, specs, summary: dict[str, np.ndarray]) -> pd.Data
     )
 
 
-def sort_summary(summary: pd.DataFrame, config: Mapping) -> pd.DataFrame:
-    """Rows in config order (distribution, scale, K, dtype, method, metric): one canonical order."""
+def _canonical_order(keys: pd.DataFrame, config: Mapping) -> np.ndarray:
+    """Row indices that put ``keys`` (the key columns of summary rows) in config order."""
     order = {
         "distribution": list(config["distributions"]),
         "scale": [float(s) for s in config["scales"]],
@@ -332,11 +334,52 @@ def sort_summary(summary: pd.DataFrame, config: Mapping) -> pd.DataFrame:
         "label": [label for _, _, label in method_specs(config)],
         "metric": list(METRICS),
     }
-    keys = pd.DataFrame(
-        {col: summary[col].map({v: i for i, v in enumerate(vals)}) for col, vals in order.items()}
-    )
-    index = np.lexsort([keys[col].to_numpy() for col in reversed(list(order))])
-    return summary.iloc[index].reset_index(drop=True)
+    ranks = [
+        keys[col].map({v: i for i, v in enumerate(vals)}).to_numpy()
+        for col, vals in reversed(order.items())
+    ]
+    return np.lexsort(ranks)
+
+
+KEY_COLUMNS = ("distribution", "scale", "k", "dtype", "label", "metric")
+
+
+def sort_summary(summary: pd.DataFrame, config: Mapping) -> pd.DataFrame:
+    """Rows in config order (distribution, scale, K, dtype, method, metric): one canonical order."""
+    return summary.iloc[_canonical_order(summary, config)].reset_index(drop=True)
+
+
+def merge_shards(paths: Iterable, config: Mapping, path) -> int:
+    """The shards' rows, in the canonical order of :func:`sort_summary`, as one CSV; returns
+    the number of rows.
+
+    Each shard already holds its rows as :func:`write_csv` formats them, so only the key
+    columns are parsed and the lines are reordered, never re-formatted (formatting 10^6
+    rows of floats is most of the cost of writing the table): the bytes are those of
+    write_csv(sort_summary(concatenated shards)), as tests/test_sweep.py checks.
+    """
+    header, lines, keys = None, [], []
+    for shard in paths:
+        text = Path(shard).read_text()
+        first, _, body = text.partition("\n")
+        if header is not None and first != header:
+            raise ValueError(f"{shard}: header {first!r} differs from {header!r}")
+        header = first
+        rows = body.splitlines()  # no field holds a newline: labels and names are one line
+        frame = pd.read_csv(
+            io.StringIO(text), usecols=list(KEY_COLUMNS), keep_default_na=False, na_values=[""]
+        )
+        if len(frame) != len(rows):
+            raise ValueError(f"{shard}: {len(rows)} lines but {len(frame)} CSV rows")
+        lines.extend(rows)
+        keys.append(frame)
+    if header is None:
+        raise ValueError("no shards to merge")
+    order = _canonical_order(pd.concat(keys, ignore_index=True), config)
+    ordered = np.array(lines, dtype=object)[order]
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join([header, *ordered, ""]))
+    return len(ordered)
 
 
 def read_summary(path) -> pd.DataFrame:

@@ -135,13 +135,7 @@ def validate(config: Mapping, schema: Mapping | None = None) -> dict:
             f"config key 'vectors': min ({vectors['min']}) must not exceed max ({vectors['max']})"
         )
     seen: dict[str, int] = {}
-    for index, entry in enumerate(config["methods"]):
-        params = {key: value for key, value in entry.items() if key != "method"}
-        try:
-            full = check_params(entry["method"], params)
-        except ValueError as err:
-            raise ConfigError(f"config key 'methods[{index}]': {err}") from None
-        method_label = label(entry["method"], full)
+    for index, (_name, _params, method_label) in enumerate(method_specs(config)):
         if method_label in seen:
             raise ConfigError(
                 f"config key 'methods[{index}]': duplicate of methods[{seen[method_label]}] "
@@ -152,11 +146,14 @@ def validate(config: Mapping, schema: Mapping | None = None) -> dict:
 
 
 def method_specs(config: Mapping) -> list[tuple[str, dict, str]]:
-    """(name, full parameters, label) for every configured method, in config order."""
+    """(name, full parameters, label) for every configured method, in config order;
+    ConfigError naming the entry (methods[i]) whose parameters are not allowed."""
     specs = []
-    for entry in config["methods"]:
-        params = check_params(
-            entry["method"], {key: value for key, value in entry.items() if key != "method"}
-        )
-        specs.append((entry["method"], params, label(entry["method"], params)))
+    for index, entry in enumerate(config["methods"]):
+        params = {key: value for key, value in entry.items() if key != "method"}
+        try:
+            full = check_params(entry["method"], params)
+        except ValueError as err:
+            raise ConfigError(f"config key 'methods[{index}]': {err}") from None
+        specs.append((entry["method"], full, label(entry["method"], full)))
     return specs

@@ -7,7 +7,6 @@ sharding changes only the grouping, never a value.
 
 from __future__ import annotations
 
-import io
 import logging
 import sys
 import time
@@ -360,15 +359,12 @@ def merge_shards(paths: Iterable, config: Mapping, path) -> int:
     """
     header, lines, keys = None, [], []
     for shard in paths:
-        text = Path(shard).read_text()
-        first, _, body = text.partition("\n")
+        first, _, body = Path(shard).read_text().partition("\n")
         if header is not None and first != header:
             raise ValueError(f"{shard}: header {first!r} differs from {header!r}")
         header = first
         rows = body.splitlines()  # no field holds a newline: labels and names are one line
-        frame = pd.read_csv(
-            io.StringIO(text), usecols=list(KEY_COLUMNS), keep_default_na=False, na_values=[""]
-        )
+        frame = pd.read_csv(shard, usecols=list(KEY_COLUMNS), keep_default_na=False, na_values=[""])
         if len(frame) != len(rows):
             raise ValueError(f"{shard}: {len(rows)} lines but {len(frame)} CSV rows")
         lines.extend(rows)
@@ -376,10 +372,12 @@ def merge_shards(paths: Iterable, config: Mapping, path) -> int:
     if header is None:
         raise ValueError("no shards to merge")
     order = _canonical_order(pd.concat(keys, ignore_index=True), config)
-    ordered = np.array(lines, dtype=object)[order]
-    with atomic_path(path) as tmp:
-        tmp.write_text("\n".join([header, *ordered, ""]))
-    return len(ordered)
+    del keys
+    with atomic_path(path) as tmp, open(tmp, "w") as out:
+        # Line by line: joining them first would hold a second copy of the table.
+        out.write(header + "\n")
+        out.writelines(lines[i] + "\n" for i in order)
+    return len(order)
 
 
 def read_summary(path) -> pd.DataFrame:

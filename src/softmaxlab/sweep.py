@@ -263,41 +263,34 @@ def run_cells(
     for cell in shard_cells:
         groups.setdefault((cell.distribution, cell.k, cell.dtype), []).append(cell)
     frames: dict[Cell, pd.DataFrame] = {}
-    directions: dict[tuple, np.ndarray] = {}
+    directions_of: tuple | None = None  # (distribution, K) whose directions are held
     logged = time.monotonic()
     with np.errstate(all="ignore"):
-        for (distribution, k, _dtype), group in groups.items():
+        for (distribution, k, dtype), group in groups.items():
             n = n_vectors(config, k)
             spec = config["distributions"][distribution]
-            if (distribution, k) not in directions:
+            if directions_of != (distribution, k):
                 count = min(config["grad_vectors"], n)
-                directions = {
-                    (distribution, k): _directions(config["seed"], distribution, k, count)
-                }
+                directions = _directions(config["seed"], distribution, k, count)
+                directions_of = (distribution, k)
+            step = block_rows(k)
             quantile_rows = min(n, config["quantile_vectors"])
-            rows = min(n, block_rows(k))
-            for part in _passes(group, (rows + quantile_rows) * len(is_rate) * 8):
+            per_cell_bytes = (min(n, step) + quantile_rows) * len(is_rate) * 8
+            for part in _passes(group, per_cell_bytes):
                 running = [RunningSummary(is_rate, quantile_rows) for _ in part]
-                blocks = sample_z_blocks(config["seed"], distribution, spec, k, n, block_rows(k))
+                blocks = sample_z_blocks(config["seed"], distribution, spec, k, n, step)
                 for block, z in enumerate(blocks):
-                    cell_values = evaluate_group(
-                        config, part, z, specs, directions[(distribution, k)], block
-                    )
+                    cell_values = evaluate_group(config, part, z, specs, directions, block)
                     for cell, summary, values in zip(part, running, cell_values, strict=True):
                         summary.add(values)
                         if raw is not None:
-                            raw(cell, block * block_rows(k), values)
-                    done = block * block_rows(k) + len(z)
+                            raw(cell, block * step, values)
+                    done = block * step + len(z)
                     if done < n and time.monotonic() - logged >= PROGRESS_SECONDS:
                         logged = time.monotonic()
                         log.info(
                             "%s k=%d %s, %d scale(s): %d/%d vectors",
-                            distribution,
-                            k,
-                            _dtype,
-                            len(part),
-                            done,
-                            n,
+                            *(distribution, k, dtype, len(part), done, n),
                         )
                 for cell, summary in zip(part, running, strict=True):
                     frames[cell] = _summary_frame(cell, specs, summary.result())

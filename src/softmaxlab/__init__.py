@@ -15,6 +15,7 @@ from softmaxlab.methods import (
     normalize,
     parse_label,
 )
+from softmaxlab.vjp import vjp
 
 __all__ = [
     "DTYPES",
@@ -27,5 +28,6 @@ __all__ = [
     "methods",
     "normalize",
     "parse_label",
+    "vjp",
 ]
 __version__ = "0.1.0"

@@ -1053,7 +1053,7 @@ def test_check_params_fills_defaults():
         "stable": True,
     }
     assert softmaxlab.check_params("taylor", None) == {"order": 2}
-    assert softmaxlab.check_params("iterated_exp", {}) == {"depth": 2}
+    assert softmaxlab.check_params("iterated_exp", {}) == {"depth": 2, "stable": False}
     assert softmaxlab.check_params("spherical", {}) == {"eps": 1e-5}
     assert softmaxlab.check_params("escort", {}) == {"p": 2}
     assert softmaxlab.check_params("ssmax", {}) == {"s": 1}

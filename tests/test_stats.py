@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats as scipy_stats
 
-from softmaxlab import stats
+from softmaxlab import metrics, stats
 
 
 @given(st.integers(1, 500).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))))
@@ -115,7 +115,10 @@ def test_running_summary_over_blocks_equals_summary_of_all(rows, cuts, rates):
     table (moments up to rounding: Chan et al.'s merge against one two-pass sum)."""
     values = np.column_stack([np.array(rows), rates[: len(rows)]])
     is_rate = np.array([False, False, True])
-    running = stats.RunningSummary(is_rate, quantile_rows=len(values))
+    # A finite range (Wilson unless an inf or a value beyond 1e5 is observed), a one-sided
+    # one (t clipped at 0 unless a negative value is observed), the rate's [0, 1].
+    low, high = [-1e5, 0.0, 0.0], [1e5, np.inf, 1.0]
+    running = stats.RunningSummary(is_rate, quantile_rows=len(values), low=low, high=high)
     start = 0
     for cut in cuts * len(values):
         running.add(values[start : start + cut])
@@ -123,11 +126,22 @@ def test_running_summary_over_blocks_equals_summary_of_all(rows, cuts, rates):
         if start >= len(values):
             break
     running.add(values[start:])  # a possibly empty tail
-    got, expected = running.result(), stats.summarize(values, is_rate)
+    got, expected = running.result(), stats.summarize(values, is_rate, low=low, high=high)
     for field in stats.SUMMARY_FIELDS:
         np.testing.assert_allclose(got[field], expected[field], rtol=1e-9, atol=1e-6)
     for field in ("n", "q05", "median", "q95"):
         np.testing.assert_array_equal(got[field], expected[field])
+    # The observed range, which picks the interval, is exact: numpy's over the whole table.
+    with np.errstate(all="ignore"):
+        present = ~np.isnan(values)
+        np.testing.assert_array_equal(
+            running.min,
+            np.where(present.any(0), np.nanmin(np.where(present, values, np.inf), 0), np.inf),
+        )
+        np.testing.assert_array_equal(
+            running.max,
+            np.where(present.any(0), np.nanmax(np.where(present, values, -np.inf), 0), -np.inf),
+        )
 
 
 @given(st.lists(st.sampled_from([0.0, 1.0, np.nan]), min_size=1, max_size=80))
@@ -152,3 +166,127 @@ def test_quantiles_of_the_first_rows_only():
     out = running.result()
     assert out["n"][0] == 100 and out["mean"][0] == pytest.approx(49.5)
     assert out["median"][0] == 94.0  # of 99..90
+
+
+# --- the interval rule: natural ranges, observed ranges ------------------------------------
+
+
+def _wilson_by_roots(mean: float, n: int, z: float = stats._Z) -> tuple[float, float]:
+    """The Wilson set {mu : (mean - mu)^2 <= z^2 mu (1 - mu) / n} from the roots of its
+    quadratic (numpy.roots): an independent route to the score interval."""
+    a, b, c = 1 + z**2 / n, -(2 * mean + z**2 / n), mean**2
+    roots = np.sort(np.roots([a, b, c]).real)
+    return max(roots[0], 0.0), min(roots[1], 1.0)
+
+
+@given(
+    st.lists(st.floats(0, 1), min_size=1, max_size=60),
+    st.sampled_from([(0.0, 1.0), (0.0, float(np.sqrt(2))), (-2.0, 3.0)]),
+)
+@settings(max_examples=200, deadline=None)
+def test_bounded_columns_get_wilson_on_the_rescaled_mean(column, bounds):
+    """Observations in a finite [a, b]: Wilson's score set of (mean - a) / (b - a) mapped
+    back, which holds the mean, lies in [a, b] and has positive width."""
+    a, b = bounds
+    values = a + (b - a) * np.array(column)[:, None]
+    out = stats.summarize(values, np.array([False]), low=[a], high=[b])
+    mean = out["mean"][0]
+    low, high = _wilson_by_roots((mean - a) / (b - a), len(column))
+    assert out["ci_low"][0] == pytest.approx(a + (b - a) * low, abs=1e-9)
+    assert out["ci_high"][0] == pytest.approx(a + (b - a) * high, abs=1e-9)
+    assert a <= out["ci_low"][0] <= mean <= out["ci_high"][0] <= b
+    assert out["ci_high"][0] - out["ci_low"][0] > 0
+
+
+def test_rates_keep_the_binomial_wilson_interval():
+    values = np.array([[1.0], [0.0], [0.0], [1.0], [0.0], [np.nan], [0.0]])
+    out = stats.summarize(values, np.array([True]), low=[0.0], high=[1.0])
+    low, high = stats.wilson_interval(np.array([2.0]), np.array([6.0]))
+    assert (out["ci_low"][0], out["ci_high"][0]) == (low[0], high[0])
+
+
+def test_skewed_unit_column_interval_covers_where_t_fails():
+    """The issue's case: 998 vectors at 0 and 2 at 1/2 (softmax's TV at K = 2, scale 316
+    in miniature). The t interval's lower end is negative; Wilson's is inside [0, 1] with a
+    margin above the mean of order z^2 / n."""
+    values = np.zeros((1000, 1))
+    values[:2] = 0.5
+    out = stats.summarize(values, np.array([False]), low=[0.0], high=[1.0])
+    t_low, _ = stats.t_interval(out["mean"], out["std"], out["n"])
+    assert t_low[0] < 0
+    low, high = _wilson_by_roots(0.001, 1000)
+    assert (out["ci_low"][0], out["ci_high"][0]) == pytest.approx((low, high), abs=1e-12)
+    assert 0 < out["ci_low"][0] < 0.001 < out["ci_high"][0] < 0.01
+
+
+def test_one_sided_range_clips_the_t_interval():
+    values = np.array([0.0, 0.0, 0.0, 0.1, 5.0])[:, None]
+    out = stats.summarize(values, np.array([False]), low=[0.0], high=[np.inf])
+    t_low, t_high = scipy_stats.t.interval(
+        0.95, 4, loc=values.mean(), scale=scipy_stats.sem(values[:, 0])
+    )
+    assert t_low < 0
+    assert out["ci_low"][0] == 0.0 and out["ci_high"][0] == pytest.approx(t_high)
+
+
+@pytest.mark.parametrize(
+    ("column", "bounds"),
+    [
+        ([0.2, 0.9, 1.7, 0.4], (0.0, 1.0)),  # linear's max_prob can exceed 1
+        ([0.0, 0.0, -0.3, 0.1], (0.0, np.inf)),  # entropy < 0 for p_i > 1
+    ],
+)
+def test_data_outside_the_range_get_the_unclipped_t_interval(column, bounds):
+    values = np.array(column)[:, None]
+    out = stats.summarize(values, np.array([False]), low=[bounds[0]], high=[bounds[1]])
+    low, high = scipy_stats.t.interval(
+        0.95, len(column) - 1, loc=np.mean(column), scale=scipy_stats.sem(column)
+    )
+    assert out["ci_low"][0] == pytest.approx(low) and out["ci_high"][0] == pytest.approx(high)
+    assert low < bounds[0] or high > bounds[1]  # the case tests something: clipping would bite
+
+
+def test_metric_ranges_cover_every_metric():
+    assert set(metrics.METRIC_RANGES) == set(metrics.METRICS)
+    assert {"tv_to_argmax", "normalized_entropy", "max_prob", "support_fraction"} | set(
+        metrics.RATE_METRICS
+    ) <= metrics.UNIT_INTERVAL_METRICS
+    assert all(low <= high for low, high in metrics.METRIC_RANGES.values())
+    low, high = metrics.metric_ranges(["max_prob", "kl_to_argmax", "l2_to_argmax"])
+    np.testing.assert_array_equal(low, [0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(high, [1.0, np.inf, np.sqrt(2.0)])
+    with pytest.raises(ValueError, match="'bogus' has no range in METRIC_RANGES; known: "):
+        metrics.metric_ranges(["max_prob", "bogus"])
+
+
+def test_natural_ranges_hold_on_probability_vectors():
+    """Every metric stays in its range on probability vectors, including the extremes
+    (one-hot at the argmax and away from it, uniform), up to float64 rounding: the uniform
+    vector's normalized entropy is 1 + 2^-52 (such a column then gets the t interval)."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(500, 5))
+    p = rng.dirichlet(np.full(5, 0.3), size=500)
+    p[0] = np.eye(5)[np.argmax(x[0])]
+    p[1] = np.eye(5)[np.argmin(x[1])]
+    p[2] = 0.2
+    values = metrics.vector_metrics(x, p, np.zeros(500), p)
+    for name, found in values.items():
+        low, high = metrics.METRIC_RANGES[name]
+        present = found[~np.isnan(found)]
+        slack = 1e-12 * max(1.0, high if np.isfinite(high) else 1.0)
+        assert np.all((present >= low - slack) & (present <= high + slack)), name
+
+
+def test_of_metrics_reads_rates_and_ranges():
+    names = ["max_prob", "overflow", "kl_to_argmax"]
+    summary = stats.RunningSummary.of_metrics(names, quantile_rows=4)
+    np.testing.assert_array_equal(summary.is_rate, [False, True, False])
+    np.testing.assert_array_equal(summary.low, [0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(summary.high, [1.0, 1.0, np.inf])
+
+
+def test_bad_bounds_raise_one_line():
+    with pytest.raises(ValueError, match=r"low must be 2 numbers \(one per column"):
+        stats.RunningSummary(np.array([False, True]), 4, low=[0.0])
+    with pytest.raises(ValueError, match="every column needs low <= high"):
+        stats.RunningSummary(np.array([False]), 4, low=[1.0], high=[0.0])

@@ -12,7 +12,7 @@ from sweeps import TINY
 
 from softmaxlab import config as sl_config
 from softmaxlab import raw, stats, sweep
-from softmaxlab.metrics import METRICS, RATE_METRICS
+from softmaxlab.metrics import METRICS, RATE_METRICS, metric_ranges
 from softmaxlab.sampling import sample_z
 
 # K = 100: blocks of 1310 vectors, so 3000 vectors make three blocks (the last short).
@@ -71,7 +71,7 @@ def test_streamed_summary_equals_summary_of_all_values(many_summary):
     assert np.isnan(values[:, METRICS.index("grad_norm")][1400:]).all()
     specs = sl_config.method_specs(MANY)
     is_rate = np.array([metric in RATE_METRICS for _ in specs for metric in METRICS])
-    expected = stats.summarize(values, is_rate)
+    expected = stats.summarize(values, is_rate, *metric_ranges(list(METRICS) * len(specs)))
     got = many_summary[
         (many_summary["scale"] == 40.0) & (many_summary["dtype"] == "float16")
     ].reset_index(drop=True)

@@ -42,6 +42,46 @@ METRICS: tuple[str, ...] = (
 RATE_METRICS: frozenset[str] = frozenset(
     {"argmax_agrees", "grad_vanishes", "overflow", "nan", "underflow", "invalid"}
 )
+#: Each metric's natural range (low, high): the values it takes when p is a probability
+#: vector (p_i >= 0, sum p = 1); +-inf where there is no bound. The interval rule of
+#: softmaxlab.stats (its module docstring) reads it. A column can leave its range: a method
+#: that does not give probability vectors (linear on signed logits: max_prob > 1,
+#: tv_to_argmax > 1, entropy < 0), or rounding alone (the uniform vector's normalized
+#: entropy is 1 + 2^-52 in float64; a float16 output may sum to 1 + 2^-9). Rates are 0/1,
+#: so in [0, 1]; l2_to_argmax <= sqrt 2, the diameter of the simplex; support_fraction is a
+#: share, in [0, 1] whatever p is.
+METRIC_RANGES: dict[str, tuple[float, float]] = {
+    **{name: (0.0, 1.0) for name in RATE_METRICS},
+    "tv_to_argmax": (0.0, 1.0),
+    "l2_to_argmax": (0.0, float(np.sqrt(2.0))),
+    "kl_to_argmax": (0.0, np.inf),
+    "entropy": (0.0, np.inf),
+    "normalized_entropy": (0.0, 1.0),
+    "max_prob": (0.0, 1.0),
+    "support_fraction": (0.0, 1.0),
+    "grad_norm": (0.0, np.inf),
+    "max_abs_error": (0.0, np.inf),
+    "max_rel_error": (0.0, np.inf),
+}
+#: The metrics bounded in [0, 1]: the rates and the shares and probabilities.
+UNIT_INTERVAL_METRICS: frozenset[str] = frozenset(
+    name for name, bounds in METRIC_RANGES.items() if bounds == (0.0, 1.0)
+)
+
+
+def metric_ranges(names) -> tuple[np.ndarray, np.ndarray]:
+    """(low, high) float64 arrays of the natural ranges of ``names`` (METRIC_RANGES), in
+    order: the bounds RunningSummary takes. ValueError for a metric without a range."""
+    unknown = [name for name in names if name not in METRIC_RANGES]
+    if unknown:
+        raise ValueError(
+            f"metric {unknown[0]!r} has no range in METRIC_RANGES; known: "
+            f"{', '.join(METRIC_RANGES)}"
+        )
+    bounds = np.array([METRIC_RANGES[name] for name in names], dtype=np.float64).reshape(-1, 2)
+    return bounds[:, 0].copy(), bounds[:, 1].copy()
+
+
 # A directional derivative below this is "vanishing": float64 finite differences resolve
 # about 1e-10 relative to p, so smaller values are indistinguishable from zero.
 GRAD_VANISHING_THRESHOLD = 1e-8

@@ -1,18 +1,45 @@
 """Summaries of per-vector metrics: mean, interval and quantiles, vectorised over columns.
 
-Rates (0/1 values) get the Wilson score interval (Wilson 1927); other metrics the Student t
-interval mean +- t_{0.975, n-1} s / sqrt(n). Quantiles are type-1 sample quantiles
-(inverted empirical CDF, Hyndman & Fan 1996), so they are always observed values and an
-infinite observation never turns into NaN by interpolation. NaN observations are left out
-and ``n`` counts the rest; infinite observations are kept (the mean is then infinite).
+The interval (95%), one rule for every column. Each column has a natural range [a, b]
+(softmaxlab.metrics.METRIC_RANGES: the values a probability output can give; a = -inf or
+b = inf where there is no bound), and its observed minimum and maximum are tracked:
 
-A sweep job streams a cell's vectors in blocks (RunningSummary): n, mean, std and the
-intervals are exact over every vector (the std merged block by block, Chan, Golub & LeVeque
-1979); the quantiles of rates are exact from their counts; the quantiles of the other
-metrics are those of the cell's first ``quantile_vectors`` vectors (config key, default
-4096): exact when the cell has no more vectors, otherwise the sample quantiles of that many
-i.i.d. vectors (at 4096, the 5% quantile's rank has a standard error of 0.34 percentage
-points).
+- observations all in [a, b], both finite: the Wilson score interval (Wilson 1927) on the
+  mean rescaled to [0, 1], (mean - a) / (b - a), with n trials, mapped back to [a, b]. For
+  a 0/1 rate it is the binomial Wilson interval. For any variable in [a, b], Var <=
+  (b - mu)(mu - a) (Bhatia & Davis, Amer. Math. Monthly 107, 2000), the binomial variance
+  Wilson's interval assumes, so the interval does not rest on the variable's own variance
+  or skewness (conservative where the variance is smaller: about 3x the t interval's width
+  for max_prob of softmax at scale 1), lies in [a, b], and never collapses to a point (its
+  width is at least about z^2 / n). Waudby-Smith & Ramdas's betting intervals (JRSS-B
+  2023) adapt to the variance, but their hedged capital process costs about 500x a
+  cell's whole summary (a grid of candidate means per column and vector), and their
+  closed-form PrPl-EB variant depends on the order of the vectors and is wider than
+  Wilson's on the skewed cells.
+- observations all in [a, b], a or b infinite: the Student t interval mean +-
+  t_{0.975, n-1} s / sqrt(n), clipped to [a, b]. No interval is valid for every
+  distribution with an unbounded range (Bahadur & Savage 1956): on heavily skewed cells
+  (kl_to_argmax of softmax, K = 2, scale 316) the t interval covers about 87%
+  (tests/test_coverage.py measures the bounded metrics and the unskewed ones).
+- some observation outside [a, b] (a method whose output is not a probability vector, e.g.
+  linear on signed logits gives max_prob > 1 or tv_to_argmax > 1): the bound does not hold
+  for that column, so the t interval, not clipped.
+
+Without ranges (RunningSummary's and summarize's default), rates get [0, 1] and the other
+columns no bound: Wilson for rates, t for the rest.
+
+Quantiles are type-1 sample quantiles (inverted empirical CDF, Hyndman & Fan 1996), so
+they are always observed values and an infinite observation never turns into NaN by
+interpolation. NaN observations are left out and ``n`` counts the rest; infinite
+observations are kept (the mean is then infinite).
+
+A sweep job streams a cell's vectors in blocks (RunningSummary): n, mean, std, the
+observed range and the intervals are exact over every vector (the std merged block by
+block, Chan, Golub & LeVeque 1979); the quantiles of rates are exact from their counts;
+the quantiles of the other metrics are those of the cell's first ``quantile_vectors``
+vectors (config key, default 4096): exact when the cell has no more vectors, otherwise the
+sample quantiles of that many i.i.d. vectors (at 4096, the 5% quantile's rank has a
+standard error of 0.34 percentage points).
 """
 
 from __future__ import annotations
@@ -22,6 +49,8 @@ import numpy as np
 # scipy.special, not scipy.stats: the same quantiles (stdtrit is what t.ppf calls), and
 # every summarising job starts 0.6 s sooner without scipy.stats' import.
 from scipy import special
+
+from softmaxlab.metrics import RATE_METRICS, metric_ranges
 
 SUMMARY_FIELDS: tuple[str, ...] = ("n", "mean", "std", "ci_low", "ci_high", "q05", "median", "q95")
 CONFIDENCE = 0.95
@@ -34,16 +63,53 @@ def wilson_interval(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Wilson score interval for a binomial proportion (Wilson 1927; Agresti & Coull 1998).
 
-    centre = (p + z^2/2n) / (1 + z^2/n), half = z sqrt(p(1-p)/n + z^2/4n^2) / (1 + z^2/n).
+    centre = (p + z^2/2n) / (1 + z^2/n), half = z sqrt(p(1-p)/n + z^2/4n^2) / (1 + z^2/n),
+    computed as in :func:`_wilson`.
     """
     successes = np.asarray(successes, dtype=np.float64)
     n = np.asarray(n, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return _wilson(successes / n, n, z)
+
+
+def _wilson(phat: np.ndarray, n: np.ndarray, z: float = _Z) -> tuple[np.ndarray, np.ndarray]:
+    """The Wilson interval of :func:`wilson_interval` from the observed mean phat in [0, 1]
+    of n trials (float64).
+
+    The end nearer to phat's bound is the larger root, centre + half (a sum of
+    non-negative terms); the other is the product of the roots, phat^2 / (1 + z^2/n),
+    divided by it (Vieta), which is exactly 0 at phat = 0, where centre - half leaves a
+    rounding residue above the observed mean. phat > 1/2 is done as 1 - phat, reflected.
+    """
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        phat = successes / n
+        near = np.minimum(phat, 1 - phat)
         denom = 1 + z**2 / n
-        centre = (phat + z**2 / (2 * n)) / denom
-        half = z * np.sqrt(phat * (1 - phat) / n + z**2 / (4 * n**2)) / denom
-    return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
+        upper = near + z**2 / (2 * n) + z * np.sqrt(near * (1 - near) / n + z**2 / (4 * n**2))
+        upper = upper / denom
+        lower = near * near / (denom * upper)
+        flip = phat > 0.5
+        low = np.where(flip, 1 - upper, lower)
+        high = np.where(flip, 1 - lower, upper)
+    return np.clip(low, 0, 1), np.clip(high, 0, 1)
+
+
+def bounded_interval(
+    mean: np.ndarray, std: np.ndarray, n: np.ndarray, low: np.ndarray, high: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The module's interval rule for columns whose observations lie in [low, high]:
+    Wilson on (mean - low) / (high - low) where both bounds are finite, else the t
+    interval clipped to [low, high]. (Columns with observations outside their range get
+    the plain :func:`t_interval`; RunningSummary decides.)"""
+    low = np.asarray(low, dtype=np.float64)
+    high = np.asarray(high, dtype=np.float64)
+    bounded = np.isfinite(low) & np.isfinite(high)
+    width = np.where(bounded, high - low, 1.0)
+    with np.errstate(invalid="ignore"):
+        w_low, w_high = _wilson((mean - np.where(bounded, low, 0.0)) / width, n)
+    t_low, t_high = t_interval(mean, std, n)
+    ci_low = np.where(bounded, low + width * w_low, t_low)
+    ci_high = np.where(bounded, low + width * w_high, t_high)
+    return np.clip(ci_low, low, high), np.clip(ci_high, low, high)
 
 
 def t_interval(mean: np.ndarray, std: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -71,14 +137,21 @@ def type1_quantiles(values: np.ndarray, n: np.ndarray, qs) -> list[np.ndarray]:
     return out
 
 
-def summarize(values: np.ndarray, is_rate: np.ndarray) -> dict[str, np.ndarray]:
+def summarize(
+    values: np.ndarray,
+    is_rate: np.ndarray,
+    low: np.ndarray | None = None,
+    high: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
     """Summaries of each column of ``values`` (shape (n_vectors, n_columns)), all exact.
 
-    ``is_rate`` (bool per column) picks the Wilson interval. Returns one array per field
-    in SUMMARY_FIELDS, each of length n_columns.
+    ``is_rate`` (bool per column) marks 0/1 columns (quantiles from counts); ``low`` and
+    ``high`` (per column) are the natural ranges of the interval rule (module docstring;
+    default [0, 1] for rates, unbounded otherwise). Returns one array per field in
+    SUMMARY_FIELDS, each of length n_columns.
     """
     values = np.asarray(values, dtype=np.float64)
-    running = RunningSummary(is_rate, quantile_rows=len(values))
+    running = RunningSummary(is_rate, quantile_rows=len(values), low=low, high=high)
     running.add(values)
     return running.result()
 
@@ -87,7 +160,8 @@ class RunningSummary:
     """The summaries of :func:`summarize` for a table whose rows arrive in blocks, in
     memory that does not grow with the number of rows.
 
-    - n and the sum of each column are exact running totals (NaN left out).
+    - n and the sum of each column are exact running totals (NaN left out), and so are
+      its minimum and maximum (which decide the interval, see the module docstring).
     - The sum of squared deviations M2 is merged block by block with the pairwise update
       of Chan, Golub & LeVeque (1979): M2 = M2_a + M2_b + d^2 n_a n_b / (n_a + n_b),
       d = mean_b - mean_a, numerically stable like the two-pass formula it equals for one
@@ -98,17 +172,41 @@ class RunningSummary:
       rows, the only rows kept: exact when the table has no more rows, and otherwise the
       sample quantiles of a fixed subset (for rows that are i.i.d. draws, a simple random
       sample of that size).
+
+    ``low``/``high``: each column's natural range (arrays of n_columns floats, +-inf for
+    no bound); None gives [0, 1] for rate columns and no bound for the others.
     """
 
-    def __init__(self, is_rate: np.ndarray, quantile_rows: int):
+    def __init__(
+        self,
+        is_rate: np.ndarray,
+        quantile_rows: int,
+        low: np.ndarray | None = None,
+        high: np.ndarray | None = None,
+    ):
         self.is_rate = np.asarray(is_rate, dtype=bool)
         width = len(self.is_rate)
+        self.low = _bounds(low, np.where(self.is_rate, 0.0, -np.inf), "low")
+        self.high = _bounds(high, np.where(self.is_rate, 1.0, np.inf), "high")
+        if np.any(self.low > self.high):
+            raise ValueError("RunningSummary: every column needs low <= high")
         self.n = np.zeros(width, dtype=np.int64)
         self.total = np.zeros(width)
         self.m2 = np.zeros(width)
+        self.min = np.full(width, np.inf)
+        self.max = np.full(width, -np.inf)
         self.rows = 0
         self._kept = np.flatnonzero(~self.is_rate)
         self._sample = np.empty((quantile_rows, len(self._kept)))
+
+    @classmethod
+    def of_metrics(cls, names, quantile_rows: int) -> RunningSummary:
+        """A summary of columns named by metric: the rates of softmaxlab.metrics.RATE_METRICS
+        and the natural ranges of its METRIC_RANGES (ValueError for a metric without one)."""
+        names = list(names)
+        low, high = metric_ranges(names)
+        is_rate = np.array([name in RATE_METRICS for name in names], dtype=bool)
+        return cls(is_rate, quantile_rows, low=low, high=high)
 
     def add(self, values: np.ndarray) -> None:
         """Fold in the next block of rows (shape (rows, n_columns))."""
@@ -131,6 +229,9 @@ class RunningSummary:
             delta = mean - self.total / self.n
             merged = self.m2 + m2 + delta * delta * (self.n * n / merged_n)
         self.m2 = np.where(self.n == 0, m2, np.where(n == 0, self.m2, merged))
+        # fmin/fmax leave NaN out; the initial value makes an empty block a no-op.
+        self.min = np.fmin(self.min, np.fmin.reduce(values, axis=0, initial=np.inf))
+        self.max = np.fmax(self.max, np.fmax.reduce(values, axis=0, initial=-np.inf))
         self.total = self.total + total
         self.n = merged_n
 
@@ -147,10 +248,13 @@ class RunningSummary:
                 quantiles, type1_quantiles(sample, sample_n, QUANTILES), strict=True
             ):
                 exact[self._kept] = sampled
-            rate_low, rate_high = wilson_interval(total, n)
+            # The module's rule: the natural range where every observation respects it,
+            # else the t interval (never clipped to a range the data violate).
+            respects = (self.min >= self.low) & (self.max <= self.high)
+            in_low, in_high = bounded_interval(mean, std, n, self.low, self.high)
             t_low, t_high = t_interval(mean, std, n)
-        ci_low = np.where(self.is_rate, rate_low, t_low)
-        ci_high = np.where(self.is_rate, rate_high, t_high)
+        ci_low = np.where(respects, in_low, t_low)
+        ci_high = np.where(respects, in_high, t_high)
         empty = n == 0
         ci_low[empty] = ci_high[empty] = np.nan
         q05, median, q95 = quantiles
@@ -164,6 +268,19 @@ class RunningSummary:
             "median": median,
             "q95": q95,
         }
+
+
+def _bounds(given, default: np.ndarray, name: str) -> np.ndarray:
+    """A per-column bound as float64 (the default where None), checked for its length."""
+    if given is None:
+        return default
+    bound = np.array(given, dtype=np.float64)
+    if bound.shape != default.shape or np.isnan(bound).any():
+        raise ValueError(
+            f"RunningSummary: {name} must be {len(default)} numbers (one per column, "
+            f"+-inf for no bound), got shape {bound.shape}"
+        )
+    return bound
 
 
 def _rate_quantiles(ones: np.ndarray, n: np.ndarray, qs) -> list[np.ndarray]:

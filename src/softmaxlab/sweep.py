@@ -277,7 +277,8 @@ def run_cells(
             quantile_rows = min(n, config["quantile_vectors"])
             per_cell_bytes = (min(n, step) + quantile_rows) * len(is_rate) * 8
             for part in _passes(group, per_cell_bytes):
-                running = [RunningSummary(is_rate, quantile_rows) for _ in part]
+                columns = [metric for _ in specs for metric in METRICS]
+                running = [RunningSummary.of_metrics(columns, quantile_rows) for _ in part]
                 blocks = sample_z_blocks(config["seed"], distribution, spec, k, n, step)
                 for block, z in enumerate(blocks):
                     cell_values = evaluate_group(config, part, z, specs, directions, block)

@@ -6,14 +6,18 @@ import base64
 import html
 import math
 import re
-import types
+import shutil
+import subprocess
+import sys
 from html.parser import HTMLParser
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from softmaxlab import metrics, report, tables
+from softmaxlab.captions import Caption, caption_path, read_caption, write_caption
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"}
 X = np.array([2.0, 4.0, 2.0, 1.0])
@@ -176,6 +180,8 @@ def inputs(tmp_path):
         path = tmp_path / f"{name}.svg"
         path.write_text(SVG.format(w=width, c=colour))
         figures[name] = path
+        # What the figure job writes next to its figure (softmaxlab.figures.render).
+        write_caption(caption_path(path), Caption(f"Title of {name}", caption_text(name)))
     manifest = {
         "seed": SEED,
         "config": {"seed": SEED, "k": [2, 10], "methods": [{"method": "softmax"}]},
@@ -194,13 +200,13 @@ def inputs(tmp_path):
     )
 
 
-def figure_text(name, summary):
-    return f"Title of {name}", f"Caption of {name} over {len(summary)} rows: a<b & c>d"
+def caption_text(name):
+    return f"Caption of {name}: a<b & c>d.\n\nSecond paragraph of {name}."
 
 
 @pytest.fixture
 def page(inputs):
-    html_text = report.build_report(**inputs, figure_text=figure_text)
+    html_text = report.build_report(**inputs)
     return html_text, parse(html_text)
 
 
@@ -268,7 +274,7 @@ def test_every_figure_embedded_byte_for_byte(page, inputs):
         assert f"Title of {name}" in image["alt"]
         figure = parsed.text(f"fig-{name}")
         assert f"Title of {name}" in figure
-        assert f"Caption of {name} over {len(inputs['summary'])} rows: a<b & c>d" in figure
+        assert f"Caption of {name}: a<b & c>d. Second paragraph of {name}." in figure
 
 
 def test_worked_example_to_four_decimals(page):
@@ -325,7 +331,8 @@ def test_offline_no_scripts_no_external_references(page):
 def test_text_is_escaped(page):
     text, parsed = page
     assert NASTY not in text and "<script>" not in text
-    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; a&lt;b" in text
+    # markupsafe's spelling of the quote: &#39;
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; a&lt;b" in text
     assert NASTY in parsed.text("claim-C4")
     assert "a&lt;b &amp; c&gt;d" in text
 
@@ -352,62 +359,101 @@ def test_glossary_has_every_metric_and_method_of_the_run(page):
     assert "method-sparsemax" not in parsed.ids  # not in this run
 
 
-def test_default_figure_text_comes_from_softmaxlab_figures(inputs, monkeypatch):
-    fake = types.ModuleType("softmaxlab.figures")
-    fake.title = lambda name: f"T[{name}]"
-    fake.caption = lambda name, summary: f"C[{name}, {summary['n'].sum()}]"
-    monkeypatch.setitem(__import__("sys").modules, "softmaxlab.figures", fake)
+def test_caption_files_are_read(inputs, tmp_path):
+    # A caption planted next to a figure is what the page shows under it.
+    write_caption(
+        caption_path(inputs["figures"]["overflow"]),
+        Caption("Planted title", "Planted caption <b>not bold</b>.\n\nPlanted second."),
+    )
     parsed = parse(report.build_report(**inputs))
-    # n summed over the hand-made summary: (5 + 7) * 2 labels * 2 metrics = 48.
-    assert "T[distance]" in parsed.text("fig-distance")
-    assert "C[overflow, 48]" in parsed.text("fig-overflow")
+    figure = parsed.text("fig-overflow")
+    assert figure.startswith("Figure 2. Planted title")
+    assert "Planted caption <b>not bold</b>. Planted second." in figure
+    assert parsed.text("fig-distance").startswith("Figure 1. Title of distance")
+    assert parsed.tags.get("b", 0) == 0  # the caption's text stays text
+    # Captions given explicitly win over the files next to the figures.
+    other = tmp_path / "elsewhere.caption.md"
+    write_caption(other, Caption("Explicit title", "Explicit caption."))
+    parsed = parse(report.build_report(**inputs, captions={"distance": other, "overflow": other}))
+    assert parsed.text("fig-distance").startswith("Figure 1. Explicit title")
+    assert "Planted" not in parsed.text("figures")
+
+
+def test_a_missing_caption_file_names_it(inputs):
+    caption_path(inputs["figures"]["distance"]).unlink()
+    with pytest.raises(FileNotFoundError, match=r"distance\.caption\.md"):
+        report.build_report(**inputs)
+
+
+def test_caption_file_round_trip(tmp_path):
+    path = caption_path(tmp_path / "nan_heatmap.svg")
+    assert path.name == "nan_heatmap.caption.md"
+    write_caption(path, Caption("NaN rate  by method", "One\nline.\n\n\n\nTwo & <three>."))
+    assert path.read_text() == "# NaN rate by method\n\nOne line.\n\nTwo & <three>.\n"
+    back = read_caption(path)
+    assert back.title == "NaN rate by method" and back.paragraphs == ["One line.", "Two & <three>."]
+    path.write_text("no title line\n")
+    with pytest.raises(ValueError, match="starts with '# <title>'"):
+        read_caption(path)
+
+
+def test_page_comes_from_the_template_and_css(inputs, tmp_path):
+    text = report.build_report(**inputs)
+    templates = Path(report.build.__file__).parent / "templates"
+    assert '<meta name="generator" content="softmaxlab.report (templates/report.html.j2)">' in text
+    css = (templates / "report.css").read_text().strip()
+    assert css in text  # inlined as is, not escaped (it has "nav.toc > ol")
+    assert "nav.toc > ol" in css
+    # The same inputs give the same bytes.
+    assert report.build_report(**inputs) == text
+    # A changed copy of the template and stylesheet changes the page accordingly.
+    copy = tmp_path / "templates"
+    shutil.copytree(templates, copy)
+    page = copy / "report.html.j2"
+    page.write_text(page.read_text().replace("<main>", "<main><p id=restyled>Restyled</p>", 1))
+    (copy / "report.css").write_text(css.replace("--accent: #2556a3", "--accent: #a32525"))
+    restyled = report.build_report(**inputs, template_dir=copy)
+    assert restyled != text and "<p id=restyled>Restyled</p>" in restyled
+    assert "--accent: #a32525" in restyled and "--accent: #2556a3" not in restyled
+    parse(restyled)
+
+
+def test_template_autoescapes_data(inputs):
+    # Autoescape is on: text from the data never becomes markup, wherever it lands.
+    inputs["claims"].loc[0, "conditions"] = "<img src=x onerror=alert(1)>"
+    inputs["manifest"]["versions"]["<b>pkg</b>"] = "1 & 2"
+    text = report.build_report(**inputs)
+    assert "<img src=x" not in text and "&lt;img src=x onerror=alert(1)&gt;" in text
+    assert "<b>pkg</b>" not in text and "&lt;b&gt;pkg&lt;/b&gt;" in text and "1 &amp; 2" in text
+
+
+def test_report_imports_no_plotting_code():
+    code = (
+        "import sys; import softmaxlab.report; "
+        "bad = sorted(m for m in ('matplotlib', 'seaborn', 'softmaxlab.figures') "
+        "if m in sys.modules); print(','.join(bad))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "", result.stdout
 
 
 def test_empty_optional_parts_still_build(inputs):
     inputs.update(claim_details={}, pivots={}, figures={})
-    parsed = parse(report.build_report(**inputs, figure_text=figure_text))
+    parsed = parse(report.build_report(**inputs))
     assert "appendix" not in parsed.ids
     assert "No figures" in parsed.text("figures")
 
 
-def test_long_tables_are_cut_with_a_note():
-    frame = pd.DataFrame({"i": range(report.MAX_TABLE_ROWS + 5)})
-    text = report.table_html(frame, source="results/x.csv")
-    parsed = Page()
-    parsed.feed(text)
-    assert len(parsed.rows) == report.MAX_TABLE_ROWS + 1  # header + shown rows
-    assert parsed.rows[-1] == [str(report.MAX_TABLE_ROWS - 1)]
-    assert f"first {report.MAX_TABLE_ROWS} of {report.MAX_TABLE_ROWS + 5} rows" in text
-    assert "results/x.csv" in text
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        (0.757305, "0.7573"),
-        (709.782712893384, "709.8"),
-        (154.13, "154.1"),
-        (1e-7, "1e-07"),
-        (0.000999995, "1e-03"),
-        (0.00099994, "9.999e-04"),
-        (0.0123, "0.0123"),
-        (0.5, "0.5"),
-        (10000, "10,000"),
-        (1000.0, "1,000"),
-        (12345.678, "12,346"),
-        (2.5e12, "2.5e+12"),
-        (1.23456e-7, "1.235e-07"),
-        (-0.25, "-0.25"),
-        (float("nan"), "NaN"),
-        (float("inf"), "inf"),
-        (-float("inf"), "-inf"),
-        (np.float32(0.1), "0.1"),
-        (True, "True"),
-        ("text", "text"),
-    ],
-)
-def test_fmt_number(value, expected):
-    assert report.fmt_number(value) == expected
+def test_long_detail_tables_are_cut_with_a_note(inputs):
+    long = pd.DataFrame({"i": range(report.MAX_TABLE_ROWS + 5)})
+    parsed = parse(report.build_report(**{**inputs, "claim_details": {"C9_long": long}}))
+    rows = [r for r in parsed.rows if len(r) == 1 and r[0].replace(",", "").isdigit()]
+    assert len(rows) == report.MAX_TABLE_ROWS and rows[-1] == [str(report.MAX_TABLE_ROWS - 1)]
+    section = parsed.text("claim-C9")
+    assert f"first {report.MAX_TABLE_ROWS} of {report.MAX_TABLE_ROWS + 5} rows" in section
+    assert "results/tables/claim_details/claim_C9_long.csv" in section
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from sweeps import TINY as SMALL
 
 from softmaxlab import config as sl_config
 from softmaxlab import figures, sweep, tables
+from softmaxlab.captions import caption_path, read_caption
 
 GRID = {
     "distribution": ["normal", "positive"],
@@ -191,7 +192,7 @@ def test_pivots_cope_with_missing_metrics():
         table = pivot(summary)
         assert table.index.name == "label", name
         html = tables.to_html(table)
-        assert html.startswith('<table class="pivot">'), name
+        assert html.startswith('<div class="table-wrap"><table class="pivot">'), name
 
 
 def test_format_scale_tells_scales_apart():
@@ -211,10 +212,12 @@ def test_to_html_formats_rates_numbers_and_escapes():
     )
     html = tables.to_html(table, percent=True, title="Overflow & co")
     assert '<table class="pivot">' in html and "<caption>Overflow &amp; co</caption>" in html
-    assert ">25%<" in html and ">0%<" in html and ">33.3%<" in html and ">\u2013<" in html
+    assert ">25%<" in html and ">0%<" in html and ">33.3%<" in html and ">n/a<" in html
     assert "a&lt;b" in html and "a<b" not in html
-    plain = tables.to_html(pd.DataFrame({"x": [1.23456e-10, 123456.0]}, index=["p", "q"]))
-    assert ">1.23e-10<" in plain and ">1.23e+05<" in plain
+    assert '<th scope="col">label \\ dtype</th>' not in html  # no attrs: the index name only
+    plain = tables.to_html(pd.DataFrame({"x": [1.23456e-10, 123456.7]}, index=["p", "q"]))
+    # softmaxlab.formatting.number with 3 digits: digits left of the point are kept.
+    assert ">1.23e-10<" in plain and ">123,457<" in plain and 'title="123456.7"' in plain
     # A Pivot's table carries its own format: percentages for rates.
     rates = tables.PIVOTS["overflow_rate"](hand_summary())
     assert rates.attrs["percent"] and ">0%<" in tables.to_html(rates)
@@ -329,3 +332,43 @@ def test_accuracy_caption_in_units_of_roundoff():
     text = figures.caption("accuracy_by_dtype", summary)
     # u = eps/2: 2^-53 for float64 (2.2e-16 / 1.11e-16 = 1.98), 2^-11 for float16 (3.07).
     assert "float64 2.2e-16 (2 u)" in text and "float16 0.0015 (3.1 u)" in text
+
+
+def test_render_writes_the_caption_of_the_data_it_drew(small, tmp_path):
+    # The figure job's caption file holds the title and the caption of the same data.
+    svg, png = tmp_path / "gradient_vs_scale.svg", tmp_path / "gradient_vs_scale.png"
+    figures.render("gradient_vs_scale", small, svg, png, caption_path(svg))
+    written = read_caption(tmp_path / "gradient_vs_scale.caption.md")
+    assert (
+        written.title == figures.title("gradient_vs_scale") == "Gradient magnitude vs logit scale"
+    )
+    expected = [
+        " ".join(p.split()) for p in figures.caption("gradient_vs_scale", small).split("\n\n")
+    ]
+    assert written.paragraphs == expected
+    assert svg.read_bytes().lstrip().startswith(b"<?xml") and png.read_bytes().startswith(
+        b"\x89PNG"
+    )
+
+
+def test_figure_module_parts(small):
+    # prepare -> data, draw(data) -> Figure, caption(data) -> text, for every figure.
+    for name, spec in figures.FIGURES.items():
+        data = spec.prepare(small)
+        assert spec.caption(data) == figures.caption(name, small), name
+        with matplotlib.rc_context({"svg.hashsalt": figures.SVG_HASHSALT}):
+            fig = spec.draw(data)
+        _render(fig)
+        fig.clear()
+
+
+def test_gradient_caption_spells_rates_with_the_shared_formatter():
+    summary = hand_summary(metrics=("grad_norm", "grad_vanishes"))
+    put(summary, 1.0, metric="grad_vanishes", label="softmax(stable=False)")
+    put(summary, 0.99999, metric="grad_vanishes", label="softmax", scale=10.0)
+    put(summary, 3.3e-5, metric="grad_norm", label="softmax", scale=1.0)
+    text = figures.caption("gradient_vs_scale", summary)
+    # softmax, normal logits, K = 10, float64: norm 3.3e-05 at scale 1 and 0 at 10; a share
+    # of 0.99999 is not "100%" (that means every vector).
+    assert "softmax: gradient norm 3.3e-05 at scale 1 and 0 at scale 10" in text
+    assert "vanishing share 0% and 99.999%." in text

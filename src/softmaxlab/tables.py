@@ -14,25 +14,23 @@ string columns (format names or scales). The summary has one row per cell
 
 The pooled-over cells are named in each table's ``description``.
 :func:`to_html` renders a table as an HTML ``<table class="pivot">`` with rates as
-percentages and other numbers to 3 significant digits.
+percentages and other numbers to 3 significant digits (softmaxlab.formatting).
 """
 
 from __future__ import annotations
 
-import html
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from softmaxlab import formatting
 from softmaxlab.dtypes import DTYPES
 
 __all__ = [
     "PIVOTS",
     "Pivot",
-    "format_number",
     "format_scale",
     "metric_rows",
     "ordered_dtypes",
@@ -243,59 +241,40 @@ PIVOTS: dict[str, Pivot] = {
 }
 
 
-def format_number(value: float, percent: bool = False) -> str:
-    """3 significant digits ("0.0123", "1.23e-10", "inf"); rates as "12.3%" ("0%" for 0).
-
-    NaN (no value) is shown as an en dash.
-    """
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "\u2013"
-    value = float(value)
-    if math.isnan(value):
-        return "\u2013"
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    if percent:
-        return "0%" if value == 0 else f"{value * 100:.3g}%"
-    return f"{value:.3g}"
-
-
 def to_html(table: pd.DataFrame, percent: bool | None = None, title: str | None = None) -> str:
-    """An HTML ``<table class="pivot">`` of a pivot: the index as row headers, numbers formatted.
+    """A pivot as HTML (softmaxlab.formatting.html_table): the index as row headers, rates as
+    percentages, other numbers to 3 significant digits, exact values in each cell's title.
 
     ``percent`` and ``title`` default to the table's ``attrs`` (set by :class:`Pivot`); a
-    table read back from CSV has none, so pass them (``PIVOTS[name].percent``). Every number
-    cell carries its exact value in a ``title`` attribute.
+    table read back from CSV has none, so pass them (``PIVOTS[name].percent``). The
+    description in ``attrs`` becomes the table's footer.
     """
     attrs = table.attrs
     percent = bool(attrs.get("percent", False)) if percent is None else percent
     title = attrs.get("title") if title is None else title
-    description = attrs.get("description")
     corner = str(table.index.name or "label")
     if attrs.get("columns"):
         corner = f"{corner} \\ {attrs['columns']}"
-    out = ['<table class="pivot">']
-    if title:
-        out.append(f"<caption>{html.escape(str(title))}</caption>")
-    out.append("<thead><tr>")
-    out.append(f'<th scope="col">{html.escape(corner)}</th>')
-    out.extend(f'<th scope="col">{html.escape(str(column))}</th>' for column in table.columns)
-    out.append("</tr></thead>")
-    out.append("<tbody>")
-    if table.empty:
-        span = len(table.columns) + 1
-        out.append(f'<tr><td colspan="{span}">{_EMPTY_NOTE}</td></tr>')
-    for label, row in table.iterrows():
-        out.append(f'<tr><th scope="row">{html.escape(str(label))}</th>')
-        for value in row:
-            exact = html.escape(repr(float(value)))
-            out.append(f'<td class="num" title="{exact}">{format_number(value, percent)}</td>')
-        out.append("</tr>")
-    out.append("</tbody>")
-    if description:
-        span = len(table.columns) + 1
-        out.append(
-            f'<tfoot><tr><td colspan="{span}">{html.escape(str(description))}</td></tr></tfoot>'
+    return (
+        str(
+            formatting.html_table(
+                table,
+                index=True,
+                corner=corner,
+                formatter=_rate if percent else _value,
+                caption=title or None,
+                footer=attrs.get("description") or None,
+                classes="pivot",
+                empty=_EMPTY_NOTE,
+            )
         )
-    out.append("</table>")
-    return "\n".join(out) + "\n"
+        + "\n"
+    )
+
+
+def _rate(value) -> str:
+    return formatting.percent(value, 3)
+
+
+def _value(value) -> str:
+    return formatting.number(value, 3)

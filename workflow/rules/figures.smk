@@ -1,4 +1,5 @@
-# Stage 4: one seaborn figure per job, as SVG (for the report) and PNG.
+# Stage 4: one seaborn figure per job, as SVG (for the report) and PNG, and its caption
+# (title and text computed from the data it plotted; the report reads it).
 
 
 rule figure:
@@ -6,6 +7,7 @@ rule figure:
         "results/tables/summary.csv",
     output:
         svg="results/figures/{figure}.svg",
+        caption="results/figures/{figure}.caption.md",
         png=report(
             "results/figures/{figure}.png",
             caption="../report/figure.rst",

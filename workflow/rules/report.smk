@@ -9,6 +9,7 @@ rule report:
         example="results/tables/worked_example.csv",
         pivots=expand("results/tables/pivot_{pivot}.csv", pivot=PIVOTS),
         figures=expand("results/figures/{figure}.svg", figure=FIGURES),
+        captions=expand("results/figures/{figure}.caption.md", figure=FIGURES),
         benchmarks=expand(
             "results/benchmarks/sweep_shard_{shard}.tsv", shard=range(len(SHARDS))
         ),

@@ -1,0 +1,118 @@
+"""The report's figures, drawn with matplotlib (Agg) and seaborn from the tidy summary.
+
+One module per figure, each with ``prepare(summary) -> data`` (the slice of the sweep it
+shows, see :mod:`softmaxlab.figures.data`), ``draw(data) -> Figure`` and
+``caption(data) -> str``: the caption states what the figure shows and which slice it
+uses, with every number read from the same data the figure plots. The look and the shared
+drawing helpers live in :mod:`softmaxlab.figures.style`.
+
+:data:`FIGURES` maps each figure's name to its :class:`FigureSpec`. The figure job calls
+:func:`render`, which writes the SVG, the PNG and the caption file (softmaxlab.captions)
+that the report reads, so the report needs no plotting code. ``make_figure``,
+``caption`` and ``title`` give the pieces one at a time (notebooks, tests).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from softmaxlab.captions import Caption, write_caption
+from softmaxlab.figures import (
+    accuracy_by_dtype,
+    distance_vs_k,
+    distance_vs_scale,
+    entropy_vs_scale,
+    gradient_vs_scale,
+    heatmap,
+    softmax_family,
+)
+from softmaxlab.figures.style import SVG_HASHSALT, save_figure, styled
+
+__all__ = [
+    "FIGURES",
+    "SVG_HASHSALT",
+    "FigureSpec",
+    "caption",
+    "make_figure",
+    "render",
+    "save_figure",
+    "title",
+]
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """A report figure: its title; ``prepare(summary) -> data``; ``draw(data) -> Figure``;
+    ``caption(data) -> str`` (paragraphs separated by blank lines)."""
+
+    title: str
+    prepare: Callable[[pd.DataFrame], object]
+    draw: Callable[[object], Figure]
+    caption: Callable[[object], str]
+
+
+def _from_module(module: ModuleType) -> FigureSpec:
+    return FigureSpec(module.TITLE, module.prepare, module.draw, module.caption)
+
+
+def _heatmap(metric: str) -> FigureSpec:
+    prepare = functools.partial(heatmap.prepare, metric=metric)
+    return FigureSpec(heatmap.TITLES[metric], prepare, heatmap.draw, heatmap.caption)
+
+
+FIGURES: dict[str, FigureSpec] = {
+    "distance_vs_scale": _from_module(distance_vs_scale),
+    "entropy_vs_scale": _from_module(entropy_vs_scale),
+    "overflow_heatmap": _heatmap("overflow"),
+    "nan_heatmap": _heatmap("nan"),
+    "underflow_heatmap": _heatmap("underflow"),
+    "distance_vs_k": _from_module(distance_vs_k),
+    "softmax_family": _from_module(softmax_family),
+    "accuracy_by_dtype": _from_module(accuracy_by_dtype),
+    "gradient_vs_scale": _from_module(gradient_vs_scale),
+}
+
+
+def _spec(name: str) -> FigureSpec:
+    if name not in FIGURES:
+        raise ValueError(f"unknown figure {name!r}; valid figures: {', '.join(FIGURES)}")
+    return FIGURES[name]
+
+
+def title(name: str) -> str:
+    """The figure's title."""
+    return _spec(name).title
+
+
+def caption(name: str, summary: pd.DataFrame) -> str:
+    """What the figure shows and what to read from it, with numbers taken from ``summary``."""
+    spec = _spec(name)
+    return spec.caption(spec.prepare(summary))
+
+
+def _draw(spec: FigureSpec, data) -> Figure:
+    with styled():
+        return spec.draw(data)
+
+
+def make_figure(name: str, summary: pd.DataFrame) -> Figure:
+    """Draw figure ``name`` from the tidy summary (an Agg-backed matplotlib Figure)."""
+    spec = _spec(name)
+    return _draw(spec, spec.prepare(summary))
+
+
+def render(
+    name: str, summary: pd.DataFrame, svg_path: str | Path, png_path: str | Path, caption_path
+) -> None:
+    """The figure job: prepare the data once, draw it to SVG and PNG, caption it from it."""
+    spec = _spec(name)
+    data = spec.prepare(summary)
+    save_figure(_draw(spec, data), svg_path, png_path)
+    write_caption(caption_path, Caption(spec.title, spec.caption(data)))

@@ -1,0 +1,184 @@
+"""Heat maps of a rate (overflow, NaN, underflow): method x scale, one panel per format."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.colors import ListedColormap, LogNorm
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+
+from softmaxlab.figures.data import join_list, scale_text
+from softmaxlab.figures.style import ZERO_COLOUR, empty_figure, new_figure
+from softmaxlab.formatting import percent
+from softmaxlab.methods import parse_label
+from softmaxlab.tables import format_scale, metric_rows, ordered_dtypes, ordered_labels
+
+#: metric -> (what the rate is called, what it counts).
+HEAT: dict[str, tuple[str, str]] = {
+    "overflow": (
+        "Overflow rate",
+        "an intermediate or the output became inf/NaN although every logit was finite",
+    ),
+    "nan": ("NaN rate", "the output holds a NaN"),
+    "underflow": (
+        "Underflow rate",
+        "an output entry is 0 in the format although the wider reference gives a positive value",
+    ),
+}
+TITLES = {metric: f"{what} by method, scale and format" for metric, (what, _) in HEAT.items()}
+
+
+@dataclass(frozen=True)
+class Data:
+    """The pooled rate tables (label x scale) per format, and the labels shown."""
+
+    metric: str
+    keep: list[str]
+    dtypes: list[str]
+    scales: list[float]
+    tables: dict[str, pd.DataFrame]
+
+
+def prepare(summary: pd.DataFrame, metric: str) -> Data:
+    """label x scale mean over cells (distributions x K) of the rate, per dtype.
+
+    Labels whose rate is 0 everywhere are left out (softmax and naive softmax stay).
+    """
+    rows = metric_rows(summary, metric, ["label", "dtype", "scale", "mean"])
+    labels = ordered_labels(rows)
+    dtypes = ordered_dtypes(rows["dtype"])
+    scales = sorted(float(s) for s in rows["scale"].unique())
+    pooled = rows.groupby(["dtype", "label", "scale"], sort=False)["mean"].mean()
+    tables = {}
+    for dtype in dtypes:
+        table = pooled.loc[dtype].unstack("scale").reindex(index=labels, columns=scales)
+        tables[dtype] = table
+    if not tables:
+        return Data(metric, labels, [], scales, {})
+    anywhere = pd.concat(tables.values()).max(axis=1).groupby(level=0).max()
+    keep = [
+        label
+        for label in labels
+        if anywhere.get(label, 0.0) > 0
+        or parse_label(label) in (("softmax", {}), ("softmax", {"stable": False}))
+    ]
+    if not keep:
+        keep = labels
+    return Data(metric, keep, dtypes, scales, tables)
+
+
+def draw(data: Data) -> Figure:
+    """Heat map of the rate, method x scale, one panel per format."""
+    metric, keep, dtypes, scales, tables = (
+        data.metric,
+        data.keep,
+        data.dtypes,
+        data.scales,
+        data.tables,
+    )
+    if not dtypes:
+        return empty_figure(TITLES[metric], f"no {metric} data in this sweep")
+    ncols = min(3, len(dtypes))
+    nrows = math.ceil(len(dtypes) / ncols)
+    height = nrows * (0.17 * len(keep) + 1.3) + 0.8
+    fig = new_figure(max(height, 3.0))
+    axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True)
+    positive = pd.concat([t.loc[keep] for t in tables.values()]).to_numpy(float)
+    positive = positive[np.isfinite(positive) & (positive > 0)]
+    vmin = 10.0 ** math.floor(math.log10(positive.min())) if positive.size else 1e-3
+    norm = LogNorm(vmin=min(vmin, 0.1), vmax=1.0)
+    cmap = sns.color_palette("rocket_r", as_cmap=True)
+    grey = ListedColormap([ZERO_COLOUR])
+    ticks = format_scale(scales)
+    mesh = None
+    for index, dtype in enumerate(dtypes):
+        ax = axes.flat[index]
+        values = tables[dtype].loc[keep].to_numpy(float)
+        x = np.arange(len(scales) + 1)
+        y = np.arange(len(keep) + 1)
+        ax.pcolormesh(
+            x,
+            y,
+            np.ma.masked_where(~(values == 0), np.zeros_like(values)),
+            cmap=grey,
+            vmin=0,
+            vmax=1,
+        )
+        mesh = ax.pcolormesh(x, y, np.ma.masked_where(~(values > 0), values), cmap=cmap, norm=norm)
+        ax.set_xlim(0, len(scales))
+        ax.set_ylim(len(keep), 0)
+        ax.set_xticks(np.arange(len(scales)) + 0.5, ticks, rotation=90)
+        ax.set_yticks(np.arange(len(keep)) + 0.5, keep)
+        ax.tick_params(length=0)
+        ax.grid(False)
+        ax.set_title(dtype, fontweight="bold")
+        ax.set_xlabel("scale s")
+    for ax in list(axes.flat)[len(dtypes) :]:
+        ax.set_visible(False)
+    if mesh is not None:
+        bar = fig.colorbar(
+            mesh, ax=axes, shrink=min(1.0, 4.0 / max(height, 4.0)) + 0.3, aspect=30, pad=0.01
+        )
+        bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: percent(v)))
+        bar.set_label(f"{HEAT[metric][0].lower()} (log colour scale; grey = 0)")
+    fig.suptitle(
+        f"{HEAT[metric][0]} by method and scale, per format (mean over distributions and K)",
+        fontsize=12,
+    )
+    return fig
+
+
+def caption(data: Data) -> str:
+    """What the heat map shows, with its highest cell and softmax's highest rates."""
+    metric, keep, dtypes, scales, tables = (
+        data.metric,
+        data.keep,
+        data.dtypes,
+        data.scales,
+        data.tables,
+    )
+    what, meaning = HEAT[metric]
+    if not dtypes:
+        return f"No {metric} data in this sweep."
+    all_labels = list(next(iter(tables.values())).index)
+    text = [
+        f"{what}: the share of vectors for which {meaning}. Each cell is the mean over "
+        "the sweep's distributions and K of the per-cell rate (each cell weighted "
+        "equally), on a logarithmic colour scale; light grey is exactly 0, white is no "
+        "data. One panel per format."
+    ]
+    omitted = [label for label in all_labels if label not in keep]
+    stacked = pd.concat({d: t.stack() for d, t in tables.items()}, names=["dtype"])
+    stacked = stacked[np.isfinite(stacked)]
+    if len(stacked) and stacked.max() > 0:
+        (dtype, label, scale), top = stacked.idxmax(), stacked.max()
+        positive = stacked[stacked > 0].index.get_level_values("label").unique()
+        text.append(
+            f"{len(positive)} of {len(all_labels)} methods have a "
+            f"positive rate somewhere; the highest is {label} in {dtype} at scale "
+            f"{scale_text(scale, scales)}: {percent(top)}."
+        )
+    else:
+        text.append(f"No method has a positive {metric} rate anywhere in this sweep.")
+    lines = []
+    for label in ("softmax(stable=False)", "softmax"):
+        if label not in all_labels:
+            continue
+        parts = []
+        for dtype in dtypes:
+            row = tables[dtype].loc[label]
+            if row.notna().any():
+                parts.append(f"{dtype} {percent(row.max())}")
+        if parts:
+            kind = "naive (unstable)" if "stable=False" in label else "stable"
+            lines.append(f"{kind} {label}: highest rate {join_list(parts)}")
+    if lines:
+        text.append("Per format, " + "; ".join(lines) + ".")
+    if omitted and keep != all_labels:
+        text.append(f"Not shown (rate 0 in every cell): {', '.join(omitted)}.")
+    return "\n\n".join(text)

@@ -15,6 +15,31 @@ finite), so overflow can be counted. A zero denominator (no mass, or every term 
 to 0) is not overflow: its 0/0 = NaN or x/0 = inf shows in the ``nan`` and ``invalid``
 metrics instead.
 
+Edge conventions, the same for every method (built-in or registered) and every format,
+applied once in :func:`_run` (so by :func:`normalize` and :func:`evaluate`) after the
+method, never inside it; :func:`softmaxlab.vjp` follows them too:
+
+* a 0-d input is one outcome: its probability is 1.0 in x's dtype (NaN when x is NaN or
+  +-inf, by the rules below), as ``scipy.special.softmax(np.float64(3.0))`` returns 1.0;
+* an empty input, no classes (shape ``(..., 0)``) or no rows (``(0, K)``), gives an empty
+  result of x's shape and dtype, as ``jax.nn.softmax`` and ``tf.nn.softmax`` return
+  (evaluate's overflow flags then have the leading shape, all False);
+* a row with a NaN entry, a row with a +inf entry, and a row whose entries are all -inf
+  give NaN in every entry, as ``scipy.special.softmax`` gives on ``[0, nan]``,
+  ``[0, inf, 0]`` and ``[-inf, -inf]``.
+
++inf is NaN rather than the limit "uniform over the +inf entries, 0 elsewhere" because
+that limit is not one rule across the methods: it depends on how the entries grow
+relative to each other (softmax of [t, 2t] tends to [0, 1], not [1/2, 1/2]); the even maps
+(spherical, escort, even-order taylor) give -inf entries the same unbounded mass as +inf
+ones (spherical of [0, t, -t] tends to [0, 1/2, 1/2]); linear has no limit with a -inf
+entry beside it (the sum is inf - inf); and sigmoid's bounded terms tend to a finite mix,
+not to a hardmax. NaN is the answer every method can give, and the one scipy gives.
+Rows with no NaN or +inf and at least one entry above -inf are exactly what the method
+computes, bit for bit; a -inf entry among finite ones is left to the method's arithmetic
+(most give it 0; the maps with unbounded terms at -inf give the NaN of t/inf that their
+docstrings describe). Rows with a non-finite entry are never flagged as overflow.
+
 The methods (name, parameters with defaults, formula, source) are listed by
 :func:`methods` and documented in the docstring of each ``_name`` function below;
 :func:`method_doc` returns that docstring.
@@ -81,20 +106,29 @@ class _Ctx:
         return np.flip(np.sort(a.astype(self.acc), axis=-1), axis=-1)
 
 
-def _limit_rows(x: np.ndarray, p: np.ndarray, ctx: _Ctx) -> np.ndarray:
-    """Rows with NaN become NaN; rows with +inf (and no NaN) become the hardmax of the +inf
-    entries, the limit of the method as those entries grow (sparsemax, entmax)."""
-    has_nan = np.any(np.isnan(x), axis=-1)
-    is_inf = np.isposinf(x.astype(ctx.acc))
-    has_inf = np.any(is_inf, axis=-1) & ~has_nan
-    if has_nan.any() or has_inf.any():
-        p = p.copy()
-        count = np.sum(is_inf, axis=-1, keepdims=True)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            shared = (is_inf / count).astype(ctx.dtype)
-        p[has_inf] = shared[has_inf]
-        p[has_nan] = ctx.c(np.nan)
-    return p
+def _nan_rows(x: np.ndarray, finite_rows: np.ndarray | None = None) -> np.ndarray | None:
+    """The rows (a mask of x's leading shape) that the edge conventions make NaN: a NaN
+    entry, a +inf entry, or every entry -inf. None when there is none, the common case,
+    which costs one isfinite pass (none when ``finite_rows``, the rows whose entries are all
+    finite, is already known)."""
+    with np.errstate(invalid="ignore"):
+        # a flat all() is about 3x cheaper than the per-row one
+        if np.isfinite(x).all() if finite_rows is None else finite_rows.all():
+            return None
+        rows = np.any(np.isnan(x) | np.isposinf(x), axis=-1) | np.all(np.isneginf(x), axis=-1)
+    return rows if rows.any() else None
+
+
+def _with_conventions(
+    x: np.ndarray, out: np.ndarray, finite_rows: np.ndarray | None = None
+) -> np.ndarray:
+    """``out`` (computed from x, same shape) with the rows of :func:`_nan_rows` set to NaN in
+    out's dtype. Every other row is out's, bit for bit; out itself is never written (a new
+    array is made only when some row changes)."""
+    rows = _nan_rows(x, finite_rows)
+    if rows is None:
+        return out
+    return np.where(rows[..., None], np.asarray(np.nan, dtype=out.dtype), out)
 
 
 # --- the methods ---------------------------------------------------------------------------
@@ -104,15 +138,13 @@ def _argmax(x, ctx):
     """Hardmax: p_i = 1/m on the m maximisers of x, 0 elsewhere (ties share the mass).
 
     Not differentiable (its gradient is 0 almost everywhere): the reference the distances
-    are measured to. +inf entries are the maximisers; all -inf is a tie of every entry
-    (uniform); a row with NaN gives NaN.
+    are measured to. Rows with NaN, with +inf or all -inf are NaN (the module's edge
+    conventions), like every method's.
     """
     is_max = x == np.max(x, axis=-1, keepdims=True)
     count = np.sum(is_max, axis=-1, keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
-        p = np.where(is_max, (1.0 / count).astype(ctx.dtype), ctx.c(0))
-    p[np.any(np.isnan(x), axis=-1)] = ctx.c(np.nan)
-    return p
+        return np.where(is_max, (1.0 / count).astype(ctx.dtype), ctx.c(0))
 
 
 def _linear(x, ctx):
@@ -201,9 +233,9 @@ def _softmax(x, ctx, temperature, base, stable):
     2016, sec. 4.1); stable=False computes the powers as they are, so base^(x/T) overflows
     above ln(max)/ln(base) * T (709.78 for e in float64).
 
-    Edge inputs, as scipy.special.softmax: all -inf gives NaN (0/0; stable: -inf - -inf);
-    +inf gives NaN (stable: inf - inf; unstable: inf/inf); NaN propagates. base = 1 is
-    uniform whatever x (even x with inf, since 1^y = 1).
+    Edge inputs: the module's conventions, which are scipy.special.softmax's arithmetic
+    here (all -inf: 0/0, or -inf - -inf when stable; +inf: inf - inf, or inf/inf when
+    unstable). base = 1 is uniform whatever finite x (1^y = 1).
     """
     y = x
     if stable:
@@ -255,9 +287,8 @@ def _sparsemax(x, ctx):
     sum_{j<=k} z_(j)}, tau = (sum_{j<=k(z)} z_(j) - 1) / k(z).
 
     The threshold is found at accumulator precision on x - max x (shift-invariant); p is
-    divided by its sum (1 up to rounding) and rounded to the dtype. -inf entries get 0; a
-    row with +inf gives the hardmax of its +inf entries (the limit); all -inf and NaN give
-    NaN.
+    divided by its sum (1 up to rounding) and rounded to the dtype. -inf entries get 0
+    when the row has a finite entry; the other edge rows follow the module's conventions.
     """
     acc = ctx.acc
     z = x.astype(acc)
@@ -269,8 +300,7 @@ def _sparsemax(x, ctx):
     top = np.take_along_axis(cumsum, np.maximum(support - 1, 0), axis=-1)
     tau = (top - np.asarray(1, acc)) / support.astype(acc)
     p = np.maximum(z - tau, np.asarray(0, acc))
-    p = ctx.check((p / np.sum(p, axis=-1, keepdims=True)).astype(ctx.dtype))
-    return _limit_rows(x, p, ctx)
+    return ctx.check((p / np.sum(p, axis=-1, keepdims=True)).astype(ctx.dtype))
 
 
 def _entmax15(x, ctx):
@@ -297,8 +327,7 @@ def _entmax15(x, ctx):
     tau_star = np.take_along_axis(tau, np.maximum(support - 1, 0), axis=-1)
     p = np.maximum(z - tau_star, np.asarray(0, acc))
     p = p * p
-    p = ctx.check((p / np.sum(p, axis=-1, keepdims=True)).astype(ctx.dtype))
-    return _limit_rows(x, p, ctx)
+    return ctx.check((p / np.sum(p, axis=-1, keepdims=True)).astype(ctx.dtype))
 
 
 def _entmax(x, ctx, alpha):
@@ -348,7 +377,7 @@ def _entmax(x, ctx, alpha):
         tau_lo = np.where(total >= one, tau_mid, tau_lo)
     p = mass(z, tau_lo)
     p = (p / np.sum(p, axis=-1, keepdims=True, dtype=acc)).astype(ctx.dtype)
-    return _limit_rows(x, ctx.check(p), ctx)
+    return ctx.check(p)
 
 
 def _gumbel_softmax(x, ctx, tau, seed):
@@ -522,6 +551,8 @@ def parse_label(text: str) -> tuple[str, dict]:
 
 
 def _as_array(x) -> np.ndarray:
+    """x as an array of a supported float dtype (integers and booleans become float64), of
+    any shape, 0-d and empty included; ValueError naming the valid dtypes otherwise."""
     x = np.asarray(x)
     if x.dtype.kind in "biu":
         x = x.astype(np.float64)
@@ -529,27 +560,43 @@ def _as_array(x) -> np.ndarray:
         raise ValueError(
             f"unsupported dtype {x.dtype}; valid dtypes: {', '.join(DTYPES)} (and longdouble)"
         )
-    if x.ndim == 0 or x.shape[-1] == 0:
-        raise ValueError(f"x needs a last axis with at least one class, got shape {x.shape}")
     return x
+
+
+def _without_rows(x: np.ndarray, one) -> np.ndarray | None:
+    """The output of the edge conventions for an input with no row to compute: 0-d x gives
+    ``one`` (NaN when x is NaN or +-inf), empty x an empty array, both in one's dtype; None
+    for any other x (the method runs). ``one`` is a 0-d array: 1 for normalize, 0 for the
+    derivative of that constant."""
+    if x.ndim == 0:
+        return _with_conventions(x.reshape(1), one.reshape(1)).reshape(())
+    if x.size == 0:
+        return np.empty(x.shape, dtype=one.dtype)
+    return None
 
 
 def evaluate(x, method: str, **params) -> tuple[np.ndarray, np.ndarray]:
     """(p, overflow): the method's output in x's dtype and, per row (the leading shape), True
     where an intermediate or the output overflowed (exceeded the format's max, becoming inf,
     or NaN in float8_e4m3fn) although the row's input was finite. Division by a zero sum is
-    not overflow (see the module docstring). ValueError for an unknown method, a bad
-    parameter or an unsupported dtype."""
+    not overflow (see the module docstring). 0-d and empty x, and rows with NaN, +inf or
+    all -inf, follow the module's edge conventions (never flagged). ValueError for an
+    unknown method, a bad parameter or an unsupported dtype."""
     return _run(x, method, params, track=True)
 
 
 def _run(x, method: str, params: Mapping, track: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(p, overflow) of the method on x, the edge conventions applied after it (the one
+    place they are applied; see the module docstring)."""
     fn, _ = _lookup(method)
     full = check_params(method, params)
     x = _as_array(x)
+    degenerate = _without_rows(x, np.ones((), dtype=x.dtype))
+    if degenerate is not None:
+        return degenerate, np.zeros(x.shape[:-1], dtype=bool)
     ctx = _Ctx(x, track)
     with np.errstate(all="ignore"):
-        p = fn(x, ctx, **full)
+        p = _with_conventions(x, fn(x, ctx, **full), ctx.finite_rows)
     if p.dtype != x.dtype:  # a constant promoted the computation: a bug, never a result
         raise AssertionError(f"{method} computed in {p.dtype} instead of {x.dtype}")
     return p, ctx.overflow
@@ -557,8 +604,10 @@ def _run(x, method: str, params: Mapping, track: bool) -> tuple[np.ndarray, np.n
 
 def normalize(x, method: str, **params) -> np.ndarray:
     """The method applied along the last axis of x (any leading shape), computed in and
-    returned as x's dtype. Never raises on inf/NaN input; see :func:`evaluate` for the
-    overflow flags and :func:`methods` for the names.
+    returned as x's dtype. Never raises on inf/NaN input; 0-d input gives 1.0, empty input
+    an empty array, and rows with NaN, +inf or all -inf give NaN (the module docstring's
+    edge conventions). See :func:`evaluate` for the overflow flags and :func:`methods` for
+    the names.
 
     >>> normalize([2.0, 4.0, 2.0, 1.0], "linear").round(4)
     array([0.2222, 0.4444, 0.2222, 0.1111])

@@ -8,9 +8,13 @@ the logits is vjp(x, dL/dp, method).
 
 The forward values (p, and the terms g(x) a method divides by their sum) come from the
 method's own float64 code in :mod:`softmaxlab.methods`, so the derivative is that of what
-``normalize`` computes (same noise for gumbel_softmax, same evaluation order). Where the
-arithmetic breaks (inf/NaN input, a zero sum, an overflowing naive form) the result is
-what the formula gives (NaN or inf), never an exception.
+``normalize`` computes (same noise for gumbel_softmax, same evaluation order). The edge
+conventions of :mod:`softmaxlab.methods` hold here too, applied once in :func:`vjp`: a 0-d
+x gives 0.0 (normalize is the constant 1 there), an empty x an empty result of its shape,
+and the rows normalize makes NaN (a NaN or +inf entry, or all -inf) are NaN, argmax's
+included. Elsewhere, where the arithmetic breaks (a -inf entry among finite ones, a zero
+sum, an overflowing naive form) the result is what the formula gives (NaN or inf), never
+an exception.
 
 Three families of formulas (each documented with its source in the ``_vjp_*`` function):
 
@@ -33,7 +37,14 @@ from collections.abc import Callable
 
 import numpy as np
 
-from softmaxlab.methods import _as_array, _Ctx, _lookup, check_params
+from softmaxlab.methods import (
+    _as_array,
+    _Ctx,
+    _lookup,
+    _with_conventions,
+    _without_rows,
+    check_params,
+)
 
 _F64 = np.dtype(np.float64)
 
@@ -251,7 +262,8 @@ def _vjp_entmax(x, v, params):
 
 def _vjp_argmax(x, v, params):
     """Hardmax is piecewise constant: its Jacobian is 0 wherever it exists, and 0 is what
-    every row gets (also at ties and non-finite input, where it has none)."""
+    every finite row gets (also at ties, where it has none); the rows normalize makes NaN
+    get NaN (applied in :func:`vjp`)."""
     return np.zeros_like(x)
 
 
@@ -279,12 +291,13 @@ _VJPS: dict[str, Callable[[np.ndarray, np.ndarray, dict], np.ndarray]] = {
 def vjp(x, v, method: str, **params) -> np.ndarray:
     """v^T dp/dx of p = normalize(x, method, **params) along the last axis, in float64.
 
-    Per row, g_j = sum_i v_i dp_i/dx_j. x (any leading shape, at least one class) and v are
+    Per row, g_j = sum_i v_i dp_i/dx_j. x (any shape, 0-d and empty included) and v are
     cast to float64; v broadcasts against x as numpy broadcasts (e.g. one cotangent for
     every row); the result has x's shape. Same method names and parameters as
     :func:`softmaxlab.normalize`; ValueError for an unknown method, a bad parameter, a
     method without an analytic derivative here, or a v that does not broadcast to x.
-    Never raises on inf/NaN input: the formula's NaN/inf is returned.
+    Never raises on inf/NaN input: NaN rows where normalize's edge conventions give NaN,
+    elsewhere the formula's NaN/inf.
 
     >>> vjp([1.0, 2.0], [1.0, 0.0], "softmax").round(4)  # row 0 of p(1-p) [[1,-1],[-1,1]]
     array([ 0.1966, -0.1966])
@@ -301,5 +314,8 @@ def vjp(x, v, method: str, **params) -> np.ndarray:
         raise ValueError(
             f"v of shape {np.shape(v)} does not broadcast to x's shape {x.shape}"
         ) from None
+    degenerate = _without_rows(x, np.zeros((), dtype=_F64))
+    if degenerate is not None:
+        return degenerate
     with np.errstate(all="ignore"):
-        return _VJPS[method](x, v, full)
+        return _with_conventions(x, _VJPS[method](x, v, full))

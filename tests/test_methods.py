@@ -442,11 +442,13 @@ def test_argmax_ties_share_mass():
 
 
 def test_argmax_edge_rows():
-    """+inf entries are the maximisers, all -inf is a tie of every entry, NaN gives NaN."""
+    """The edge conventions hold for argmax too: +inf, all -inf and NaN rows give NaN; a
+    -inf among finite entries is simply not a maximiser."""
     inf = math.inf
-    p = softmaxlab.normalize([[0.0, inf, inf], [-inf, -inf, -inf], [0.0, math.nan, 1.0]], "argmax")
-    np.testing.assert_array_equal(p[:2], [[0, 0.5, 0.5], [1 / 3, 1 / 3, 1 / 3]])
-    assert np.isnan(p[2]).all()
+    rows = [[0.0, inf, inf], [-inf, -inf, -inf], [0.0, math.nan, 1.0], [-inf, 2.0, 2.0]]
+    p = softmaxlab.normalize(rows, "argmax")
+    assert np.isnan(p[:3]).all()
+    np.testing.assert_array_equal(p[3], [0, 0.5, 0.5])
 
 
 def mp_gumbel_softmax(x, tau: float, seed: int) -> np.ndarray:
@@ -572,16 +574,8 @@ def edge_expected(method: str, case: str):
         return [NAN] * 4 if method == "shifted_linear" else [0.25] * 4
     if case == "all_zero":
         return nan3 if method in ("linear", "shifted_linear", "relu", "escort") else [1 / 3] * 3
-    if case == "all_neg_inf":
-        return [1 / 3] * 3 if method in ("argmax", "iterated_exp") else nan3
-    if case == "pos_inf":
-        if method in ("argmax", "sparsemax", "entmax15", "entmax"):
-            return [0.0, 1.0, 0.0]  # the hardmax of the +inf entries (documented limit)
-        if method == "sigmoid":
-            return _norm([0.5, 1.0, _sigmoid(1.0)])  # bounded: sigma(inf) = 1
-        if method in ("softmax", "ssmax"):
-            return nan3  # stable: inf - inf (documented, as scipy)
-        return inf_hole
+    if case in ("all_neg_inf", "pos_inf"):
+        return nan3  # the edge conventions, every method (scipy.special.softmax's answer)
     if case == "neg_inf":
         e = math.e
         table = {
@@ -697,14 +691,18 @@ def test_softmax_edges_as_scipy():
 
 
 def test_softmax_unstable_and_base_one_edges():
-    """Unstable: inf/inf = NaN at the +inf entry; base 1 is uniform whatever x (1^y = 1)."""
-    p = softmaxlab.normalize([0.0, INF, 1.0], "softmax", stable=False)
-    assert np.isnan(p[1]) and p[0] == 0 and p[2] == 0
-    for row in ([0.0, INF, 1.0], [-INF, -INF, -INF], [NAN, 1.0, 2.0], [1e308, -5.0, 0.0]):
-        for stable in (True, False):
-            np.testing.assert_array_equal(
-                softmaxlab.normalize(row, "softmax", base=1, stable=stable), [1 / 3] * 3
-            )
+    """The edge conventions override what the arithmetic alone would give (unstable:
+    [0, NaN, 0] from inf/inf; base 1: uniform, 1^y = 1); base 1 is uniform on finite x."""
+    for stable in (True, False):
+        p = softmaxlab.normalize([0.0, INF, 1.0], "softmax", stable=stable)
+        assert np.isnan(p).all()
+        for row in ([0.0, INF, 1.0], [-INF, -INF, -INF], [NAN, 1.0, 2.0]):
+            p = softmaxlab.normalize(row, "softmax", base=1, stable=stable)
+            assert np.isnan(p).all(), (row, stable)
+        np.testing.assert_array_equal(
+            softmaxlab.normalize([1e308, -5.0, 0.0], "softmax", base=1, stable=stable),
+            [1 / 3] * 3,
+        )
 
 
 def test_spherical_eps_rounds_to_zero_in_e4m3():

@@ -15,6 +15,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/sweep.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/claims.smk"
+include: "workflow/rules/training.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/report.smk"
 
@@ -25,6 +26,7 @@ rule all:
         "results/report.html",
         "results/tables/summary.csv",
         "results/tables/claims.csv",
+        "results/tables/training.csv",
         pivot_outputs(),
         figure_outputs(),
         raw_outputs(),

@@ -21,6 +21,13 @@ SMALL = {
     "vectors": {"elements": 200, "min": 5, "max": 30},
     "grad_vectors": 4,
     "shard_elements": 2000,
+    # The training study (C15) at its smallest useful grid: about 2 s instead of 10.
+    "training": {
+        "steps": 5,
+        "seeds": 1,
+        "learning_rates": {"gd": [1.0], "adam": [0.1]},
+        "mixture": {"n_train": 100, "n_test": 100},
+    },
 }
 
 # The same cells with fewer vectors and without the noisy method: for tests that only need

@@ -1,0 +1,192 @@
+"""The training study's figure: loss curves at each method's best learning rate.
+
+``prepare(table, curves) -> Data``, ``draw(data) -> Figure``, ``caption(data) -> str``, in
+the style of :mod:`softmaxlab.figures` (whose look and helpers it uses). Rows are the data
+sets, columns the method families of :data:`softmaxlab.figures.data.FAMILIES`; each line is
+one method's training loss (mean over seeds) against the step, at that method's best
+learning rate (:func:`softmaxlab.training.study.best_runs`: highest mean test accuracy,
+then lowest train NLL), in float32 with Adam. One label per method (its default
+parameters, as the other figures); the NLL solid, the Fenchel-Young loss of the sparse maps
+dashed in the same colour; softmax repeated grey and dashed in the other families.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.transforms import blended_transform_factory
+
+from softmaxlab.figures.data import REFERENCE, family_groups, join_list, representatives
+from softmaxlab.figures.style import MARKERS, empty_figure, log_axis, new_figure, palette
+from softmaxlab.formatting import number, percent
+from softmaxlab.training.study import best_runs
+
+TITLE = "Training loss curves at each method's best learning rate"
+DTYPE, OPTIMIZER = "float32", "adam"  # the slice drawn
+
+
+@dataclass(frozen=True)
+class Data:
+    """Mean-over-seeds training-loss curves (columns dataset, label, loss, step, loss_mean,
+    learning_rate) at the best rates (``best``: one row per dataset, label and loss) and,
+    per line, the first step at which a seed's loss was non-finite (``stops``)."""
+
+    curves: pd.DataFrame
+    best: pd.DataFrame
+    stops: dict
+    datasets: list[str]
+    labels: list[str]
+
+
+def prepare(table: pd.DataFrame, curves: pd.DataFrame) -> Data:
+    """The slice the figure draws (float32, Adam, one label per method)."""
+    best = best_runs(table)
+    best = best[(best["dtype"] == DTYPE) & (best["optimizer"] == OPTIMIZER)]
+    labels = representatives(best)
+    best = best[best["label"].isin(labels)].reset_index(drop=True)
+    keys = ["dataset", "label", "loss", "learning_rate"]
+    chosen = curves[(curves["dtype"] == DTYPE) & (curves["optimizer"] == OPTIMIZER)].merge(
+        best[keys], on=keys
+    )
+    stops = {}
+    rows = []
+    for key, runs in chosen.groupby(["dataset", "label", "loss"], sort=False):
+        wide = runs.pivot(index="step", columns="seed", values="train_loss").sort_index()
+        finite = np.isfinite(wide.to_numpy()).all(axis=1)
+        bad = wide.index[~finite]
+        stops[key] = int(bad[0]) if len(bad) else None
+        kept = wide[finite]
+        rows.append(
+            pd.DataFrame(
+                {
+                    "dataset": key[0],
+                    "label": key[1],
+                    "loss": key[2],
+                    "step": kept.index.to_numpy(),
+                    "loss_mean": kept.mean(axis=1).to_numpy(),
+                }
+            )
+        )
+    frame = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+    datasets = list(pd.unique(best["dataset"]))
+    return Data(frame, best, stops, datasets, labels)
+
+
+def draw(data: Data) -> Figure:
+    """Rows = data sets, columns = method families; log-log loss against step (>= 1)."""
+    families = family_groups(data.labels)
+    if data.curves.empty or not families:
+        return empty_figure(TITLE, "no float32 Adam runs in this study")
+    fig = new_figure(2.9 * len(data.datasets) + 1.6)
+    axes = fig.subplots(len(data.datasets), len(families), sharex=True, sharey=True, squeeze=False)
+    shown = data.curves[(data.curves["step"] >= 1) & (data.curves["loss_mean"] > 0)]
+    log_axis(axes[0, 0], "x", shown["step"])
+    log_axis(axes[0, 0], "y", shown["loss_mean"])
+    for j, (family, members) in enumerate(families):
+        colours = palette(len(members))
+        extra = [REFERENCE] if REFERENCE in data.labels and REFERENCE not in members else []
+        handles = {}
+        for i, dataset in enumerate(data.datasets):
+            ax = axes[i, j]
+            for index, label in enumerate([*members, *extra]):
+                is_ref = label in extra
+                for loss in ("nll", "fenchel_young"):
+                    if is_ref and loss != "nll":
+                        continue
+                    line = _draw_curve(ax, data, dataset, label, loss, index, colours, is_ref)
+                    if line is not None:
+                        handles.setdefault(line.get_label(), line)
+            ax.set_xlabel("step" if i == len(data.datasets) - 1 else "")
+            if j == 0:
+                ax.set_ylabel(f"{dataset}\ntraining loss (log)")
+        axes[0, j].set_title(family, fontweight="bold")
+        if handles:
+            axes[0, j].legend(
+                handles.values(),
+                handles.keys(),
+                loc="lower center",
+                bbox_to_anchor=(0.5, 1.1),
+                ncol=1,
+                frameon=False,
+                handlelength=2.2,
+                fontsize=8.5,
+            )
+    return fig
+
+
+def _draw_curve(ax, data: Data, dataset, label, loss, index, colours, is_ref):
+    """One line (and an x where it stopped); None if there is nothing to draw."""
+    rows = data.curves[
+        (data.curves["dataset"] == dataset)
+        & (data.curves["label"] == label)
+        & (data.curves["loss"] == loss)
+        & (data.curves["step"] >= 1)
+    ]
+    stop = data.stops.get((dataset, label, loss))
+    if rows.empty and stop is None:
+        return None
+    name = label if loss == "nll" else f"{label}, Fenchel-Young"
+    colour = "0.45" if is_ref else colours[index]
+    (line,) = ax.plot(
+        rows["step"],
+        rows["loss_mean"],
+        color=colour,
+        marker=None if is_ref else MARKERS[index % len(MARKERS)],
+        markersize=3.5,
+        linewidth=1.2 if is_ref or loss != "nll" else 1.6,
+        linestyle="--" if is_ref or loss != "nll" else "-",
+        label=f"{name} (reference)" if is_ref else name,
+        zorder=2 if is_ref else 3,
+    )
+    if stop is not None and not is_ref:
+        marker = {"marker": "x", "color": colour, "markersize": 7, "linestyle": "none"}
+        if len(rows):  # at the curve's last finite point
+            ax.plot([rows["step"].iloc[-1]], [rows["loss_mean"].iloc[-1]], **marker)
+        else:  # no step with every seed finite: at step 1 near the top, one row per line
+            where = blended_transform_factory(ax.transData, ax.transAxes)
+            height = 0.94 - 0.07 * (2 * index + (loss != "nll"))
+            ax.plot([1], [height], transform=where, clip_on=False, **marker)
+    return line
+
+
+def caption(data: Data) -> str:
+    """What the figure shows, with the numbers of its slice."""
+    if data.best.empty:
+        return "No float32 Adam runs in this study: nothing to draw."
+    diverged = sorted(
+        {
+            f"{label}" + ("" if loss == "nll" else " (Fenchel-Young)")
+            for (_, label, loss), s in data.stops.items()
+            if s is not None
+        }
+    )
+    parts = [
+        f"Training loss (mean over seeds) against the step for each method's default label, "
+        f"in {DTYPE} with Adam, at the learning rate with the best mean test accuracy "
+        f"(ties: lower train NLL). The NLL is solid; the Fenchel-Young loss of the sparse "
+        f"maps dashed (a different quantity from the NLL: compare shapes, not levels); "
+        f"softmax is repeated grey and dashed in the other families. Steps from 1 on (log "
+        f"axes). An x marks where a seed's loss became infinite or NaN: at the curve's last "
+        f"point, or, stacked at step 1 near the top of the panel, when some seed's loss was "
+        f"not finite even at step 0 (no curve at all).",
+    ]
+    for dataset in data.datasets:
+        rows = data.best[(data.best["dataset"] == dataset) & (data.best["loss"] == "nll")]
+        ref = rows[rows["label"] == REFERENCE]
+        if not ref.empty:
+            r = ref.iloc[0]
+            parts.append(
+                f"{dataset}: softmax's best rate is {number(r['learning_rate'])} with a final "
+                f"train NLL of {number(r['train_nll'], 3)} and a test accuracy of "
+                f"{percent(r['test_accuracy'])}."
+            )
+    if diverged:
+        parts.append(
+            "Stopped (non-finite loss) at their best rate in at least one data set: "
+            + join_list(diverged)
+            + "."
+        )
+    return "\n\n".join(parts)

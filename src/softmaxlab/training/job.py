@@ -1,0 +1,74 @@
+"""The training job: run the study for a validated sweep config and write every output.
+
+Outputs (paths given by the caller, the workflow's rule ``training``):
+
+* ``table``: one row per run (:data:`softmaxlab.training.study.COLUMNS`), CSV;
+* ``curves``: the loss curves (:data:`softmaxlab.training.study.CURVE_COLUMNS`), CSV;
+* ``verdict``: claim C15's typed result, verdict, conditions and text, JSON;
+* ``logits``: the test-set logits of digits' softmax model, ``.npy`` (2-D float64, one
+  vector a row), for sweeping as an "empirical" logit distribution;
+* ``svg``, ``png``, ``caption``: the loss-curve figure and its caption file.
+
+Everything but the log is a function of the config: the same config gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+
+import numpy as np
+
+from softmaxlab.captions import Caption, write_caption
+from softmaxlab.config import method_specs
+from softmaxlab.figures.style import save_figure, styled
+from softmaxlab.files import atomic_path
+from softmaxlab.sweep import write_csv
+from softmaxlab.training import figure, verdict
+from softmaxlab.training.study import Group, StudyConfig, run_study, with_reference
+
+log = logging.getLogger("softmaxlab.training")
+
+
+def _progress(group: Group, seconds: float) -> None:
+    log.info("%s %s %s %s: %.2f s", group.dataset, group.label, group.loss, group.dtype, seconds)
+
+
+def write_npy(array: np.ndarray, path) -> None:
+    """``array`` as a .npy file, written atomically."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, array)
+
+
+def run(config: Mapping, outputs: Mapping) -> float:
+    """Run the study of ``config`` (validated: seed, methods and the ``training`` block; the
+    methods completed by :func:`~softmaxlab.training.study.with_reference`) and
+    write ``outputs`` (keys table, curves, verdict, logits, svg, png, caption); return the
+    study's wall time in seconds (logged, not written: the outputs stay byte-stable)."""
+    cfg = StudyConfig.from_mapping(config.get("training"))
+    start = time.perf_counter()
+    specs = with_reference(method_specs(config))
+    result = run_study(specs, cfg, int(config["seed"]), progress=_progress)
+    seconds = time.perf_counter() - start
+    log.info("training study: %.1f s", seconds)
+    write_csv(result.table, outputs["table"])
+    write_csv(result.curves, outputs["curves"])
+    measured = verdict.measure(
+        result.table,
+        result.n_test,
+        logistic_regression_accuracy=result.logistic_regression.get("digits"),
+        mixture_bayes_accuracy=result.mixture_bayes_accuracy,
+    )
+    with atomic_path(outputs["verdict"]) as tmp:
+        tmp.write_text(verdict.to_json(measured), encoding="utf-8")
+    logits = result.digits_softmax_test_logits
+    if logits is None:  # digits or softmax not in the study: an empty 2-D array says so
+        logits = np.empty((0, 0), dtype=np.float64)
+    write_npy(np.ascontiguousarray(logits, dtype=np.float64), outputs["logits"])
+    data = figure.prepare(result.table, result.curves)
+    with styled():
+        fig = figure.draw(data)
+    save_figure(fig, outputs["svg"], outputs["png"])
+    write_caption(outputs["caption"], Caption(figure.TITLE, figure.caption(data)))
+    return seconds

@@ -1,0 +1,551 @@
+"""The training study (claim C15): does the choice of exp matter when a model is trained?
+
+A multinomial linear classifier (logits = X W + b, float32 master weights) is fitted to each
+data set of :mod:`softmaxlab.training.data` by full-batch gradient descent and by Adam, for
+every configured method with the NLL -log p_y (and the sparse maps also with their
+Fenchel-Young losses), over a grid of learning rates x initialisation seeds, in each format.
+
+One step of one run, the mixed-precision recipe of the training frameworks:
+
+1. forward: logits X W + b computed in float32, rounded to the format (float32 or
+   bfloat16), and the method computed in that format by :func:`softmaxlab.normalize`;
+2. the loss (mean over the training rows, float64) from that output p and those rounded
+   logits: NLL -log p_y, or the Fenchel-Young loss;
+3. backward: the gradient with respect to the logits in float64 at the rounded logits
+   (:func:`softmaxlab.vjp` for the NLL, p - e_y for Fenchel-Young), then X^T G and sum G for
+   W and b in float64, rounded to float32;
+4. the optimiser updates the float32 master weights (:mod:`softmaxlab.training.optim`).
+
+The runs of one (data set, method, loss, format) - every optimiser, learning rate and seed -
+are stacked along a leading axis, so each step calls normalize and vjp once on the runs
+still training (a run that stopped is no longer evaluated). Gumbel-softmax draws its noise
+for the whole stacked array, so a run's noise depends on the grid it is part of.
+
+The argmax map is trained like every other and reported, not skipped: its NLL is infinite
+as soon as one training image is misclassified (at step 0 in practice) and its gradient is
+zero, so it stops at step 0 with ``diverged`` true.
+
+Cost: about 45 s of one core for the default config (25 steps, 3 rates per optimiser, 2
+seeds, 30 methods, 2 formats, 2 data sets), most of it in the bisection of ``entmax``
+(alpha 1.25 and 1.75), whose float64 vjp repeats the forward at 54 bisection steps.
+
+Definitions of the columns of :data:`COLUMNS` (one row per run):
+
+* ``steps``: updates applied: the configured number, unless the training loss became
+  non-finite (inf or NaN) at step s < steps: then the run stops there (its weights are
+  frozen at that step) and ``steps`` = s. Step 0 is the initial model.
+* ``train_nll``, ``test_nll``: mean -log p_y at the run's last step (inf where some
+  p_y = 0, NaN where some p_y < 0 or is NaN); ``test_accuracy`` and ``ece`` (15 bins,
+  :func:`~softmaxlab.training.evaluation.ece`) at that step too.
+* ``diverged``: the training loss was non-finite at some step, or its final value exceeds
+  its initial value.
+* ``steps_to_90pct``: the first step at which the test accuracy is >= 0.9 (measured at
+  every step, 0 being the initial model), empty if never.
+
+The curves table (:data:`CURVE_COLUMNS`) keeps each run at 0, about :data:`CURVE_POINTS`
+log-spaced steps and its last step; a run that stopped ends at the step whose training loss
+was non-finite (``train_loss`` inf or NaN there).
+
+Every random choice comes from a named stream of the study's seed: the data split and the
+mixture's samples (:mod:`~softmaxlab.training.data`), the initial weights (normal with
+standard deviation ``init_scale``, stream ("training", "init", data set, seed index), the
+same for every method, format and optimiser) and Gumbel-softmax's noise (fresh at every
+step and for each of the training and test forward, stream ("training", "gumbel", ...)).
+The BLAS is held to one thread, so the numbers do not depend on the machine's cores.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+from threadpoolctl import threadpool_limits
+
+from softmaxlab.dtypes import get_dtype
+from softmaxlab.methods import check_params, normalize
+from softmaxlab.methods import label as method_label
+from softmaxlab.sampling import stream
+from softmaxlab.training.data import DATASETS, Dataset, Mixture, bayes_accuracy, load
+from softmaxlab.training.evaluation import accuracy, ece
+from softmaxlab.training.losses import FENCHEL_YOUNG_METHODS, loss_and_grad, nll
+from softmaxlab.training.optim import OPTIMIZERS, make_optimizer
+
+COLUMNS: tuple[str, ...] = (
+    "dataset",
+    "method",
+    "label",
+    "loss",
+    "dtype",
+    "optimizer",
+    "learning_rate",
+    "seed",
+    "steps",
+    "train_nll",
+    "test_nll",
+    "test_accuracy",
+    "ece",
+    "diverged",
+    "steps_to_90pct",
+)
+CURVE_COLUMNS: tuple[str, ...] = (
+    "dataset",
+    "method",
+    "label",
+    "loss",
+    "dtype",
+    "optimizer",
+    "learning_rate",
+    "seed",
+    "step",
+    "train_loss",
+    "train_nll",
+    "test_nll",
+    "test_accuracy",
+)
+ACCURACY_TARGET = 0.9  # steps_to_90pct: the first step with test accuracy >= this
+TRAINING_DTYPES: tuple[str, ...] = ("float32", "bfloat16")
+CURVE_POINTS = 25  # log-spaced steps kept per run in the curves table (plus 0 and the last)
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """The study's grid. ``learning_rates`` maps each optimiser to its log-spaced grid."""
+
+    steps: int = 25
+    seeds: int = 2
+    learning_rates: Mapping[str, tuple[float, ...]] = field(
+        default_factory=lambda: {
+            "gd": (0.1, 1.0, 10.0),
+            "adam": (0.01, 0.1, 1.0),
+        }
+    )
+    dtypes: tuple[str, ...] = TRAINING_DTYPES
+    optimizers: tuple[str, ...] = OPTIMIZERS
+    datasets: tuple[str, ...] = DATASETS
+    mixture: Mixture = field(default_factory=Mixture)
+    init_scale: float = 0.01
+
+    def __post_init__(self):
+        if not (isinstance(self.steps, int) and self.steps >= 1):
+            raise ValueError(f"training.steps must be an integer >= 1, got {self.steps!r}")
+        if not (isinstance(self.seeds, int) and self.seeds >= 1):
+            raise ValueError(f"training.seeds must be an integer >= 1, got {self.seeds!r}")
+        for key, allowed, values in (
+            ("dtypes", TRAINING_DTYPES, self.dtypes),
+            ("optimizers", OPTIMIZERS, self.optimizers),
+            ("datasets", DATASETS, self.datasets),
+        ):
+            bad = [v for v in values if v not in allowed] or ([] if values else ["(empty)"])
+            if bad:
+                raise ValueError(
+                    f"training.{key}: {bad[0]!r} is not allowed; valid values: {', '.join(allowed)}"
+                )
+        for name in self.optimizers:
+            rates = self.learning_rates.get(name, ())
+            if not rates or not all(math.isfinite(r) and r > 0 for r in rates):
+                raise ValueError(
+                    f"training.learning_rates.{name} must be a non-empty list of numbers > 0, "
+                    f"got {rates!r}"
+                )
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping | None) -> StudyConfig:
+        """A StudyConfig from the config's ``training`` block (missing keys: defaults)."""
+        mapping = dict(mapping or {})
+        allowed = set(cls.__dataclass_fields__)
+        unknown = sorted(set(mapping) - allowed)
+        if unknown:
+            raise ValueError(
+                f"training: unknown key {unknown[0]!r}; allowed keys: {', '.join(sorted(allowed))}"
+            )
+        if "learning_rates" in mapping:
+            default = cls().learning_rates
+            given = mapping["learning_rates"]
+            mapping["learning_rates"] = {
+                name: tuple(float(v) for v in given.get(name, default[name])) for name in default
+            }
+        if "mixture" in mapping:
+            mapping["mixture"] = Mixture.from_mapping(mapping["mixture"])
+        for key in ("dtypes", "optimizers", "datasets"):
+            if key in mapping:
+                mapping[key] = tuple(mapping[key])
+        return cls(**mapping)
+
+
+#: What C15 compares: softmax with its default parameters, and the thread's alternative.
+REFERENCE_METHOD, FALLBACK_ALTERNATIVE = "softmax", "linear"
+
+
+def with_reference(
+    method_specs: Sequence[tuple[str, Mapping, str]],
+) -> list[tuple[str, Mapping, str]]:
+    """The configured methods, plus what C15 needs when the config lacks it: softmax with
+    its default parameters first (the reference), and linear normalisation last when
+    nothing else would be compared with it. Specs as softmaxlab.config.method_specs."""
+    specs = list(method_specs)
+    if REFERENCE_METHOD not in [spec[2] for spec in specs]:
+        specs.insert(0, _spec(REFERENCE_METHOD))
+    if len(specs) == 1:
+        specs.append(_spec(FALLBACK_ALTERNATIVE))
+    return specs
+
+
+def _spec(name: str) -> tuple[str, dict, str]:
+    params = check_params(name)
+    return name, params, method_label(name, params)
+
+
+@dataclass(frozen=True)
+class Group:
+    """The stacked runs of one (data set, method, loss, format): every optimiser, learning
+    rate and seed."""
+
+    dataset: str
+    method: str
+    params: Mapping
+    label: str
+    loss: str
+    dtype: str
+
+
+def groups(method_specs: Sequence[tuple[str, Mapping, str]], cfg: StudyConfig) -> list[Group]:
+    """Every group of the study, in table order: data set, method (config order), loss
+    (nll, then fenchel_young for the sparse maps), format."""
+    out = []
+    for dataset in cfg.datasets:
+        for name, params, label in method_specs:
+            losses = ("nll", "fenchel_young") if name in FENCHEL_YOUNG_METHODS else ("nll",)
+            for loss in losses:
+                for dtype in cfg.dtypes:
+                    out.append(Group(dataset, name, params, label, loss, dtype))
+    return out
+
+
+@dataclass
+class GroupRuns:
+    """What the stacked runs of one group produced: per run (axis 0 of each array) the
+    optimiser, learning rate and seed index, and per step (axis 0 of the histories) and run
+    the training loss, train NLL, test NLL and test accuracy (NaN after a run stopped)."""
+
+    group: Group
+    optimizers: np.ndarray
+    learning_rates: np.ndarray
+    seeds: np.ndarray
+    steps: np.ndarray
+    train_loss: np.ndarray
+    train_nll: np.ndarray
+    test_nll: np.ndarray
+    test_accuracy: np.ndarray
+    final_ece: np.ndarray
+    final_test_logits: np.ndarray
+    seconds: float
+
+    def rows(self) -> list[dict]:
+        """One row of :data:`COLUMNS` per run."""
+        out = []
+        for r in range(len(self.learning_rates)):
+            last = int(self.steps[r])
+            losses = self.train_loss[: last + 1, r]
+            reached = np.flatnonzero(self.test_accuracy[: last + 1, r] >= ACCURACY_TARGET)
+            diverged = (not np.all(np.isfinite(losses))) or bool(losses[-1] > losses[0])
+            out.append(
+                {
+                    **_keys(self.group),
+                    "optimizer": str(self.optimizers[r]),
+                    "learning_rate": float(self.learning_rates[r]),
+                    "seed": int(self.seeds[r]),
+                    "steps": last,
+                    "train_nll": float(self.train_nll[last, r]),
+                    "test_nll": float(self.test_nll[last, r]),
+                    "test_accuracy": float(self.test_accuracy[last, r]),
+                    "ece": float(self.final_ece[r]),
+                    "diverged": diverged,
+                    "steps_to_90pct": int(reached[0]) if reached.size else None,
+                }
+            )
+        return out
+
+    def curve_rows(self, total_steps: int) -> list[dict]:
+        """Rows of :data:`CURVE_COLUMNS`: each run at the logged steps up to its last one,
+        and at its last step (the one where it stopped, if it diverged)."""
+        logged = curve_steps(total_steps)
+        out = []
+        for r in range(len(self.learning_rates)):
+            last = int(self.steps[r])
+            for step in sorted({s for s in logged if s <= last} | {last}):
+                out.append(
+                    {
+                        **_keys(self.group),
+                        "optimizer": str(self.optimizers[r]),
+                        "learning_rate": float(self.learning_rates[r]),
+                        "seed": int(self.seeds[r]),
+                        "step": step,
+                        "train_loss": float(self.train_loss[step, r]),
+                        "train_nll": float(self.train_nll[step, r]),
+                        "test_nll": float(self.test_nll[step, r]),
+                        "test_accuracy": float(self.test_accuracy[step, r]),
+                    }
+                )
+        return out
+
+
+def _keys(group: Group) -> dict:
+    return {
+        "dataset": group.dataset,
+        "method": group.method,
+        "label": group.label,
+        "loss": group.loss,
+        "dtype": group.dtype,
+    }
+
+
+def curve_steps(total_steps: int, points: int = CURVE_POINTS) -> list[int]:
+    """Steps kept in the curves table: 0, about ``points`` log-spaced steps, and the last."""
+    spaced = np.unique(np.round(np.geomspace(1, total_steps, points)).astype(int))
+    return sorted({0, total_steps, *map(int, spaced)})
+
+
+def initial_weights(seed: int, data: Dataset, seeds: int, init_scale: float):
+    """(W, b) float32 of shape (seeds, d, K) and (seeds, K): N(0, init_scale^2) entries from
+    the stream ("training", "init", data set, seed index) of each seed index."""
+    d, k = data.n_features, data.n_classes
+    w = np.empty((seeds, d + 1, k), dtype=np.float32)
+    for j in range(seeds):
+        rng = stream(seed, "training", "init", data.name, j)
+        w[j] = init_scale * rng.standard_normal((d + 1, k))
+    return np.ascontiguousarray(w[:, :d]), np.ascontiguousarray(w[:, d])
+
+
+def _step_params(group: Group, seed: int, part: str, step: int) -> dict:
+    """The method's parameters for one forward; Gumbel-softmax gets a fresh noise seed
+    (from the stream named by the group, the part and the step) at every step."""
+    params = dict(group.params)
+    if group.method == "gumbel_softmax":
+        rng = stream(
+            seed,
+            "training",
+            "gumbel",
+            params["seed"],
+            group.dataset,
+            group.loss,
+            group.dtype,
+            part,
+            step,
+        )
+        params["seed"] = int(rng.integers(2**31))
+    return params
+
+
+def _forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, dtype, group, params):
+    """(rounded logits, p): float32 logits X W + b of every run, rounded to ``dtype``, and the
+    method computed in that dtype."""
+    logits = (np.matmul(x, w) + b[:, None, :]).astype(dtype)
+    return logits, normalize(logits, group.method, **params)
+
+
+def _run_grid(cfg: StudyConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(optimiser, learning rate, seed index) of every run of a group, optimiser-major, then
+    learning rate, then seed: each optimiser's runs are one contiguous block."""
+    names, rates, seeds = [], [], []
+    for name in cfg.optimizers:
+        for rate in cfg.learning_rates[name]:
+            for index in range(cfg.seeds):
+                names.append(name)
+                rates.append(float(rate))
+                seeds.append(index)
+    return np.array(names), np.array(rates), np.array(seeds)
+
+
+def train_group(group: Group, data: Dataset, cfg: StudyConfig, seed: int) -> GroupRuns:
+    """Train every (optimiser, learning rate, seed index) run of ``group`` on ``data``,
+    stacked: each step evaluates the runs still active in one normalize and one vjp call."""
+    start = time.perf_counter()
+    dtype = get_dtype(group.dtype)
+    run_optimizers, run_rates, run_seeds = _run_grid(cfg)
+    n_runs = len(run_rates)
+    w0, b0 = initial_weights(seed, data, cfg.seeds, cfg.init_scale)
+    w, b = w0[run_seeds].copy(), b0[run_seeds].copy()
+    blocks = []  # (optimiser, its contiguous block of runs)
+    for name in cfg.optimizers:
+        where = np.flatnonzero(run_optimizers == name)
+        block = slice(int(where[0]), int(where[-1]) + 1)
+        blocks.append((make_optimizer(name, run_rates[block]), block))
+    x_train64 = data.x_train.astype(np.float64)
+    n_train = len(data.y_train)
+
+    history = {
+        key: np.full((cfg.steps + 1, n_runs), np.nan)
+        for key in ("train_loss", "train_nll", "test_nll", "test_accuracy")
+    }
+    steps = np.full(n_runs, cfg.steps)
+    active = np.ones(n_runs, dtype=bool)
+    final_ece = np.full(n_runs, np.nan)
+    final_logits = np.full((n_runs, len(data.y_test), data.n_classes), np.nan)
+    for step in range(cfg.steps + 1):
+        live = np.flatnonzero(active)  # only the runs still training are evaluated
+        params = _step_params(group, seed, "train", step)
+        logits, p = _forward(data.x_train, w[live], b[live], dtype, group, params)
+        rows_loss, rows_grad = loss_and_grad(
+            group.loss, logits, p, data.y_train, group.method, params
+        )
+        loss = np.mean(rows_loss, axis=-1)
+        test_params = _step_params(group, seed, "test", step)
+        test_logits, p_test = _forward(data.x_test, w[live], b[live], dtype, group, test_params)
+        history["train_loss"][step, live] = loss
+        history["train_nll"][step, live] = np.mean(nll(p, data.y_train), axis=-1)
+        history["test_nll"][step, live] = np.mean(nll(p_test, data.y_test), axis=-1)
+        history["test_accuracy"][step, live] = accuracy(p_test, data.y_test)
+        stopping = ~np.isfinite(loss) | (step == cfg.steps)
+        if stopping.any():
+            final_ece[live[stopping]] = ece(p_test[stopping], data.y_test)
+            final_logits[live[stopping]] = test_logits[stopping].astype(np.float64)
+        diverging = live[~np.isfinite(loss)]
+        steps[diverging] = step
+        active[diverging] = False
+        if step == cfg.steps or not active.any():
+            break
+        grad = rows_grad / n_train  # d(mean loss)/d(logits), float64
+        grad_w = np.zeros(w.shape)
+        grad_b = np.zeros(b.shape)
+        with np.errstate(all="ignore"):  # a NaN gradient shows as a NaN loss next step
+            grad_w[live] = np.matmul(x_train64.T, grad)
+            grad_b[live] = np.sum(grad, axis=1)
+        for optimizer, block in blocks:
+            optimizer.step([w[block], b[block]], [grad_w[block], grad_b[block]], active[block])
+    return GroupRuns(
+        group=group,
+        optimizers=run_optimizers,
+        learning_rates=run_rates,
+        seeds=run_seeds,
+        steps=steps,
+        final_ece=final_ece,
+        final_test_logits=final_logits,
+        seconds=time.perf_counter() - start,
+        **history,
+    )
+
+
+LOGISTIC_C = 100.0  # inverse L2 strength of the reference logistic regression: weak
+
+
+def logistic_regression_accuracy(data: Dataset) -> float:
+    """Test accuracy of scikit-learn's multinomial logistic regression (lbfgs, C =
+    LOGISTIC_C, trained to convergence) on the same split and standardised features: what a
+    well-trained softmax-linear model reaches there, the oracle for softmax's runs."""
+    model = LogisticRegression(C=LOGISTIC_C, max_iter=5000).fit(data.x_train, data.y_train)
+    return float(model.score(data.x_test, data.y_test))
+
+
+@dataclass
+class StudyResult:
+    """The study's tables: one row per run (:data:`COLUMNS`) and the loss curves
+    (:data:`CURVE_COLUMNS`), the time each group took, the test-set logits of the softmax
+    model picked by :func:`best_runs` on digits (None without that group), and the
+    references: logistic regression's test accuracy per data set and the mixture's Bayes
+    accuracy (None when the mixture is not in the study)."""
+
+    table: pd.DataFrame
+    curves: pd.DataFrame
+    seconds: pd.DataFrame
+    digits_softmax_test_logits: np.ndarray | None
+    logistic_regression: dict[str, float]
+    mixture_bayes_accuracy: float | None
+    n_test: dict[str, int]
+
+
+def run_study(
+    method_specs: Sequence[tuple[str, Mapping, str]],
+    cfg: StudyConfig,
+    seed: int,
+    progress: Callable[[Group, float], None] | None = None,
+) -> StudyResult:
+    """Train every group of the study; ``method_specs`` as softmaxlab.config.method_specs
+    gives them ((name, full parameters, label), in config order)."""
+    data = {name: load(name, seed, cfg.mixture) for name in cfg.datasets}
+    rows, curves, seconds, logits = [], [], [], {}
+    with threadpool_limits(limits=1, user_api="blas"):
+        for group in groups(method_specs, cfg):
+            runs = train_group(group, data[group.dataset], cfg, seed)
+            rows.extend(runs.rows())
+            curves.extend(runs.curve_rows(cfg.steps))
+            seconds.append({**_keys(group), "seconds": runs.seconds})
+            if group.dataset == "digits" and group.label == "softmax" and group.loss == "nll":
+                logits[group.dtype] = runs
+            if progress is not None:
+                progress(group, runs.seconds)
+    table = pd.DataFrame(rows, columns=list(COLUMNS))
+    table["steps_to_90pct"] = table["steps_to_90pct"].astype("Int64")
+    return StudyResult(
+        table=table,
+        curves=pd.DataFrame(curves, columns=list(CURVE_COLUMNS)),
+        seconds=pd.DataFrame(seconds),
+        digits_softmax_test_logits=_chosen_logits(table, logits),
+        logistic_regression={name: logistic_regression_accuracy(d) for name, d in data.items()},
+        mixture_bayes_accuracy=(
+            bayes_accuracy(seed, cfg.mixture) if "mixture" in cfg.datasets else None
+        ),
+        n_test={name: len(d.y_test) for name, d in data.items()},
+    )
+
+
+def best_runs(table: pd.DataFrame) -> pd.DataFrame:
+    """The best learning rate of each (data set, label, loss, format, optimiser): the one
+    with the highest mean test accuracy over the seeds, ties broken by the lower mean final
+    train NLL (non-finite counts as worst), then by the smaller learning rate. One row per
+    group with the mean (over seeds) of the numeric columns at that learning rate and
+    ``diverged_share``, the share of the group's runs (every rate and seed) that diverged."""
+    keys = ["dataset", "method", "label", "loss", "dtype", "optimizer"]
+    frame = table.assign(
+        nll_key=np.where(np.isfinite(table["train_nll"]), table["train_nll"], np.inf),
+        diverged=table["diverged"].astype(float),
+    )
+    per_rate = (
+        frame.groupby(keys + ["learning_rate"], sort=False)
+        .agg(
+            test_accuracy=("test_accuracy", "mean"),
+            train_nll=("train_nll", "mean"),
+            test_nll=("test_nll", "mean"),
+            ece=("ece", "mean"),
+            nll_key=("nll_key", "mean"),
+            diverged=("diverged", "mean"),
+        )
+        .reset_index()
+    )
+    share = frame.groupby(keys, sort=False)["diverged"].mean().rename("diverged_share")
+    ordered = per_rate.sort_values(
+        keys + ["test_accuracy", "nll_key", "learning_rate"],
+        ascending=[True] * len(keys) + [False, True, True],
+        kind="stable",
+    )
+    best = ordered.groupby(keys, sort=False).head(1).drop(columns=["nll_key"])
+    best = best.merge(share.reset_index(), on=keys)
+    order = table[keys].drop_duplicates().reset_index(drop=True)
+    return order.merge(best, on=keys, how="left")
+
+
+def _chosen_logits(table: pd.DataFrame, runs: Mapping) -> np.ndarray | None:
+    """Test logits (float64, one row per test image) of digits' softmax NLL model: the
+    format and optimiser whose best learning rate has the highest mean test accuracy
+    (float32 first on ties), at that rate, seed index 0."""
+    if not runs:
+        return None
+    best = best_runs(table)
+    best = best[
+        (best["dataset"] == "digits") & (best["label"] == "softmax") & (best["loss"] == "nll")
+    ]
+    best = best.assign(is32=best["dtype"] != "float32").sort_values(
+        ["test_accuracy", "is32"], ascending=[False, True], kind="stable"
+    )
+    choice = best.iloc[0]
+    group = runs[choice["dtype"]]
+    index = np.flatnonzero(
+        (group.optimizers == choice["optimizer"])
+        & (group.learning_rates == choice["learning_rate"])
+        & (group.seeds == 0)
+    )[0]
+    return group.final_test_logits[index]

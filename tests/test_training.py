@@ -1,0 +1,457 @@
+"""The training study (C15): data, losses, optimisers, metrics, the study's tables and the
+verdict. Oracles: hand-computed optimiser steps, finite differences, the sparsemax loss's
+closed form (Martins & Astudillo 2016), the normal CDF for a two-class mixture, and
+scikit-learn's multinomial logistic regression on the same digits split."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import norm
+from sklearn.linear_model import LogisticRegression
+
+from softmaxlab import normalize
+from softmaxlab.captions import read_caption
+from softmaxlab.claims import CONDITIONAL, FAILS, HOLDS
+from softmaxlab.config import ConfigError, method_specs, validate
+from softmaxlab.training import data as tdata
+from softmaxlab.training import figure, job, losses, optim, study
+from softmaxlab.training import verdict as tverdict
+from softmaxlab.training.evaluation import accuracy, ece, predictions
+
+SEED = 20261124
+
+
+def _specs(*entries):
+    return method_specs({"methods": [dict(entry) for entry in entries]})
+
+
+# --- optimisers -------------------------------------------------------------------------------
+
+
+def test_gradient_descent_step_by_hand():
+    w = np.array([[1.0, -2.0]], dtype=np.float32)
+    opt = optim.make_optimizer("gd", [0.1])
+    opt.step([w], [np.array([[0.5, -1.0]])], np.array([True]))
+    np.testing.assert_allclose(w, [[0.95, -1.9]], rtol=1e-7)
+    assert w.dtype == np.float32
+
+
+def test_adam_two_steps_by_hand():
+    """Kingma & Ba's Algorithm 1 worked by hand for two steps (lr 0.1, default betas):
+    step 1 moves each weight by lr * sign(g); step 2 with g = (0.25, 1.0):
+    m = (0.07, 0.01), v = (0.00031225, 0.001999), m_hat = m / 0.19, v_hat = v / 0.001999,
+    so the steps are 0.1 * 0.368421 / 0.395225 = 0.0932184 and 0.1 * 0.0526316 / 1."""
+    w = np.array([[1.0, -2.0]], dtype=np.float32)
+    opt = optim.make_optimizer("adam", [0.1])
+    opt.step([w], [np.array([[0.5, -1.0]])], np.array([True]))
+    np.testing.assert_allclose(w, [[0.9, -1.9]], rtol=1e-6)
+    opt.step([w], [np.array([[0.25, 1.0]])], np.array([True]))
+    np.testing.assert_allclose(w, [[0.9 - 0.0932184, -1.9 - 0.00526316]], rtol=1e-5)
+
+
+def test_frozen_runs_do_not_move():
+    w = np.ones((2, 3), dtype=np.float32)
+    for name in optim.OPTIMIZERS:
+        opt = optim.make_optimizer(name, [0.5, 0.5])
+        before = w.copy()
+        opt.step([w], [np.full((2, 3), np.nan)], np.array([False, True]))
+        np.testing.assert_array_equal(w[0], before[0])
+        assert np.isnan(w[1]).all()
+        w = np.ones((2, 3), dtype=np.float32)
+
+
+def test_unknown_optimizer_names_choices():
+    with pytest.raises(ValueError, match="valid optimizers: gd, adam"):
+        optim.make_optimizer("sgd", [0.1])
+
+
+# --- losses ---------------------------------------------------------------------------------
+
+
+def test_nll_gradient_via_vjp_is_p_minus_y_for_softmax():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(7, 5)) * 3
+    y = rng.integers(5, size=7)
+    p = normalize(x, "softmax")
+    grad = losses.nll_grad(x, p, y, "softmax", {"temperature": 1.0, "base": math.e, "stable": True})
+    np.testing.assert_allclose(grad, p - np.eye(5)[y], atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "method, params",
+    [("stablemax", {}), ("softplus", {}), ("taylor", {"order": 2}), ("entmax15", {})],
+)
+def test_nll_gradient_matches_finite_differences(method, params):
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(4, 6)) * 0.3  # entmax15 keeps full support at this scale
+    y = rng.integers(6, size=4)
+    p = normalize(x, method, **params)
+    grad = losses.nll_grad(x, p, y, method, params)
+    h = 1e-6
+    for j in range(6):
+        e = np.zeros(6)
+        e[j] = h
+        up = losses.nll(normalize(x + e, method, **params), y)
+        down = losses.nll(normalize(x - e, method, **params), y)
+        np.testing.assert_allclose(grad[:, j], (up - down) / (2 * h), rtol=1e-5, atol=1e-8)
+
+
+def test_nll_is_inf_or_nan_where_p_y_is_not_positive():
+    p = np.array([[0.0, 1.0], [-0.5, 1.5], [np.nan, np.nan], [0.25, 0.75]])
+    values = losses.nll(p, np.array([0, 0, 0, 1]))
+    assert values[0] == np.inf
+    assert np.isnan(values[1]) and np.isnan(values[2])
+    assert values[3] == pytest.approx(-math.log(0.75))
+
+
+@pytest.mark.parametrize(
+    "method, params", [("sparsemax", {}), ("entmax15", {}), ("entmax", {"alpha": 1.25})]
+)
+def test_fenchel_young_gradient_is_p_minus_y_by_finite_differences(method, params):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(5, 6))
+    y = rng.integers(6, size=5)
+    alpha = losses.tsallis_alpha(method, params)
+
+    def loss(z):
+        return losses.fenchel_young(z, normalize(z, method, **params), y, alpha)
+
+    grad = losses.fenchel_young_grad(normalize(x, method, **params), y)
+    h = 1e-6
+    for j in range(6):
+        e = np.zeros(6)
+        e[j] = h
+        numeric = (loss(x + e) - loss(x - e)) / (2 * h)
+        np.testing.assert_allclose(grad[:, j], numeric, atol=1e-6)
+    assert np.all(loss(x) >= -1e-12)
+
+
+def test_sparsemax_loss_matches_martins_astudillo_closed_form():
+    """L(z; k) = -z_k + 1/2 sum_{j in S} (z_j^2 - tau^2) + 1/2 (Martins & Astudillo 2016,
+    eq. 17), with tau = z_j - p_j on the support S."""
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(6, 5)) * 2
+    y = rng.integers(5, size=6)
+    p = normalize(x, "sparsemax")
+    for row in range(6):
+        support = p[row] > 0
+        tau = np.mean(x[row, support] - p[row, support])
+        expected = -x[row, y[row]] + 0.5 * np.sum(x[row, support] ** 2 - tau**2) + 0.5
+        got = losses.fenchel_young(x[row], p[row], y[row], 2.0)
+        assert got == pytest.approx(expected, abs=1e-12)
+
+
+def test_fenchel_young_is_zero_at_the_target():
+    x = np.array([[10.0, 0.0, 0.0]])
+    p = normalize(x, "sparsemax")
+    assert losses.fenchel_young(x, p, np.array([0]), 2.0)[0] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_fenchel_young_only_for_sparse_maps():
+    with pytest.raises(ValueError, match="methods with one: sparsemax, entmax15, entmax"):
+        losses.tsallis_alpha("softmax", {})
+    with pytest.raises(ValueError, match="valid losses: nll, fenchel_young"):
+        losses.loss_and_grad("hinge", np.zeros((1, 2)), np.zeros((1, 2)), [0], "softmax", {})
+
+
+# --- evaluation -----------------------------------------------------------------------------
+
+
+def test_ece_on_constructed_predictions():
+    """Confidences 0.95 (right), 0.95 (wrong), 0.65, 0.65 (both right): bins (14/15, 1] and
+    (9/15, 10/15] hold two rows each; ECE = 1/2 |0.5 - 0.95| + 1/2 |1 - 0.65| = 0.4."""
+    p = np.array([[0.95, 0.05], [0.95, 0.05], [0.35, 0.65], [0.65, 0.35]])
+    y = np.array([0, 1, 1, 0])
+    assert ece(p, y) == pytest.approx(0.4, abs=1e-12)
+    assert accuracy(p, y) == pytest.approx(0.75)
+
+
+def test_ece_of_stacked_runs_and_non_finite_rows():
+    calibrated = np.array([[0.5, 0.5], [0.5, 0.5]])  # conf 0.5, accuracy 1/2 (first wins ties)
+    broken = np.array([[np.nan, 0.5], [0.5, 0.5]])
+    values = ece(np.stack([calibrated, broken]), np.array([0, 1]))
+    assert values[0] == pytest.approx(0.0, abs=1e-12)
+    assert np.isnan(values[1])
+    np.testing.assert_array_equal(predictions(broken), [-1, 0])
+
+
+# --- data -----------------------------------------------------------------------------------
+
+
+def test_digits_split_is_stratified_standardised_and_seeded():
+    a = tdata.digits(SEED)
+    b = tdata.digits(SEED)
+    assert a.x_train.shape == (1347, 64) and a.x_test.shape == (450, 64)
+    assert a.x_train.dtype == np.float32
+    np.testing.assert_array_equal(a.x_train, b.x_train)
+    share = np.bincount(a.y_test, minlength=10) / (
+        np.bincount(a.y_test, minlength=10) + np.bincount(a.y_train, minlength=10)
+    )
+    np.testing.assert_allclose(share, 0.25, atol=1 / 170)  # stratified: one image per class
+    varying = a.x_train.std(axis=0) > 0
+    np.testing.assert_allclose(a.x_train.mean(axis=0), 0, atol=1e-5)
+    np.testing.assert_allclose(a.x_train.std(axis=0)[varying], 1, atol=1e-4)
+    assert not np.array_equal(tdata.digits(SEED + 1).y_test, a.y_test)
+
+
+def test_two_class_mixture_bayes_accuracy_is_the_normal_cdf():
+    """Two unit-variance classes at distance s ||u1 - u2||: Bayes accuracy Phi(distance / 2)."""
+    spec = tdata.Mixture(n_classes=2, n_features=3, separation=1.5)
+    means = tdata.mixture_means(SEED, spec)
+    exact = norm.cdf(np.linalg.norm(means[0] - means[1]) / 2)
+    assert tdata.bayes_accuracy(SEED, spec) == pytest.approx(exact, abs=0.005)
+
+
+def test_separation_knob_raises_bayes_accuracy_monotonically():
+    values = [
+        tdata.bayes_accuracy(SEED, tdata.Mixture(separation=s), n=50_000)
+        for s in (0.0, 1.0, 2.0, 3.0, 4.0, 6.0)
+    ]
+    assert values[0] == pytest.approx(0.2, abs=0.01)  # no separation: chance, K = 5
+    assert all(b > a for a, b in zip(values, values[1:], strict=False))
+    assert values[-1] > 0.99
+
+
+def test_mixture_is_seeded_and_balanced():
+    a = tdata.mixture(SEED)
+    np.testing.assert_array_equal(a.x_test, tdata.mixture(SEED).x_test)
+    assert np.bincount(a.y_train).tolist() == [tdata.Mixture().n_train // 5] * 5
+    with pytest.raises(ValueError, match="mixture.separation must be a number >= 0"):
+        tdata.Mixture(separation=-1.0)
+    with pytest.raises(ValueError, match="valid datasets: digits, mixture"):
+        tdata.load("iris", SEED)
+
+
+# --- the study ------------------------------------------------------------------------------
+
+SMALL = study.StudyConfig(
+    steps=6,
+    seeds=2,
+    learning_rates={"gd": (0.1, 1.0), "adam": (0.01, 0.1)},
+    datasets=("mixture",),
+    mixture=tdata.Mixture(n_train=100, n_test=100),
+)
+
+
+@pytest.fixture(scope="module")
+def small_result():
+    specs = _specs(
+        {"method": "argmax"},
+        {"method": "linear"},
+        {"method": "softmax"},
+        {"method": "sparsemax"},
+        {"method": "gumbel_softmax"},
+    )
+    return study.run_study(specs, SMALL, SEED)
+
+
+def _csv(frame: pd.DataFrame) -> bytes:
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False, lineterminator="\n")
+    return buffer.getvalue().encode()
+
+
+def test_table_columns_rows_and_plain_read_csv(small_result):
+    table = small_result.table
+    assert tuple(table.columns) == study.COLUMNS
+    # 4 labels-with-loss pairs + sparsemax's Fenchel-Young, 2 formats, 2 x 2 rates, 2 seeds
+    assert len(table) == 6 * 2 * 4 * 2
+    back = pd.read_csv(io.BytesIO(_csv(table)))
+    assert back["diverged"].dtype == bool
+    assert back["label"].notna().all() and back["loss"].notna().all()
+    assert set(back["loss"]) == {"nll", "fenchel_young"}
+    pd.testing.assert_series_equal(
+        back["steps_to_90pct"], table["steps_to_90pct"].astype(float), check_names=False
+    )
+
+
+def test_argmax_and_linear_are_reported_as_diverged_at_step_0(small_result):
+    table = small_result.table
+    for label in ("argmax", "linear"):
+        rows = table[table["label"] == label]
+        assert rows["diverged"].all()
+        assert (rows["steps"] == 0).all()
+        assert not np.isfinite(rows["train_nll"]).any()
+    softmax = table[table["label"] == "softmax"]
+    assert (softmax["steps"] == SMALL.steps).all()
+    assert np.isfinite(softmax["train_nll"]).all()
+
+
+def test_curves_stop_at_the_divergence_step(small_result):
+    curves = small_result.curves
+    assert tuple(curves.columns) == study.CURVE_COLUMNS
+    linear = curves[curves["label"] == "linear"]
+    assert (linear["step"] == 0).all() and linear["train_loss"].isna().all()
+    softmax = curves[(curves["label"] == "softmax") & (curves["seed"] == 0)]
+    assert softmax.groupby(["dtype", "optimizer", "learning_rate"])["step"].max().eq(6).all()
+
+
+def test_steps_to_90pct_is_the_first_step_reaching_it(small_result):
+    table, curves = small_result.table, small_result.curves
+    reached = table.dropna(subset=["steps_to_90pct"])
+    assert not reached.empty
+    keys = ["label", "loss", "dtype", "optimizer", "learning_rate", "seed"]
+    for _, row in reached.head(5).iterrows():
+        mask = np.logical_and.reduce([curves[k] == row[k] for k in keys])
+        run = curves[mask].sort_values("step")
+        first = run[run["test_accuracy"] >= study.ACCURACY_TARGET]["step"]
+        # the curves keep every step of a 6-step run, so the first logged one is the first
+        assert int(first.iloc[0]) == int(row["steps_to_90pct"])
+
+
+def test_same_seed_same_bytes(small_result):
+    specs = _specs({"method": "softmax"}, {"method": "sparsemax"}, {"method": "gumbel_softmax"})
+    again = study.run_study(specs, SMALL, SEED)
+    first = small_result.table[small_result.table["label"].isin(again.table["label"])]
+    assert _csv(first.reset_index(drop=True)) == _csv(again.table)
+    assert _csv(study.run_study(specs, SMALL, SEED).curves) == _csv(again.curves)
+
+
+def test_study_config_errors_name_key_and_choices():
+    with pytest.raises(ValueError, match=r"training.dtypes: 'float16' is not allowed; valid"):
+        study.StudyConfig(dtypes=("float16",))
+    with pytest.raises(ValueError, match="training.steps must be an integer >= 1"):
+        study.StudyConfig(steps=0)
+    with pytest.raises(ValueError, match="training: unknown key 'epochs'; allowed keys"):
+        study.StudyConfig.from_mapping({"epochs": 3})
+    cfg = study.StudyConfig.from_mapping({"learning_rates": {"gd": [0.5]}, "steps": 3})
+    assert cfg.learning_rates["gd"] == (0.5,) and cfg.steps == 3
+
+
+def test_softmax_on_digits_matches_logistic_regression():
+    """The oracle: the best softmax NLL run on digits reaches the test accuracy of
+    scikit-learn's multinomial logistic regression (lbfgs, C = 100: weak regularisation) on
+    the same split and standardisation, within two binomial standard errors."""
+    cfg = study.StudyConfig(datasets=("digits",), dtypes=("float32",))
+    result = study.run_study(_specs({"method": "softmax"}), cfg, SEED)
+    best = study.best_runs(result.table)["test_accuracy"].max()
+    digits = tdata.digits(SEED)
+    model = LogisticRegression(C=100.0, max_iter=5000).fit(digits.x_train, digits.y_train)
+    reference = model.score(digits.x_test, digits.y_test)
+    tolerance = 2 * math.sqrt(reference * (1 - reference) / len(digits.y_test))
+    assert abs(best - reference) <= tolerance, (best, reference, tolerance)
+    logits = result.digits_softmax_test_logits
+    assert logits.shape == (450, 10) and logits.dtype == np.float64
+    assert accuracy(logits, digits.y_test) == pytest.approx(best, abs=tolerance)
+
+
+# --- the verdict ----------------------------------------------------------------------------
+
+
+def _comparison(label, accuracy, trains=True, reference=0.95, loss="nll", dataset="digits"):
+    return tverdict.Comparison(
+        dataset=dataset,
+        dtype="float32",
+        optimizer="adam",
+        label=label,
+        loss=loss,
+        accuracy=accuracy,
+        trains=trains,
+        diverged_share=0.0 if trains else 1.0,
+        reference_accuracy=reference,
+        reference_trains=True,
+        tolerance=0.02,
+    )
+
+
+def test_verdict_reaches_each_outcome():
+    short = _comparison("linear", 0.1, trains=False)
+    behind = _comparison("spherical", 0.80)
+    level = _comparison("taylor", 0.94)
+    assert tverdict.verdict(tverdict.TrainingResult((short, behind))) == HOLDS
+    assert tverdict.verdict(tverdict.TrainingResult((short, level))) == CONDITIONAL
+    assert tverdict.verdict(tverdict.TrainingResult((level,))) == FAILS
+    with pytest.raises(ValueError, match="needs at least one alternative"):
+        tverdict.verdict(tverdict.TrainingResult(()))
+
+
+def test_verdict_tolerance_edges():
+    assert not _comparison("a", 0.93 + 1e-9).short  # exactly at the tolerance: matches
+    assert _comparison("a", 0.92).short
+    assert _comparison("a", 0.98).ahead
+    untrained_reference = tverdict.Comparison(
+        **{**_comparison("a", 0.5).__dict__, "reference_trains": False}
+    )
+    assert not untrained_reference.short and untrained_reference.ahead
+
+
+def test_measure_text_and_json_round_trip(small_result):
+    result = tverdict.measure(
+        small_result.table,
+        {"mixture": 100},
+        mixture_bayes_accuracy=small_result.mixture_bayes_accuracy,
+    )
+    names = result.alternatives()
+    assert "argmax" in names and "linear" in names and "sparsemax (fenchel_young)" in names
+    assert all(c.label != "gumbel_softmax" for c in result.comparisons)
+    assert {c.label for c in result.exp_family} == {"gumbel_softmax"}
+    assert set(result.untrainable) >= {"argmax", "linear"}
+    text = tverdict.text(result)
+    assert "argmax" in text and "Bayes accuracy" in text
+    payload = tverdict.to_json(result)
+    back = tverdict.from_json(payload)
+    assert [(c.name, c.short, c.ahead) for c in back.comparisons] == [
+        (c.name, c.short, c.ahead) for c in result.comparisons
+    ]
+    assert tverdict.verdict(back) == tverdict.verdict(result)
+    assert '"claim": "C15"' in payload and tverdict.to_json(back) == payload
+
+
+# --- config and job -------------------------------------------------------------------------
+
+
+def test_schema_defaults_are_the_study_defaults():
+    config = validate({"methods": [{"method": "softmax"}]})
+    assert study.StudyConfig.from_mapping(config["training"]) == study.StudyConfig()
+
+
+def test_schema_rejects_a_bad_training_key():
+    with pytest.raises(ConfigError, match="training.dtypes"):
+        validate({"training": {"dtypes": ["float16"]}})
+
+
+def test_job_writes_every_output_byte_for_byte(tmp_path):
+    config = validate(
+        {
+            "seed": 3,
+            "methods": [{"method": "softmax"}, {"method": "linear"}, {"method": "sparsemax"}],
+            "training": {
+                "steps": 4,
+                "seeds": 1,
+                "learning_rates": {"gd": [1.0], "adam": [0.1]},
+                "dtypes": ["float32"],
+                "datasets": ["mixture"],
+                "mixture": {"n_train": 60, "n_test": 60},
+            },
+        }
+    )
+    names = ("table", "curves", "verdict", "logits", "svg", "png", "caption")
+    suffix = {"table": ".csv", "curves": ".csv", "verdict": ".json", "logits": ".npy"}
+    outputs = {}
+    for run in ("a", "b"):
+        outputs[run] = {n: tmp_path / run / f"{n}{suffix.get(n, '.' + n)}" for n in names}
+        outputs[run]["caption"] = tmp_path / run / "training_curves.caption.md"
+        job.run(config, outputs[run])
+    for name in names:
+        assert outputs["a"][name].read_bytes() == outputs["b"][name].read_bytes(), name
+    table = pd.read_csv(outputs["a"]["table"])
+    assert tuple(table.columns) == study.COLUMNS and len(table) == 4 * 2
+    payload = json.loads(outputs["a"]["verdict"].read_text())
+    assert payload["claim"] == "C15" and payload["verdict"] in (HOLDS, CONDITIONAL, FAILS)
+    assert np.load(outputs["a"]["logits"]).shape == (0, 0)  # no digits in this study
+    assert read_caption(outputs["a"]["caption"]).title == figure.TITLE
+
+
+def test_the_reference_and_an_alternative_are_always_trained():
+    only_linear = study.with_reference(_specs({"method": "linear"}))
+    assert [label for _, _, label in only_linear] == ["softmax", "linear"]
+    only_softmax = study.with_reference(_specs({"method": "softmax"}))
+    assert [label for _, _, label in only_softmax] == ["softmax", "linear"]
+    variant = study.with_reference(_specs({"method": "softmax", "base": 2.0}, {"method": "relu"}))
+    assert [label for _, _, label in variant] == ["softmax", "softmax(base=2)", "relu"]

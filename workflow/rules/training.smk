@@ -1,0 +1,30 @@
+# Stage 3b: the training study (claim C15): a linear classifier trained through every method
+# on scikit-learn's digits and a seeded Gaussian mixture; tables, loss curves, figure, verdict.
+
+
+rule training:
+    output:
+        table=report(
+            "results/tables/training.csv",
+            caption="../report/training.rst",
+            category="Tables",
+            labels={"table": "training study runs"},
+        ),
+        curves="results/tables/training_curves.csv",
+        verdict="results/tables/training_verdict.json",
+        logits="results/training/digits_test_logits.npy",
+        svg="results/figures/training_curves.svg",
+        caption="results/figures/training_curves.caption.md",
+        png=report(
+            "results/figures/training_curves.png",
+            caption="../report/training_curves.rst",
+            category="Figures",
+            labels={"figure": "training_curves"},
+        ),
+    log:
+        "logs/training.log",
+    params:
+        config=config,
+        code=code("training.py"),
+    script:
+        "../../scripts/training.py"

@@ -1,0 +1,307 @@
+"""Per-vector measurements of the negative log-likelihood (NLL) through a normalisation method.
+
+Claim C14, the link between softmax and cross-entropy. For logits x (one row, K classes), a
+method p = normalize(x, method, **params) evaluated in float64, and a target class y, the
+training loss is the NLL L(x) = -ln p_y(x). For softmax ln p_y = x_y - logsumexp(x), so
+
+    L(x) = logsumexp(x) - x_y,
+
+which is convex in x (log-sum-exp is convex, Boyd & Vandenberghe 2004, sec. 3.1.5; x_y is
+linear) and has the gradient dL/dx = p - e_y (Bishop 2006, eq. 4.109; Goodfellow, Bengio &
+Courville 2016, sec. 6.2.2.3), whose entries lie in [-1, 1] and which does not vanish while
+the prediction is wrong (||p - e_y||_2 >= 1 - p_y). It is the Fenchel-Young loss of the
+Shannon negentropy (Blondel, Martins & Niculae 2020), and every Fenchel-Young loss is convex;
+the NLL of another map is not its Fenchel-Young loss and need not be convex or even defined:
+linear normalisation gives p_y <= 0 for signed logits, sparsemax and entmax give p_y = 0 when
+the target is outside the support, and ln sum_i g(x_i) - ln g(x_y) is not convex for linear,
+sigmoid, taylor or iterated exp (tests/test_nll.py gives explicit segments).
+
+Every measurement is in float64, from the logits rounded to the cell's format and read
+exactly as float64 (as the sweep's grad_norm). "Apart from numerics", as the thread asks:
+rows whose logits are not all finite (the cast to the format overflowed: the sweep's
+input_nonfinite) and rows where the float64 forward itself overflows (a naive exponential
+form past its threshold, as :func:`softmaxlab.evaluate` flags it; claims C7, C8 and C10
+count those) give NaN in every metric. Per row, with p_y the float64 output at the target:
+
+* ``nll``: -ln p_y where p_y > 0 (NaN where it is infinite or undefined, which the next two
+  count);
+* ``nll_infinite``: 1 if p_y = 0 (the NLL is +inf: sparsemax/entmax with the target outside
+  the support, argmax on a wrong prediction, or float64 underflow of p_y, e.g. softmax once
+  x_max - x_y > 745: log-softmax would stay finite there);
+* ``nll_undefined``: 1 if p_y < 0 or p_y is NaN (linear on signed logits; a zero sum: relu
+  without a positive entry, linear summing to 0, sigmoid whose terms all underflow);
+* ``nll_grad_norm`` / ``nll_grad_max``: ||g||_2 and max_i |g_i| of g = dL/dx, computed as
+  vjp(x, -e_y / p_y) (:func:`softmaxlab.training.losses.nll_grad`) for the uniformly drawn
+  target; NaN where p_y is below float64's smallest normal 2^-1022 (there the cotangent
+  1/p_y loses precision or overflows) or undefined;
+* ``nll_grad_norm_argmax`` / ``nll_grad_norm_argmin``: ||g||_2 for y = argmax x (the
+  prediction is right: softmax's gradient fades as the scale grows) and y = argmin x (the
+  worst class: it does not fade);
+* ``nll_grad_over_one``: 1 if an entry of any of the three gradients exceeds 1 + 2(K + 4) eps
+  in absolute value (softmax's p - e_y never does; the bound is the rounding of the vjp: K
+  terms in the sum v.p, four operations after it), NaN if none of them is defined;
+* ``nll_convexity_break``: the midpoint test on the segment [x, x'], with x' the row's
+  partner (another vector of the same distribution, scale and format, from its own seeded
+  stream: :func:`partner_z`) and the drawn target: 1 if
+  L((x + x')/2) > (L(x) + L(x'))/2 + tol, or if L at the midpoint is infinite or undefined;
+  0 otherwise; counted (not NaN) only where both endpoints have finite logits and
+  p_y >= 2^-1022 and no forward (x, x', midpoint) overflows. tol is the rounding bound of
+  :func:`midpoint_tolerance`.
+
+The targets are drawn uniformly from the named stream "nll_target" of the (distribution, K)
+(:func:`draw_targets`) and the partners from "nll_segment" (:func:`partner_z`), like the
+gradient directions: the same for every scale and format of a (distribution, K).
+
+Cost per call on n rows: one forward for p, three vjp (each one forward pass and O(nK)
+arithmetic) and two forwards for the segment (partner and midpoint), all vectorised over
+the rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from softmaxlab.methods import evaluate
+from softmaxlab.sampling import FAMILIES, family_params, stream
+from softmaxlab.training import losses
+
+_F64 = np.dtype(np.float64)
+_FINFO = np.finfo(np.float64)
+EPS = float(_FINFO.eps)
+#: Smallest normal float64 (2^-1022): below it p_y has fewer than 53 significant bits.
+TINY = float(_FINFO.tiny)
+#: The spacing of float64's subnormals (2^-1074).
+SUBNORMAL_SPACING = float(_FINFO.smallest_subnormal)
+#: Multiplier of the midpoint test's rounding bound (see :func:`midpoint_tolerance`).
+CONVEXITY_ULPS = 64
+
+NLL_METRICS: tuple[str, ...] = (
+    "nll",
+    "nll_infinite",
+    "nll_undefined",
+    "nll_grad_norm",
+    "nll_grad_max",
+    "nll_grad_norm_argmax",
+    "nll_grad_norm_argmin",
+    "nll_grad_over_one",
+    "nll_convexity_break",
+)
+#: The 0/1 metrics among NLL_METRICS.
+NLL_RATE_METRICS: frozenset[str] = frozenset(
+    {"nll_infinite", "nll_undefined", "nll_grad_over_one", "nll_convexity_break"}
+)
+#: Natural ranges (as softmaxlab.metrics.METRIC_RANGES): the NLL of a probability is >= 0
+#: (linear's p_y > 1 on signed logits gives a negative one: outside the range), norms >= 0.
+NLL_METRIC_RANGES: dict[str, tuple[float, float]] = {
+    **{name: (0.0, 1.0) for name in NLL_RATE_METRICS},
+    **{name: (0.0, np.inf) for name in NLL_METRICS if name not in NLL_RATE_METRICS},
+}
+#: Per-vector definitions (y: the uniformly drawn target; g: d(-ln p_y)/dx).
+NLL_DEFINITIONS: dict[str, str] = {
+    "nll": "-ln p_y for a target y drawn uniformly (seeded stream nll_target), p in float64 "
+    "from the rounded logits; NaN where p_y <= 0 or NaN (counted by nll_infinite and "
+    "nll_undefined).",
+    "nll_infinite": "1 if p_y = 0 in float64 (the NLL is +inf: target outside a sparse "
+    "support, a wrong argmax, or underflow of p_y), else 0.",
+    "nll_undefined": "1 if p_y < 0 or NaN (the NLL is undefined: linear on signed logits, "
+    "a zero sum), else 0; vectors whose float64 forward overflows are left out of every "
+    "nll metric (numerics: overflow).",
+    "nll_grad_norm": "||g||_2, g = d(-ln p_y)/dx = vjp(x, -e_y / p_y) in float64 (p - e_y "
+    "for softmax); NaN where p_y < 2^-1022 or undefined.",
+    "nll_grad_max": "max_i |g_i| for the drawn target (<= 1 for softmax).",
+    "nll_grad_norm_argmax": "||g||_2 for the target y = argmax x (a right prediction).",
+    "nll_grad_norm_argmin": "||g||_2 for the target y = argmin x (the worst class).",
+    "nll_grad_over_one": "1 if max_i |g_i| > 1 + 2(K + 4) eps for any of the three targets "
+    "(softmax's entries are in [-1, 1]), else 0.",
+    "nll_convexity_break": "on a segment [x, x'] to a seeded partner x' of the same "
+    "distribution, scale and format: 1 if -ln p_y((x + x')/2) exceeds the endpoints' mean by "
+    "more than the rounding bound 64 eps (|a| + |b| + |c| + K + max|x|, |x'| + 1), or is "
+    "infinite or undefined; counted where both endpoints have p_y >= 2^-1022 and no "
+    "forward overflows.",
+}
+
+
+def draw_targets(seed: int, distribution: str, k: int, count: int) -> np.ndarray:
+    """``count`` target classes drawn uniformly from {0, ..., K - 1} (int64), from the named
+    stream ("nll_target", distribution, K) under ``seed``: one per vector of a cell, the
+    same for every scale and format (like the gradient directions)."""
+    if k < 1:
+        raise ValueError(f"k must be >= 1 to draw targets, got {k}")
+    return stream(seed, "nll_target", distribution, k).integers(0, k, size=count, dtype=np.int64)
+
+
+def partner_z(seed: int, distribution: str, spec: Mapping, k: int, count: int) -> np.ndarray:
+    """The standardised draws z' (float64, shape (count, K)) of the segments' far endpoints:
+    the distribution's own sampler on the named stream ("nll_segment", distribution, K).
+    The sweep turns them into x' exactly as it turns z into x (softmaxlab.sampling.logits:
+    the same scale, rounded to the same format), so x' is an independent vector of the same
+    cell. ValueError for a spec :func:`softmaxlab.sampling.family_params` refuses."""
+    params = family_params(spec)
+    sampler = FAMILIES[spec["family"]][1]
+    return sampler(stream(seed, "nll_segment", distribution, k), (count, k), **params)
+
+
+def gradient_bound(k: int) -> float:
+    """1 + 2(K + 4) eps: the largest |entry| softmax's computed p - e_y can reach.
+
+    vjp forms p (v - v.p) with v = -e_y / p_y: one division for v_y, a K-term sum for v.p,
+    a subtraction and a product, each with relative error <= eps/2 (the sum <= (K - 1)
+    eps/2), on exact values of magnitude <= 1; the factor 2 is margin.
+    """
+    return 1.0 + 2.0 * (k + 4) * EPS
+
+
+def midpoint_tolerance(
+    a: np.ndarray, b: np.ndarray, c: np.ndarray, p_mid: np.ndarray, k: int, reach: np.ndarray
+) -> np.ndarray:
+    """The rounding bound of the midpoint test c > (a + b)/2 + tol (float64, per row).
+
+    a, b, c: the computed NLL at x, x' and the midpoint m = fl(x/2 + x'/2); p_mid: p_y at m;
+    reach: max(max_i |x_i|, max_i |x'_i|). For softmax, each NLL is computed from
+    p_y = t_y / sum_j t_j with t_j = exp(fl(x_j - max x)): the shift errs by eps/2 |x_j -
+    max x| <= eps reach, which exp turns into a relative error of p_y of about eps (reach +
+    1); the sum adds (K - 1) eps/2, the division and the log eps/2 (1 + |NLL|); rounding m
+    moves the NLL by at most ||p - e_y||_1 eps/2 max|m| <= eps reach. Altogether the test's
+    error is below about eps (5 reach + 2 K + 6 + |a| + |b| + |c|), so
+
+        tol = 64 eps (|a| + |b| + |c| + K + reach + 1) + 4 * 2^-1074 / p_mid
+
+    has a margin of more than ten; the last term is p_mid's absolute rounding when it is
+    subnormal (it loses relative precision there; the endpoints are kept >= 2^-1022).
+    A break beyond tol is therefore not rounding for softmax, and for the other maps it is
+    a real departure from convexity unless their NLL's gradient is far above softmax's
+    (iterated exp near overflow); every break the tests construct exceeds tol by orders of
+    magnitude.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        subnormal = np.where(p_mid > 0, 4 * SUBNORMAL_SPACING / p_mid, 0.0)
+    size = np.abs(a) + np.abs(b) + np.abs(c) + k + reach + 1.0
+    return CONVEXITY_ULPS * EPS * size + subnormal
+
+
+def _rows(x, name: str) -> np.ndarray:
+    """x as a float64 (n, K) array with K >= 1, read exactly, or ValueError naming it."""
+    x = np.asarray(x)
+    if x.ndim != 2 or x.shape[1] < 1:
+        raise ValueError(f"{name} must be a 2-D array (rows, K >= 1 classes), got shape {x.shape}")
+    return x.astype(_F64)
+
+
+def _targets(y, n: int, k: int) -> np.ndarray:
+    """y as an int64 array of n classes in [0, K), or ValueError."""
+    y = np.asarray(y)
+    if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(
+            f"target must be an integer array of shape ({n},), got {y.dtype} of shape {y.shape}"
+        )
+    if n and (y.min() < 0 or y.max() >= k):
+        raise ValueError(
+            f"target classes must be in [0, {k}), got values in [{y.min()}, {y.max()}]"
+        )
+    return y.astype(np.int64)
+
+
+def nll_gradient(x: np.ndarray, p: np.ndarray, y: np.ndarray, method: str, params: Mapping):
+    """g = d(-ln p_y)/dx per row (float64, shape of x): vjp(x, -e_y / p_y, method), NaN on
+    the rows where p_y < 2^-1022 (the NLL is infinite, undefined or its cotangent 1/p_y is
+    not representable to full precision) or NaN."""
+    with np.errstate(over="ignore"):  # 1/p_y for a subnormal p_y: masked below
+        g = losses.nll_grad(x, p, y, method, params)
+    resolved = losses.target_prob(p, y) >= TINY
+    return np.where(resolved[:, None], g, np.nan)
+
+
+def _norms(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(||g||_2, max_i |g_i|) per row; NaN rows stay NaN."""
+    return np.sqrt(np.sum(g * g, axis=-1)), np.max(np.abs(g), axis=-1)
+
+
+def convexity_break(
+    x: np.ndarray,
+    x_partner: np.ndarray,
+    y: np.ndarray,
+    method: str,
+    params: Mapping,
+    p_y: np.ndarray | None = None,
+) -> np.ndarray:
+    """The midpoint convexity test per row (float64 0/1, NaN where not counted).
+
+    With a = L(x), b = L(x'), c = L(m), m = x/2 + x'/2 (each half exact, one rounding),
+    L = -ln p_y: 1 if c > (a + b)/2 + :func:`midpoint_tolerance`, or if c is infinite or
+    undefined (a convex function is finite on the segment between two points where it is
+    finite); 0 otherwise. Counted where both endpoints have finite logits and p_y >= 2^-1022
+    and no forward overflows (:func:`softmaxlab.evaluate`). ``p_y``: p_y at x when the
+    caller has it, from a forward that did not overflow (saves one evaluation).
+    """
+    if p_y is None:
+        p, overflow = evaluate(x, method, **params)
+        p_y = np.where(overflow, np.nan, losses.target_prob(p, y))
+    p_far, overflow_far = evaluate(x_partner, method, **params)
+    mid = 0.5 * x + 0.5 * x_partner
+    p_mid, overflow_mid = evaluate(mid, method, **params)
+    p_far, p_mid = losses.target_prob(p_far, y), losses.target_prob(p_mid, y)
+    counted = (
+        np.all(np.isfinite(x), axis=-1)
+        & np.all(np.isfinite(x_partner), axis=-1)
+        & ~overflow_far
+        & ~overflow_mid
+        & (p_y >= TINY)
+        & (p_far >= TINY)
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a, b, c = -np.log(p_y), -np.log(p_far), -np.log(p_mid)
+        reach = np.maximum(np.max(np.abs(x), axis=-1), np.max(np.abs(x_partner), axis=-1))
+        tol = midpoint_tolerance(a, b, c, p_mid, x.shape[-1], reach)
+        within = c <= 0.5 * a + 0.5 * b + tol  # False for NaN or inf c
+    return np.where(counted, (~within).astype(_F64), np.nan)
+
+
+def nll_metrics(
+    x, x_partner, y, method: str, params: Mapping | None = None
+) -> dict[str, np.ndarray]:
+    """Every metric of NLL_METRICS for each row of x (float64 arrays of shape (n,)).
+
+    x: logits, shape (n, K), in any format (read exactly as float64); x_partner: the
+    segments' far endpoints, same shape (None: nll_convexity_break is NaN); y: the drawn
+    targets, int array of shape (n,). ``params``: the method's parameters as
+    :func:`softmaxlab.normalize` takes them (for gumbel_softmax the noise then depends on
+    the seed and on x's shape, and is the same at x, x' and the midpoint). ValueError for a
+    bad shape, a target outside [0, K), or what normalize refuses. Rows with a non-finite
+    logit or whose float64 forward overflows are NaN in every metric.
+    """
+    params = dict(params or {})
+    x = _rows(x, "x")
+    n, k = x.shape
+    y = _targets(y, n, k)
+    p, overflow = evaluate(x, method, **params)
+    valid = np.all(np.isfinite(x), axis=-1) & ~overflow
+    p_y = np.where(valid, losses.target_prob(p, y), np.nan)
+    out: dict[str, np.ndarray] = {}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        loss = losses.nll(p, y)
+    out["nll"] = np.where(np.isfinite(loss), loss, np.nan)
+    out["nll_infinite"] = (p_y == 0).astype(_F64)
+    out["nll_undefined"] = (~(p_y >= 0)).astype(_F64)  # p_y < 0 or NaN
+    over = np.full(n, np.nan)
+    bound = gradient_bound(k)
+    for suffix, target in (
+        ("", y),
+        ("_argmax", np.argmax(x, axis=-1)),
+        ("_argmin", np.argmin(x, axis=-1)),
+    ):
+        norm, largest = _norms(nll_gradient(x, p, target, method, params))
+        out[f"nll_grad_norm{suffix}"] = norm
+        if not suffix:
+            out["nll_grad_max"] = largest
+        over = np.fmax(over, np.where(np.isnan(largest), np.nan, largest > bound))
+    out["nll_grad_over_one"] = over
+    if x_partner is None:
+        out["nll_convexity_break"] = np.full(n, np.nan)
+    else:
+        partner = _rows(x_partner, "x_partner")
+        if partner.shape != x.shape:
+            raise ValueError(f"x_partner's shape {partner.shape} differs from x's {x.shape}")
+        out["nll_convexity_break"] = convexity_break(x, partner, y, method, params, p_y)
+    return {name: np.where(valid, out[name], np.nan) for name in NLL_METRICS}

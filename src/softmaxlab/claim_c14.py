@@ -1,0 +1,376 @@
+"""Claim C14, the cross-entropy link: measure -> :class:`C14Result` -> :func:`verdict` -> text.
+
+The claim: log softmax(x) = x - logsumexp(x), so the NLL -ln p_y is convex in the logits
+with gradient p - e_y (entries in [-1, 1]); the alternatives lose this. It answers the
+thread's question "apart from numerics, how is softmax linked to cross-entropy?"
+(softmaxlab.nll has the per-vector measurements, their formulas and sources).
+
+:func:`measure_c14` reads only the summary table's rows of the metrics in
+softmaxlab.nll.NLL_METRICS (what the sweep wrote: one row per cell, label and metric with
+``n`` and ``mean``, and ``q95`` for the largest per-cell quantile quoted).
+
+Pooling rule (the one the report states for every claim, table and figure): a value pooled
+over several cells is the n-weighted mean of the cells' means, sum_c n_c mean_c / sum_c n_c,
+with n_c the cell's number of vectors where the metric is defined. That is the mean over the
+pooled vectors: each vector counts once, each cell in proportion to its n. Cells with n = 0
+add nothing.
+
+Roles of the labels:
+
+* the reference, label ``softmax`` (base e, temperature 1, stable): its three checks are
+  nll_grad_over_one = 0 (entries of p - e_y in [-1, 1]), nll_convexity_break = 0 and
+  nll_undefined = 0, each over a non-empty pool;
+* the log-linear family, whose log p_y is an affine function of x minus its logsumexp, so
+  whose NLL is convex too (softmax with another base, temperature or the naive form,
+  ssmax, gumbel_softmax with its noise fixed, iterated_exp of depth 1): reported, not
+  judged (their gradient bound is |ln(base)/T| or s ln K, and a naive form's NaN is the
+  overflow of claims C7/C8, not a property of the loss);
+* every other label is an alternative. An alternative loses the property in a
+  (distribution, scale) group, pooled over K and formats, when its NLL is undefined there
+  (pooled nll_undefined > 0), when its midpoint test breaks (pooled nll_convexity_break >
+  0), or when its NLL is infinite where softmax's is finite on every vector of the group
+  (nll_infinite > 0 with the reference's = 0: softmax's own infinite NLL is float64
+  underflow of p_y at large scales, which log-softmax avoids).
+
+verdict: "does not hold" when softmax fails a check or when no alternative loses the
+property anywhere; "holds" when in every measured (distribution, scale) some alternative
+loses it; "holds with conditions" when the losses are confined to some groups (the
+conditions name the others).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from softmaxlab.formatting import number, percent
+from softmaxlab.methods import check_params, parse_label
+from softmaxlab.nll import NLL_METRICS
+
+HOLDS, CONDITIONAL, FAILS = "holds", "holds with conditions", "does not hold"
+VERDICTS: tuple[str, ...] = (HOLDS, CONDITIONAL, FAILS)
+STATEMENT = (
+    "log softmax(x) = x - logsumexp(x): the NLL is convex in the logits with gradient p - y "
+    "(entries in [-1, 1]); alternatives lose this."
+)
+REFERENCE = "softmax"
+ROLES: tuple[str, ...] = ("reference", "log-linear", "alternative")
+# The summary columns measure_c14 reads.
+_COLUMNS = ("distribution", "scale", "method", "label", "metric", "n", "mean", "q95")
+# What an alternative's loss in a group can be, in the order text() lists them.
+FAILURES: tuple[str, ...] = ("undefined", "convexity", "infinite")
+
+
+@dataclass(frozen=True)
+class LabelMeasure:
+    """One label's pooled C14 measurements (means over every cell it was measured in).
+
+    Rates are shares in [0, 1]; ``vectors``, ``segments`` and ``gradients`` are the pooled
+    counts behind nll_undefined, nll_convexity_break and nll_grad_over_one; NaN where the
+    pool is empty. ``failing_groups``: the (distribution, scale) groups where an
+    alternative loses the property, with ``failures`` the kinds of loss seen (FAILURES);
+    empty for the reference and the log-linear family.
+    """
+
+    label: str
+    method: str
+    role: str
+    vectors: int
+    nll: float
+    infinite: float
+    undefined: float
+    segments: int
+    convexity_break: float
+    gradients: int
+    grad_over_one: float
+    grad_norm: float
+    grad_norm_argmax: float
+    grad_norm_argmin: float
+    grad_max: float
+    grad_norm_q95_max: float
+    failing_groups: tuple[tuple[str, float], ...] = ()
+    failures: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ScaleGradient:
+    """The reference's pooled mean NLL gradient norm at one scale, per target."""
+
+    scale: float
+    uniform: float
+    argmax: float
+    argmin: float
+    infinite: float
+
+
+@dataclass(frozen=True)
+class C14Result:
+    """Everything the verdict and the text read: per label, and softmax's gradient by scale.
+
+    ``groups``: every (distribution, scale) the reference was measured in.
+    """
+
+    labels: tuple[LabelMeasure, ...]
+    groups: tuple[tuple[str, float], ...]
+    reference_by_scale: tuple[ScaleGradient, ...]
+
+    def of(self, label: str) -> LabelMeasure:
+        """The measurement of ``label``; KeyError naming the labels present."""
+        for entry in self.labels:
+            if entry.label == label:
+                return entry
+        raise KeyError(f"no C14 measurement of {label!r}; labels: {[e.label for e in self.labels]}")
+
+    @property
+    def reference(self) -> LabelMeasure:
+        return self.of(REFERENCE)
+
+    @property
+    def alternatives(self) -> tuple[LabelMeasure, ...]:
+        return tuple(e for e in self.labels if e.role == "alternative")
+
+
+# ------------------------------------------------------------------------------- measure
+
+
+def pool(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """The pooling rule: per group of ``by``, mean = sum(n mean) / sum(n) over the cells with
+    n > 0 and a mean, and n = sum(n). Columns: ``by``, mean, n."""
+    f = frame[frame["n"].gt(0) & frame["mean"].notna()]
+    f = f.assign(_w=f["n"] * f["mean"])
+    grouped = f.groupby(by, sort=True)[["_w", "n"]].sum()
+    return pd.DataFrame({"mean": grouped["_w"] / grouped["n"], "n": grouped["n"]}).reset_index()
+
+
+def role(label: str) -> str:
+    """ "reference", "log-linear" or "alternative" (module docstring) for a method label."""
+    if label == REFERENCE:
+        return "reference"
+    name, params = parse_label(label)
+    full = check_params(name, params)
+    if name in ("softmax", "ssmax", "gumbel_softmax") or (
+        name == "iterated_exp" and full["depth"] == 1
+    ):
+        return "log-linear"
+    return "alternative"
+
+
+def _value(table: pd.DataFrame, metric: str) -> tuple[float, int]:
+    """(pooled mean, pooled n) of one metric from a label's pooled table (NaN, 0 if none)."""
+    row = table[table["metric"] == metric]
+    if row.empty:
+        return float("nan"), 0
+    return float(row["mean"].iloc[0]), int(row["n"].iloc[0])
+
+
+def _failing_groups(groups: pd.DataFrame, reference_infinite: pd.Series):
+    """((distribution, scale) groups where an alternative loses the property, kinds seen),
+    from the label's rates pooled per group (columns: metrics, index (distribution, scale))."""
+    failing, kinds = [], set()
+    for key, row in groups.iterrows():
+        found = set()
+        if row.get("nll_undefined", 0) > 0:
+            found.add("undefined")
+        if row.get("nll_convexity_break", 0) > 0:
+            found.add("convexity")
+        if row.get("nll_infinite", 0) > 0 and reference_infinite.get(key, np.nan) == 0:
+            found.add("infinite")
+        if found:
+            failing.append((str(key[0]), float(key[1])))
+            kinds |= found
+    return tuple(failing), tuple(kind for kind in FAILURES if kind in kinds)
+
+
+def measure_c14(summary_rows: pd.DataFrame) -> C14Result:
+    """C14's typed result from the summary table's rows (any rows: those of other metrics
+    are ignored). ValueError when a needed column is missing or softmax has no NLL rows."""
+    missing = [column for column in _COLUMNS if column not in summary_rows.columns]
+    if missing:
+        raise ValueError(f"summary rows lack the column(s) {missing}; C14 reads {list(_COLUMNS)}")
+    rows = summary_rows.loc[summary_rows["metric"].isin(NLL_METRICS), list(_COLUMNS)]
+    rows = rows.assign(scale=rows["scale"].astype(np.float64), n=rows["n"].astype(np.int64))
+    if not (rows["label"] == REFERENCE).any():
+        raise ValueError(
+            f"C14 needs the label {REFERENCE!r} among the rows of the metrics "
+            f"{', '.join(NLL_METRICS)}; labels present: {sorted(rows['label'].unique())}"
+        )
+    by_label = pool(rows, ["label", "metric"])
+    by_group = pool(rows, ["label", "distribution", "scale", "metric"]).pivot_table(
+        index=["label", "distribution", "scale"], columns="metric", values="mean"
+    )
+    measured = set(by_group.index.get_level_values("label"))
+    if REFERENCE not in measured:
+        raise ValueError(f"C14: every row of {REFERENCE!r} has n = 0 or no mean")
+    reference_groups = by_group.loc[REFERENCE]
+    reference_infinite = reference_groups.get("nll_infinite", pd.Series(dtype=float))
+    largest_q95 = rows[rows["metric"] == "nll_grad_norm"].groupby("label")["q95"].max()
+    methods = rows.drop_duplicates("label").set_index("label")["method"]
+    measures = []
+    for label in sorted(methods.index, key=lambda lab: (ROLES.index(role(lab)), lab)):
+        table = by_label[by_label["label"] == label]
+        kind = role(label)
+        failing, kinds = (
+            _failing_groups(by_group.loc[label], reference_infinite)
+            if kind == "alternative" and label in measured
+            else ((), ())
+        )
+        measures.append(
+            LabelMeasure(
+                label=label,
+                method=str(methods[label]),
+                role=kind,
+                vectors=_value(table, "nll_undefined")[1],
+                nll=_value(table, "nll")[0],
+                infinite=_value(table, "nll_infinite")[0],
+                undefined=_value(table, "nll_undefined")[0],
+                segments=_value(table, "nll_convexity_break")[1],
+                convexity_break=_value(table, "nll_convexity_break")[0],
+                gradients=_value(table, "nll_grad_over_one")[1],
+                grad_over_one=_value(table, "nll_grad_over_one")[0],
+                grad_norm=_value(table, "nll_grad_norm")[0],
+                grad_norm_argmax=_value(table, "nll_grad_norm_argmax")[0],
+                grad_norm_argmin=_value(table, "nll_grad_norm_argmin")[0],
+                grad_max=_value(table, "nll_grad_max")[0],
+                grad_norm_q95_max=float(largest_q95.get(label, np.nan)),
+                failing_groups=failing,
+                failures=kinds,
+            )
+        )
+    return C14Result(
+        labels=tuple(measures),
+        groups=tuple((str(d), float(s)) for d, s in reference_groups.index),
+        reference_by_scale=_by_scale(rows[rows["label"] == REFERENCE]),
+    )
+
+
+def _by_scale(reference_rows: pd.DataFrame) -> tuple[ScaleGradient, ...]:
+    """The reference's gradient norms (three targets) and infinite share, pooled per scale."""
+    table = pool(reference_rows, ["scale", "metric"]).pivot_table(
+        index="scale", columns="metric", values="mean"
+    )
+    table = table.reindex(
+        columns=["nll_grad_norm", "nll_grad_norm_argmax", "nll_grad_norm_argmin", "nll_infinite"]
+    )
+    return tuple(
+        ScaleGradient(float(scale), *(float(v) for v in values))
+        for scale, values in zip(table.index, table.to_numpy(), strict=True)
+    )
+
+
+# ------------------------------------------------------------------------------- verdict
+
+
+def reference_checks(result: C14Result) -> dict[str, bool]:
+    """softmax's three checks, each False also when its pool is empty (nothing measured)."""
+    ref = result.reference
+    return {
+        "gradient entries in [-1, 1]": ref.gradients > 0 and ref.grad_over_one == 0,
+        "midpoint convexity": ref.segments > 0 and ref.convexity_break == 0,
+        "NLL defined": ref.vectors > 0 and ref.undefined == 0,
+    }
+
+
+def lost_groups(result: C14Result) -> set[tuple[str, float]]:
+    """The (distribution, scale) groups where at least one alternative loses the property."""
+    return {group for entry in result.alternatives for group in entry.failing_groups}
+
+
+def verdict(result: C14Result) -> str:
+    """HOLDS, CONDITIONAL or FAILS (module docstring), a pure function of the result."""
+    if not all(reference_checks(result).values()):
+        return FAILS
+    lost = lost_groups(result)
+    if not lost:
+        return FAILS
+    return HOLDS if set(result.groups) <= lost else CONDITIONAL
+
+
+# ---------------------------------------------------------------------------------- text
+
+
+def _groups_text(groups) -> str:
+    """The groups as "normal at scales 0.1, 1 and uniform at scale 3"."""
+    by_distribution: dict[str, list[float]] = {}
+    for distribution, scale in sorted(groups):
+        by_distribution.setdefault(distribution, []).append(scale)
+    return " and ".join(
+        f"{d} at scale{'s' if len(s) > 1 else ''} {', '.join(number(v) for v in s)}"
+        for d, s in by_distribution.items()
+    )
+
+
+def _alternative_text(entry: LabelMeasure) -> str:
+    """One alternative's losses with their pooled rates."""
+    parts = []
+    if "undefined" in entry.failures:
+        parts.append(f"NLL undefined for {percent(entry.undefined)} of vectors")
+    if "infinite" in entry.failures:
+        parts.append(f"NLL infinite for {percent(entry.infinite)}")
+    if "convexity" in entry.failures:
+        parts.append(
+            f"convexity broken on {percent(entry.convexity_break)} of "
+            f"{number(entry.segments)} segments"
+        )
+    return f"{entry.label}: {', '.join(parts)}"
+
+
+def value(result: C14Result) -> str:
+    """The measured figures: softmax's checks and gradient by scale, then the alternatives."""
+    ref = result.reference
+    lines = [
+        f"softmax: midpoint convexity broken on {percent(ref.convexity_break)} of "
+        f"{number(ref.segments)} segments; |entries of p - y| > 1 on "
+        f"{percent(ref.grad_over_one)} of {number(ref.gradients)} vectors (mean largest "
+        f"|entry| {number(ref.grad_max, 3)}, largest per-cell 95% quantile of ||p - y|| "
+        f"{number(ref.grad_norm_q95_max, 3)}, at most sqrt 2); NLL undefined for "
+        f"{percent(ref.undefined)} of "
+        f"{number(ref.vectors)} vectors, infinite (p_y underflows in float64, log-softmax "
+        f"would not) for {percent(ref.infinite)}."
+    ]
+    if result.reference_by_scale:
+        low, high = result.reference_by_scale[0], result.reference_by_scale[-1]
+        lines.append(
+            "softmax's mean NLL gradient norm, scale "
+            f"{number(low.scale)} -> {number(high.scale)}: drawn target "
+            f"{number(low.uniform, 3)} -> {number(high.uniform, 3)}, target = argmin "
+            f"{number(low.argmin, 3)} -> {number(high.argmin, 3)} (no fading while the "
+            f"prediction is wrong), target = argmax {number(low.argmax, 3)} -> "
+            f"{number(high.argmax, 3)} (fades as the prediction becomes sure)."
+        )
+    losing = [entry for entry in result.alternatives if entry.failures]
+    keeping = [entry.label for entry in result.alternatives if not entry.failures]
+    if losing:
+        lines.append(
+            "Alternatives that lose it: " + "; ".join(map(_alternative_text, losing)) + "."
+        )
+    if keeping:
+        lines.append(f"Alternatives that keep it where measured: {', '.join(keeping)}.")
+    family = [entry for entry in result.labels if entry.role == "log-linear"]
+    if family:
+        worst = max(family, key=lambda e: np.nan_to_num(e.convexity_break, nan=-1.0))
+        lines.append(
+            f"Same log-linear family ({len(family)} labels, not judged): largest convexity "
+            f"break rate {percent(worst.convexity_break)} ({worst.label})."
+        )
+    return " ".join(lines)
+
+
+def conditions(result: C14Result) -> str:
+    """Where the verdict holds or why it does not, in one sentence."""
+    failed = [name for name, ok in reference_checks(result).items() if not ok]
+    if failed:
+        return f"softmax fails: {', '.join(failed)}"
+    lost = lost_groups(result)
+    if not lost:
+        return "no alternative loses convexity or a defined NLL in the measured cells"
+    kept = sorted(set(result.groups) - lost)
+    if not kept:
+        return "some alternative loses it in every measured distribution and scale"
+    return f"alternatives lose it only on {_groups_text(lost)}; none does on {_groups_text(kept)}"
+
+
+def text(result: C14Result) -> str:
+    """The claim's paragraph: statement, verdict, measured figures and conditions."""
+    return f"C14 ({verdict(result)}): {STATEMENT} {value(result)} Conditions: {conditions(result)}."

@@ -1,0 +1,259 @@
+"""Claim C14: the pooling rule, every verdict from synthetic summary rows, the text's
+numbers, and one end-to-end run on real per-vector measurements (softmaxlab.nll)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from softmaxlab import check_params, claim_c14, label, nll
+from softmaxlab.claim_c14 import CONDITIONAL, FAILS, HOLDS
+from softmaxlab.sampling import logits, sample_z
+from softmaxlab.stats import summarize
+
+# A passing softmax: every check 0, gradients by target.
+SOFTMAX_OK = {
+    "nll": 1.5,
+    "nll_infinite": 0.0,
+    "nll_undefined": 0.0,
+    "nll_grad_norm": 0.9,
+    "nll_grad_max": 0.8,
+    "nll_grad_norm_argmax": 0.3,
+    "nll_grad_norm_argmin": 1.2,
+    "nll_grad_over_one": 0.0,
+    "nll_convexity_break": 0.0,
+}
+CLEAN = {**SOFTMAX_OK, "nll_grad_over_one": 0.5}  # an alternative without a loss
+GROUPS = [("normal", 0.1), ("normal", 10.0), ("positive", 0.1), ("positive", 10.0)]
+
+
+def _rows(cells: dict[tuple[str, str, float], dict[str, float]], n: int = 100) -> pd.DataFrame:
+    """Summary rows (one K and format) from {(label, distribution, scale): {metric: mean}};
+    a metric missing from a cell's dict is not written."""
+    rows = []
+    for (lab, distribution, scale), means in cells.items():
+        for metric, mean in means.items():
+            rows.append(
+                {
+                    "distribution": distribution,
+                    "scale": scale,
+                    "k": 10,
+                    "dtype": "float64",
+                    "method": lab.split("(")[0],
+                    "label": lab,
+                    "metric": metric,
+                    "n": n,
+                    "mean": mean,
+                    "q95": mean,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _summary(alternatives: dict[str, dict[tuple[str, float], dict]], softmax=None):
+    """softmax (passing unless given) in every group, and alternatives per group."""
+    cells = {("softmax", d, s): dict(softmax or SOFTMAX_OK) for d, s in GROUPS}
+    for lab, per_group in alternatives.items():
+        for (d, s), means in per_group.items():
+            cells[(lab, d, s)] = means
+    return _rows(cells)
+
+
+def _everywhere(means: dict) -> dict:
+    return {group: dict(means) for group in GROUPS}
+
+
+def test_pool_is_the_n_weighted_mean_of_cell_means():
+    frame = pd.DataFrame(
+        {
+            "g": ["a", "a", "a", "b"],
+            "n": [10, 30, 0, 5],
+            "mean": [0.0, 1.0, 7.0, np.nan],
+        }
+    )
+    pooled = claim_c14.pool(frame, ["g"])
+    assert pooled["g"].tolist() == ["a"]  # b has no defined mean
+    assert pooled["mean"].iloc[0] == 0.75 and pooled["n"].iloc[0] == 40
+
+
+def test_measure_pools_over_cells_by_n():
+    rows = _rows(
+        {
+            ("softmax", "normal", 1.0): SOFTMAX_OK,
+            ("linear", "normal", 1.0): {**CLEAN, "nll_undefined": 0.2},
+            ("linear", "normal", 2.0): {**CLEAN, "nll_undefined": 0.6},
+        }
+    )
+    rows.loc[(rows["label"] == "linear") & (rows["scale"] == 2.0), "n"] = 300
+    result = claim_c14.measure_c14(rows)
+    linear = result.of("linear")
+    assert linear.undefined == pytest.approx((100 * 0.2 + 300 * 0.6) / 400)
+    assert linear.vectors == 400 and linear.role == "alternative"
+    assert result.reference.role == "reference"
+    assert linear.failing_groups == (("normal", 1.0), ("normal", 2.0))
+    assert linear.failures == ("undefined",)
+
+
+def test_holds_when_an_alternative_loses_it_everywhere():
+    result = claim_c14.measure_c14(
+        _summary(
+            {
+                "linear": _everywhere({**CLEAN, "nll_convexity_break": 0.3125}),
+                "sparsemax": _everywhere(CLEAN),
+            }
+        )
+    )
+    assert claim_c14.verdict(result) == HOLDS
+    assert claim_c14.conditions(result).startswith("some alternative loses it in every")
+    text = claim_c14.text(result)
+    assert "linear: convexity broken on 31.2% of 400 segments" in text
+    assert "keep it where measured: sparsemax" in text
+    assert "0% of 400 segments" in text  # softmax's break count
+    assert "target = argmax 0.3 -> 0.3" in text
+    assert "95% quantile of ||p - y|| 0.9" in text
+
+
+def test_holds_with_conditions_when_losses_are_confined():
+    per_group = {group: dict(CLEAN) for group in GROUPS}
+    per_group[("normal", 10.0)] = {**CLEAN, "nll_undefined": 0.05}
+    per_group[("positive", 10.0)] = {**CLEAN, "nll_convexity_break": 0.01}
+    result = claim_c14.measure_c14(_summary({"linear": per_group}))
+    assert claim_c14.verdict(result) == CONDITIONAL
+    assert claim_c14.conditions(result) == (
+        "alternatives lose it only on normal at scale 10 and positive at scale 10; "
+        "none does on normal at scale 0.1 and positive at scale 0.1"
+    )
+    assert result.of("linear").failures == ("undefined", "convexity")
+
+
+@pytest.mark.parametrize(
+    "broken, check",
+    [
+        ({"nll_grad_over_one": 0.01}, "gradient entries in [-1, 1]"),
+        ({"nll_convexity_break": 0.002}, "midpoint convexity"),
+        ({"nll_undefined": 0.5}, "NLL defined"),
+    ],
+)
+def test_does_not_hold_when_softmax_fails_a_check(broken, check):
+    result = claim_c14.measure_c14(
+        _summary(
+            {"linear": _everywhere({**CLEAN, "nll_convexity_break": 0.3})},
+            softmax={**SOFTMAX_OK, **broken},
+        )
+    )
+    assert claim_c14.verdict(result) == FAILS
+    assert claim_c14.conditions(result) == f"softmax fails: {check}"
+
+
+def test_does_not_hold_when_a_check_was_never_measured():
+    softmax = {k: v for k, v in SOFTMAX_OK.items() if k != "nll_convexity_break"}
+    result = claim_c14.measure_c14(
+        _summary({"linear": _everywhere({**CLEAN, "nll_undefined": 0.3})}, softmax=softmax)
+    )
+    assert result.reference.segments == 0
+    assert claim_c14.verdict(result) == FAILS
+
+
+def test_does_not_hold_when_no_alternative_loses_it():
+    result = claim_c14.measure_c14(_summary({"taylor": _everywhere(CLEAN)}))
+    assert claim_c14.verdict(result) == FAILS
+    assert "no alternative loses" in claim_c14.conditions(result)
+
+
+def test_infinite_counts_only_where_softmax_is_finite():
+    """sparsemax's p_y = 0 is a loss where softmax's NLL is finite on every vector; where
+    softmax's own p_y underflowed too (large scales), it is not counted."""
+    softmax_cells = {("softmax", d, s): dict(SOFTMAX_OK) for d, s in GROUPS}
+    for d in ("normal", "positive"):
+        softmax_cells[("softmax", d, 10.0)]["nll_infinite"] = 0.2
+    sparse = {("sparsemax", d, s): {**CLEAN, "nll_infinite": 0.5} for d, s in GROUPS}
+    result = claim_c14.measure_c14(_rows({**softmax_cells, **sparse}))
+    assert result.of("sparsemax").failing_groups == (("normal", 0.1), ("positive", 0.1))
+    assert claim_c14.verdict(result) == CONDITIONAL
+    assert "sparsemax: NLL infinite for 50%" in claim_c14.text(result)
+
+
+def test_the_log_linear_family_is_reported_not_judged():
+    broken = {**SOFTMAX_OK, "nll_undefined": 0.4, "nll_grad_over_one": 1.0}
+    result = claim_c14.measure_c14(
+        _summary(
+            {
+                "softmax(stable=False)": _everywhere(broken),
+                "iterated_exp(depth=1)": _everywhere(broken),
+                "ssmax": _everywhere(broken),
+                "iterated_exp": _everywhere({**CLEAN, "nll_convexity_break": 0.2}),
+            }
+        )
+    )
+    roles = {entry.label: entry.role for entry in result.labels}
+    assert roles == {
+        "softmax": "reference",
+        "iterated_exp(depth=1)": "log-linear",
+        "softmax(stable=False)": "log-linear",
+        "ssmax": "log-linear",
+        "iterated_exp": "alternative",
+    }
+    assert claim_c14.verdict(result) == HOLDS
+    assert "Same log-linear family (3 labels, not judged)" in claim_c14.text(result)
+
+
+def test_bad_rows_are_one_clear_error():
+    rows = _summary({"linear": _everywhere(CLEAN)})
+    with pytest.raises(ValueError, match="needs the label 'softmax'"):
+        claim_c14.measure_c14(rows[rows["label"] != "softmax"])
+    with pytest.raises(ValueError, match=r"lack the column\(s\) \['q95'\]"):
+        claim_c14.measure_c14(rows.drop(columns="q95"))
+    with pytest.raises(KeyError, match="no C14 measurement of 'relu'"):
+        claim_c14.measure_c14(rows).of("relu")
+
+
+def _measured_summary(methods, scales, n=64, seed=3) -> pd.DataFrame:
+    """Summary rows of the NLL metrics measured on seeded vectors, one cell per
+    (distribution, scale), K = 5, float64: what the sweep would write for these cells."""
+    names = list(nll.NLL_METRICS)
+    is_rate = np.array([name in nll.NLL_RATE_METRICS for name in names])
+    low, high = (np.array([nll.NLL_METRIC_RANGES[m][i] for m in names]) for i in (0, 1))
+    dists = {"normal": {"family": "normal"}, "positive": {"family": "uniform", "low": 0.0}}
+    rows = []
+    for distribution, spec in dists.items():
+        z = sample_z(seed, distribution, spec, 5, n)
+        z_far = nll.partner_z(seed, distribution, spec, 5, n)
+        y = nll.draw_targets(seed, distribution, 5, n)
+        for scale in scales:
+            x, x_far = logits(z, scale, "float64"), logits(z_far, scale, "float64")
+            for name, params in methods:
+                full = check_params(name, params)
+                values = nll.nll_metrics(x, x_far, y, name, full)
+                cell = summarize(np.column_stack([values[m] for m in names]), is_rate, low, high)
+                for j, metric in enumerate(names):
+                    rows.append(
+                        {
+                            "distribution": distribution,
+                            "scale": scale,
+                            "k": 5,
+                            "dtype": "float64",
+                            "method": name,
+                            "label": label(name, full),
+                            "metric": metric,
+                            **{field: cell[field][j] for field in cell},
+                        }
+                    )
+    return pd.DataFrame(rows)
+
+
+def test_end_to_end_on_measured_vectors():
+    methods = [("softmax", {}), ("linear", {}), ("sparsemax", {}), ("ssmax", {})]
+    rows = _measured_summary(methods, [0.1, 3.0, 300.0])
+    result = claim_c14.measure_c14(rows)
+    assert claim_c14.verdict(result) == HOLDS
+    ref = result.reference
+    assert ref.grad_over_one == 0 and ref.convexity_break == 0 and ref.undefined == 0
+    assert ref.segments > 200 and ref.gradients == 2 * 3 * 64
+    linear = result.of("linear")
+    assert linear.convexity_break > 0.05 and "convexity" in linear.failures
+    assert result.of("sparsemax").convexity_break == 0  # convex where finite
+    by_scale = result.reference_by_scale
+    assert [s.scale for s in by_scale] == [0.1, 3.0, 300.0]
+    assert by_scale[-1].argmax < 0.1 * by_scale[0].argmax  # right predictions: fades
+    assert by_scale[-1].argmin > 1.0  # the worst class: does not

@@ -398,9 +398,13 @@ def _gumbel_softmax(x, ctx, tau, seed):
 @dataclass(frozen=True)
 class _Param:
     default: object
-    kind: str  # "real", "int" or "bool"
+    kind: str  # "real" (finite float64), "int" (int64) or "bool"
     allowed: str  # what is allowed, for messages
     ok: Callable[[object], bool] = field(default=lambda value: True)
+    # [low, high] a sweep takes without `limits: {override: true}` (softmaxlab.config), or
+    # None; values beyond cost hours per job or lose accuracy, as `why` says.
+    sweep_limit: tuple[float, float] | None = None
+    why: str = ""
 
 
 _METHODS: dict[str, tuple[Callable, dict[str, _Param]]] = {
@@ -414,7 +418,16 @@ _METHODS: dict[str, tuple[Callable, dict[str, _Param]]] = {
     "escort": (_escort, {"p": _Param(2.0, "real", "> 0", lambda v: v > 0)}),
     "taylor": (
         _taylor,
-        {"order": _Param(2, "int", "an even integer >= 0", lambda v: v >= 0 and v % 2 == 0)},
+        {
+            "order": _Param(
+                2,
+                "int",
+                "an even integer >= 0",
+                lambda v: v >= 0 and v % 2 == 0,
+                sweep_limit=(0, 64),
+                why="each order is one more pass over every logit: order 64 takes 8x softmax",
+            )
+        },
     ),
     "stablemax": (_stablemax, {}),
     "softmax": (
@@ -428,14 +441,34 @@ _METHODS: dict[str, tuple[Callable, dict[str, _Param]]] = {
     "iterated_exp": (
         _iterated_exp,
         {
-            "depth": _Param(2, "int", "an integer >= 1", lambda v: v >= 1),
+            "depth": _Param(
+                2,
+                "int",
+                "an integer >= 1",
+                lambda v: v >= 1,
+                sweep_limit=(1, 6),
+                why="E_6(x) > e^(3.8e6) for every x: deeper overflows every format on any input",
+            ),
             "stable": _Param(False, "bool", "true or false"),
         },
     ),
     "ssmax": (_ssmax, {"s": _Param(1.0, "real", "> 0", lambda v: v > 0)}),
     "sparsemax": (_sparsemax, {}),
     "entmax15": (_entmax15, {}),
-    "entmax": (_entmax, {"alpha": _Param(1.5, "real", "> 1", lambda v: v > 1)}),
+    "entmax": (
+        _entmax,
+        {
+            "alpha": _Param(
+                1.5,
+                "real",
+                "> 1",
+                lambda v: v > 1,
+                sweep_limit=(1.001, math.inf),
+                why="closer to 1 the float32 bisection of the narrow formats loses the answer "
+                "(alpha = 1.0001 errs by 6e-5, 1 + 1e-9 by 0.97; alpha -> 1 is softmax)",
+            )
+        },
+    ),
     "gumbel_softmax": (
         _gumbel_softmax,
         {
@@ -452,9 +485,44 @@ def methods() -> list[str]:
 
 
 def _lookup(name: str):
-    if name not in _METHODS:
-        raise ValueError(f"unknown method {name!r}; valid methods: {', '.join(_METHODS)}")
+    """(function, parameter specs) of a method; ValueError for anything but a known name."""
+    if not isinstance(name, str) or name not in _METHODS:
+        raise ValueError(
+            f"unknown method {describe_value(name)}; valid methods: {', '.join(_METHODS)}"
+        )
     return _METHODS[name]
+
+
+def describe_value(value) -> str:
+    """A value for a message: its repr, a huge integer by its number of digits."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**20:
+        return f"a {len(str(abs(value)))}-digit integer"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _typed(value, kind: str):
+    """``value`` as the Python bool, int or float that ``kind`` asks for, or None when it is
+    not one: bools are neither ints nor reals, an int must fit int64 (numpy), a real must
+    be finite in float64. A numpy scalar becomes the Python number it holds (a float32
+    0.1 becomes 0.10000000149011612), so labels spell the value used."""
+    if kind == "bool":
+        return bool(value) if isinstance(value, bool | np.bool_) else None
+    if isinstance(value, bool | np.bool_):
+        return None
+    if kind == "int":
+        if isinstance(value, int | np.integer) and -(2**63) <= int(value) < 2**63:
+            return int(value)
+        return None
+    if isinstance(value, int | float | np.integer | np.floating) or (
+        isinstance(value, np.generic) and value.dtype in _SUPPORTED  # ml_dtypes' scalars
+    ):
+        try:
+            real = float(value)
+        except OverflowError:
+            return None
+        return real if math.isfinite(real) else None
+    return None
 
 
 def method_defaults(name: str) -> dict:
@@ -468,43 +536,56 @@ def method_doc(name: str) -> str:
 
 
 def check_params(name: str, params: Mapping | None = None) -> dict:
-    """The full parameters of ``name`` (defaults filled in), or ValueError naming the bad
-    parameter, its value and what is allowed."""
+    """The full parameters of ``name`` (defaults filled in) as Python bool, int and float,
+    or ValueError naming the bad parameter, its value and what is allowed.
+
+    A numpy scalar becomes the Python number it holds, so the returned value (and the
+    label made from it) is the value the method computes with.
+    """
     specs = _lookup(name)[1]
+    if params is not None and not isinstance(params, Mapping):
+        raise ValueError(
+            f"method {name!r}: parameters must be a mapping, got {describe_value(params)}"
+        )
     params = dict(params or {})
-    unknown = sorted(set(params) - set(specs))
+    unknown = sorted(set(params) - set(specs), key=repr)
     if unknown:
         raise ValueError(
-            f"method {name!r} has no parameter {unknown[0]!r}; "
+            f"method {name!r} has no parameter {describe_value(unknown[0])}; "
             f"valid parameters: {', '.join(specs) or '(none)'}"
         )
     full = {}
     for key, spec in specs.items():
         value = params.get(key, spec.default)
-        if spec.kind == "bool":
-            valid = isinstance(value, bool | np.bool_)
-        elif spec.kind == "int":
-            valid = isinstance(value, int | np.integer) and not isinstance(value, bool)
-        else:
-            valid = isinstance(value, int | float | np.integer | np.floating) and not isinstance(
-                value, bool
-            )
-            valid = valid and math.isfinite(value)
-        if not (valid and spec.ok(value)):
+        typed = _typed(value, spec.kind)
+        if typed is None or not spec.ok(typed):
+            kind = {"real": "real, finite", "int": "int64"}.get(spec.kind, spec.kind)
             raise ValueError(
                 f"method {name!r}: parameter {key} must be {spec.allowed} "
-                f"({spec.kind}), got {value!r}"
+                f"({kind}), got {describe_value(value)}"
             )
-        full[key] = bool(value) if spec.kind == "bool" else value
+        full[key] = typed
     return full
 
 
+def sweep_limits(name: str) -> dict[str, tuple[float, float, str]]:
+    """Parameter -> (low, high, why) for the parameters of ``name`` whose values a sweep
+    takes only within [low, high] unless the config sets ``limits: {override: true}``."""
+    return {
+        key: (*spec.sweep_limit, spec.why)
+        for key, spec in _lookup(name)[1].items()
+        if spec.sweep_limit is not None
+    }
+
+
 def _format(value) -> str:
-    if isinstance(value, bool | np.bool_):
-        return str(bool(value))
-    if isinstance(value, float | np.floating) and float(value).is_integer():
+    """A parameter as label spells it: Python's shortest round-trip repr, integral reals
+    below 10^16 without the '.0' (base=100), booleans as True/False."""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
         return str(int(value))
-    return repr(value) if isinstance(value, float) else str(value)
+    return repr(value)
 
 
 def label(name: str, params: Mapping | None = None) -> str:

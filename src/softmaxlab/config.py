@@ -1,32 +1,161 @@
 """Validation of a sweep config: JSON Schema first, then the checks a schema cannot express.
 
-Every error names the config key, the bad value and what is allowed, so a user can fix the
-file without reading code. ``validate`` returns a new dict with the schema's defaults
-filled in and never touches the input.
+Every error names the config key, the bad value and what is allowed, in one line, so a
+user can fix the file without reading code; no input gives another exception. ``validate``
+returns a new dict with the schema's defaults filled in and never touches the input.
+
+What runs is what is checked: integers are Python ints (3.0 is refused for every integer
+key), every number is finite and every integer fits int64, names fullmatch their pattern
+and cannot read back as a number, boolean or missing value, every distribution's draws and
+every scaled logit stay within float64, and one sweep job stays within LIMITS (memory and
+time) unless the config sets ``limits: {override: true}``. Numbers and booleans written as
+strings (what ``snakemake --config`` hands over inside lists and mappings) are read as
+numbers and booleans first. ``load_config_file`` reads a config file strictly: a key
+repeated in one mapping is refused, where YAML loaders silently keep the last.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from collections.abc import Mapping
+import functools
+import json
+import math
+import re
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import jsonschema
+import numpy as np
 import yaml
 
-from softmaxlab.methods import check_params, label
-from softmaxlab.sampling import family_params
+from softmaxlab.methods import check_params, describe_value, label, sweep_limits
+from softmaxlab.sampling import draw_bound, family_params
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+# What one sweep job may take without `limits: {override: true}`. Memory: the job's request
+# (softmaxlab.sweep.job_mem_mb, plus its quantile samples); 8 GiB fits a laptop and a
+# common cluster node. Time: logits per job (shard_elements) and per cell (a cell is never
+# split): 4 x 10^8 logits take about an hour on one core with the 30 methods of
+# config/config.yaml (the default sweep's 1.4 x 10^7 logits take 132 s of CPU).
+LIMITS = {"job_mem_mb": 8192, "job_elements": 4 * 10**8}
+_OVERRIDE = "set `limits: {override: true}` to run it anyway (config/README.md)"
+_INT64 = (-(2**63), 2**63 - 1)
+_FLOAT64_MAX = float(np.finfo(np.float64).max)
+# Names pandas.read_csv reads as missing or boolean, and float()'s nan/inf spellings that the
+# name pattern allows, compared case-insensitively: such a name would not read back as itself.
+_READ_BACK = frozenset({"na", "nan", "null", "none", "true", "false", "inf", "infinity"})
 
 
 class ConfigError(ValueError):
     """A config value is not allowed; the message says which key and what is allowed."""
 
 
+# --- reading config files strictly ---------------------------------------------------------
+
+
+class StrictLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a key repeated in one mapping (SafeLoader, like the
+    loaders Snakemake uses, keeps the last one silently). Merge keys (``<<: *anchor``)
+    still override as YAML defines."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            first: dict = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    earlier = first.setdefault(key, key_node)
+                except TypeError:  # unhashable: SafeLoader's own error follows
+                    continue
+                if earlier is not key_node:
+                    raise ConfigError(
+                        f"line {key_node.start_mark.line + 1}: duplicate key {key!r} (first on "
+                        f"line {earlier.start_mark.line + 1}); YAML keeps only the last, "
+                        "so remove one"
+                    )
+        return super().construct_mapping(node, deep=deep)
+
+
+def _json_pairs(pairs: list) -> dict:
+    """json.load's object_pairs_hook refusing a repeated key."""
+    out: dict = {}
+    for key, value in pairs:
+        if key in out:
+            raise ConfigError(f"duplicate key {key!r}; JSON keeps only the last, so remove one")
+        out[key] = value
+    return out
+
+
+def check_config_file(path: str | Path) -> object:
+    """What a config file holds, parsed as Snakemake parses it (JSON first, then YAML) but
+    strictly: ConfigError ``config file 'path', line N: duplicate key 'seed' ...`` for a
+    key repeated in one mapping, and one line for a file that is neither JSON nor YAML.
+    A YTE template (``__use_yte__: true``) is returned unevaluated: its duplicate keys are
+    checked, its Python expressions never run here."""
+    where = f"config file {str(path)!r}"
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeError) as err:
+        raise ConfigError(f"{where} cannot be read as UTF-8 text: {err}") from None
+    try:
+        return json.loads(text, object_pairs_hook=_json_pairs)
+    except ConfigError as err:
+        raise ConfigError(f"{where}, {_duplicate_line(text) or err}") from None
+    except ValueError:
+        pass  # not JSON: YAML decides
+    try:
+        return yaml.load(text, Loader=StrictLoader)
+    except ConfigError as err:
+        raise ConfigError(f"{where}, {err}") from None
+    except yaml.YAMLError as err:
+        problem = " ".join(str(err).split())
+        raise ConfigError(f"{where} is not valid YAML or JSON: {problem}") from None
+
+
+def _duplicate_line(text: str) -> str | None:
+    """StrictLoader's message (with its line) for a duplicate in JSON text, which is YAML
+    too; None when PyYAML cannot read it."""
+    try:
+        yaml.load(text, Loader=StrictLoader)
+    except ConfigError as err:
+        return str(err)
+    except yaml.YAMLError:
+        return None
+    return None
+
+
+def load_config_file(path: str | Path) -> dict:
+    """The config a JSON or YAML file holds (what Snakemake reads from it), read strictly
+    (see check_config_file). ConfigError for a YTE template: its values are Python code
+    that only Snakemake evaluates."""
+    config = check_config_file(path)
+    if not isinstance(config, dict):
+        raise ConfigError(f"config file {str(path)!r}: the top level must be a mapping of keys")
+    if config.get("__use_yte__") is True:
+        raise ConfigError(
+            f"config file {str(path)!r} is a YTE template (__use_yte__: true): Snakemake "
+            "evaluates its Python expressions; validate what it produces instead"
+        )
+    return config
+
+
+# --- the schema ----------------------------------------------------------------------------
+
+
 def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
+    """The JSON schema (a YAML file), read with libyaml when PyYAML has it."""
     with open(path) as handle:
-        return yaml.safe_load(handle)
+        return yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
+@functools.lru_cache(maxsize=1)
+def _default_schema() -> dict:
+    """The schema at SCHEMA_PATH, read once per process (validate never modifies it)."""
+    return load_schema()
 
 
 def _key(path) -> str:
@@ -64,35 +193,119 @@ def _describe(error: jsonschema.ValidationError) -> str:
     return f"config key {key!r}: {error.message}"
 
 
+def _is_integer(checker, instance) -> bool:
+    """JSON Schema's integer as the code uses it: a Python int, never a float such as 3.0
+    (draft 7 counts 3.0 as an integer; range() and numpy's sizes do not) nor a bool."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+def _fullmatch_pattern(validator, pattern, instance, schema):
+    """``pattern`` applied to the whole string: Python's ``$`` (what jsonschema's re.search
+    uses) also matches before a trailing newline, so 'normal\\n' would pass '^...$'."""
+    if isinstance(instance, str) and re.fullmatch(pattern, instance) is None:
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+_Validator = jsonschema.validators.extend(
+    jsonschema.Draft7Validator,
+    validators={"pattern": _fullmatch_pattern},
+    type_checker=jsonschema.Draft7Validator.TYPE_CHECKER.redefine("integer", _is_integer),
+)
+
+
+def _path_order(error: jsonschema.ValidationError) -> list:
+    """Sort key for errors: by path, list indexes as numbers, keys as text."""
+    return [
+        (0, part, "") if isinstance(part, int) else (1, 0, str(part))
+        for part in error.absolute_path
+    ]
+
+
+# --- values: coercion and the checks that hold everywhere -----------------------------------
+
+
 def _number(text: str):
-    """int or float for a numeric string, else the string itself."""
-    for parse in (int, float):
+    """int or float for a numeric string, else the string itself. Only strings with a
+    digit count as numbers: 'nan' and 'inf' stay text (and are refused as such)."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    if any(char.isdigit() for char in text):
         try:
-            return parse(text)
+            return float(text)
         except ValueError:
             pass
     return text
 
 
-def _coerce_list_numbers(config: dict) -> None:
-    """Numeric strings inside top-level lists become numbers.
+def _coerce(node):
+    """A copy of node with numeric strings as numbers and 'true'/'false' (any case) as
+    booleans, at any depth. Snakemake parses ``--config vectors="{elements: 2}"`` with
+    YAML's BaseLoader, which leaves every scalar inside a list or mapping a string (it
+    converts only the top level); keys are left as they are."""
+    if isinstance(node, Mapping):
+        return {key: _coerce(value) for key, value in node.items()}
+    if isinstance(node, list | tuple):
+        return [_coerce(value) for value in node]
+    if isinstance(node, str):
+        if node.lower() in ("true", "false"):
+            return node.lower() == "true"
+        return _number(node)
+    return node
 
-    Snakemake parses ``--config scales="[1, 10]"`` with YAML's BaseLoader, which leaves
-    every list element a string; a config file never produces numeric strings there.
-    """
-    for key, value in config.items():
-        if isinstance(value, list):
-            config[key] = [_number(item) if isinstance(item, str) else item for item in value]
+
+def _check_values(node, path: tuple = ()) -> None:
+    """ConfigError for the first key that is not a string, float that is not finite, or
+    integer beyond int64, anywhere in node (the rules that hold for every key)."""
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            if not isinstance(key, str):
+                raise ConfigError(
+                    f"config key {_key(path)!r}: key {describe_value(key)} "
+                    f"({type(key).__name__}) is not a string; keys and names are text"
+                )
+            _check_values(value, (*path, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            _check_values(value, (*path, index))
+    elif isinstance(node, float) and not math.isfinite(node):
+        raise ConfigError(f"config key {_key(path)!r}: {node!r} is not a finite number")
+    elif isinstance(node, int) and not isinstance(node, bool):
+        if not _INT64[0] <= node <= _INT64[1]:
+            raise ConfigError(
+                f"config key {_key(path)!r}: {describe_value(node)} is outside the 64-bit "
+                "integer range [-2^63, 2^63 - 1]"
+            )
 
 
-def _coerce_booleans(config: dict, schema: Mapping) -> None:
-    """ "true"/"false" (any case) become booleans for the schema's boolean keys: Snakemake
-    hands ``--config raw_metrics=true`` over as a string (it converts only True/False)."""
-    for key, sub in schema.get("properties", {}).items():
-        value = config.get(key)
-        if sub.get("type") == "boolean" and isinstance(value, str):
-            if value.lower() in ("true", "false"):
-                config[key] = value.lower() == "true"
+def _check_name(name: str) -> None:
+    """ConfigError for a distribution name that reads back from summary.csv as something
+    else: a number (float() takes it) or a pandas missing value or boolean."""
+    try:
+        float(name)
+        number = True
+    except ValueError:
+        number = False
+    if number or name.lower() in _READ_BACK:
+        raise ConfigError(
+            f"config key 'distributions': name {name!r} reads back as a number, a boolean "
+            "or a missing value (pandas.read_csv, float()); choose another name (not nan, "
+            "inf, infinity, na, null, none, true or false in any case)"
+        )
+
+
+@contextlib.contextmanager
+def _about(key: str) -> Iterator[None]:
+    """Any exception but ConfigError raised inside becomes a ConfigError naming ``key``:
+    validate never ends in a traceback."""
+    try:
+        yield
+    except ConfigError:
+        raise
+    except Exception as err:  # the one-line message is the point: never a traceback
+        problem = " ".join(f"{type(err).__name__}: {err}".split())
+        raise ConfigError(f"config key {key!r}: {problem}") from None
 
 
 def _fill_defaults(config: dict, schema: Mapping) -> None:
@@ -104,44 +317,64 @@ def _fill_defaults(config: dict, schema: Mapping) -> None:
 
 
 def validate(config: Mapping, schema: Mapping | None = None) -> dict:
-    """The config with defaults filled in, or ConfigError naming the first bad key.
+    """The config with defaults filled in, or ConfigError (one line) naming the first bad key.
 
-    Checks, in order: the JSON schema (types, ranges, allowed names); every distribution's
-    family parameters; every method's parameters (softmaxlab.methods.check_params);
-    vectors.min <= vectors.max; no two methods with the same label.
+    Checks, in order: strings that are numbers or booleans become them; keys are strings,
+    numbers finite, integers within int64; the JSON schema (types, with 3.0 not an
+    integer; ranges; allowed names, fullmatched); distribution names that read back as
+    themselves; every distribution's family parameters and draws; every scale's logits
+    within float64; vectors.min <= vectors.max; every method's parameters
+    (softmaxlab.methods.check_params) and no two methods with the same label; LIMITS and
+    the methods' sweep limits unless ``limits: {override: true}``.
     """
-    schema = load_schema() if schema is None else schema
-    config = copy.deepcopy(dict(config))
-    # Booleans are integers to JSON Schema's Python binding; a seed of `true` is a mistake.
-    for key in ("seed", "grad_vectors", "quantile_vectors", "shard_elements"):
-        if isinstance(config.get(key), bool):
-            raise ConfigError(f"config key {key!r}: must be an integer, got {config[key]!r}")
-    _coerce_list_numbers(config)
-    _coerce_booleans(config, schema)
+    schema = _default_schema() if schema is None else schema
+    if not isinstance(config, Mapping):
+        raise ConfigError(
+            f"config key '(top level)': the config must be a mapping of keys to values, "
+            f"got {describe_value(config)}"
+        )
+    config = _coerce(config)
+    _check_values(config)
     _fill_defaults(config, schema)
-    errors = sorted(
-        jsonschema.Draft7Validator(schema).iter_errors(config), key=lambda e: list(e.absolute_path)
-    )
+    errors = sorted(_Validator(schema).iter_errors(config), key=_path_order)
     if errors:
         raise ConfigError(_describe(errors[0]))
+    bounds = {}
     for name, spec in config["distributions"].items():
-        try:
-            family_params(spec)
-        except ValueError as err:
-            raise ConfigError(f"config key 'distributions.{name}': {err}") from None
+        _check_name(name)
+        with _about(f"distributions.{name}"):
+            try:
+                family_params(spec)
+            except ValueError as err:
+                raise ConfigError(f"config key 'distributions.{name}': {err}") from None
+            bounds[name] = draw_bound(spec)
+    for index, scale in enumerate(config["scales"]):
+        for name, bound in bounds.items():
+            largest = _FLOAT64_MAX / bound if bound > 0 else math.inf
+            if not scale <= largest:
+                raise ConfigError(
+                    f"config key 'scales[{index}]': {scale:g} x the draws of distribution "
+                    f"{name!r} overflow float64: |z| reaches {bound:.4g} (exceeded with "
+                    f"probability 1e-18), so scales up to {largest:.4g} are allowed"
+                )
     vectors = config["vectors"]
     if vectors["min"] > vectors["max"]:
         raise ConfigError(
             f"config key 'vectors': min ({vectors['min']}) must not exceed max ({vectors['max']})"
         )
     seen: dict[str, int] = {}
-    for index, (_name, _params, method_label) in enumerate(method_specs(config)):
+    specs = method_specs(config)
+    for index, (_name, _params, method_label) in enumerate(specs):
         if method_label in seen:
             raise ConfigError(
                 f"config key 'methods[{index}]': duplicate of methods[{seen[method_label]}] "
                 f"({method_label}); each method and parameter combination may appear once"
             )
         seen[method_label] = index
+    if not config["limits"]["override"]:
+        _check_method_limits(specs)
+        with _about("k"):
+            _check_job_limits(config, len(specs))
     return config
 
 
@@ -151,9 +384,76 @@ def method_specs(config: Mapping) -> list[tuple[str, dict, str]]:
     specs = []
     for index, entry in enumerate(config["methods"]):
         params = {key: value for key, value in entry.items() if key != "method"}
-        try:
-            full = check_params(entry["method"], params)
-        except ValueError as err:
-            raise ConfigError(f"config key 'methods[{index}]': {err}") from None
-        specs.append((entry["method"], full, label(entry["method"], full)))
+        with _about(f"methods[{index}]"):
+            try:
+                full = check_params(entry["method"], params)
+            except ValueError as err:
+                raise ConfigError(f"config key 'methods[{index}]': {err}") from None
+            specs.append((entry["method"], full, label(entry["method"], full)))
     return specs
+
+
+# --- limits: one job within the documented memory and time ---------------------------------
+
+
+def _check_method_limits(specs: list[tuple[str, dict, str]]) -> None:
+    """ConfigError for the first method parameter beyond its sweep limit
+    (softmaxlab.methods.sweep_limits)."""
+    for index, (name, params, _label) in enumerate(specs):
+        for key, (low, high, why) in sweep_limits(name).items():
+            if not low <= params[key] <= high:
+                bounds = f">= {low:g}" if high == math.inf else f"within [{low:g}, {high:g}]"
+                raise ConfigError(
+                    f"config key 'methods[{index}]': {name} {key}={params[key]!r} is beyond "
+                    f"the sweep limit ({key} {bounds}: {why}); {_OVERRIDE}"
+                )
+
+
+def _check_job_limits(config: Mapping, n_methods: int) -> None:
+    """ConfigError when one sweep job would need more than LIMITS allow: memory for a K
+    (its largest block, gradient directions and quantile samples), logits in one cell, or
+    logits in one planned job (softmaxlab.sweep.plan_shards: shard_elements bounds a job
+    of several cells, a smaller sweep makes smaller jobs). The key named is the one that
+    dominates."""
+    from softmaxlab import sweep  # sweep imports this module
+    from softmaxlab.metrics import METRICS
+
+    for index, k in enumerate(config["k"]):
+        n = sweep.n_vectors(config, k)
+        request = sweep.job_mem_mb(config, [sweep.Cell("", 1.0, k, "float64")])
+        # A cell's metric block and quantile samples (run_cells' per_cell_bytes): job_mem_mb
+        # counts PASS_BYTES of them, a single cell can hold more.
+        rows = min(n, sweep.block_rows(k)) + min(n, config["quantile_vectors"])
+        cell_bytes = rows * n_methods * len(METRICS) * 8
+        samples = 1.25 * max(0, cell_bytes - sweep.PASS_BYTES) / 2**20
+        if request + samples > LIMITS["job_mem_mb"]:
+            grad = 1.25 * 8 * config["grad_vectors"] * k / 2**20
+            key = (
+                "quantile_vectors"
+                if samples > request
+                else "grad_vectors"
+                if grad > request / 2
+                else f"k[{index}]"
+            )
+            raise ConfigError(
+                f"config key {key!r}: a sweep job on K = {k} needs about "
+                f"{request + samples:.0f} MiB (blocks and {config['grad_vectors']} gradient "
+                f"directions {request} MiB, quantile samples {samples:.0f} MiB more), above "
+                f"the limit of {LIMITS['job_mem_mb']} MiB per job; {_OVERRIDE}"
+            )
+        if n * k > LIMITS["job_elements"]:
+            raise ConfigError(
+                f"config key 'vectors': a cell of K = {k} gets {n} vectors ({n * k:.3g} logits), "
+                f"above the limit of 4 x 10^8 logits per cell (about an hour of one job); lower "
+                f"vectors.elements, vectors.min or vectors.max, or {_OVERRIDE}"
+            )
+    loads = [
+        sum(sweep.cell_elements(config, cell) for cell in shard)
+        for shard in sweep.plan_shards(config)
+    ]
+    if max(loads) > LIMITS["job_elements"]:
+        raise ConfigError(
+            f"config key 'shard_elements': with shard_elements = {config['shard_elements']} a "
+            f"job gets {max(loads):.3g} logits, above the limit of 4 x 10^8 (about an hour "
+            f"of one job); lower shard_elements or {_OVERRIDE}"
+        )

@@ -3,11 +3,17 @@ import sys
 from pathlib import Path
 
 from softmaxlab import config as sl_config
+from softmaxlab import files as sl_files
 from softmaxlab import figures as sl_figures
+from softmaxlab import provenance as sl_provenance
 from softmaxlab import sweep as sl_sweep
 from softmaxlab import tables as sl_tables
 
 try:
+    # Snakemake's loader keeps the last of two equal keys: re-read every config file of
+    # this run (--configfile, or the Snakefile's configfile:) strictly first.
+    for _configfile in workflow.configfiles:
+        sl_config.check_config_file(_configfile)
     _validated = sl_config.validate(config)
 except sl_config.ConfigError as error:
     # A clean one-line error instead of a traceback; nothing has been written yet.

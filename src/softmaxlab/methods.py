@@ -656,41 +656,82 @@ def _without_rows(x: np.ndarray, one) -> np.ndarray | None:
     return None
 
 
-def evaluate(x, method: str, **params) -> tuple[np.ndarray, np.ndarray]:
+#: How a format's arithmetic is carried out (the ``compute`` argument of :func:`evaluate` and
+#: :func:`normalize`): "native" rounds every operation to the format; "float32" reads the
+#: input in the format, computes in float32 and rounds the output to the format once.
+COMPUTE_MODES: tuple[str, ...] = ("native", "float32")
+
+
+def compute_dtype(dtype, compute: str = "native") -> np.dtype:
+    """The dtype a method's arithmetic runs in for inputs of ``dtype``.
+
+    "native": the dtype itself (every operation rounded to the format; the sums of the
+    narrow formats still accumulate in float32, see _Ctx). "float32": float32 for the
+    formats narrower than float32 (float16, bfloat16, the fp8 formats), the way the
+    frameworks' kernels run softmax in half precision: PyTorch's CUDA kernel
+    (aten/src/ATen/native/cuda/SoftMax.cu) computes the max, the exponentials and their sum
+    in ``acc_type<scalar_t>``, float for Half and BFloat16, and writes the output in the
+    input's type; its CPU kernel (aten/src/ATen/native/cpu/SoftMaxKernel.cpp) converts
+    reduced-precision vectors to float, computes and converts back; XLA (JAX) may likewise
+    compute in a wider type than the program's (jax-ml/jax#6283). float32 and wider formats
+    compute natively in either mode. ValueError for another mode.
+    """
+    if compute not in COMPUTE_MODES:
+        raise ValueError(
+            f"unknown compute mode {compute!r}; valid modes: {', '.join(COMPUTE_MODES)}"
+        )
+    dtype = np.dtype(dtype)
+    return np.dtype(np.float32) if compute == "float32" and dtype.itemsize < 4 else dtype
+
+
+def evaluate(x, method: str, *, compute: str = "native", **params) -> tuple[np.ndarray, np.ndarray]:
     """(p, overflow): the method's output in x's dtype and, per row (the leading shape), True
     where an intermediate or the output overflowed (exceeded the format's max, becoming inf,
     or NaN in float8_e4m3fn) although the row's input was finite. Division by a zero sum is
     not overflow (see the module docstring). 0-d and empty x, and rows with NaN, +inf or
-    all -inf, follow the module's edge conventions (never flagged). ValueError for an
-    unknown method, a bad parameter or an unsupported dtype."""
-    return _run(x, method, params, track=True)
+    all -inf, follow the module's edge conventions (never flagged). ``compute``: one of
+    COMPUTE_MODES (:func:`compute_dtype`); with "float32" the overflow of an intermediate is
+    float32's, and an output beyond the format's max when rounded to it counts too.
+    ValueError for an unknown method, a bad parameter, an unsupported dtype or mode."""
+    return _run(x, method, params, track=True, compute=compute)
 
 
-def _run(x, method: str, params: Mapping, track: bool) -> tuple[np.ndarray, np.ndarray]:
+def _run(
+    x, method: str, params: Mapping, track: bool, compute: str = "native"
+) -> tuple[np.ndarray, np.ndarray]:
     """(p, overflow) of the method on x, the edge conventions applied after it (the one
     place they are applied; see the module docstring)."""
     fn, _ = _lookup(method)
     full = check_params(method, params)
     x = _as_array(x)
+    work_dtype = compute_dtype(x.dtype, compute)
     degenerate = _without_rows(x, np.ones((), dtype=x.dtype))
     if degenerate is not None:
         return degenerate, np.zeros(x.shape[:-1], dtype=bool)
-    ctx = _Ctx(x, track)
+    work = x if work_dtype == x.dtype else x.astype(work_dtype)  # exact: a wider format
+    ctx = _Ctx(work, track)
     with np.errstate(all="ignore"):
-        p = _with_conventions(x, fn(x, ctx, **full), ctx.finite_rows)
-    if p.dtype != x.dtype:  # a constant promoted the computation: a bug, never a result
-        raise AssertionError(f"{method} computed in {p.dtype} instead of {x.dtype}")
+        p = _with_conventions(work, fn(work, ctx, **full), ctx.finite_rows)
+        if p.dtype != work.dtype:  # a constant promoted the computation: a bug, never a result
+            raise AssertionError(f"{method} computed in {p.dtype} instead of {work.dtype}")
+        if work is not x:
+            wide, p = p, p.astype(x.dtype)  # the output rounded to the format, once
+            if track:
+                # float8_e4m3fn has no inf: a value beyond its max becomes NaN.
+                beyond = np.any(~np.isfinite(p) & np.isfinite(wide), axis=-1)
+                ctx.overflow |= beyond & ctx.finite_rows
     return p, ctx.overflow
 
 
-def normalize(x, method: str, **params) -> np.ndarray:
-    """The method applied along the last axis of x (any leading shape), computed in and
-    returned as x's dtype. Never raises on inf/NaN input; 0-d input gives 1.0, empty input
-    an empty array, and rows with NaN, +inf or all -inf give NaN (the module docstring's
-    edge conventions). See :func:`evaluate` for the overflow flags and :func:`methods` for
-    the names.
+def normalize(x, method: str, *, compute: str = "native", **params) -> np.ndarray:
+    """The method applied along the last axis of x (any leading shape), computed in x's
+    dtype (or in float32 for the narrow formats with ``compute="float32"``, see
+    :func:`compute_dtype`) and returned as x's dtype. Never raises on inf/NaN input; 0-d
+    input gives 1.0, empty input an empty array, and rows with NaN, +inf or all -inf give
+    NaN (the module docstring's edge conventions). See :func:`evaluate` for the overflow
+    flags and :func:`methods` for the names.
 
     >>> normalize([2.0, 4.0, 2.0, 1.0], "linear").round(4)
     array([0.2222, 0.4444, 0.2222, 0.1111])
     """
-    return _run(x, method, params, track=False)[0]
+    return _run(x, method, params, track=False, compute=compute)[0]

@@ -1,4 +1,4 @@
-"""Concatenate the shards' rows into the tidy summary table, in canonical order."""
+"""Verify the shards and concatenate their rows into the tidy summary table, in canonical order."""
 
 import sys
 
@@ -6,5 +6,10 @@ sys.stderr = open(snakemake.log[0], "w")  # noqa: F821
 
 from softmaxlab import sweep  # noqa: E402
 
-rows = sweep.merge_shards(snakemake.input, snakemake.params.config, snakemake.output[0])  # noqa: F821
-print(f"{rows} rows from {len(snakemake.input)} shards", file=sys.stderr)  # noqa: F821
+shards, config = snakemake.input.shards, snakemake.params.config  # noqa: F821
+try:
+    # A damaged shard is deleted before the error, so that the next run recomputes it.
+    rows = sweep.merge_shards(shards, config, snakemake.output[0], discard_damaged=True)  # noqa: F821
+except sweep.ShardError as error:
+    sys.exit(str(error))  # one line in the log, no traceback
+print(f"{rows} rows from {len(shards)} verified shards", file=sys.stderr)

@@ -20,4 +20,4 @@ with contextlib.ExitStack() as stack:
             raw.parquet_writer(snakemake.output.raw, method_specs(shard))  # noqa: F821
         )
     summary = sweep.run_cells(shard, cells, progress=sweep.stderr_progress, raw=write_raw)
-    sweep.write_csv(summary, snakemake.output.summary)  # noqa: F821
+    sweep.write_shard(summary, snakemake.output.summary, cells, shard)  # noqa: F821

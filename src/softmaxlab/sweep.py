@@ -7,6 +7,9 @@ sharding changes only the grouping, never a value.
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import logging
 import sys
 import time
@@ -317,24 +320,46 @@ def _summary_frame(cell: Cell, specs, summary: dict[str, np.ndarray]) -> pd.Data
     )
 
 
-def _canonical_order(keys: pd.DataFrame, config: Mapping) -> np.ndarray:
-    """Row indices that put ``keys`` (the key columns of summary rows) in config order."""
-    order = {
+KEY_COLUMNS = ("distribution", "scale", "k", "dtype", "label", "metric")
+# Columns every reader takes as text, whatever they hold: a distribution named "1e3" or
+# "True", or the metric "nan", stays a name (pandas would guess a number or a missing value).
+TEXT_COLUMNS = ("distribution", "dtype", "method", "label", "metric")
+# The summary's number columns that are not counts (n is checked as an integer).
+_FLOAT_FIELDS = tuple(field for field in SUMMARY_FIELDS if field != "n")
+MANIFEST_FORMAT = 1
+
+
+class ShardError(ValueError):
+    """A shard that does not hold what its manifest and the plan say it holds."""
+
+    def __init__(self, shard, problem: str):
+        super().__init__(f"{shard}: {problem}")
+        self.shard = Path(shard)
+
+
+def _key_orders(config: Mapping) -> dict[str, list]:
+    """Each key column's values in config order: the canonical order of the rows."""
+    return {
         "distribution": list(config["distributions"]),
         "scale": [float(s) for s in config["scales"]],
-        "k": [int(k) for k in config["k"]],
+        "k": all_ks(config),
         "dtype": list(config["dtypes"]),
         "label": [label for _, _, label in method_specs(config)],
         "metric": list(METRICS),
     }
-    ranks = [
-        keys[col].map({v: i for i, v in enumerate(vals)}).to_numpy()
-        for col, vals in reversed(order.items())
+
+
+def _key_ranks(keys: pd.DataFrame, orders: Mapping[str, list]) -> list[np.ndarray]:
+    """Each key column's values as their positions in ``orders`` (NaN where unknown)."""
+    return [
+        keys[col].map({v: i for i, v in enumerate(vals)}).to_numpy(dtype=float)
+        for col, vals in orders.items()
     ]
-    return np.lexsort(ranks)
 
 
-KEY_COLUMNS = ("distribution", "scale", "k", "dtype", "label", "metric")
+def _canonical_order(keys: pd.DataFrame, config: Mapping) -> np.ndarray:
+    """Row indices that put ``keys`` (the key columns of summary rows) in config order."""
+    return np.lexsort(_key_ranks(keys, _key_orders(config))[::-1])
 
 
 def sort_summary(summary: pd.DataFrame, config: Mapping) -> pd.DataFrame:
@@ -342,45 +367,241 @@ def sort_summary(summary: pd.DataFrame, config: Mapping) -> pd.DataFrame:
     return summary.iloc[_canonical_order(summary, config)].reset_index(drop=True)
 
 
-def merge_shards(paths: Iterable, config: Mapping, path) -> int:
+def manifest_path(shard) -> Path:
+    """A shard's manifest: the JSON beside its CSV (shard_3.csv -> shard_3.json)."""
+    return Path(shard).with_suffix(".json")
+
+
+def _shard_contents(shard_cells: Iterable[Cell], config: Mapping) -> dict:
+    """What a shard must hold: its cells, the config's labels and every metric."""
+    return {
+        "format": MANIFEST_FORMAT,
+        "cells": [[c.distribution, c.scale, c.k, c.dtype] for c in shard_cells],
+        "labels": [label for _, _, label in method_specs(config)],
+        "metrics": list(METRICS),
+    }
+
+
+def write_shard(frame: pd.DataFrame, path, shard_cells: Iterable[Cell], config: Mapping) -> None:
+    """A shard's rows (:func:`write_csv`) and its manifest: what it holds (cells, labels,
+    metrics), its row count and the SHA-256 of its bytes, which :func:`merge_shards`
+    verifies. Each file is written atomically; a job killed between the two leaves a
+    manifest that does not match, which the merge reports."""
+    write_csv(frame, path)
+    data = Path(path).read_bytes()
+    manifest = {
+        **_shard_contents(shard_cells, config),
+        "rows": data.count(b"\n") - 1,
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+    with atomic_path(manifest_path(path)) as tmp:
+        tmp.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+
+
+def _csv_text(values: list, dtype) -> list[str]:
+    """How write_csv spells each value of a column of ``dtype`` (e.g. 200.0, 1e-05)."""
+    column = pd.Series(values, dtype=dtype)
+    return column.to_csv(index=False, header=False, lineterminator="\n").splitlines()
+
+
+def _text_orders(config: Mapping) -> dict[str, list[str]]:
+    """:func:`_key_orders` spelled as a shard's fields are."""
+    orders = _key_orders(config)
+    return {
+        **orders,
+        "scale": _csv_text(orders["scale"], np.float64),
+        "k": _csv_text(orders["k"], np.int64),
+    }
+
+
+def _read_manifest(shard: Path) -> dict:
+    try:
+        manifest = json.loads(manifest_path(shard).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ShardError(
+            shard, f"no readable manifest {manifest_path(shard).name} ({error})"
+        ) from None
+    if not isinstance(manifest, dict):
+        raise ShardError(shard, f"manifest {manifest_path(shard).name} is not a JSON object")
+    return manifest
+
+
+def _parse_shard(shard: Path, data: bytes, n_lines: int) -> pd.DataFrame:
+    """The shard's fields: key columns, method and n as their exact text, the other
+    summary fields as float64 (a field that is not a number fails here)."""
+    try:
+        frame = pd.read_csv(
+            io.BytesIO(data),
+            dtype={
+                **dict.fromkeys([*KEY_COLUMNS, "method", "n"], str),
+                **dict.fromkeys(_FLOAT_FIELDS, np.float64),
+            },
+            keep_default_na=False,
+            na_values={field: [""] for field in _FLOAT_FIELDS},
+            skip_blank_lines=False,
+        )
+    except ValueError as error:  # pandas' ParserError is a ValueError too
+        raise ShardError(shard, f"malformed CSV ({' '.join(str(error).split())})") from None
+    if len(frame) != n_lines:
+        raise ShardError(shard, f"{n_lines} lines but {len(frame)} CSV rows")
+    counts = pd.unique(frame["n"])
+    bad = [text for text in counts if not str(text).isascii() or not str(text).isdigit()]
+    if bad:
+        row = int(np.argmax(frame["n"].isin(bad).to_numpy()))
+        raise ShardError(shard, f"row {row + 1}: n = {bad[0]!r} is not a count")
+    return frame
+
+
+def _text_ranks(column: pd.Series, values: list[str]) -> np.ndarray:
+    """Each entry of a text column as its position in ``values`` (-1 if absent); looked up
+    once per distinct text (a column has few)."""
+    codes, uniques = pd.factorize(column)
+    position = {value: i for i, value in enumerate(values)}
+    return np.array([position.get(text, -1) for text in uniques], dtype=np.int64)[codes]
+
+
+def _verified_rows(
+    shard: Path, shard_cells: list[Cell], config: Mapping, orders: Mapping[str, list[str]]
+) -> tuple[list[str], np.ndarray]:
+    """The data lines of shard ``shard`` and their key ranks (KEY_COLUMNS x rows), after
+    checking that it holds exactly the rows the plan gives it: its manifest lists the
+    plan's cells, the config's labels and every metric; its bytes have the manifest's
+    SHA-256; every field is well formed; and every (cell, label, metric) appears once.
+    ``orders``: :func:`_text_orders` of the config. Raises ShardError naming the shard."""
+    manifest = _read_manifest(shard)
+    contents = _shard_contents(shard_cells, config)
+    for key, value in contents.items():
+        if manifest.get(key) != value:
+            raise ShardError(
+                shard,
+                f"its manifest's {key} are not those the config plans for this shard "
+                "(a shard of another config, or copied over this one)",
+            )
+    data = shard.read_bytes()
+    if hashlib.sha256(data).hexdigest() != manifest.get("sha256"):
+        raise ShardError(
+            shard,
+            "its bytes differ from the SHA-256 in its manifest "
+            "(truncated, edited or replaced after it was written)",
+        )
+    header, _, body = data.partition(b"\n")
+    if header != ",".join(COLUMNS).encode():
+        raise ShardError(shard, f"header {header[:200]!r} is not {','.join(COLUMNS)!r}")
+    if body and not body.endswith(b"\n"):
+        raise ShardError(shard, "its last line is cut (no final newline)")
+    n_lines = body.count(b"\n")  # no field holds a newline: labels and names are one line
+    expected = len(shard_cells) * len(contents["labels"]) * len(METRICS)
+    if n_lines != expected or manifest.get("rows") != expected:
+        raise ShardError(shard, f"{n_lines} rows, but its cells x labels x metrics are {expected}")
+    frame = _parse_shard(shard, data, n_lines)
+    ranks = np.array([_text_ranks(frame[col], orders[col]) for col in KEY_COLUMNS])
+    label_method = [name for name, _, _ in method_specs(config)]
+    methods = _text_ranks(frame["method"], sorted(set(label_method)))
+    method_of_label = np.array([sorted(set(label_method)).index(name) for name in label_method])
+    unknown = (ranks < 0).any(axis=0) | (methods != method_of_label[ranks[4]])
+    if unknown.any():
+        row = int(np.argmax(unknown))
+        values = ", ".join(str(frame.at[row, col]) for col in ["method", *KEY_COLUMNS])
+        raise ShardError(shard, f"row {row + 1} has keys this config does not have: {values}")
+    sizes = [len(orders[col]) for col in KEY_COLUMNS]
+    planned = [
+        [orders[col].index(text) for col, text in zip(KEY_COLUMNS, key, strict=False)]
+        for key in _csv_text_cells(shard_cells)
+    ]
+    planned_cells = np.ravel_multi_index(tuple(np.array(planned).T), sizes[:4])
+    outside = ~np.isin(np.ravel_multi_index(tuple(ranks[:4]), sizes[:4]), planned_cells)
+    if outside.any():
+        row = int(np.argmax(outside))
+        raise ShardError(shard, f"row {row + 1} is of a cell this shard is not planned to hold")
+    codes = np.ravel_multi_index(tuple(ranks), sizes)
+    unique, first, counts = np.unique(codes, return_index=True, return_counts=True)
+    if len(unique) != len(codes):
+        row = int(first[np.argmax(counts > 1)])
+        values = ", ".join(str(frame.at[row, col]) for col in KEY_COLUMNS)
+        raise ShardError(shard, f"row {row + 1} ({values}) appears more than once")
+    del frame
+    lines = data[len(header) + 1 :].decode("utf-8").split("\n")[:-1]
+    return lines, ranks
+
+
+def _csv_text_cells(shard_cells: list[Cell]) -> list[tuple[str, str, str, str]]:
+    """Each cell's key fields as write_csv spells them."""
+    scales = _csv_text([cell.scale for cell in shard_cells], np.float64)
+    ks = _csv_text([cell.k for cell in shard_cells], np.int64)
+    return [
+        (cell.distribution, scale, k, cell.dtype)
+        for cell, scale, k in zip(shard_cells, scales, ks, strict=True)
+    ]
+
+
+def merge_shards(paths: Iterable, config: Mapping, path, discard_damaged: bool = False) -> int:
     """The shards' rows, in the canonical order of :func:`sort_summary`, as one CSV; returns
     the number of rows.
 
-    Each shard already holds its rows as :func:`write_csv` formats them, so only the key
-    columns are parsed and the lines are reordered, never re-formatted (formatting 10^6
-    rows of floats is most of the cost of writing the table): the bytes are those of
-    write_csv(sort_summary(concatenated shards)), as tests/test_sweep.py checks.
+    ``paths``: the shards' CSVs in plan order (shard i holds plan_shards(config)[i]), each
+    with the manifest :func:`write_shard` wrote beside it. Every shard is verified first
+    (see :func:`_verified_rows`): a shard that is truncated, cut mid-line, edited, holds a
+    duplicated or foreign row or a malformed field, or was copied over another, raises
+    ShardError naming it, and nothing is written. With ``discard_damaged`` its CSV and
+    manifest are deleted first, so that the workflow's next run recomputes that shard.
+
+    Each shard already holds its rows as :func:`write_csv` formats them, so the lines are
+    reordered, never re-formatted (formatting 10^6 rows of floats is most of the cost of
+    writing the table): the bytes are those of write_csv(sort_summary(concatenated
+    shards)), as tests/test_sweep.py checks.
     """
-    header, lines, keys = None, [], []
-    for shard in paths:
-        first, _, body = Path(shard).read_text().partition("\n")
-        if header is not None and first != header:
-            raise ValueError(f"{shard}: header {first!r} differs from {header!r}")
-        header = first
-        rows = body.splitlines()  # no field holds a newline: labels and names are one line
-        frame = pd.read_csv(shard, usecols=list(KEY_COLUMNS), keep_default_na=False, na_values=[""])
-        if len(frame) != len(rows):
-            raise ValueError(f"{shard}: {len(rows)} lines but {len(frame)} CSV rows")
-        lines.extend(rows)
-        keys.append(frame)
-    if header is None:
-        raise ValueError("no shards to merge")
-    order = _canonical_order(pd.concat(keys, ignore_index=True), config)
-    del keys
+    paths = [Path(shard) for shard in paths]
+    plan = plan_shards(config)
+    if len(paths) != len(plan):
+        raise ValueError(f"{len(paths)} shards to merge, but the config plans {len(plan)}")
+    orders = _text_orders(config)
+    lines, ranks = [], []
+    for shard, shard_cells in zip(paths, plan, strict=True):
+        try:
+            shard_lines, shard_ranks = _verified_rows(shard, shard_cells, config, orders)
+        except ShardError as error:
+            if not discard_damaged:
+                raise
+            shard.unlink(missing_ok=True)
+            manifest_path(shard).unlink(missing_ok=True)
+            raise ShardError(
+                shard,
+                f"{str(error).removeprefix(f'{shard}: ')}; deleted it and its "
+                "manifest, so that the next run recomputes it",
+            ) from None
+        lines.extend(shard_lines)
+        ranks.append(shard_ranks)
+    order = np.lexsort(np.concatenate(ranks, axis=1)[::-1])
+    del ranks
     with atomic_path(path) as tmp, open(tmp, "w") as out:
         # Line by line: joining them first would hold a second copy of the table.
-        out.write(header + "\n")
+        out.write(",".join(COLUMNS) + "\n")
         out.writelines(lines[i] + "\n" for i in order)
     return len(order)
 
 
-def read_summary(path) -> pd.DataFrame:
-    """A summary table (or shard) as written by :func:`write_csv`.
+def read_table(path, **kwargs) -> pd.DataFrame:
+    """A CSV the workflow wrote (write_csv or to_csv), typed as it was written.
 
-    Only empty fields are missing values: pandas' default would also read the metric name
-    "nan" as a missing value. Infinite values ("inf", "-inf") read back as floats.
+    The TEXT_COLUMNS it has are read as text, always, and only empty fields are missing
+    values (what to_csv writes for NaN): pandas' defaults would read the metric "nan" as
+    missing and a distribution named "1e3" or "True" as a number or a boolean.
+    Infinite values ("inf", "-inf") read back as floats. ``kwargs`` go to pandas.read_csv.
     """
-    return pd.read_csv(path, keep_default_na=False, na_values=[""])
+    columns = pd.read_csv(path, nrows=0, **kwargs).reset_index().columns
+    text = [col for col in columns if col in TEXT_COLUMNS]
+    return pd.read_csv(
+        path,
+        dtype=dict.fromkeys(text, str),
+        keep_default_na=False,
+        na_values={col: [""] for col in columns if col not in text},
+        **kwargs,
+    )
+
+
+def read_summary(path) -> pd.DataFrame:
+    """A summary table (or shard) as written by :func:`write_csv` (see :func:`read_table`)."""
+    return read_table(path)
 
 
 def write_csv(frame: pd.DataFrame, path) -> None:

@@ -32,8 +32,11 @@ wildcard_constraints:
     pivot="|".join(PIVOTS),
 
 
-def shard_outputs():
-    return expand("results/shards/shard_{shard}.csv", shard=range(len(SHARDS)))
+def shard_outputs(ext="csv"):
+    """Every shard's CSV (or its manifest, ``ext="json"``), in plan order."""
+    return expand(
+        "results/shards/shard_{shard}.{ext}", shard=range(len(SHARDS)), ext=ext
+    )
 
 
 def raw_output():
@@ -63,3 +66,27 @@ def shard_elements(wildcards):
     return sum(
         sl_sweep.cell_elements(config, cell) for cell in SHARDS[int(wildcards.shard)]
     )
+
+
+def code(script):
+    """The digests of scripts/<script> and of every library module it imports, as a param:
+    a change to library code reruns exactly the jobs that run it (softmaxlab.provenance).
+    """
+    return sl_provenance.code_version(Path(workflow.basedir) / "scripts" / script)
+
+
+def locks_taken():
+    """When the oldest Snakemake running in this folder (this one included) took its locks,
+    or None without lock files (--nolock): a temporary older than that is no running job's.
+    """
+    locks = Path(".snakemake", "locks").glob("*.lock")
+    return min((lock.stat().st_mtime for lock in locks), default=None)
+
+
+onstart:
+    # Temporaries of writes killed in earlier runs (softmaxlab.files' names, under results/).
+    taken = locks_taken()
+    for stale in (
+        [] if taken is None else sl_files.remove_temporaries("results", taken)
+    ):
+        print(f"Removed {stale}, left by an interrupted write", file=sys.stderr)

@@ -16,5 +16,7 @@ rule figure:
         ),
     log:
         "logs/figures/{figure}.log",
+    params:
+        code=code("figure.py"),
     script:
         "../../scripts/figure.py"

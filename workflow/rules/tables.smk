@@ -14,5 +14,7 @@ rule pivot_table:
         ),
     log:
         "logs/tables/pivot_{pivot}.log",
+    params:
+        code=code("pivot_table.py"),
     script:
         "../../scripts/pivot_table.py"

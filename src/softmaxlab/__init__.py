@@ -14,6 +14,8 @@ from softmaxlab.methods import (
     methods,
     normalize,
     parse_label,
+    register_method,
+    unregister_method,
 )
 from softmaxlab.vjp import vjp
 
@@ -28,6 +30,8 @@ __all__ = [
     "methods",
     "normalize",
     "parse_label",
+    "register_method",
+    "unregister_method",
     "vjp",
 ]
 __version__ = "0.1.0"

@@ -29,8 +29,10 @@ import jsonschema
 import numpy as np
 import yaml
 
-from softmaxlab.methods import check_params, describe_value, label, sweep_limits
-from softmaxlab.sampling import draw_bound, family_params
+from softmaxlab import plugins
+from softmaxlab.dtypes import DTYPES
+from softmaxlab.methods import check_params, describe_value, label, plugin, sweep_limits
+from softmaxlab.sampling import EMPIRICAL, draw_bound, empirical_params, family_params
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -46,6 +48,10 @@ _FLOAT64_MAX = float(np.finfo(np.float64).max)
 # Names pandas.read_csv reads as missing or boolean, and float()'s nan/inf spellings that the
 # name pattern allows, compared case-insensitively: such a name would not read back as itself.
 _READ_BACK = frozenset({"na", "nan", "null", "none", "true", "false", "inf", "infinity"})
+# Logit files the workflow writes itself, for the empirical family: the rule that writes
+# it, and the training data set it needs. They do not exist when the DAG is built, so such
+# a distribution states its K (`classes`) and the sweep job checks the file against it.
+WORKFLOW_LOGITS = {"results/training/digits_test_logits.npy": ("training", "digits")}
 
 
 class ConfigError(ValueError):
@@ -172,6 +178,12 @@ def _describe(error: jsonschema.ValidationError) -> str:
     schema = error.schema
     if error.validator == "enum":
         allowed = ", ".join(map(str, schema["enum"]))
+        return f"config key {key!r}: {value!r} is not allowed; valid values: {allowed}"
+    if error.validator == "anyOf":  # the method: a built-in's name or a plugin
+        allowed = ", ".join(
+            ", ".join(map(str, sub["enum"])) if "enum" in sub else sub.get("description", "")
+            for sub in schema["anyOf"]
+        )
         return f"config key {key!r}: {value!r} is not allowed; valid values: {allowed}"
     if error.validator == "additionalProperties":
         allowed = ", ".join(schema.get("properties", {})) or "(none)"
@@ -322,9 +334,11 @@ def validate(config: Mapping, schema: Mapping | None = None) -> dict:
     Checks, in order: strings that are numbers or booleans become them; keys are strings,
     numbers finite, integers within int64; the JSON schema (types, with 3.0 not an
     integer; ranges; allowed names, fullmatched); distribution names that read back as
-    themselves; every distribution's family parameters and draws; every scale's logits
+    themselves; every distribution's family parameters and draws (an empirical one's file,
+    unless the workflow writes it: WORKFLOW_LOGITS); every scale's logits
     within float64; vectors.min <= vectors.max; every method's parameters
-    (softmaxlab.methods.check_params) and no two methods with the same label; LIMITS and
+    (softmaxlab.methods.check_params), every plugin method on the probe vector in each
+    format (:func:`probe_dtypes`), and no two methods with the same label; LIMITS and
     the methods' sweep limits unless ``limits: {override: true}``.
     """
     schema = _default_schema() if schema is None else schema
@@ -347,7 +361,10 @@ def validate(config: Mapping, schema: Mapping | None = None) -> dict:
                 family_params(spec)
             except ValueError as err:
                 raise ConfigError(f"config key 'distributions.{name}': {err}") from None
-            bounds[name] = draw_bound(spec)
+            if spec["family"] != EMPIRICAL:
+                bounds[name] = draw_bound(spec)
+            elif not _workflow_logits(config, name):
+                bounds[name] = _empirical_bound(name, spec)
     for index, scale in enumerate(config["scales"]):
         for name, bound in bounds.items():
             largest = _FLOAT64_MAX / bound if bound > 0 else math.inf
@@ -364,6 +381,7 @@ def validate(config: Mapping, schema: Mapping | None = None) -> dict:
         )
     seen: dict[str, int] = {}
     specs = method_specs(config)
+    _probe_plugins(config, specs)
     for index, (_name, _params, method_label) in enumerate(specs):
         if method_label in seen:
             raise ConfigError(
@@ -376,6 +394,64 @@ def validate(config: Mapping, schema: Mapping | None = None) -> dict:
         with _about("k"):
             _check_job_limits(config, len(specs))
     return config
+
+
+def _workflow_logits(config: Mapping, name: str) -> bool:
+    """Whether distribution ``name`` (empirical) reads a file the workflow writes
+    (WORKFLOW_LOGITS): then it must state ``classes`` and the file's writer must write it.
+    ConfigError naming the key otherwise."""
+    params = empirical_params(config["distributions"][name])
+    writer = WORKFLOW_LOGITS.get(Path(params["path"]).as_posix().removeprefix("./"))
+    if writer is None:
+        return False
+    rule, dataset = writer
+    if params["classes"] is None:
+        raise ConfigError(
+            f"config key 'distributions.{name}.classes': required, since "
+            f"{params['path']!r} is written by the workflow (rule {rule}) after the jobs "
+            "are planned, so its K must be stated"
+        )
+    if dataset not in config["training"]["datasets"]:
+        raise ConfigError(
+            f"config key 'distributions.{name}.path': {params['path']!r} holds the "
+            f"{dataset} test logits of rule {rule}, but training.datasets lacks {dataset!r}"
+        )
+    return True
+
+
+def _empirical_bound(name: str, spec: Mapping) -> float:
+    """draw_bound of an empirical distribution (reads and checks its file): ConfigError
+    naming distributions.<name>.classes when classes disagrees with the file, else
+    distributions.<name>.path for any problem of the file."""
+    try:
+        return draw_bound(spec)
+    except ValueError as err:
+        key = "classes" if str(err).startswith("classes =") else "path"
+        raise ConfigError(f"config key 'distributions.{name}.{key}': {err}") from None
+
+
+def probe_dtypes(config: Mapping) -> list[np.dtype]:
+    """The formats a method of this config runs in: the sweep's dtypes, long double (the
+    sweep's reference for float64 cells) and the training study's formats."""
+    names = [*config["dtypes"], *config.get("training", {}).get("dtypes", ())]
+    dtypes = [DTYPES[name] for name in dict.fromkeys(["float64", *names])]
+    return [*dtypes, np.dtype(np.longdouble)]
+
+
+def _probe_plugins(config: Mapping, specs: list[tuple[str, dict, str]]) -> None:
+    """ConfigError naming methods[i] for the first plugin method that raises, returns the
+    wrong shape or dtype or modifies x on the probe vector in one of the config's formats
+    (softmaxlab.plugins.probe)."""
+    dtypes = probe_dtypes(config)
+    for index, (name, params, _label) in enumerate(specs):
+        found = plugin(name)
+        if found is None:
+            continue
+        with _about(f"methods[{index}]"):
+            try:
+                plugins.probe(found, params, dtypes)
+            except ValueError as err:
+                raise ConfigError(f"config key 'methods[{index}]': {err}") from None
 
 
 def method_specs(config: Mapping) -> list[tuple[str, dict, str]]:
@@ -418,7 +494,11 @@ def _check_job_limits(config: Mapping, n_methods: int) -> None:
     from softmaxlab import sweep  # sweep imports this module
     from softmaxlab.metrics import METRICS
 
-    for index, k in enumerate(config["k"]):
+    keys = {k: f"k[{index}]" for index, k in enumerate(config["k"])}
+    for name in config["distributions"]:
+        for k in sweep.ks(config, name):
+            keys.setdefault(k, f"distributions.{name}")
+    for k, k_key in keys.items():
         n = sweep.n_vectors(config, k)
         request = sweep.job_mem_mb(config, [sweep.Cell("", 1.0, k, "float64")])
         # A cell's metric block and quantile samples (run_cells' per_cell_bytes): job_mem_mb
@@ -427,13 +507,13 @@ def _check_job_limits(config: Mapping, n_methods: int) -> None:
         cell_bytes = rows * n_methods * len(METRICS) * 8
         samples = 1.25 * max(0, cell_bytes - sweep.PASS_BYTES) / 2**20
         if request + samples > LIMITS["job_mem_mb"]:
-            grad = 1.25 * 8 * config["grad_vectors"] * k / 2**20
+            grad = 1.25 * sweep.GradientDraws.BYTES_PER_LOGIT * config["grad_vectors"] * k / 2**20
             key = (
                 "quantile_vectors"
                 if samples > request
                 else "grad_vectors"
                 if grad > request / 2
-                else f"k[{index}]"
+                else k_key
             )
             raise ConfigError(
                 f"config key {key!r}: a sweep job on K = {k} needs about "

@@ -479,18 +479,76 @@ _METHODS: dict[str, tuple[Callable, dict[str, _Param]]] = {
 }
 
 
+# Users' methods (softmaxlab.plugins): registered by name, and "package.module:function"
+# entries imported on first use (one import per process).
+_REGISTERED: dict[str, object] = {}
+_IMPORTED: dict[str, object] = {}
+
+
 def methods() -> list[str]:
-    """Names of every normalisation method, in a fixed order."""
-    return list(_METHODS)
+    """Names of every normalisation method, in a fixed order: the built-ins, then the
+    methods registered with :func:`register_method` in this process."""
+    return [*_METHODS, *_REGISTERED]
+
+
+def plugin(name: str):
+    """The :class:`softmaxlab.plugins.Plugin` of a registered or "package.module:function"
+    method (imported on first use), None for a built-in; ValueError for an unknown name or
+    a plugin that cannot be imported."""
+    from softmaxlab import plugins
+
+    if isinstance(name, str) and name in _METHODS:
+        return None
+    if isinstance(name, str) and name in _REGISTERED:
+        return _REGISTERED[name]
+    if plugins.is_plugin_name(name):
+        if name not in _IMPORTED:
+            _IMPORTED[name] = plugins.import_plugin(name)
+        return _IMPORTED[name]
+    raise ValueError(
+        f"unknown method {describe_value(name)}; valid methods: {', '.join(methods())}, "
+        "or a plugin 'package.module:function' (README: Bring your own method)"
+    )
 
 
 def _lookup(name: str):
-    """(function, parameter specs) of a method; ValueError for anything but a known name."""
-    if not isinstance(name, str) or name not in _METHODS:
+    """(function(x, ctx, **params), parameter specs) of a method; ValueError for anything
+    but a known name or an importable plugin."""
+    found = plugin(name)
+    return _METHODS[name] if found is None else (found.run, found.specs)
+
+
+def register_method(name: str, function: Callable, params: Mapping | None = None, vjp=None):
+    """Register ``function(x, **params)`` as method ``name`` for this process (a notebook, a
+    script): normalize, evaluate, vjp, label and the sweep's library functions then take
+    it like a built-in. ``params``: the parameters' defaults (bool, int or float), read
+    from the function's signature when None; ``vjp(x, v, **params)``: its vector-Jacobian
+    product in float64 (default: the function's ``vjp`` attribute, if any). The protocol
+    is softmaxlab.plugins'; the function is probed in float64 first. Registering a name
+    again replaces it; ValueError for a built-in's name, a name that is not an identifier,
+    or a function the probe refuses. Returns ``name``."""
+    from softmaxlab import plugins
+
+    if not isinstance(name, str) or re.fullmatch(plugins.NAME_PATTERN, name) is None:
         raise ValueError(
-            f"unknown method {describe_value(name)}; valid methods: {', '.join(_METHODS)}"
+            f"method name {describe_value(name)} must be an identifier (letters, digits, _)"
         )
-    return _METHODS[name]
+    if name in _METHODS:
+        raise ValueError(f"method name {name!r} is a built-in method's; choose another")
+    found = plugins.make_plugin(name, function, params, vjp)
+    plugins.probe(found, {key: spec.default for key, spec in found.specs.items()}, [np.float64])
+    _REGISTERED[name] = found
+    return name
+
+
+def unregister_method(name: str) -> None:
+    """Forget a method registered with :func:`register_method`; ValueError for any other."""
+    if name not in _REGISTERED:
+        raise ValueError(
+            f"{describe_value(name)} is not a registered method; registered: "
+            f"{', '.join(_REGISTERED) or '(none)'}"
+        )
+    del _REGISTERED[name]
 
 
 def describe_value(value) -> str:
@@ -531,8 +589,10 @@ def method_defaults(name: str) -> dict:
 
 
 def method_doc(name: str) -> str:
-    """The docstring of a method: its formula, source and edge-input behaviour."""
-    return _lookup(name)[0].__doc__
+    """The docstring of a method: its formula, source and edge-input behaviour (a plugin's:
+    its function's docstring)."""
+    found = plugin(name)
+    return _METHODS[name][0].__doc__ if found is None else found.function.__doc__
 
 
 def check_params(name: str, params: Mapping | None = None) -> dict:
@@ -604,7 +664,7 @@ def parse_label(text: str) -> tuple[str, dict]:
     ``parse_label("softmax(base=100, stable=False)") == ("softmax", {"base": 100.0,
     "stable": False})``. ValueError for a string that :func:`label` does not produce.
     """
-    match = re.fullmatch(r"(\w+)(?:\((.+)\))?", str(text))
+    match = re.fullmatch(r"(\w+|[\w.]+:\w+)(?:\((.+)\))?", str(text))
     if match is None:
         raise ValueError(f"not a method label: {text!r}; labels look like 'softmax(base=2)'")
     name, specs = match.group(1), _lookup(match.group(1))[1]

@@ -64,8 +64,9 @@ from collections.abc import Mapping
 import numpy as np
 
 from softmaxlab.methods import evaluate
-from softmaxlab.sampling import FAMILIES, family_params, stream
+from softmaxlab.sampling import sampler, stream
 from softmaxlab.training import losses
+from softmaxlab.vjp import has_vjp
 
 _F64 = np.dtype(np.float64)
 _FINFO = np.finfo(np.float64)
@@ -138,9 +139,7 @@ def partner_z(seed: int, distribution: str, spec: Mapping, k: int, count: int) -
     The sweep turns them into x' exactly as it turns z into x (softmaxlab.sampling.logits:
     the same scale, rounded to the same format), so x' is an independent vector of the same
     cell. ValueError for a spec :func:`softmaxlab.sampling.family_params` refuses."""
-    params = family_params(spec)
-    sampler = FAMILIES[spec["family"]][1]
-    return sampler(stream(seed, "nll_segment", distribution, k), (count, k), **params)
+    return sampler(spec, k)(stream(seed, "nll_segment", distribution, k), count)
 
 
 def gradient_bound(k: int) -> float:
@@ -206,7 +205,10 @@ def _targets(y, n: int, k: int) -> np.ndarray:
 def nll_gradient(x: np.ndarray, p: np.ndarray, y: np.ndarray, method: str, params: Mapping):
     """g = d(-ln p_y)/dx per row (float64, shape of x): vjp(x, -e_y / p_y, method), NaN on
     the rows where p_y < 2^-1022 (the NLL is infinite, undefined or its cotangent 1/p_y is
-    not representable to full precision) or NaN."""
+    not representable to full precision) or NaN; NaN everywhere for a plugin method
+    without a vjp (softmaxlab.plugins)."""
+    if not has_vjp(method):
+        return np.full(np.shape(x), np.nan)
     with np.errstate(over="ignore"):  # 1/p_y for a subnormal p_y: masked below
         g = losses.nll_grad(x, p, y, method, params)
     resolved = losses.target_prob(p, y) >= TINY

@@ -1,5 +1,23 @@
 """Random logit vectors: x = scale * z, z drawn in float64, then rounded to the dtype.
 
+z comes from a parametric family (:data:`FAMILIES`) or from a file of the user's own
+logits, the ``empirical`` family: ``{family: empirical, path: <file>, standardize: false,
+classes: K}``. Its draws are rows of the file (one logit vector a row) picked uniformly
+with replacement from the seeded stream, so K is the file's number of columns (``classes``
+may state it; a file the workflow writes itself must state it, see softmaxlab.config).
+Files: ``.npy``; ``.npz`` holding one array (or several, one of them named ``logits``);
+``.parquet`` (every column numeric, one column a class); ``.csv`` with a comma between
+numbers and one row a line, whose first line is a header when one of its fields is not a
+number (pandas' index column and its default header 0,1,...,K-1 are refused as ambiguous:
+add a header line of names). Relative paths are relative to the working directory. The file
+is read once per process into float64 and must be 2-D with at least one row and 2 columns,
+every entry finite. ``standardize: true`` centres each row on its mean and divides every
+entry by one pooled within-row standard deviation s, s^2 = sum_ij (x_ij - mean_i)^2 /
+(n (K - 1)), so the draws spread like the normal family's N(0, 1) logits (rows centred because
+every softmax is shift-invariant, one s for the whole file so confident rows stay more
+spread than unsure ones); false keeps the logits as they are. The sweep's scales multiply
+these z like every family's.
+
 Every (distribution, K) pair has its own random stream, derived from the seed and the
 pair's name, so a cell's vectors never depend on which other cells share its job. The
 stream does not depend on the scale or the dtype either: all scales and formats see the
@@ -9,9 +27,12 @@ and differences are not sampling noise).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
-from collections.abc import Iterator, Mapping
+import os
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 
 import numpy as np
 
@@ -51,9 +72,56 @@ TAIL_PROBABILITY = 1e-18
 _FLOAT64_MAX = float(np.finfo(np.float64).max)
 
 
-def family_params(spec: Mapping) -> dict[str, float]:
+EMPIRICAL = "empirical"
+#: The empirical family's keys and defaults (classes: None = the file's number of columns).
+EMPIRICAL_DEFAULTS: dict[str, object] = {"path": None, "standardize": False, "classes": None}
+LOGIT_FILE_SUFFIXES = (".npy", ".npz", ".parquet", ".csv")
+
+
+def family_names() -> list[str]:
+    """Every distribution family: the parametric ones, then ``empirical``."""
+    return [*FAMILIES, EMPIRICAL]
+
+
+def empirical_params(spec: Mapping) -> dict:
+    """The keys of an empirical spec, defaults filled in: path (a non-empty string),
+    standardize (bool) and classes (an int >= 2, or None). ValueError naming the key."""
+    unknown = sorted(set(spec) - {"family", *EMPIRICAL_DEFAULTS}, key=repr)
+    if unknown:
+        raise ValueError(
+            f"distribution family 'empirical' has no parameter {unknown[0]!r}; "
+            f"valid parameters: {', '.join(EMPIRICAL_DEFAULTS)}"
+        )
+    full = {**EMPIRICAL_DEFAULTS, **{k: v for k, v in spec.items() if k != "family"}}
+    if not isinstance(full["path"], str) or not full["path"]:
+        raise ValueError(
+            f"distribution family 'empirical': path must be a file name, got "
+            f"{describe_value(full['path'])}"
+        )
+    if not isinstance(full["standardize"], bool | np.bool_):
+        raise ValueError(
+            "distribution family 'empirical': standardize must be true or false, got "
+            f"{describe_value(full['standardize'])}"
+        )
+    classes = full["classes"]
+    if classes is not None and (
+        isinstance(classes, bool | np.bool_)
+        or not isinstance(classes, int | np.integer)
+        or classes < 2
+    ):
+        raise ValueError(
+            "distribution family 'empirical': classes must be an integer >= 2, got "
+            f"{describe_value(classes)}"
+        )
+    full["standardize"] = bool(full["standardize"])
+    full["classes"] = None if classes is None else int(classes)
+    return full
+
+
+def family_params(spec: Mapping) -> dict:
     """The sampler parameters of a distribution spec ``{family: ..., <params>}``, defaults
-    filled in, as finite Python floats.
+    filled in, as finite Python floats (an empirical spec: :func:`empirical_params`, the
+    file not read).
 
     Raises ValueError naming the family or parameter and the allowed values: an unknown
     family or parameter, a value that is not a finite real number, low >= high, a scale,
@@ -61,9 +129,11 @@ def family_params(spec: Mapping) -> dict[str, float]:
     whose high - low does, or a draw_bound beyond float64's max).
     """
     family = spec.get("family")
+    if family == EMPIRICAL:
+        return empirical_params(spec)
     if not isinstance(family, str) or family not in FAMILIES:
         raise ValueError(
-            f"unknown distribution family {family!r}; valid families: {', '.join(FAMILIES)}"
+            f"unknown distribution family {family!r}; valid families: {', '.join(family_names())}"
         )
     defaults = FAMILIES[family][0]
     params = {key: value for key, value in spec.items() if key != "family"}
@@ -122,9 +192,12 @@ def _finite(family: str, key: str, value) -> float:
 def draw_bound(spec: Mapping) -> float:
     """B such that one draw z of the distribution has |z| > B with probability about
     TAIL_PROBABILITY (10^-18): the scales it allows are those with scale * B within
-    float64 (softmaxlab.config). Exact for uniform (max |low|, |high|); inf when the draws
-    themselves overflow float64. ValueError for a spec family_params refuses.
+    float64 (softmaxlab.config). Exact for uniform (max |low|, |high|) and for an empirical
+    file (its largest |z|, which reads the file); inf when the draws themselves overflow
+    float64. ValueError for a spec family_params refuses or a file that cannot be used.
     """
+    if spec.get("family") == EMPIRICAL:
+        return float(np.max(np.abs(empirical_z(spec))))
     return _draw_bound(spec["family"], family_params(spec))
 
 
@@ -176,6 +249,181 @@ def stream(seed: int, *names) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=key)))
 
 
+# --- the empirical family: the user's own logits ------------------------------------------
+
+
+def read_logits(path) -> np.ndarray:
+    """The logits a file holds, as a 2-D float64 array (one vector a row), read once per
+    process and file version (path, size and modification time). ValueError, starting with
+    the path, for a missing or unreadable file, an unknown suffix, a non-numeric array, an
+    array that is not 2-D, has no row, fewer than 2 columns or a non-finite entry."""
+    path = Path(path)
+    try:
+        stat = path.stat()
+    except OSError:
+        raise ValueError(
+            f"{str(path)!r} does not exist (relative paths are relative to the working "
+            f"directory, here {os.getcwd()})"
+        ) from None
+    return _read_logits(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_logits(path: str, size: int, mtime_ns: int) -> np.ndarray:
+    """read_logits of one version of a file (size and mtime are the cache's key)."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in LOGIT_FILE_SUFFIXES:
+        raise ValueError(
+            f"{path!r} has an unreadable format {suffix or '(no suffix)'!r}; logit files "
+            f"are {', '.join(LOGIT_FILE_SUFFIXES)}"
+        )
+    try:
+        array = _LOADERS[suffix](path)
+    except Exception as err:  # the library's own error, in one line, unless it is ours
+        if str(err).startswith(repr(path)):
+            raise
+        problem = " ".join(f"{type(err).__name__}: {err}".split())
+        raise ValueError(f"{path!r} cannot be read as {suffix[1:]} ({problem})") from None
+    if array.dtype.kind not in "iuf":
+        raise ValueError(f"{path!r} holds {array.dtype} values; logits must be numbers")
+    if array.ndim != 2:
+        raise ValueError(
+            f"{path!r} holds an array of shape {array.shape}; it must be 2-D, one logit "
+            "vector a row"
+        )
+    if array.shape[0] < 1 or array.shape[1] < 2:
+        raise ValueError(
+            f"{path!r} holds a {array.shape[0]} x {array.shape[1]} array; it needs at least "
+            "one row and 2 columns (classes)"
+        )
+    array = array.astype(np.float64)
+    bad = ~np.isfinite(array)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise ValueError(
+            f"{path!r} has {int(bad.sum())} non-finite entries (first: row {row}, column "
+            f"{col}: {array[row, col]}); every logit must be finite"
+        )
+    array.setflags(write=False)
+    return array
+
+
+def _load_npz(path: str) -> np.ndarray:
+    """The one array of an .npz, or the one named ``logits`` among several."""
+    with np.load(path, allow_pickle=False) as archive:
+        names = list(archive.files)
+        if len(names) == 1 or "logits" in names:
+            return archive[names[0] if len(names) == 1 else "logits"]
+    raise ValueError(
+        f"{path!r} holds {len(names)} arrays ({', '.join(names) or 'none'}); it must hold "
+        "one, or name the logits 'logits'"
+    )
+
+
+def _load_parquet(path: str) -> np.ndarray:
+    """The numeric columns of a Parquet table as one array (one column a class)."""
+    import pandas as pd
+
+    frame = pd.read_parquet(path)
+    for column, dtype in frame.dtypes.items():
+        if dtype.kind not in "iuf":
+            raise ValueError(
+                f"{path!r}: column {column!r} is {dtype}; every column must be numeric"
+            )
+    return frame.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _is_number(field: str) -> bool:
+    try:
+        float(field)
+    except ValueError:
+        return False
+    return True
+
+
+def _load_csv(path: str) -> np.ndarray:
+    """Numbers separated by commas, one vector a line, after an optional header line (a first
+    line with a field that is not a number). pandas' index column (an empty first header
+    field) and its default header 0,1,...,K-1 (K >= 3) are refused: either would become
+    data (a file whose first row really is 0,1,...,K-1 can add a header line)."""
+    with open(path, encoding="utf-8") as handle:
+        first = handle.readline().rstrip("\r\n")
+    fields = [field.strip() for field in first.split(",")]
+    header = not all(_is_number(field) for field in fields)
+    if header and fields[0] == "":
+        raise ValueError(
+            f"{path!r}: its header starts with an empty field, as pandas writes an index "
+            "column; write it with to_csv(path, index=False)"
+        )
+    if not header and len(fields) >= 3 and fields == [str(i) for i in range(len(fields))]:
+        raise ValueError(
+            f"{path!r}: its first line {first!r} is pandas' default header of a frame "
+            "without column names, or data; write it with header=False or named columns"
+        )
+    return np.loadtxt(path, delimiter=",", skiprows=int(header), ndmin=2, dtype=np.float64)
+
+
+_LOADERS: dict[str, Callable[[str], np.ndarray]] = {
+    ".npy": lambda path: np.load(path, allow_pickle=False),
+    ".npz": _load_npz,
+    ".parquet": _load_parquet,
+    ".csv": _load_csv,
+}
+
+
+def empirical_z(spec: Mapping) -> np.ndarray:
+    """The rows an empirical spec draws from (float64, read-only): the file's logits,
+    standardised when ``standardize`` (module docstring). ValueError for a file
+    :func:`read_logits` refuses, a ``classes`` that is not the file's number of columns,
+    or a file whose rows are all constant when standardizing."""
+    params = empirical_params(spec)
+    x = read_logits(params["path"])
+    n, k = x.shape
+    if params["classes"] is not None and params["classes"] != k:
+        raise ValueError(
+            f"classes = {params['classes']}, but {params['path']!r} has {k} columns "
+            "(classes); they must agree"
+        )
+    if not params["standardize"]:
+        return x
+    centred = x - np.mean(x, axis=-1, keepdims=True)
+    spread = math.sqrt(float(np.sum(centred * centred)) / (n * (k - 1)))
+    if not spread > 0:
+        raise ValueError(
+            f"{params['path']!r}: every row is constant, so standardize: true would divide "
+            "by their spread 0"
+        )
+    z = centred / spread
+    z.setflags(write=False)
+    return z
+
+
+def empirical_k(spec: Mapping) -> int:
+    """K of an empirical spec: ``classes`` when given (the file is not read), else the
+    file's number of columns."""
+    params = empirical_params(spec)
+    if params["classes"] is not None:
+        return params["classes"]
+    return int(read_logits(params["path"]).shape[1])
+
+
+def sampler(spec: Mapping, k: int) -> Callable[[np.random.Generator, int], np.ndarray]:
+    """draw(rng, n): n vectors of K logits z (float64, shape (n, K)) from ``rng``: the
+    family's sampler, or for an empirical spec n rows of its file picked uniformly with
+    replacement (rng.integers). ValueError for a spec or file that cannot be used, or a K
+    the empirical file does not have."""
+    params = family_params(spec)
+    if spec["family"] != EMPIRICAL:
+        draw = FAMILIES[spec["family"]][1]
+        return lambda rng, n: draw(rng, (n, k), **params)
+    rows = empirical_z(spec)
+    if rows.shape[1] != k:
+        raise ValueError(
+            f"empirical distribution {params['path']!r} has K = {rows.shape[1]}, not {k}"
+        )
+    return lambda rng, n: rows[rng.integers(0, len(rows), size=n)]
+
+
 def sample_z(seed: int, distribution: str, spec: Mapping, k: int, n_vectors: int) -> np.ndarray:
     """The standardised draws z, shape (n_vectors, k), float64, for one (distribution, K)."""
     return next(sample_z_blocks(seed, distribution, spec, k, n_vectors, max(n_vectors, 1)))
@@ -191,11 +439,10 @@ def sample_z_blocks(
     (tests/test_sampling.py checks it for every family): a job can stream the draws of a
     cell of any size without holding them.
     """
-    params = family_params(spec)
-    sampler = FAMILIES[spec["family"]][1]
+    draw = sampler(spec, k)
     rng = stream(seed, "logits", distribution, k)
     for start in range(0, max(n_vectors, 1), block_rows):
-        yield sampler(rng, (min(block_rows, n_vectors - start), k), **params)
+        yield draw(rng, min(block_rows, n_vectors - start))
 
 
 def logits(z: np.ndarray, scale: float, dtype) -> np.ndarray:

@@ -20,18 +20,27 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from softmaxlab import nll, plugins
 from softmaxlab.config import method_specs
 from softmaxlab.dtypes import reference_dtype
 from softmaxlab.files import atomic_path
-from softmaxlab.methods import evaluate, normalize
+from softmaxlab.methods import evaluate, normalize, plugin
 from softmaxlab.metrics import (
     GRAD_VANISHING_THRESHOLD,
     METRICS,
+    NLL_DTYPE,
     RATE_METRICS,
     directional_grad_norm,
     vector_metrics,
 )
-from softmaxlab.sampling import logits, sample_z_blocks, stream, vectors_per_cell
+from softmaxlab.sampling import (
+    EMPIRICAL,
+    empirical_k,
+    logits,
+    sample_z_blocks,
+    stream,
+    vectors_per_cell,
+)
 from softmaxlab.stats import SUMMARY_FIELDS, RunningSummary
 
 COLUMNS: tuple[str, ...] = (
@@ -70,15 +79,55 @@ def n_vectors(config: Mapping, k: int) -> int:
     return vectors_per_cell(k, vectors["elements"], vectors["min"], vectors["max"])
 
 
+def ks(config: Mapping, distribution: str) -> list[int]:
+    """The K of a distribution's cells: the config's ``k`` list, or for an empirical
+    distribution the one K of its file (its ``classes`` when stated: the file is then not
+    read, softmaxlab.sampling.empirical_k)."""
+    spec = config["distributions"][distribution]
+    if spec.get("family") == EMPIRICAL:
+        return [empirical_k(spec)]
+    return [int(k) for k in config["k"]]
+
+
+def all_ks(config: Mapping) -> list[int]:
+    """Every K of the sweep in canonical order: the ``k`` list, then the empirical
+    distributions' K that are not in it (in distribution order)."""
+    found = [int(k) for k in config["k"]]
+    for distribution in config["distributions"]:
+        found += [k for k in ks(config, distribution) if k not in found]
+    return found
+
+
+def independent_vectors(config: Mapping) -> dict[tuple[str, int], int]:
+    """The distinct vectors z drawn per (distribution, K): n_vectors(config, K) from the
+    (distribution, K) stream, shared by every scale and format of that (distribution, K)
+    (common random numbers), so their sum over (distribution, K) is the number of
+    independent vectors of the sweep."""
+    return {
+        (distribution, k): n_vectors(config, k)
+        for distribution in config["distributions"]
+        for k in ks(config, distribution)
+    }
+
+
 def cells(config: Mapping) -> list[Cell]:
     """Every cell, grouped by (distribution, K) so a job samples each stream once."""
     return [
-        Cell(distribution, float(scale), int(k), dtype)
+        Cell(distribution, float(scale), k, dtype)
         for distribution in config["distributions"]
-        for k in config["k"]
+        for k in ks(config, distribution)
         for scale in config["scales"]
         for dtype in config["dtypes"]
     ]
+
+
+def logit_files(config: Mapping, shard_cells: Iterable[Cell]) -> list[str]:
+    """The logit files (empirical distributions' paths) a job on ``shard_cells`` reads: the
+    workflow gives them to the job as inputs, so a job waits for a file the workflow
+    writes and reruns when a file changes."""
+    used = dict.fromkeys(cell.distribution for cell in shard_cells)
+    specs = [config["distributions"][name] for name in used]
+    return [spec["path"] for spec in specs if spec.get("family") == EMPIRICAL]
 
 
 def cell_elements(config: Mapping, cell: Cell) -> int:
@@ -125,11 +174,19 @@ def shard_params(config: Mapping, shard: int, shards: list[list[Cell]] | None = 
         "seed": config["seed"],
         "distributions": {name: dict(config["distributions"][name]) for name in used},
         "methods": [dict(entry) for entry in config["methods"]],
+        "plugin_sources": plugin_sources(config),
         "vectors": dict(config["vectors"]),
         "grad_vectors": config["grad_vectors"],
         "quantile_vectors": config["quantile_vectors"],
         "cells": [[c.distribution, c.scale, c.k, c.dtype] for c in shard_cells],
     }
+
+
+def plugin_sources(config: Mapping) -> dict[str, str | None]:
+    """Each plugin method's name -> the SHA-256 of the file that defines it (None when it
+    has none): a change to a plugin's code reruns the jobs that run it."""
+    found = (plugin(entry["method"]) for entry in config["methods"])
+    return {entry.name: plugins.source_digest(entry) for entry in found if entry is not None}
 
 
 def block_rows(k: int) -> int:

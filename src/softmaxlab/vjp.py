@@ -26,12 +26,18 @@ Three families of formulas (each documented with its source in the ``_vjp_*`` fu
 * sparsemax and entmax: J = diag(s) - s s^T / sum s with s_i = p_i^(2 - alpha) on the
   support (Martins & Astudillo 2016, eq. 12; Peters, Niculae & Martins 2019, Prop. 1).
 
+A user's method (softmaxlab.plugins) has the vjp it brings: ``function.vjp(x, v, **params)``
+or ``register_method(..., vjp=...)``, called on float64 x and v and checked to return
+float64 of x's shape, with the edge conventions applied as for the built-ins; without one,
+:func:`vjp` raises ValueError (:func:`has_vjp` says which methods have one).
+
 Kinks (relu at 0, stablemax's joint at 0, sparse support boundaries, shifted_linear's tied
 minima) use the one-sided conventions stated in each function.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -44,7 +50,9 @@ from softmaxlab.methods import (
     _with_conventions,
     _without_rows,
     check_params,
+    plugin,
 )
+from softmaxlab.plugins import checked_output
 
 _F64 = np.dtype(np.float64)
 
@@ -303,9 +311,15 @@ def vjp(x, v, method: str, **params) -> np.ndarray:
     array([ 0.1966, -0.1966])
     """
     full = check_params(method, params)
-    if method not in _VJPS:
+    found = plugin(method)
+    if found is None:
+        formula = _VJPS[method]
+    elif found.vjp is not None:
+        formula = functools.partial(_plugin_vjp, found)
+    else:
         raise ValueError(
-            f"method {method!r} has no analytic vjp; methods with one: {', '.join(_VJPS)}"
+            f"method {method!r} has no vjp: give its function a vjp(x, v, **params) "
+            "attribute, or pass vjp= to softmaxlab.register_method (softmaxlab.plugins)"
         )
     x = _as_array(x).astype(_F64, copy=False)
     try:
@@ -318,4 +332,17 @@ def vjp(x, v, method: str, **params) -> np.ndarray:
     if degenerate is not None:
         return degenerate
     with np.errstate(all="ignore"):
-        return _with_conventions(x, _VJPS[method](x, v, full))
+        return _with_conventions(x, formula(x, v, full))
+
+
+def has_vjp(method: str) -> bool:
+    """Whether :func:`vjp` has a formula for ``method``: every built-in, and a plugin with
+    a vjp (softmaxlab.plugins). ValueError for an unknown method."""
+    found = plugin(method)
+    return found is None or found.vjp is not None
+
+
+def _plugin_vjp(found, x: np.ndarray, v: np.ndarray, params: dict) -> np.ndarray:
+    """A plugin's own vjp(x, v, **params) on float64 x and v, checked to return float64 of
+    x's shape (ValueError naming the method otherwise)."""
+    return checked_output(found.name, x, found.vjp(x, v, **params), "'s vjp")

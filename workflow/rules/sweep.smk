@@ -2,9 +2,17 @@
 
 
 rule sweep_shard:
+    input:
+        # The logit files of the shard's empirical distributions (none for most shards):
+        # a file the workflow writes (the training study's digits logits) is made first.
+        logits=lambda wildcards: sl_sweep.logit_files(
+            config, SHARDS[int(wildcards.shard)]
+        ),
     output:
         **raw_output(),
         summary="results/shards/shard_{shard}.csv",
+        # What the shard holds and its SHA-256: the merge verifies the shard against it.
+        manifest="results/shards/shard_{shard}.json",
     log:
         "logs/sweep/shard_{shard}.log",
     benchmark:
@@ -20,13 +28,15 @@ rule sweep_shard:
         shard=lambda wildcards: sl_sweep.shard_params(
             config, int(wildcards.shard), SHARDS
         ),
+        code=code("sweep_shard.py"),
     script:
         "../../scripts/sweep_shard.py"
 
 
 rule summary:
     input:
-        shard_outputs(),
+        shards=shard_outputs(),
+        manifests=shard_outputs("json"),
     output:
         report(
             "results/tables/summary.csv",
@@ -38,5 +48,6 @@ rule summary:
         "logs/summary.log",
     params:
         config=config,
+        code=code("merge_summary.py"),
     script:
         "../../scripts/merge_summary.py"

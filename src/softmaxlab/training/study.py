@@ -56,6 +56,7 @@ The BLAS is held to one thread, so the numbers do not depend on the machine's co
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -74,6 +75,9 @@ from softmaxlab.training.data import DATASETS, Dataset, Mixture, bayes_accuracy,
 from softmaxlab.training.evaluation import accuracy, ece
 from softmaxlab.training.losses import FENCHEL_YOUNG_METHODS, loss_and_grad, nll
 from softmaxlab.training.optim import OPTIMIZERS, make_optimizer
+from softmaxlab.vjp import has_vjp
+
+log = logging.getLogger("softmaxlab.training")
 
 COLUMNS: tuple[str, ...] = (
     "dataset",
@@ -186,8 +190,15 @@ def with_reference(
 ) -> list[tuple[str, Mapping, str]]:
     """The configured methods, plus what C15 needs when the config lacks it: softmax with
     its default parameters first (the reference), and linear normalisation last when
-    nothing else would be compared with it. Specs as softmaxlab.config.method_specs."""
-    specs = list(method_specs)
+    nothing else would be compared with it. Specs as softmaxlab.config.method_specs.
+    A plugin method without a vjp (softmaxlab.plugins) cannot be trained: it is left out,
+    and the log says so."""
+    specs = []
+    for spec in method_specs:
+        if has_vjp(spec[0]):
+            specs.append(spec)
+        else:
+            log.warning("training study: %s skipped: it has no vjp (softmaxlab.plugins)", spec[2])
     if REFERENCE_METHOD not in [spec[2] for spec in specs]:
         specs.insert(0, _spec(REFERENCE_METHOD))
     if len(specs) == 1:

@@ -1,0 +1,1 @@
+"""Worked examples of softmaxlab's extension points (see examples/README.md)."""

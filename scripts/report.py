@@ -5,7 +5,9 @@ from pathlib import Path
 
 sys.stderr = open(snakemake.log[0], "w")  # noqa: F821
 
-from softmaxlab import manifest, report, sweep  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from softmaxlab import claims, manifest, report, sweep  # noqa: E402
 from softmaxlab.files import atomic_path  # noqa: E402
 
 inputs, params = snakemake.input, snakemake.params  # noqa: F821
@@ -25,6 +27,9 @@ html = report.build_report(
     figures=dict(zip(params.figures, inputs.figures, strict=True)),
     captions=dict(zip(params.figures, inputs.captions, strict=True)),
     manifest=manifest.run_manifest(params.config, inputs.benchmarks),
+    # Every field as written (the value keeps the spelling its sentence uses).
+    answer=pd.read_csv(inputs.answer, dtype=str, keep_default_na=False),
+    pooling_rule=claims.POOLING_RULE,
 )
 with atomic_path(snakemake.output[0]) as tmp:  # noqa: F821
     tmp.write_text(html, encoding="utf-8")

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import softmaxlab
-from softmaxlab import metrics
+from softmaxlab import metrics, nll
 from softmaxlab.dtypes import DTYPES, finfo, reference_dtype
 
 
@@ -119,12 +119,29 @@ def test_vector_metrics_on_uniform_output():
     assert out["argmax_agrees"][0] == 0
     assert out["support_fraction"][0] == 1
     assert out["invalid"][0] == 0 and out["nan"][0] == 0 and out["overflow"][0] == 0
-    assert set(out) | {"grad_norm", "grad_vanishes"} == set(metrics.METRICS)
+    gradient_metrics = {"grad_norm", "grad_vanishes", *nll.NLL_METRICS}
+    assert set(out) | gradient_metrics == set(metrics.METRICS)
 
 
 def test_every_metric_has_a_definition():
     assert set(metrics.DEFINITIONS) == set(metrics.METRICS)
     assert all(text.endswith(".") for text in metrics.DEFINITIONS.values())
+
+
+def test_nll_metrics_are_registered_after_the_others():
+    """Claim C14's metrics come last (the columns before them keep their order), with
+    nll.py's rates, ranges and definitions, each saying where the sweep measures it."""
+    count = len(nll.NLL_METRICS)
+    assert metrics.METRICS[-count:] == nll.NLL_METRICS
+    assert metrics.METRICS[:4] == ("tv_to_argmax", "l2_to_argmax", "kl_to_argmax", "entropy")
+    assert metrics.METRICS[-count - 1] == "max_rel_error"
+    assert nll.NLL_RATE_METRICS <= metrics.RATE_METRICS
+    assert nll.NLL_RATE_METRICS <= metrics.UNIT_INTERVAL_METRICS
+    for name in nll.NLL_METRICS:
+        assert metrics.METRIC_RANGES[name] == nll.NLL_METRIC_RANGES[name]
+        assert metrics.DEFINITIONS[name].startswith(nll.NLL_DEFINITIONS[name])
+        assert metrics.DEFINITIONS[name].endswith(metrics.NLL_SCOPE)
+        assert "float64 cells only" in metrics.DEFINITIONS[name]
 
 
 # --- the fast implementation against the frozen oracle (tests/metrics_reference.py) --------

@@ -15,8 +15,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sweeps import TINY
 
-from softmaxlab import metrics, report, tables
+from softmaxlab import config as sl_config
+from softmaxlab import metrics, report, stats, sweep, tables
 from softmaxlab.captions import Caption, caption_path, read_caption, write_caption
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"}
@@ -197,7 +199,31 @@ def inputs(tmp_path):
         pivots=pivots,
         figures=figures,
         manifest=manifest,
+        answer=ANSWER.copy(),
+        pooling_rule=POOLING,
     )
+
+
+# What the claims job writes to results/tables/answer.csv (every field read as text), in
+# shuffled rows: the page orders them by `order`. Values are the unrounded numbers, the
+# sentences show them as softmaxlab.formatting does. The third names no claim id, the
+# fourth a claim the ledger lacks (no link), the fifth a number other than its value.
+ANSWER = pd.DataFrame(
+    {
+        "order": ["2", "1", "3", "5", "4", "6"],
+        "claim": ["C5", "C1", "C11", "C14", "C8", "C2"],
+        "sentence": [
+            "A base is a temperature: base 3 moves the top probability by 0.0371 (C5).",
+            "Softmax gives the top score 0.7573 on [2, 4, 2, 1] (C1) & linear <less>.",
+            "Maximum entropy under a mean energy gives exp, to within 3.1e-09.",
+            "The NLL is convex with gradient p - y for 100% of softmax's vectors (C14).",
+            "The max-shift removes float64 overflow, 69.3% of naive vectors at scale 1000 (C8).",
+            "Softmax is closer to argmax than linear above scale 2.683 (C2).",
+        ],
+        "value": ["0.03712345", "0.757313", "3.0999e-09", "1.0", "0.71", "2.68312"],
+    }
+)
+POOLING = "Cells pool as the n-weighted mean of their means: every vector counts once."
 
 
 def caption_text(name):
@@ -300,10 +326,13 @@ def test_manifest_seed_config_versions_and_run_time(page):
     assert facts["numpy"] == "2.0.0" and facts["platform"] == "Linux x86_64"
     assert facts["sweep job time, total (s)"] == "12.5"
     assert facts["sweep job time, longest (s)"] == "6.25"
-    assert facts["logit vectors"] == "12" and facts["cells"] == "2"
-    # Sweep overview from the summary: cells of 5 and 7 vectors, 2 labels each.
+    assert facts["independent logit vectors"] == "7" and facts["cells"] == "2"
+    assert facts["vectors x cells (draws reused across scales and formats)"] == "12"
+    # Sweep overview from the summary: cells of 5 and 7 vectors of one (distribution, K)
+    # (the first 5 and 7 of its stream: 7 independent ones), 2 labels each.
     overview = report.sweep_overview(page_inputs_summary())
-    assert (overview["cells"], overview["vectors"], overview["evaluations"]) == (2, 12, 24)
+    assert (overview["cells"], overview["cell_vectors"], overview["evaluations"]) == (2, 12, 24)
+    assert overview["independent"] == 7 and overview["streams"] == [("normal", 2, 7, 2)]
 
 
 def page_inputs_summary():
@@ -462,3 +491,140 @@ def test_long_detail_tables_are_cut_with_a_note(inputs):
 )
 def test_claim_of(name, claim):
     assert report.claim_of(name) == claim
+
+
+def _answer_items(text: str) -> dict[int, str]:
+    """order -> the inner HTML of each sentence of the answer."""
+    return {int(o): html_ for o, html_ in re.findall(r'<li id="answer-(\d+)">(.*?)</li>', text)}
+
+
+def test_the_answer_opens_the_report_in_order_with_links(page):
+    text, parsed = page
+    sections = [i for i in parsed.ids if i in ("answer", "reading", "claims", "worked-example")]
+    assert sections == ["answer", "reading", "claims", "worked-example"]
+    assert text.index('id="answer"') < text.index('id="claims"')
+    items = _answer_items(text)
+    assert sorted(items) == list(items) == [1, 2, 3, 4, 5, 6]  # by `order`, not row order
+    by_order = ANSWER.assign(order=ANSWER["order"].astype(int)).set_index("order")
+    for order, inner in items.items():
+        row = by_order.loc[order]
+        plain = " ".join(html.unescape(re.sub(r"<[^>]+>", "", inner)).split())
+        expected = row["sentence"] if row["claim"] in row["sentence"] else None
+        if expected is None:  # a sentence that does not name its claim gets it added
+            expected = f"{row['sentence'][:-1]} ({row['claim']})."
+        assert plain == expected
+        links = re.findall(r'<a href="#([^"]+)">([^<]+)</a>', inner)
+        if row["claim"] == "C14":  # not in the ledger: named, not linked
+            assert links == []
+        else:
+            assert links == [(f"claim-{row['claim']}", row["claim"])]
+            assert f"claim-{row['claim']}" in parsed.ids
+    # The first sentence is escaped, not markup.
+    assert "&amp; linear &lt;less&gt;." in items[1]
+
+
+def test_each_answer_number_is_the_tables_value(page):
+    """The number a sentence shows is its row's value, as the formatter spells it (the
+    digits the sentence chose); a sentence showing another number highlights nothing."""
+    text, _ = page
+    shown = {1: "0.7573", 2: "0.0371", 3: "3.1e-09", 4: None, 5: "100%", 6: "2.683"}
+    for order, inner in _answer_items(text).items():
+        strong = re.findall(r'<strong class="value">([^<]*)</strong>', inner)
+        assert strong == ([] if shown[order] is None else [shown[order]])
+    # Whole numbers only: 7 is not in 709.78 or 0.7, 0.7 is not in 0.71 but is in "0.7,".
+    assert report.build.value_spelling("overflows past 709.78 in 0.71 of vectors", "7.0") is None
+    assert report.build.value_spelling("7 of them", "7.0") == "7"
+    assert report.build.value_spelling("a share of 0.7, measured", "0.7") == "0.7"
+    assert report.build.value_spelling("66.7% of cells", "0.6666666666666666") == "66.7%"
+
+
+def test_dense_details_are_folded_not_deleted(page, inputs):
+    text, parsed = page
+    # Each claim: heading, verdict and statement in view; measure, value, conditions and
+    # detail tables inside a closed <details>.
+    for claim in inputs["claims"]["claim"]:
+        assert f'<details class="claim-details" id="claim-details-{claim}">' in text
+        folded = parsed.text(f"claim-details-{claim}")
+        number = claim[1:]
+        assert f"measure {number}" in folded and f"value {number}" in folded
+    assert "709.8" in parsed.text("claim-details-C7")  # C7_thresholds, inside the fold
+    assert "statement of claim 2" in parsed.text("claim-C2")
+    assert "statement of claim 2" not in parsed.text("claim-details-C2")
+    # The verdicts at a glance stay in the answer section, folded below the sentences.
+    assert re.search(r'<details class="glance">\s*<summary>All 13 verdicts at a glance', text)
+    assert "13 claims" in parsed.text("answer")
+
+
+def test_without_an_answer_table_the_glance_is_open(inputs):
+    text = report.build_report(**{**inputs, "answer": None})
+    parsed = parse(text)
+    assert '<li id="answer-' not in text
+    assert '<details class="glance" open>' in text
+    assert "no answer table" in parsed.text("answer")
+
+
+def test_a_malformed_answer_table_is_named(inputs):
+    with pytest.raises(ValueError, match="answer table lacks column.* value; expected order"):
+        report.build_report(**{**inputs, "answer": ANSWER.drop(columns="value")})
+    bad = ANSWER.assign(order=["2", "1", "three", "5", "4", "6"])
+    with pytest.raises(ValueError, match="answer table: order 'three' is not an integer"):
+        report.build_report(**{**inputs, "answer": bad})
+
+
+def test_reading_states_the_interval_and_pooling_rules_once(page, inputs):
+    text, parsed = page
+    reading = parsed.text("reading")
+    rule = report.build.interval_rule()
+    assert html.unescape(text).count(rule) == 1 and rule in reading
+    # The metrics named per range follow METRIC_RANGES (the issue's list, in METRICS order).
+    assert (
+        "(the rates, tv_to_argmax, normalized_entropy, max_prob and support_fraction in "
+        "[0, 1]; l2_to_argmax in [0, \u221a2])" in rule
+    )
+    assert rule.startswith(f"Each interval is a {round(100 * stats.CONFIDENCE)}% interval")
+    assert "Student t interval clipped at 0" in rule and "unclipped t interval" in rule
+    assert "tests/test_coverage.py" in reading
+    assert text.count(POOLING) == 1 and POOLING in reading
+    without = parse(report.build_report(**{**inputs, "pooling_rule": None}))
+    assert "reading-pooling" not in without.ids and POOLING not in without.text("reading")
+
+
+def test_independent_vectors_counted_from_the_config():
+    """The page counts the distinct draws per (distribution, K), not the cells' vectors:
+    sum over (distribution, K) of clip(elements // K, min, max), the draws every scale and
+    format of that (distribution, K) reuses (common random numbers)."""
+    config = sl_config.validate(TINY)
+    summary = sweep.run_cells(config, sweep.cells(config))
+    v = config["vectors"]
+    per_stream = {k: int(np.clip(v["elements"] // k, v["min"], v["max"])) for k in config["k"]}
+    independent = len(config["distributions"]) * sum(per_stream.values())
+    assert independent == sum(sweep.independent_vectors(config).values())
+    reuse = len(config["scales"]) * len(config["dtypes"])
+    gradient = len(config["distributions"]) * sum(
+        min(config["grad_vectors"], n) for n in per_stream.values()
+    )
+    inputs = {
+        "summary": summary,
+        "claims": pd.DataFrame({"claim": ["C1"], "statement": ["s"], "verdict": ["holds"]}),
+        "claim_details": {},
+        "worked_example": pd.DataFrame({"method": ["softmax"], "label": ["softmax"]}),
+        "pivots": {},
+        "figures": {},
+        "manifest": {"config": config},
+    }
+    text = report.build_report(**inputs)
+    parsed = parse(text)
+    reading = parsed.text("reading")
+    assert f"holds {independent:,} independent logit vectors" in reading
+    assert f"not the {independent * reuse:,} vectors counted once per cell" in reading
+    assert f"{gradient:,} vectors in all" in reading
+    rows = {(r[0], r[1]): r[2:] for r in parsed.rows if r and r[0] in config["distributions"]}
+    assert rows == {
+        (d, str(k)): [str(n), str(reuse), str(min(config["grad_vectors"], n))]
+        for d in config["distributions"]
+        for k, n in per_stream.items()
+    }
+    facts = {r[0]: r[1] for r in parsed.rows if len(r) == 2}
+    assert facts["independent logit vectors"] == f"{independent:,}"
+    assert f"{independent:,} independent logit vectors" in parsed.text("answer")
+    assert "sampled logit vectors" not in text  # the old statement that overstated the data

@@ -8,12 +8,13 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from scipy import special
 from sweeps import TINY
 
 from softmaxlab import config as sl_config
-from softmaxlab import raw, stats, sweep
-from softmaxlab.metrics import METRICS, RATE_METRICS, metric_ranges
-from softmaxlab.sampling import sample_z
+from softmaxlab import nll, raw, stats, sweep
+from softmaxlab.metrics import METRICS, NLL_DTYPE, RATE_METRICS, metric_ranges
+from softmaxlab.sampling import logits, sample_z
 
 # K = 100: blocks of 1310 vectors, so 3000 vectors make three blocks (the last short).
 MANY = sl_config.validate(
@@ -21,11 +22,12 @@ MANY = sl_config.validate(
         "seed": 3,
         "scales": [0.5, 40.0],
         "k": [100],
-        "dtypes": ["float32", "float16"],
+        "dtypes": ["float64", "float16"],  # float64 cells get the NLL metrics too
         "distributions": {"normal": {"family": "normal"}},
         "methods": [
             {"method": "softmax"},
             {"method": "softmax", "stable": False},
+            {"method": "linear"},  # its NLL is undefined on signed logits, and not convex
             {"method": "sparsemax"},
             {"method": "gumbel_softmax"},
         ],
@@ -43,13 +45,11 @@ def _all_at_once(config, cell):
     n = sweep.n_vectors(config, cell.k)
     spec = config["distributions"][cell.distribution]
     z = sample_z(config["seed"], cell.distribution, spec, cell.k, n)
-    directions = sweep._directions(
-        config["seed"], cell.distribution, cell.k, min(config["grad_vectors"], n)
-    )
+    draws = sweep.gradient_draws(config, cell.distribution, cell.k, min(config["grad_vectors"], n))
     rows = sweep.block_rows(cell.k)
     with np.errstate(all="ignore"):
         blocks = [
-            sweep.evaluate_group(config, [cell], z[start : start + rows], specs, directions, b)[0]
+            sweep.evaluate_group(config, [cell], z[start : start + rows], specs, draws, b)[0]
             for b, start in enumerate(range(0, n, rows))
         ]
     return np.concatenate(blocks)
@@ -93,6 +93,78 @@ def test_grouping_and_passes_change_nothing(many_summary, monkeypatch):
     )
 
 
+def _method_column(values, config, label, metric):
+    """One metric of one method label from evaluate_group's (vectors, labels x METRICS)."""
+    labels = [spec_label for _, _, spec_label in sl_config.method_specs(config)]
+    return values[:, labels.index(label) * len(METRICS) + METRICS.index(metric)]
+
+
+def test_nll_metrics_on_the_first_vectors_of_float64_cells_only(many_summary):
+    """Claim C14's metrics: n = grad_vectors in float64 cells where the NLL is defined on
+    every vector (softmax at these scales), n = 0 (mean NaN) in every other format."""
+    rows = many_summary[many_summary["metric"].isin(nll.NLL_METRICS)]
+    assert set(rows["metric"]) == set(nll.NLL_METRICS)
+    elsewhere = rows[rows["dtype"] != NLL_DTYPE]
+    assert len(elsewhere) == len(rows) / 2
+    assert (elsewhere["n"] == 0).all() and elsewhere["mean"].isna().all()
+    softmax = rows[(rows["dtype"] == NLL_DTYPE) & (rows["label"] == "softmax")]
+    assert len(softmax) == len(MANY["scales"]) * len(nll.NLL_METRICS)
+    assert (softmax["n"] == MANY["grad_vectors"]).all()
+    # Softmax's gradient p - e_y has entries in [-1, 1]; its NLL is convex; linear on
+    # signed logits has an undefined NLL on some vectors.
+    rate = softmax.set_index(["scale", "metric"])["mean"]
+    for scale in MANY["scales"]:
+        assert rate[(scale, "nll_grad_over_one")] == 0
+        assert rate[(scale, "nll_convexity_break")] == 0
+        assert rate[(scale, "nll_undefined")] == 0
+    linear = rows[(rows["dtype"] == NLL_DTYPE) & (rows["label"] == "linear")]
+    assert (linear.loc[linear["metric"] == "nll_undefined", "mean"] > 0.2).all()
+
+
+def test_nll_columns_against_scipy_across_the_block_boundary():
+    """The sweep's per-vector NLL of softmax is logsumexp(x) - x_y (scipy.special) with the
+    targets of the stream nll_target, and its gradient norm ||softmax(x) - e_y||: on the
+    first 1400 vectors, across the first block boundary (1310 rows), NaN beyond. Linear's
+    columns are nll_metrics on the same x, targets and partners x' = scale z' (stream
+    nll_segment), bit for bit: the partners are sliced like the vectors."""
+    cell = sweep.Cell("normal", 40.0, 100, "float64")
+    values = _all_at_once(MANY, cell)
+    count = MANY["grad_vectors"]
+    spec = MANY["distributions"]["normal"]
+    z = sample_z(MANY["seed"], "normal", spec, 100, sweep.n_vectors(MANY, 100))[:count]
+    x = logits(z, cell.scale, cell.dtype)
+    y = nll.draw_targets(MANY["seed"], "normal", 100, count)
+    rows = np.arange(count)
+    column = lambda label, metric: _method_column(values, MANY, label, metric)  # noqa: E731
+    expected = special.logsumexp(x, axis=1) - x[rows, y]
+    np.testing.assert_allclose(column("softmax", "nll")[:count], expected, rtol=1e-12, atol=1e-12)
+    gradient = special.softmax(x, axis=1)
+    gradient[rows, y] -= 1.0
+    np.testing.assert_allclose(
+        column("softmax", "nll_grad_norm")[:count],
+        np.linalg.norm(gradient, axis=1),
+        rtol=1e-10,
+        atol=1e-15,  # right predictions: ||p - e_y|| of 1e-17 is rounding of 1 - p_y
+    )
+    for metric in nll.NLL_METRICS:
+        assert np.isnan(column("softmax", metric)[count:]).all(), metric
+    x_far = logits(nll.partner_z(MANY["seed"], "normal", spec, 100, count), cell.scale, "float64")
+    direct = nll.nll_metrics(x, x_far, y, "linear", {})
+    for metric in nll.NLL_METRICS:
+        np.testing.assert_array_equal(column("linear", metric)[:count], direct[metric])
+    assert 0 < np.nanmean(direct["nll_convexity_break"]) < 1
+
+
+def test_nll_wiring_leaves_every_other_metric_bit_for_bit(many_summary, monkeypatch):
+    """The summary rows of the metrics before C14 do not depend on the NLL's: the same
+    bytes without them (the NLL draws come from their own streams)."""
+    monkeypatch.setattr(sweep, "_fill_nll", lambda *args: None)
+    without = sweep.run_cells(MANY, sweep.cells(MANY))
+    before = ~many_summary["metric"].isin(nll.NLL_METRICS)
+    pd.testing.assert_frame_equal(without[before], many_summary[before], check_exact=True)
+    assert (without.loc[~before, "n"] == 0).all()
+
+
 def test_quantiles_from_the_first_quantile_vectors():
     config = {**MANY, "quantile_vectors": 500, "dtypes": ["float32"], "scales": [40.0]}
     cell = sweep.Cell("normal", 40.0, 100, "float32")
@@ -114,11 +186,13 @@ def test_quantiles_from_the_first_quantile_vectors():
 
 def test_memory_does_not_grow_with_vectors():
     """Peak traced allocation of a cell with 10x the vectors stays about the same; holding
-    every value (30000 x 64 float64 = 15 MB, plus z at 24 MB) would not."""
+    every value (30000 x 4 methods x 25 metrics float64 = 24 MB, plus z at 24 MB) would
+    not."""
 
     def peak(count: int) -> int:
         config = {
             **MANY,
+            "methods": [entry for entry in MANY["methods"] if entry["method"] != "linear"],
             "dtypes": ["float32"],
             "scales": [1.0],
             "vectors": {"elements": 10**9, "min": 1, "max": count},
@@ -158,9 +232,11 @@ def test_raw_parquet_holds_every_vector(tmp_path, many_summary):
 
 def test_interrupted_raw_output_leaves_nothing(tmp_path):
     path = tmp_path / "shard_0.parquet"
+    specs = sl_config.method_specs(MANY)
     with pytest.raises(KeyboardInterrupt):
-        with raw.parquet_writer(path, sl_config.method_specs(MANY)) as write:
-            write(sweep.Cell("normal", 1.0, 100, "float32"), 0, np.zeros((2, 4 * len(METRICS))))
+        with raw.parquet_writer(path, specs) as write:
+            values = np.zeros((2, len(specs) * len(METRICS)))
+            write(sweep.Cell("normal", 1.0, 100, "float32"), 0, values)
             raise KeyboardInterrupt
     assert list(tmp_path.iterdir()) == []
 
@@ -192,19 +268,24 @@ def test_long_cells_report_progress_between_blocks(monkeypatch, caplog):
 
 def test_merged_shards_are_the_sorted_table_byte_for_byte(tmp_path):
     """merge_shards reorders the shards' lines instead of re-formatting their numbers; the
-    result must be what write_csv(sort_summary(...)) writes, whatever the shard order."""
-    config = sl_config.validate({**TINY, "shard_elements": 100})
-    plan = sweep.plan_shards(config)
-    assert len(plan) > 3
-    frames = [sweep.run_cells(config, cells) for cells in plan]
-    frames[1] = frames[1].iloc[:0]  # an empty shard (header only) is allowed
-    paths = []
-    for i, frame in reversed(list(enumerate(frames))):  # shards in any order
-        paths.append(tmp_path / f"shard_{i}.csv")
-        sweep.write_csv(frame, paths[-1])
-    expected = tmp_path / "expected.csv"
-    sweep.write_csv(sweep.sort_summary(pd.concat(frames, ignore_index=True), config), expected)
-    rows = sweep.merge_shards(paths, config, tmp_path / "merged.csv")
-    assert rows == sum(len(frame) for frame in frames)
-    assert (tmp_path / "merged.csv").read_bytes() == expected.read_bytes()
+    result must be what write_csv(sort_summary(...)) writes. Checked on the default
+    config's scales (spelled 0.00316227766, 1000.0, ...) and on TINY's."""
+    default = sl_config.validate({})
+    for name, config in {
+        "tiny": sl_config.validate({**TINY, "shard_elements": 100}),
+        "default_scales": sl_config.validate(
+            {**TINY, "scales": default["scales"], "k": [2], "shard_elements": 200}
+        ),
+    }.items():
+        plan = sweep.plan_shards(config)
+        assert len(plan) > 3
+        frames = [sweep.run_cells(config, cells) for cells in plan]
+        paths = [tmp_path / name / f"shard_{i}.csv" for i in range(len(plan))]
+        for i in reversed(range(len(plan))):  # written in any order, merged in plan order
+            sweep.write_shard(frames[i], paths[i], plan[i], config)
+        expected = tmp_path / name / "expected.csv"
+        sweep.write_csv(sweep.sort_summary(pd.concat(frames, ignore_index=True), config), expected)
+        rows = sweep.merge_shards(paths, config, tmp_path / name / "merged.csv")
+        assert rows == sum(len(frame) for frame in frames)
+        assert (tmp_path / name / "merged.csv").read_bytes() == expected.read_bytes()
     assert "softmax(base=100, stable=False)" in expected.read_text()  # a quoted label

@@ -13,6 +13,8 @@ import pytest
 import yaml
 from sweeps import SMALL
 
+from softmaxlab.metrics import METRICS
+
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.workflow
 
@@ -53,7 +55,7 @@ def test_end_to_end_outputs(full_run):
     assert summary_text.splitlines()[0] == SUMMARY_COLUMNS
     summary = pd.read_csv(tables / "summary.csv")
     n_cells = 2 * 3 * 2 * 2
-    assert len(summary) == n_cells * len(SMALL["methods"]) * 16
+    assert len(summary) == n_cells * len(SMALL["methods"]) * len(METRICS)
     assert set(summary["label"]) == {
         "argmax",
         "linear",
@@ -87,7 +89,7 @@ def test_end_to_end_outputs(full_run):
         "verdict",
         "conditions",
     ]
-    assert list(claims["claim"]) == [f"C{i}" for i in range(1, 14)]
+    assert list(claims["claim"]) == [f"C{i}" for i in range(1, 16)]
     assert set(claims["verdict"]) <= {"holds", "holds with conditions", "does not hold"}
     report = (full_run / "results" / "report.html").read_text()
     assert "C13" in report and "<svg" in report or "data:image" in report

@@ -5,8 +5,13 @@ converts to float64 without rounding). The target of the "distance to argmax" me
 the hardmax h of x: h_i = 1/m on the m maximisers of x, 0 elsewhere (ties share the mass).
 Without ties these reduce to the textbook forms noted in each docstring.
 
-Rates (overflow, nan, underflow, invalid, argmax_agrees, grad_vanishes) are 0/1 per
-vector; the others are real numbers, NaN where undefined (e.g. entropy of a NaN output).
+Rates (overflow, nan, underflow, invalid, argmax_agrees, grad_vanishes and the NLL's
+nll_infinite, nll_undefined, nll_grad_over_one, nll_convexity_break) are 0/1 per vector; the
+others are real numbers, NaN where undefined (e.g. entropy of a NaN output).
+
+The metrics of claim C14 (the NLL -ln p_y of a seeded target, its gradient and a midpoint
+convexity test: softmaxlab.nll) come last in METRICS. The sweep measures them in float64
+on the first grad_vectors vectors of float64 cells only (NLL_SCOPE), like grad_norm.
 
 The functions per metric below are the definitions. :func:`vector_metrics`, which the
 sweep calls on every chunk, computes the same values bit for bit in one fused pass (each
@@ -17,9 +22,17 @@ checks it against a frozen copy of the per-metric formulas.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from softmaxlab.dtypes import DTYPES, sum_tolerance
+from softmaxlab.nll import (
+    NLL_DEFINITIONS,
+    NLL_METRIC_RANGES,
+    NLL_METRICS,
+    NLL_RATE_METRICS,
+)
 
 METRICS: tuple[str, ...] = (
     "tv_to_argmax",
@@ -38,10 +51,16 @@ METRICS: tuple[str, ...] = (
     "invalid",
     "max_abs_error",
     "max_rel_error",
+    # Claim C14's NLL measurements (softmaxlab.nll), last so the columns above keep their
+    # order; measured on float64 cells only (NLL_SCOPE).
+    *NLL_METRICS,
 )
-RATE_METRICS: frozenset[str] = frozenset(
-    {"argmax_agrees", "grad_vanishes", "overflow", "nan", "underflow", "invalid"}
+RATE_METRICS: frozenset[str] = (
+    frozenset({"argmax_agrees", "grad_vanishes", "overflow", "nan", "underflow", "invalid"})
+    | NLL_RATE_METRICS
 )
+#: The dtype whose cells get the NLL metrics (every other cell has n = 0 for them).
+NLL_DTYPE = "float64"
 #: Each metric's natural range (low, high): the values it takes when p is a probability
 #: vector (p_i >= 0, sum p = 1); +-inf where there is no bound. The interval rule of
 #: softmaxlab.stats (its module docstring) reads it. A column can leave its range: a method
@@ -62,6 +81,7 @@ METRIC_RANGES: dict[str, tuple[float, float]] = {
     "grad_norm": (0.0, np.inf),
     "max_abs_error": (0.0, np.inf),
     "max_rel_error": (0.0, np.inf),
+    **NLL_METRIC_RANGES,
 }
 #: The metrics bounded in [0, 1]: the rates and the shares and probabilities.
 UNIT_INTERVAL_METRICS: frozenset[str] = frozenset(
@@ -118,6 +138,13 @@ DEFINITIONS: dict[str, str] = {
     "rounded input in float64 (in long double for float64 itself).",
     "max_rel_error": "max over r_i > 0 of |p_i - r_i| / r_i, same reference.",
 }
+#: Where the NLL metrics are measured, appended to each of their definitions.
+NLL_SCOPE = (
+    "Measured in float64 on the first grad_vectors vectors of the float64 cells only (n = 0 in "
+    "the other formats): a format would enter only through the rounding of x, and claim C14 "
+    "is about the mathematics of the loss, not its arithmetic."
+)
+DEFINITIONS.update({name: f"{text} {NLL_SCOPE}" for name, text in NLL_DEFINITIONS.items()})
 
 
 def hardmax(x: np.ndarray) -> np.ndarray:

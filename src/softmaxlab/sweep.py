@@ -153,15 +153,20 @@ def job_mem_mb(config: Mapping, shard_cells: list[Cell]) -> int:
 
     A job streams its cells, so its peak does not depend on how many vectors or cells it
     has; it grows with the largest block (one vector when K > CHUNK_ELEMENTS) and with the
-    gradient directions (grad_vectors x K float64). Estimate: 384 MiB (interpreter,
-    libraries, PASS_BYTES of summaries) + 256 bytes per logit of the largest block + the
-    directions, with a quarter's margin. Measured: K = 10^6 with 8 gradient vectors peaks
-    at 396 MiB (benchmarks/README.md; estimate 689 MiB, request 1024), one K = 4 x 10^6
-    vector at 963 MiB (estimate 1604 MiB, request 2005).
+    draws held for the first grad_vectors vectors of a (distribution, K) (GradientDraws:
+    directions and NLL partners, 2 x grad_vectors x K float64). Estimate: 384 MiB
+    (interpreter, libraries, PASS_BYTES of summaries) + 256 bytes per logit of the largest
+    block + those draws, with a quarter's margin. Measured before the NLL metrics: K = 10^6
+    with 8 gradient vectors peaks at 396 MiB (benchmarks/README.md), one K = 4 x 10^6
+    vector at 963 MiB. With them, a float64 K = 10^6 cell of softmax and sparsemax with 8
+    gradient vectors peaks at 410 MiB (332 MiB before; estimate 750 MiB, request 1024);
+    nll_metrics on one row of 10^6 logits traces at most 114 MiB (entmax15), under the
+    block's 256 bytes per logit.
     """
     largest = max((cell.k for cell in shard_cells), default=1)
     block = max(min(CHUNK_ELEMENTS, MAX_BLOCK_ROWS * largest), largest)
-    estimate = 384 * 2**20 + 256 * block + 8 * config["grad_vectors"] * largest
+    held = GradientDraws.BYTES_PER_LOGIT * config["grad_vectors"] * largest
+    estimate = 384 * 2**20 + 256 * block + held
     return max(1024, int(1.25 * estimate / 2**20))
 
 
@@ -226,6 +231,9 @@ def _fill_metrics(block: np.ndarray, rows: slice, x: np.ndarray, name: str, call
             block[rows, j] = metric_values[metric]
 
 
+_NLL_COLUMNS = [METRICS.index(metric) for metric in nll.NLL_METRICS]
+
+
 def _fill_grad(block, rows, x: np.ndarray, directions: np.ndarray, name: str, call: dict):
     """grad_norm and grad_vanishes (float64 central differences) for rows ``rows`` of block."""
     grad = directional_grad_norm(
@@ -237,19 +245,32 @@ def _fill_grad(block, rows, x: np.ndarray, directions: np.ndarray, name: str, ca
     )
 
 
-def _fill_stacked(block, z, group, name, call, n_grad, directions, chunk_rows) -> None:
+def _fill_nll(block, rows, x, x_far, targets, name: str, call: dict) -> None:
+    """The NLL metrics (softmaxlab.nll.nll_metrics) for rows ``rows`` of block: logits x,
+    the segments' far ends x_far and the targets of those rows."""
+    values = nll.nll_metrics(x, x_far, targets, name, call)
+    block[np.ix_(rows, _NLL_COLUMNS)] = np.column_stack([values[m] for m in nll.NLL_METRICS])
+
+
+def _fill_stacked(block, z, group, name, call, draws: GradientDraws, chunk_rows) -> None:
     """Metrics of every row of the group's stack, then the gradient metrics of the first
-    n_grad rows of each cell, ``chunk_rows`` stack rows at a time."""
-    n = len(z)
+    len(draws) rows of each cell, ``chunk_rows`` stack rows at a time; the NLL metrics
+    too when the group's format is NLL_DTYPE (float64)."""
+    n, n_grad = len(z), len(draws)
     for start in range(0, len(group) * n, chunk_rows):
         rows = slice(start, min(start + chunk_rows, len(group) * n))
         _fill_metrics(block, rows, _stacked_logits(z, group, rows), name, call)
     total = len(group) * n_grad
+    with_nll = group[0].dtype == NLL_DTYPE
     for start in range(0, total, chunk_rows):
         stack = np.arange(start, min(start + chunk_rows, total))
         rows = (stack // n_grad) * n + stack % n_grad  # the cells' first n_grad rows
-        x = _stacked_logits(z[:n_grad], group, slice(stack[0], stack[-1] + 1))
-        _fill_grad(block, rows, x, directions[stack % n_grad], name, call)
+        span = slice(stack[0], stack[-1] + 1)
+        x = _stacked_logits(z[:n_grad], group, span)
+        _fill_grad(block, rows, x, draws.directions[stack % n_grad], name, call)
+        if with_nll:
+            x_far = _stacked_logits(draws.partners, group, span)
+            _fill_nll(block, rows, x, x_far, draws.targets[stack % n_grad], name, call)
 
 
 def evaluate_group(
@@ -257,24 +278,26 @@ def evaluate_group(
     group: list[Cell],
     z: np.ndarray,
     specs,
-    directions: np.ndarray,
+    draws: GradientDraws,
     block: int = 0,
 ) -> list[np.ndarray]:
     """Per-vector metrics of every method on block ``block`` of cells that differ only in
     scale.
 
     The cells share (distribution, K, dtype) and so their draws: z holds rows
-    [block * block_rows(K), ...) of them, ``directions`` the gradient directions of the
-    cells' first grad_vectors rows. The group's logits are evaluated as one stack, in
-    chunks of about CHUNK_ELEMENTS, which amortises numpy's per-call cost over the scales
-    without changing any value (every method but gumbel_softmax is row-wise).
+    [block * block_rows(K), ...) of them, ``draws`` the gradient directions, NLL targets
+    and partners of the cells' first grad_vectors rows (:func:`gradient_draws`). The
+    NLL metrics are measured on float64 groups only (NaN elsewhere). The group's logits
+    are evaluated as one stack, in chunks of about CHUNK_ELEMENTS, which amortises numpy's
+    per-call cost over the scales without changing any value (every method but
+    gumbel_softmax is row-wise).
     gumbel_softmax draws its noise per cell and block, so it runs cell by cell. Returns
     one array per cell, shape (len(z), n_methods * n_metrics).
     """
     n, k = z.shape
     first = block * block_rows(k)
-    n_grad = int(np.clip(min(config["grad_vectors"], len(directions)) - first, 0, n))
-    block_directions = directions[first : first + n_grad]
+    n_grad = int(np.clip(min(config["grad_vectors"], len(draws)) - first, 0, n))
+    block_draws = draws.rows(first, n_grad)
     chunk_rows = max(1, CHUNK_ELEMENTS // k)
     width = len(METRICS)
     values = np.full((len(group) * n, len(specs) * width), np.nan)
@@ -284,9 +307,9 @@ def evaluate_group(
             for i, cell in enumerate(group):
                 call = _method_call(name, params, config["seed"], cell, block)
                 cell_columns = columns[i * n : (i + 1) * n]
-                _fill_stacked(cell_columns, z, [cell], name, call, n_grad, block_directions, n)
+                _fill_stacked(cell_columns, z, [cell], name, call, block_draws, n)
         else:
-            _fill_stacked(columns, z, group, name, params, n_grad, block_directions, chunk_rows)
+            _fill_stacked(columns, z, group, name, params, block_draws, chunk_rows)
     return [values[i * n : (i + 1) * n] for i in range(len(group))]
 
 
@@ -294,6 +317,38 @@ def _directions(seed: int, distribution: str, k: int, count: int) -> np.ndarray:
     """Unit directions for the directional derivative, one per vector (shared by a stream)."""
     v = stream(seed, "grad", distribution, k).standard_normal((count, k))
     return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+@dataclass(frozen=True)
+class GradientDraws:
+    """What the first vectors of every cell of a (distribution, K) share, row by row: the
+    unit directions of grad_norm (count, K), the NLL targets (count,) int64 and the NLL
+    segments' far ends as standardised draws z' (count, K), scaled and rounded like z in
+    each cell. Each comes from its own named stream, so no value depends on the sharding."""
+
+    directions: np.ndarray
+    targets: np.ndarray
+    partners: np.ndarray
+    #: Bytes held per (vector, logit): the directions and the partners, float64 each.
+    BYTES_PER_LOGIT = 16
+
+    def __len__(self) -> int:
+        return len(self.directions)
+
+    def rows(self, first: int, count: int) -> GradientDraws:
+        """Rows [first, first + count) of each array."""
+        part = slice(first, first + count)
+        return GradientDraws(self.directions[part], self.targets[part], self.partners[part])
+
+
+def gradient_draws(config: Mapping, distribution: str, k: int, count: int) -> GradientDraws:
+    """The GradientDraws of the first ``count`` vectors of (distribution, K)."""
+    seed, spec = config["seed"], config["distributions"][distribution]
+    return GradientDraws(
+        directions=_directions(seed, distribution, k, count),
+        targets=nll.draw_targets(seed, distribution, k, count),
+        partners=nll.partner_z(seed, distribution, spec, k, count),
+    )
 
 
 def _passes(group: list[Cell], bytes_per_cell: int) -> list[list[Cell]]:
@@ -323,16 +378,16 @@ def run_cells(
     for cell in shard_cells:
         groups.setdefault((cell.distribution, cell.k, cell.dtype), []).append(cell)
     frames: dict[Cell, pd.DataFrame] = {}
-    directions_of: tuple | None = None  # (distribution, K) whose directions are held
+    draws_of: tuple | None = None  # (distribution, K) whose gradient draws are held
     logged = time.monotonic()
     with np.errstate(all="ignore"):
         for (distribution, k, dtype), group in groups.items():
             n = n_vectors(config, k)
             spec = config["distributions"][distribution]
-            if directions_of != (distribution, k):
+            if draws_of != (distribution, k):
                 count = min(config["grad_vectors"], n)
-                directions = _directions(config["seed"], distribution, k, count)
-                directions_of = (distribution, k)
+                draws = gradient_draws(config, distribution, k, count)
+                draws_of = (distribution, k)
             step = block_rows(k)
             quantile_rows = min(n, config["quantile_vectors"])
             per_cell_bytes = (min(n, step) + quantile_rows) * len(is_rate) * 8
@@ -341,7 +396,7 @@ def run_cells(
                 running = [RunningSummary.of_metrics(columns, quantile_rows) for _ in part]
                 blocks = sample_z_blocks(config["seed"], distribution, spec, k, n, step)
                 for block, z in enumerate(blocks):
-                    cell_values = evaluate_group(config, part, z, specs, directions, block)
+                    cell_values = evaluate_group(config, part, z, specs, draws, block)
                     for cell, summary, values in zip(part, running, cell_values, strict=True):
                         summary.add(values)
                         if raw is not None:

@@ -5,6 +5,7 @@ rule report:
     input:
         summary="results/tables/summary.csv",
         claims="results/tables/claims.csv",
+        answer="results/tables/answer.csv",
         details="results/tables/claim_details",
         example="results/tables/worked_example.csv",
         pivots=expand("results/tables/pivot_{pivot}.csv", pivot=PIVOTS),
@@ -21,5 +22,6 @@ rule report:
         config=config,
         pivots=PIVOTS,
         figures=FIGURES,
+        code=code("report.py"),
     script:
         "../../scripts/report.py"

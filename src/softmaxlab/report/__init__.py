@@ -6,13 +6,16 @@ imported.
 """
 
 from softmaxlab.report.build import (
+    ANSWER_COLUMNS,
     MAX_TABLE_ROWS,
     OPEN_DETAIL_ROWS,
     TEMPLATE,
     WORKED_X,
+    answer_sentences,
     build_report,
     claim_of,
     environment,
+    interval_rule,
     metric_definitions,
     slug,
     stylesheet,
@@ -21,13 +24,16 @@ from softmaxlab.report.build import (
 )
 
 __all__ = [
+    "ANSWER_COLUMNS",
     "MAX_TABLE_ROWS",
     "OPEN_DETAIL_ROWS",
     "TEMPLATE",
     "WORKED_X",
+    "answer_sentences",
     "build_report",
     "claim_of",
     "environment",
+    "interval_rule",
     "metric_definitions",
     "slug",
     "stylesheet",

@@ -2,8 +2,11 @@
 
 :func:`build_report` gathers the workflow's tables, figures and captions into plain data and
 renders ``templates/report.html.j2`` (Jinja2, autoescape on) with ``templates/report.css``
-inlined: the question, a short answer in numbers built from the claims verdicts, the
-claims ledger with one paragraph and the detail tables per claim, the worked example
+inlined: the question; the answer in plain sentences (results/tables/answer.csv, each
+sentence with one number and a link to its claim) with the verdicts at a glance folded
+below; how to read the numbers (the independent vectors and their reuse across scales and
+formats, the pooling rule, the interval rule); the claims ledger with each claim's
+measurements, conditions and detail tables folded under it, the worked example
 x = [2, 4, 2, 1], every figure (SVG embedded as a base64 ``data:`` URI, so ids inside
 different SVGs never clash) under the title and caption its figure job wrote
 (softmaxlab.captions), the pivot tables, a glossary of the methods and metrics (pulled
@@ -39,7 +42,7 @@ from softmaxlab import metrics as metrics_module
 from softmaxlab import stats as stats_module
 from softmaxlab import tables as tables_module
 from softmaxlab.captions import Caption, caption_path, read_caption
-from softmaxlab.formatting import html_table, number
+from softmaxlab.formatting import html_table, number, percent
 
 #: The thread's example vector (claim C1); the worked-example table has one column per entry.
 WORKED_X: tuple[float, ...] = (2.0, 4.0, 2.0, 1.0)
@@ -50,6 +53,10 @@ WORKED_DECIMALS = 4
 MAX_TABLE_ROWS = 250
 #: Detail tables with at most this many rows are shown expanded; longer ones start folded.
 OPEN_DETAIL_ROWS = 12
+#: The columns of the answer table (results/tables/answer.csv, written by the claims job).
+ANSWER_COLUMNS: tuple[str, ...] = ("order", "claim", "sentence", "value")
+#: Bounds spelled as symbols in the interval rule.
+_BOUND_TEXT: dict[float, str] = {math.sqrt(2.0): "\u221a2"}
 #: verdict -> CSS class.
 VERDICTS: dict[str, str] = {
     "holds": "holds",
@@ -142,6 +149,12 @@ def sweep_overview(summary: pd.DataFrame) -> dict:
     Uses one metric's rows only (``overflow`` if present: it is 0/1 for every vector, so
     its ``n`` is the number of vectors of the cell), which keeps this cheap on a table of
     a million rows.
+
+    The cells of a (distribution, K) share their draws (the first n of the (distribution,
+    K) stream, softmaxlab.sweep.independent_vectors): ``streams`` lists (distribution, K,
+    n, cells sharing them) with n the largest cell's, ``independent`` their sum (the
+    independent vectors), ``cell_vectors`` the sum over cells (each draw counted once per
+    scale and format that reuses it).
     """
     if summary.empty or "metric" not in summary:
         return {}
@@ -151,6 +164,7 @@ def sweep_overview(summary: pd.DataFrame) -> dict:
     ]
     cell_keys = ["distribution", "scale", "k", "dtype"]
     per_cell = rows.groupby(cell_keys, sort=False)["n"].max()
+    per_stream = per_cell.groupby(level=["distribution", "k"], sort=False).agg(["max", "size"])
     return {
         "distributions": list(dict.fromkeys(rows["distribution"])),
         "scales": sorted(set(rows["scale"])),
@@ -158,7 +172,14 @@ def sweep_overview(summary: pd.DataFrame) -> dict:
         "dtypes": list(dict.fromkeys(rows["dtype"])),
         "labels": list(dict.fromkeys(rows["label"])),
         "cells": len(per_cell),
-        "vectors": int(per_cell.sum()),
+        "cell_vectors": int(per_cell.sum()),
+        "independent": int(per_stream["max"].sum()),
+        "streams": [
+            (str(distribution), int(k), int(n), int(size))
+            for (distribution, k), n, size in zip(
+                per_stream.index, per_stream["max"], per_stream["size"], strict=True
+            )
+        ],
         "evaluations": int(rows["n"].sum()),
         "rows": len(summary),
     }
@@ -206,6 +227,154 @@ def answer_data(claims: pd.DataFrame, worked_example: pd.DataFrame, overview: di
             for row in claims.itertuples(index=False)
             if verdict_class(row.verdict) != "holds"
         ],
+    }
+
+
+#: Significant digits tried when looking for a value's spelling in its sentence.
+_SPELLING_DIGITS = range(8, 0, -1)
+
+
+def _spellings(value: str) -> list[str]:
+    """How a sentence may spell ``value``: as written, and, for a number, as
+    softmaxlab.formatting writes it (:func:`number`, then :func:`percent`) with 8 down to
+    1 significant digits."""
+    try:
+        x = float(value)
+    except ValueError:
+        return [value]
+    spelled = [number(x, digits) for digits in _SPELLING_DIGITS]
+    spelled += [percent(x, digits) for digits in _SPELLING_DIGITS]
+    return list(dict.fromkeys([value, *spelled]))
+
+
+def value_spelling(sentence: str, value: str) -> str | None:
+    """The first of :func:`_spellings` that ``sentence`` holds as a whole number (not
+    inside a longer one: 7 is not found in 709.78), or None: then the sentence does not
+    show the table's value."""
+    for text in _spellings(value.strip()) if value.strip() else []:
+        pattern = rf"(?<![\d.,]){re.escape(text)}(?!\d|[.,]\d)"
+        if re.search(pattern, sentence):
+            return text
+    return None
+
+
+def _sentence_html(sentence: str, value: str, claim: str, linked: bool) -> Markup:
+    """One answer sentence as Markup: escaped, its value in ``<strong>`` where the sentence
+    shows it (:func:`value_spelling`), its claim id a link to the claim's section (the
+    first mention, or added in parentheses before the closing full stop when the sentence
+    does not name it; plain text when ``linked`` is False, i.e. the ledger has no such
+    claim)."""
+    html = str(escape(sentence))
+    spelled = value_spelling(sentence, value)
+    if spelled is not None:
+        shown = str(escape(spelled))
+        pattern = rf"(?<![\d.,]){re.escape(shown)}(?!\d|[.,]\d)"
+        strong = f'<strong class="value">{shown}</strong>'
+        html = re.sub(pattern, lambda _: strong, html, count=1)
+    claim_html = str(escape(claim))
+    link = f'<a href="#claim-{escape(slug(claim))}">{claim_html}</a>' if linked else claim_html
+    mention = re.compile(rf"(?<![\w-]){re.escape(claim_html)}(?![\w-])")
+    if mention.search(html):
+        html = mention.sub(lambda _: link, html, count=1)
+    else:  # before the closing full stop, if any
+        body, stop = (html[:-1], html[-1]) if html.endswith((".", "!", "?")) else (html, "")
+        html = f"{body} ({link}){stop}"
+    return Markup(html)
+
+
+def answer_sentences(answer: pd.DataFrame | None, claim_ids) -> list[dict]:
+    """The answer table (ANSWER_COLUMNS: order, claim, sentence, value; every field as
+    text) as sentences in ``order``, each with its claim and its HTML (:func:`_sentence_html`).
+    ``claim_ids``: the ledger's claims (the ones that can be linked). None or an empty
+    table gives no sentences; a missing column or an order that is not an integer raises
+    ValueError naming it."""
+    if answer is None or answer.empty:
+        return []
+    missing = [column for column in ANSWER_COLUMNS if column not in answer]
+    if missing:
+        raise ValueError(
+            f"answer table lacks column(s) {', '.join(missing)}; expected "
+            f"{', '.join(ANSWER_COLUMNS)}"
+        )
+    rows = []
+    for row in answer.itertuples(index=False):
+        try:
+            order = int(str(row.order).strip())
+        except ValueError:
+            raise ValueError(f"answer table: order {row.order!r} is not an integer") from None
+        claim, value = _text(row.claim), _text(row.value)
+        html = _sentence_html(_text(row.sentence), value, claim, claim in claim_ids)
+        rows.append({"order": order, "claim": claim, "value": value, "html": html})
+    return sorted(rows, key=lambda item: item["order"])
+
+
+def _bound(value: float) -> str:
+    return _BOUND_TEXT.get(value, number(value))
+
+
+def interval_rule() -> str:
+    """The summary's interval rule in words (softmaxlab.stats), with the metrics of each
+    finite range read from softmaxlab.metrics.METRIC_RANGES."""
+    ranges = metrics_module.METRIC_RANGES
+    finite: dict[tuple[float, float], list[str]] = {}
+    for metric in metrics_module.METRICS:
+        if metric in metrics_module.RATE_METRICS or not np.isfinite(ranges[metric]).all():
+            continue
+        finite.setdefault(ranges[metric], []).append(metric)
+    rate_range = {ranges[m] for m in metrics_module.RATE_METRICS}
+    groups = []
+    for (low, high), names in finite.items():
+        names = (["the rates"] if rate_range == {(low, high)} else []) + names
+        listed = ", ".join(names[:-1]) + (" and " if len(names) > 1 else "") + names[-1]
+        groups.append(f"{listed} in [{_bound(low)}, {_bound(high)}]")
+    unbounded_lows = {ranges[m][0] for m in metrics_module.METRICS if not np.isfinite(ranges[m][1])}
+    clip = f"at {_bound(unbounded_lows.pop())}" if len(unbounded_lows) == 1 else "to its range"
+    return (
+        f"Each interval is a {number(100 * stats_module.CONFIDENCE)}% interval for the "
+        f"cell's mean. For metrics with a finite natural range [a, b] ({'; '.join(groups)}) "
+        "it is the Wilson score interval on the rescaled mean, which does not rely on "
+        "normality because a variable in [a, b] has variance at most (b - \u03bc)(\u03bc - a) "
+        "(Bhatia & Davis 2000); for the rates this is the usual binomial Wilson interval. "
+        f"Metrics without an upper bound get the Student t interval clipped {clip}; a column "
+        "whose own observations leave the metric's range (e.g. linear normalisation's "
+        "max_prob > 1) gets the unclipped t interval."
+    )
+
+
+def vectors_data(overview: dict, config: Mapping) -> dict:
+    """The independent vectors: their total, and per (distribution, K) a table of the
+    vectors drawn, the cells (scales x formats) that reuse them and, when the config has
+    grad_vectors, the first ones the gradient and NLL metrics use."""
+    if not overview:
+        return {}
+    grad_vectors = config.get("grad_vectors")
+    columns = {
+        "distribution": [d for d, _, _, _ in overview["streams"]],
+        "K": [k for _, k, _, _ in overview["streams"]],
+        "vectors drawn": [n for _, _, n, _ in overview["streams"]],
+        "cells reusing them": [cells for _, _, _, cells in overview["streams"]],
+    }
+    if isinstance(grad_vectors, int) and not isinstance(grad_vectors, bool):
+        columns["gradient vectors"] = [min(grad_vectors, n) for n in columns["vectors drawn"]]
+    table = pd.DataFrame(columns)
+    return {
+        "independent": overview["independent"],
+        "streams": len(overview["streams"]),
+        "cell_vectors": overview["cell_vectors"],
+        "cells": overview["cells"],
+        "gradient": int(sum(columns["gradient vectors"]))
+        if "gradient vectors" in columns
+        else None,
+        "table": html_table(table, max_rows=MAX_TABLE_ROWS),
+    }
+
+
+def reading_data(overview: dict, config: Mapping, pooling_rule: str | None) -> dict:
+    """The "how to read the numbers" section: vectors, pooling rule, interval rule."""
+    return {
+        "vectors": vectors_data(overview, config),
+        "pooling_rule": pooling_rule or "",
+        "interval_rule": interval_rule(),
     }
 
 
@@ -377,8 +546,9 @@ def manifest_data(manifest: Mapping, overview: dict) -> dict:
     if overview:
         facts += [
             ("cells", overview["cells"]),
-            ("logit vectors", overview["vectors"]),
-            ("normalisations (vectors x methods)", overview["evaluations"]),
+            ("independent logit vectors", overview["independent"]),
+            ("vectors x cells (draws reused across scales and formats)", overview["cell_vectors"]),
+            ("normalisations (vectors x cells x methods)", overview["evaluations"]),
             ("summary rows", overview["rows"]),
         ]
     config_yaml = yaml.safe_dump(
@@ -448,6 +618,8 @@ def build_report(
     manifest: Mapping,
     *,
     captions: Mapping[str, str | Path] | None = None,
+    answer: pd.DataFrame | None = None,
+    pooling_rule: str | None = None,
     title: str = "Why exp? Softmax and its alternatives, measured",
     template_dir: str | Path | None = None,
 ) -> str:
@@ -460,8 +632,11 @@ def build_report(
     x = [2, 4, 2, 1]. pivots: name -> table (index = row labels). figures: name -> SVG (or
     PNG) path, embedded as base64 data URIs. captions: name -> caption file (title and
     caption, softmaxlab.captions); by default the file next to each figure.
-    manifest: softmaxlab.manifest.run_manifest's dict. template_dir: a folder with
-    ``report.html.j2`` and ``report.css`` to use instead of the package's templates.
+    manifest: softmaxlab.manifest.run_manifest's dict (its ``config`` gives grad_vectors).
+    answer: the answer table (ANSWER_COLUMNS, every field as text; None: no sentences).
+    pooling_rule: how claims pool cells, printed once (softmaxlab.claims' POOLING_RULE).
+    template_dir: a folder with ``report.html.j2`` and ``report.css`` to use instead of
+    the package's templates.
     """
     template_dir = None if template_dir is None else Path(template_dir)
     claims = claims.reset_index(drop=True)
@@ -481,7 +656,8 @@ def build_report(
         if claim_of(name) not in claim_ids
     ]
     sections = [
-        ("answer", "The answer in numbers", []),
+        ("answer", "The answer", []),
+        ("reading", "How to read the numbers", []),
         ("claims", "Claims", [(f"claim-{slug(c)}", str(c)) for c in claims.get("claim", [])]),
         ("worked-example", "Worked example", []),
         (
@@ -507,7 +683,11 @@ def build_report(
             }
             for anchor, heading, children in sections
         ],
-        "answer": answer_data(claims, worked_example, overview),
+        "answer": {
+            **answer_data(claims, worked_example, overview),
+            "sentences": answer_sentences(answer, claim_ids),
+        },
+        "reading": reading_data(overview, manifest.get("config", {}) or {}, pooling_rule),
         "claims": claims_data(claims, claim_details),
         "worked": worked_data(worked_example),
         "figures": figure_items,

@@ -266,10 +266,7 @@ class GroupRuns:
             diverged = (not np.all(np.isfinite(losses))) or bool(losses[-1] > losses[0])
             out.append(
                 {
-                    **_keys(self.group),
-                    "optimizer": str(self.optimizers[r]),
-                    "learning_rate": float(self.learning_rates[r]),
-                    "seed": int(self.seeds[r]),
+                    **self._run_keys(r),
                     "steps": last,
                     "train_nll": float(self.train_nll[last, r]),
                     "test_nll": float(self.test_nll[last, r]),
@@ -281,6 +278,15 @@ class GroupRuns:
             )
         return out
 
+    def _run_keys(self, r: int) -> dict:
+        """The key columns of run r: its group's, then optimizer, learning rate, seed."""
+        return {
+            **_keys(self.group),
+            "optimizer": str(self.optimizers[r]),
+            "learning_rate": float(self.learning_rates[r]),
+            "seed": int(self.seeds[r]),
+        }
+
     def curve_rows(self, total_steps: int) -> list[dict]:
         """Rows of :data:`CURVE_COLUMNS`: each run at the logged steps up to its last one,
         and at its last step (the one where it stopped, if it diverged)."""
@@ -291,10 +297,7 @@ class GroupRuns:
             for step in sorted({s for s in logged if s <= last} | {last}):
                 out.append(
                     {
-                        **_keys(self.group),
-                        "optimizer": str(self.optimizers[r]),
-                        "learning_rate": float(self.learning_rates[r]),
-                        "seed": int(self.seeds[r]),
+                        **self._run_keys(r),
                         "step": step,
                         "train_loss": float(self.train_loss[step, r]),
                         "train_nll": float(self.train_nll[step, r]),

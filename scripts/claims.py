@@ -1,25 +1,27 @@
-"""The claims ledger C1-C13 and the detail tables behind it."""
+"""The claims ledger C1-C15, the detail tables behind it, and "the answer" (answer.csv)."""
 
-import shutil
 import sys
-from pathlib import Path
 
 sys.stderr = open(snakemake.log[0], "w")  # noqa: F821
 
-import pandas as pd  # noqa: E402
-
 from softmaxlab import claims, sweep  # noqa: E402
+from softmaxlab.files import atomic_dir  # noqa: E402
 
-summary = sweep.read_summary(snakemake.input.summary)  # noqa: F821
-example = pd.read_csv(snakemake.input.example)  # noqa: F821
-ledger, details = claims.build_ledger(summary, example, snakemake.params.config)  # noqa: F821
-# Details go to a temporary folder renamed into place, so the folder is whole or absent.
-out = Path(snakemake.output.details)  # noqa: F821
-tmp = out.with_name(out.name + ".tmp")
-shutil.rmtree(tmp, ignore_errors=True)
-tmp.mkdir(parents=True)
-for name, table in details.items():
-    table.to_csv(tmp / f"claim_{name}.csv", index=False, lineterminator="\n")
-shutil.rmtree(out, ignore_errors=True)
-tmp.rename(out)
+inputs = snakemake.input  # noqa: F821
+# The claims cells exist only when the config lacks cells a claim needs (required_config).
+cells = [inputs.cells] if isinstance(inputs.cells, str) else list(inputs.cells)
+built = claims.build_claims(
+    sweep.read_summary(inputs.summary),
+    sweep.read_table(inputs.example),
+    snakemake.params.config,  # noqa: F821
+    cells=sweep.read_summary(cells[0]) if cells else None,
+    crossover=sweep.read_table(inputs.crossover),
+    orderstats=sweep.read_table(inputs.orderstats),
+    training_verdict=claims.read_training(inputs.training),
+)
+ledger, details = claims.ledger_frame(built)
+with atomic_dir(snakemake.output.details) as tmp:  # noqa: F821
+    for name, table in details.items():
+        table.to_csv(tmp / f"claim_{name}.csv", index=False, lineterminator="\n")
+sweep.write_csv(claims.answer_table(built), snakemake.output.answer)  # noqa: F821
 sweep.write_csv(ledger, snakemake.output.ledger)  # noqa: F821

@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from softmaxlab import check_params, claim_c14, label, nll
-from softmaxlab.claim_c14 import CONDITIONAL, FAILS, HOLDS
+from softmaxlab import check_params, label, nll
+from softmaxlab.claims import c14 as claim_c14
+from softmaxlab.claims.c14 import CONDITIONAL, FAILS, HOLDS
 from softmaxlab.sampling import logits, sample_z
 from softmaxlab.stats import summarize
 

@@ -1,11 +1,15 @@
 """The claims ledger: worked example, exact constructions, and the ledger on small sweeps.
 
 Oracles are independent of the code under test: the numbers printed in the thread, math.exp
-and math.lgamma, mpmath, sys.float_info, and hand-computed ulp distances.
+and math.lgamma, mpmath, sys.float_info, hand-computed ulp distances, and the summary's own
+rows pooled by hand. The claims read what the sweep wrote and never run it: the cells a
+claim needs beyond the config are planned by required_config and run here as the workflow
+runs them (rule claims_shard).
 """
 
 import math
 import os
+import re
 import subprocess
 import sys
 
@@ -17,19 +21,29 @@ import pytest
 from sweeps import SMALL
 
 from softmaxlab import claims, config, sweep
+from softmaxlab.claims import common
+from softmaxlab.formatting import number, percent
 
 
 def _summary(cfg):
     return sweep.sort_summary(sweep.run_cells(cfg, sweep.cells(cfg)), cfg)
 
 
+def _cells(cfg):
+    """The claims cells of cfg, as rules claims_shard and claims_cells compute them."""
+    extra = claims.required_config(cfg)
+    return None if extra is None else _summary(extra)
+
+
 @pytest.fixture(scope="module")
 def small():
     cfg = config.validate(SMALL)
     summary = _summary(cfg)
+    cells = _cells(cfg)
     example = claims.worked_example(cfg["methods"])
-    ledger, details = claims.build_ledger(summary, example, cfg)
-    return cfg, summary, example, ledger, details
+    built = claims.build_claims(summary, example, cfg, cells)
+    ledger, details = claims.ledger_frame(built)
+    return cfg, summary, cells, example, built, ledger, details
 
 
 # --- C1 ---------------------------------------------------------------------------------
@@ -194,59 +208,178 @@ def test_fd_gradient_check_is_tight():
 def test_log_crossing_interpolates_in_log_scale():
     scales = np.array([0.1, 1.0, 10.0])
     # -1 at 1 and +1 at 10: halfway in log scale is sqrt(10).
-    assert claims._log_crossing(scales, np.array([-2.0, -1.0, 1.0])) == pytest.approx(10**0.5)
-    assert math.isnan(claims._log_crossing(scales, np.array([1.0, 2.0, 3.0])))
+    assert common.log_crossing(scales, np.array([-2.0, -1.0, 1.0])) == pytest.approx(10**0.5)
+    assert math.isnan(common.log_crossing(scales, np.array([1.0, 2.0, 3.0])))
 
 
 # --- the ledger -------------------------------------------------------------------------
 
+ALL_CLAIMS = [f"C{i}" for i in range(1, 16)]
+OUTCOMES = {*claims.VERDICTS, claims.NOT_MEASURED}
+
 
 def test_ledger_shape_and_verdicts(small):
-    _, _, _, ledger, details = small
+    *_, ledger, details = small
     assert list(ledger.columns) == list(claims.LEDGER_COLUMNS)
-    assert list(ledger["claim"]) == [f"C{i}" for i in range(1, 14)]
-    assert set(ledger["verdict"]) <= set(claims.VERDICTS)
+    assert list(ledger["claim"]) == ALL_CLAIMS
+    assert set(ledger["verdict"]) <= OUTCOMES
     assert ledger[["statement", "measure", "value", "conditions"]].map(len).min().min() > 0
+    # No training JSON given: C15 says so instead of guessing; every other claim is measured.
+    verdict = ledger.set_index("claim")["verdict"]
+    assert verdict["C15"] == claims.NOT_MEASURED
+    assert (verdict.drop("C15") != claims.NOT_MEASURED).all()
     for name in details:
         assert name.split("_")[0] in set(ledger["claim"]), name
-    for needed in (
-        "C1_worked_example",
-        "C2_crossover",
-        "C7_thresholds",
-        "C11_maxent",
-        "C12_stirling",
-    ):
+    for needed in ("C1_worked_example", "C2_crossover", "C7_thresholds", "C11_maxent"):
         assert needed in details
 
 
 def test_ledger_verdicts_on_small_sweep(small):
-    _, _, _, ledger, details = small
+    *_, built, ledger, details = small
     verdict = ledger.set_index("claim")["verdict"]
+    result = {claim.claim: claim.result for claim in built}
     assert verdict["C1"] == "holds"
-    # Linear is closer on small positive logits, softmax at large scale: a crossover exists.
+    # Linear is closer on small positive logits, softmax at large scale: a crossover exists,
+    # interpolated between grid points (no root-finding table given).
     assert verdict["C2"] == "holds with conditions"
     cross = details["C2_crossover"]
-    positive = cross[cross["support"] == "non-negative"]
-    assert positive["crossover_scale"].between(0.1, 200).all()
+    assert cross["crossover_scale"].between(0.1, 200).all()
+    assert set(cross["source"]) == {"interpolated between grid points"}
+    # C5: base 3 on [2, 4, 2, 1] gives 3^4 / (3^2 + 3^4 + 3^2 + 3) = 81/102, base e 0.7573.
+    assert verdict["C5"] == "does not hold"
+    assert result["C5"].example_max_base == pytest.approx(81 / 102, rel=1e-15)
+    z = sum(math.exp(v) for v in (2, 4, 2, 1))
+    assert result["C5"].example_max_e == pytest.approx(math.exp(4) / z, rel=1e-15)
+    assert result["C5"].identity_ok
     assert verdict["C11"] == "holds" and verdict["C12"] == "holds"
     # The analytic thresholds predict every measured overflow count exactly.
     assert details["C7_overflow_cells"]["agrees"].all()
     th = details["C7_thresholds"].set_index(["dtype", "base"])
     assert th.loc[("float64", "100"), "threshold"] == pytest.approx(154.127, abs=1e-3)
-    assert th["consistent"].all()
-    # Hardmax's gradient is exactly zero on every measured vector.
-    grads = details["C3_gradients"]
-    assert (grads[grads["label"] == "argmax"]["grad_norm_mean"] == 0).all()
+    # C10: the stabilised form's inner value E_(d-1) overflows past ln^(d-1) max (mpmath).
+    with mpmath.workdps(30):
+        top = mpmath.mpf(sys.float_info.max)
+        inner = (float(mpmath.log(top)), float(mpmath.log(mpmath.log(top))))
+    assert result["C10"].inner_threshold == pytest.approx(inner, rel=1e-15)
+    assert result["C10"].naive_threshold[0] == pytest.approx(inner[1], rel=1e-15)
+    assert details["C10_thresholds"]["consistent"].all()
+    # Hardmax's Jacobian along a random direction is exactly zero on every measured vector;
+    # softmax's NLL gradient with target = argmin does not vanish at any scale.
+    jac = details["C3_jacobian_secondary"]
+    assert (jac[jac["label"] == "argmax"]["jacobian_norm_mean"] == 0).all()
+    assert (details["C3_nll_gradient"]["nll_grad_norm_target_argmin"] > 0.5).all()
+
+
+def test_claims_job_runs_no_sweep(small, monkeypatch):
+    cfg, summary, cells, example, built, *_ = small
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the claims job must not run the sweep")
+
+    monkeypatch.setattr(sweep, "run_cells", forbidden)
+    monkeypatch.setattr(sweep, "evaluate_group", forbidden)
+    again = claims.build_claims(summary, example, cfg, cells)
+    assert [c.verdict for c in again] == [c.verdict for c in built]
+
+
+def test_required_config_plans_what_the_config_lacks():
+    default = config.validate(config.load_config_file("config/config.yaml"))
+    assert claims.required_config(default) is None  # the default sweep runs every cell
+    cfg = config.validate({**SMALL, "distributions": {"normal": {"family": "normal"}}})
+    extra = claims.required_config(cfg)
+    labels = {entry["method"] + str(sorted(entry.items())) for entry in extra["methods"]}
+    assert any("iterated_exp" in label and "stable" in label for label in labels)
+    # A non-negative distribution for C2 and C4, which the config lacks.
+    assert extra["distributions"]["positive"] == {"family": "uniform", "low": 0.0, "high": 1.0}
+    assert extra["dtypes"] == ["float64", "float32", "float16"]
+    assert (extra["seed"], extra["scales"], extra["k"]) == (cfg["seed"], cfg["scales"], cfg["k"])
+
+
+def test_without_the_claims_cells_a_claim_says_not_measured(small):
+    cfg, summary, *_ = small
+    ledger, _ = claims.build_ledger(summary, None, cfg)
+    row = ledger.set_index("claim").loc["C10"]
+    assert row["verdict"] == claims.NOT_MEASURED
+    assert "not in the summary or the claims cells" in row["conditions"]
+
+
+def _pooled_by_hand(rows):
+    n = rows["n"].to_numpy(float)
+    return float(np.sum(n * rows["mean"].to_numpy(float)) / n.sum())
+
+
+def test_one_pooling_rule_one_number(small):
+    from softmaxlab.figures import heatmap
+
+    cfg, summary, cells, *_, built, ledger, details = small
+    result = {claim.claim: claim.result for claim in built}
+    # Linear's invalid share on signed logits: the same number in C2 and C4, pooled by hand.
+    rows = summary[
+        (summary["label"] == "linear")
+        & (summary["metric"] == "invalid")
+        & (summary["dtype"] == "float64")
+        & (summary["distribution"] == "normal")
+    ]
+    assert result["C2"].signed_invalid == pytest.approx(_pooled_by_hand(rows), rel=1e-12)
+    assert result["C4"].signed_invalid == result["C2"].signed_invalid
+    shown = percent(result["C2"].signed_invalid)
+    assert shown in ledger.set_index("claim").loc["C2", "conditions"]
+    assert shown in ledger.set_index("claim").loc["C4", "value"]
+    # Naive softmax's largest float16 overflow rate: C8 and the overflow heat map agree.
+    naive = dict(zip(result["C8"].dtypes, result["C8"].naive_overflow, strict=True))
+    heat = heatmap.prepare(summary, "overflow").tables["float16"]
+    assert heat.loc["softmax(stable=False)"].max() == pytest.approx(naive["float16"], rel=1e-12)
+    part = summary[
+        (summary["label"] == "softmax(stable=False)")
+        & (summary["metric"] == "overflow")
+        & (summary["dtype"] == "float16")
+    ]
+    by_scale = [_pooled_by_hand(p) for _, p in part.groupby("scale")]
+    assert naive["float16"] == pytest.approx(max(by_scale), rel=1e-12)
+
+
+NUMBER = re.compile(r"(?<![A-Za-z_])-?\d[\d,]*(?:\.\d+)?(?:e[+-]\d+)?%?")
+
+
+def test_answer_sentences_each_quote_their_result(small):
+    *_, built, ledger, _ = small
+    answer = claims.answer_table(built)
+    assert list(answer.columns) == list(claims.ANSWER_COLUMNS)
+    assert 5 <= len(answer) <= 8
+    assert list(answer["order"]) == list(range(1, len(answer) + 1))
+    assert list(answer["claim"]) == ["C14", "C5", "C11", "C7", "C10", "C2"]  # no C15 here
+    result = {claim.claim: claim.result for claim in built}
+    expected = {
+        "C14": sum(1 for e in result["C14"].alternatives if e.failures),
+        "C5": result["C5"].example_max_base,
+        "C11": result["C11"].worst,
+        "C7": result["C7"].threshold_e,
+        "C10": result["C10"].inner_threshold[1],
+        "C2": result["C2"].closer_share,
+    }
+    for row in answer.itertuples(index=False):
+        assert row.value == expected[row.claim]
+        assert f"({row.claim}" in row.sentence
+        # Exactly one number besides the claim ids, and it is the value, formatted.
+        numbers = NUMBER.findall(re.sub(r"C\d+", "", row.sentence))
+        assert len(numbers) == 1, (row.claim, numbers)
+        spelled = {percent(row.value)} | {number(row.value, d) for d in range(1, 8)}
+        assert numbers[0] in spelled, (row.claim, numbers[0])
+    assert expected["C7"] == pytest.approx(math.log(sys.float_info.max), rel=1e-15)
 
 
 def test_ledger_is_deterministic_through_csv(small, tmp_path):
-    # A second build, from the summary and example read back from CSV as the workflow does,
-    # gives identical frames: the ledger and every detail table.
-    cfg, summary, example, ledger, details = small
+    # A second build, from the tables read back from CSV as the workflow does, gives
+    # identical frames: the ledger and every detail table.
+    cfg, summary, cells, example, _, ledger, details = small
     summary.to_csv(tmp_path / "s.csv", index=False)
+    cells.to_csv(tmp_path / "c.csv", index=False)
     example.to_csv(tmp_path / "e.csv", index=False)
     again, details_again = claims.build_ledger(
-        sweep.read_summary(tmp_path / "s.csv"), pd.read_csv(tmp_path / "e.csv"), cfg
+        sweep.read_summary(tmp_path / "s.csv"),
+        sweep.read_table(tmp_path / "e.csv"),
+        cfg,
+        sweep.read_summary(tmp_path / "c.csv"),
     )
     pd.testing.assert_frame_equal(ledger, again)
     assert list(details) == list(details_again)
@@ -254,9 +387,10 @@ def test_ledger_is_deterministic_through_csv(small, tmp_path):
         pd.testing.assert_frame_equal(details[name], details_again[name])
 
 
-def test_ledger_measures_what_the_summary_lacks():
-    # One method, one signed distribution, one narrow format: every other method, the positive
-    # distribution and float64 are measured directly; fp8 e4m3 cannot hold the sum K = 1000.
+def test_ledger_reads_the_claims_cells_for_what_the_summary_lacks():
+    # One method, one signed distribution, one narrow format: the other methods, the
+    # positive distribution and float64 come from the claims cells; fp8 e4m3 cannot hold
+    # the sum K = 1000.
     cfg = config.validate(
         {
             "seed": 2,
@@ -269,11 +403,11 @@ def test_ledger_measures_what_the_summary_lacks():
             "grad_vectors": 2,
         }
     )
-    ledger, details = claims.build_ledger(_summary(cfg), None, cfg)
-    assert list(ledger["claim"]) == [f"C{i}" for i in range(1, 14)]
-    assert set(ledger["verdict"]) <= set(claims.VERDICTS)
-    assert "C2_measured_directly" in details
+    ledger, details = claims.build_ledger(_summary(cfg), None, cfg, _cells(cfg))
+    assert list(ledger["claim"]) == ALL_CLAIMS
+    assert set(ledger["verdict"]) <= OUTCOMES
     verdict = ledger.set_index("claim")["verdict"]
+    assert (verdict.drop("C15") != claims.NOT_MEASURED).all()
     # psi = 1 is uniform except where the format cannot represent the sum K (448 < 1000).
     assert verdict["C6"] == "holds with conditions"
     uniform = details["C6_uniform"].set_index(["dtype", "k", "stable"])
@@ -298,12 +432,12 @@ def test_ledger_on_a_degenerate_config():
             "grad_vectors": 2,
         }
     )
-    ledger, details = claims.build_ledger(_summary(cfg), None, cfg)
-    assert list(ledger["claim"]) == [f"C{i}" for i in range(1, 14)]
-    assert set(ledger["verdict"]) <= set(claims.VERDICTS)
+    ledger, details = claims.build_ledger(_summary(cfg), None, cfg, _cells(cfg))
+    assert list(ledger["claim"]) == ALL_CLAIMS
+    assert set(ledger["verdict"]) <= OUTCOMES
     row = ledger.set_index("claim").loc["C13"]
     assert row["verdict"] == "does not hold" and "one scale" in row["conditions"]
-    # float64 was not configured: C7 measured it anyway (max logit 2 x ~5 < 154: no overflow).
+    # float64 was not configured: C7 read it from the claims cells (max logit 2 x ~5 < 154).
     overflow = details["C7_overflow"]
     assert "float64" in set(overflow["dtype"])
     assert details["C7_overflow_cells"]["agrees"].all()

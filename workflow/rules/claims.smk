@@ -1,4 +1,15 @@
-# Stage 3: the worked example and the claims ledger (C1-C13), verdicts computed from data.
+# Stage 3: the worked example and the claims ledger (C1-C15), verdicts computed from data.
+# The cells a claim needs beyond the config are sweep work too: sharded and merged like the
+# main sweep into claims_cells.csv (none for the default config); the claims job runs no sweep.
+from softmaxlab.claims import data as sl_claims_data
+
+CLAIM_CELLS = sl_claims_data.required_config(config)
+CLAIM_SHARDS = sl_sweep.plan_shards(CLAIM_CELLS) if CLAIM_CELLS else []
+
+
+def claims_cells_input():
+    """The claims cells' table, when the config lacks cells a claim needs."""
+    return ["results/tables/claims_cells.csv"] if CLAIM_CELLS else []
 
 
 rule worked_example:
@@ -13,14 +24,57 @@ rule worked_example:
         "logs/worked_example.log",
     params:
         methods=config["methods"],
+        code=code("worked_example.py"),
     script:
         "../../scripts/worked_example.py"
+
+
+rule claims_shard:
+    output:
+        summary="results/claims_shards/shard_{shard}.csv",
+        manifest="results/claims_shards/shard_{shard}.json",
+    log:
+        "logs/claims_shards/shard_{shard}.log",
+    resources:
+        mem_mb=lambda wildcards: sl_sweep.job_mem_mb(
+            CLAIM_CELLS, CLAIM_SHARDS[int(wildcards.shard)]
+        ),
+    params:
+        shard=lambda wildcards: sl_sweep.shard_params(
+            CLAIM_CELLS, int(wildcards.shard), CLAIM_SHARDS
+        ),
+        code=code("sweep_shard.py"),
+    script:
+        "../../scripts/sweep_shard.py"
+
+
+rule claims_cells:
+    input:
+        shards=expand(
+            "results/claims_shards/shard_{shard}.csv", shard=range(len(CLAIM_SHARDS))
+        ),
+        manifests=expand(
+            "results/claims_shards/shard_{shard}.json", shard=range(len(CLAIM_SHARDS))
+        ),
+    output:
+        "results/tables/claims_cells.csv",
+    log:
+        "logs/claims_cells.log",
+    params:
+        config=CLAIM_CELLS,
+        code=code("merge_summary.py"),
+    script:
+        "../../scripts/merge_summary.py"
 
 
 rule claims:
     input:
         summary="results/tables/summary.csv",
+        cells=claims_cells_input(),
         example="results/tables/worked_example.csv",
+        crossover="results/tables/c2_crossover.csv",
+        orderstats="results/tables/c13_reference.csv",
+        training="results/tables/training_verdict.json",
     output:
         ledger=report(
             "results/tables/claims.csv",
@@ -28,10 +82,12 @@ rule claims:
             category="Claims",
             labels={"table": "claims ledger"},
         ),
+        answer="results/tables/answer.csv",
         details=directory("results/tables/claim_details"),
     log:
         "logs/claims.log",
     params:
         config=config,
+        code=code("claims.py"),
     script:
         "../../scripts/claims.py"

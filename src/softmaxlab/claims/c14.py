@@ -9,11 +9,8 @@ thread's question "apart from numerics, how is softmax linked to cross-entropy?"
 softmaxlab.nll.NLL_METRICS (what the sweep wrote: one row per cell, label and metric with
 ``n`` and ``mean``, and ``q95`` for the largest per-cell quantile quoted).
 
-Pooling rule (the one the report states for every claim, table and figure): a value pooled
-over several cells is the n-weighted mean of the cells' means, sum_c n_c mean_c / sum_c n_c,
-with n_c the cell's number of vectors where the metric is defined. That is the mean over the
-pooled vectors: each vector counts once, each cell in proportion to its n. Cells with n = 0
-add nothing.
+Pooling: the one rule of every claim, :func:`softmaxlab.claims.common.pool` (the n-weighted
+mean of the cells' means, i.e. the mean over the pooled vectors).
 
 Roles of the labels:
 
@@ -49,8 +46,9 @@ from softmaxlab.formatting import number, percent
 from softmaxlab.methods import check_params, parse_label
 from softmaxlab.nll import NLL_METRICS
 
-HOLDS, CONDITIONAL, FAILS = "holds", "holds with conditions", "does not hold"
-VERDICTS: tuple[str, ...] = (HOLDS, CONDITIONAL, FAILS)
+from .common import CONDITIONAL, FAILS, HOLDS, VERDICTS, pool
+
+__all__ = ["CONDITIONAL", "FAILS", "HOLDS", "VERDICTS", "measure_c14", "pool", "verdict"]
 STATEMENT = (
     "log softmax(x) = x - logsumexp(x): the NLL is convex in the logits with gradient p - y "
     "(entries in [-1, 1]); alternatives lose this."
@@ -133,15 +131,6 @@ class C14Result:
 
 
 # ------------------------------------------------------------------------------- measure
-
-
-def pool(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    """The pooling rule: per group of ``by``, mean = sum(n mean) / sum(n) over the cells with
-    n > 0 and a mean, and n = sum(n). Columns: ``by``, mean, n."""
-    f = frame[frame["n"].gt(0) & frame["mean"].notna()]
-    f = f.assign(_w=f["n"] * f["mean"])
-    grouped = f.groupby(by, sort=True)[["_w", "n"]].sum()
-    return pd.DataFrame({"mean": grouped["_w"] / grouped["n"], "n": grouped["n"]}).reset_index()
 
 
 def role(label: str) -> str:

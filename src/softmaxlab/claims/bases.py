@@ -1,0 +1,779 @@
+"""The base psi of the exponential: C5 (any base gives "the same" softmax), C6 (psi = 1 is
+uniform), C7 (psi = 100 is close to argmax but overflows), C9 (large enough to approximate
+argmax, small enough to stay representable).
+
+C5 measures the thread's statement as written: outputs of base psi and base e on the same
+logits, without retuning (TV between them on the worked example and on the sweep's
+vectors). It keeps the identity psi^x = e^(x ln psi) as a consistency check (the ulp
+distance between softmax(base=psi) and softmax(temperature=1/ln psi)), not as the verdict.
+
+The constructions here (C5's regenerated vectors, C6's uniform check, C7's thresholds and
+predicted overflow) regenerate the sweep's own seeded vectors; no sweep cell is re-run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from softmaxlab.config import method_specs
+from softmaxlab.dtypes import DTYPES, sum_tolerance
+from softmaxlab.formatting import number, percent
+from softmaxlab.methods import check_params, evaluate, normalize
+from softmaxlab.methods import label as method_label
+from softmaxlab.metrics import hardmax, tv_to_argmax
+from softmaxlab.sampling import logits, sample_z
+from softmaxlab.sweep import n_vectors
+
+from .common import (
+    CONDITIONAL,
+    FAILS,
+    HOLDS,
+    MAIN_DTYPE,
+    RATE_SHARE_TOLERANCE,
+    Claim,
+    Missing,
+    Spec,
+    dtype_order,
+    pool,
+    sort_rows,
+)
+from .data import C7_BASES, ClaimData, entry_label, unstable_entry
+from .example import EXAMPLE_X
+from .thresholds import (
+    base_in,
+    exp_overflow_threshold,
+    ln_overflow,
+    max_of,
+    threshold_check,
+    ulp_distance,
+)
+
+# --- C5 ----------------------------------------------------------------------------------
+C5_BASES = (2.0, 3.0, 4.0, 10.0, 100.0)
+#: The base the worked example is compared with (the thread's "3 or 4").
+C5_EXAMPLE_BASE = 3.0
+# Two outputs "the same": their total variation distance is below this (a visible difference
+# in the third decimal of a probability).
+C5_SAME_TV = 1e-3
+# psi^y and e^(y/T), T = 1/ln psi, y = x - max x, differ only by rounding. Per entry, with
+# a = y ln psi and unit roundoff u: the exponent's argument is rounded once in the base route
+# (the base rounded to the format) and twice in the temperature route (T, then y/T), each
+# error amplified by exp's condition number |a|; the power/exp rounds once per route; the sum
+# of K terms carries up to ceil(log2 K) roundings (pairwise summation); the quotient one. That
+# is a relative difference of at most u (3|a| + 2 ceil(log2 K) + 4), i.e. that many ulps, so
+# we allow |ulps| <= 4 (1 + |a| + ceil(log2 K)): within it, the two are "the same" up to
+# rounding.
+C5_ULPS_PER_ROUNDING = 4.0
+# Logit elements per (distribution, K, scale) regenerated for C5: the first vectors of each
+# sweep cell, at least one. K above this is measured on the first distribution only.
+C5_MAX_ELEMENTS = 1024
+
+
+def _tv(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Total variation distance 1/2 sum |p - q| along the last axis (float64)."""
+    return 0.5 * np.sum(np.abs(p.astype(np.float64) - q.astype(np.float64)), axis=-1)
+
+
+@dataclass(frozen=True)
+class C5Result:
+    """The thread's statement: TV between base psi and base e on the same logits (the worked
+    example with C5_EXAMPLE_BASE; the sweep's float64 vectors per (base, scale), pooled
+    over the vectors). The identity check: whether base psi equals temperature 1/ln psi
+    within the rounding bound in float64, and the formats where it does not."""
+
+    example_tv: float
+    example_max_base: float
+    example_max_e: float
+    sweep_cells: int
+    sweep_differ: int
+    sweep_max_tv: float
+    identity_ok: bool
+    max_ulps: float
+    identity_bad_formats: tuple[str, ...] = ()
+    details: Mapping[str, pd.DataFrame] = field(default_factory=dict, compare=False, repr=False)
+
+
+def _c5_cell_rows(x, dtype, k, scales) -> list[pd.DataFrame]:
+    """Per base: ulps between the base and temperature routes, and (float64) the TV between
+    base psi and base e, for the logits x (scales, n, K) of one format."""
+    x64 = x.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        shifted = np.abs(x64 - np.max(x64, axis=-1, keepdims=True))
+    p_e = normalize(x, "softmax").astype(np.float64)
+    parts = []
+    for base in C5_BASES:
+        by_base = normalize(x, "softmax", base=base)
+        by_temp = normalize(x, "softmax", temperature=1 / math.log(base))
+        ulps = ulp_distance(by_base, by_temp)
+        p_base, p_temp = by_base.astype(np.float64), by_temp.astype(np.float64)
+        fin_a, fin_b = np.isfinite(p_base), np.isfinite(p_temp)
+        both = fin_a & fin_b
+        budget = 1 + shifted * math.log(base) + math.ceil(math.log2(k))
+        with np.errstate(invalid="ignore"):
+            over_budget = np.where(both, ulps / budget, 0.0)
+        tv = _tv(p_base, p_e)
+        tv_ok = np.isfinite(tv)
+        axes = (1, 2)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "dtype": dtype,
+                    "base": base,
+                    "scale": scales,
+                    "entries": both.sum(axis=axes),
+                    "max_ulps": np.where(both, ulps, 0.0).max(axis=axes),
+                    "max_ulps_over_budget": over_budget.max(axis=axes),
+                    "one_route_non_finite": (fin_a ^ fin_b).sum(axis=axes),
+                    "tv_sum": np.where(tv_ok, tv, 0.0).sum(axis=1),
+                    "tv_vectors": tv_ok.sum(axis=1),
+                    "max_tv_to_base_e": np.where(tv_ok, tv, 0.0).max(axis=1),
+                }
+            )
+        )
+    return parts
+
+
+def measure_c5(data: ClaimData) -> C5Result:
+    config = data.config
+    dtypes = dtype_order([*config["dtypes"], MAIN_DTYPE])
+    scales = np.array(config["scales"], dtype=np.float64)
+    aggregate = {
+        "entries": "sum",
+        "max_ulps": "max",
+        "max_ulps_over_budget": "max",
+        "one_route_non_finite": "sum",
+        "tv_sum": "sum",
+        "tv_vectors": "sum",
+        "max_tv_to_base_e": "max",
+    }
+    parts = []
+    for index, (dist, spec) in enumerate(config["distributions"].items()):
+        for k in config["k"]:
+            if k > C5_MAX_ELEMENTS and index > 0:
+                continue
+            n_cfg = n_vectors(config, k)
+            n = max(1, min(n_cfg, C5_MAX_ELEMENTS // k))
+            z = sample_z(config["seed"], dist, spec, k, n_cfg)[:n]
+            for dtype in dtypes:
+                x = np.stack([logits(z, s, dtype) for s in scales])  # (scales, n, K)
+                parts += _c5_cell_rows(x, dtype, k, scales)
+    table = (
+        pd.concat(parts, ignore_index=True)
+        .groupby(["dtype", "base", "scale"], sort=False)[list(aggregate)]
+        .agg(aggregate)
+        .reset_index()
+    )
+    # The pooling rule: the mean over the pooled vectors.
+    table["mean_tv_to_base_e"] = table["tv_sum"] / table["tv_vectors"]
+    table = table.drop(columns="tv_sum")
+    table["within_bound"] = (table["max_ulps_over_budget"] <= C5_ULPS_PER_ROUNDING) & (
+        table["one_route_non_finite"] == 0
+    )
+    table = sort_rows(table, {"dtype": dtypes, "base": None, "scale": None})
+    ok = table.groupby("dtype", sort=False)["within_bound"].all()
+    f64 = table[table["dtype"] == MAIN_DTYPE]
+    x = np.array(EXAMPLE_X)
+    p_b = normalize(x, "softmax", base=C5_EXAMPLE_BASE)
+    p_e = normalize(x, "softmax")
+    example = pd.DataFrame(
+        {
+            "base": ["e", number(C5_EXAMPLE_BASE)],
+            **{f"p{i + 1}": [p_e[i], p_b[i]] for i in range(len(x))},
+        }
+    )
+    differ = f64["mean_tv_to_base_e"] > C5_SAME_TV
+    return C5Result(
+        example_tv=float(_tv(p_b, p_e)),
+        example_max_base=float(p_b.max()),
+        example_max_e=float(p_e.max()),
+        sweep_cells=len(f64),
+        sweep_differ=int(differ.sum()),
+        sweep_max_tv=float(f64["mean_tv_to_base_e"].max()),
+        identity_ok=bool(ok.get(MAIN_DTYPE, False)),
+        max_ulps=float(f64["max_ulps"].max()),
+        identity_bad_formats=tuple(t for t in dtypes if not ok[t]),
+        details={"C5_base_vs_e": table, "C5_worked_example": example},
+    )
+
+
+def verdict_c5(r: C5Result) -> str:
+    if not r.identity_ok or r.example_tv > C5_SAME_TV:
+        return FAILS
+    return CONDITIONAL if r.sweep_differ else HOLDS
+
+
+def value_c5(r: C5Result) -> str:
+    return (
+        f"x = [2, 4, 2, 1]: largest probability {number(r.example_max_base, 3)} with base "
+        f"{number(C5_EXAMPLE_BASE)} vs {number(r.example_max_e, 3)} with e (TV "
+        f"{number(r.example_tv, 3)}); sweep (float64, same logits): mean TV between base psi "
+        f"and e above {C5_SAME_TV:g} in {r.sweep_differ}/{r.sweep_cells} (base, scale) cells, "
+        f"up to {number(r.sweep_max_tv, 3)}; consistency check base psi = temperature "
+        f"1/ln psi: {'within' if r.identity_ok else 'NOT within'} the rounding bound in "
+        f"float64 (max {number(r.max_ulps, 3)} ulps)"
+        + (f", outside it in {', '.join(r.identity_bad_formats)}" if r.identity_bad_formats else "")
+    )
+
+
+def conditions_c5(r: C5Result) -> str:
+    if not r.identity_ok:
+        return "base psi is not even temperature 1/ln psi up to rounding in float64"
+    absorbed = (
+        "equal up to a temperature 1/ln psi that a trained model absorbs into its weights "
+        "(psi^x = e^(x ln psi): the logits are scaled by ln psi)"
+    )
+    if verdict_c5(r) == FAILS:
+        return f"not the same outputs for the same logits; {absorbed}"
+    if verdict_c5(r) == CONDITIONAL:
+        return f"the same on the worked example, not on every sweep cell; {absorbed}"
+    return f"the outputs agree within TV {C5_SAME_TV:g} everywhere measured"
+
+
+def headline_c5(r: C5Result) -> tuple[str, float]:
+    return (
+        "A base is a temperature: for the same logits another base gives other "
+        "probabilities (on the thread's example base three gives the largest class "
+        f"{number(r.example_max_base, 3)} instead of base e's), but base psi is softmax of "
+        "the logits times ln psi, a factor a trained model absorbs into its weights (C5).",
+        r.example_max_base,
+    )
+
+
+SPEC_C5 = Spec(
+    "C5",
+    "Any base psi (3, 4, ...) gives 'the same' softmax; e just has a nicer derivative.",
+    "softmax(base=psi) vs softmax (base e) on the same logits, without retuning: TV between "
+    "them on x = [2, 4, 2, 1] and on the sweep's first vectors of each cell (float64, psi in "
+    "2, 3, 4, 10, 100). Consistency check: softmax(base=psi) vs softmax(temperature=1/ln psi) "
+    "in ulps, every configured format.",
+    verdict_c5,
+    value_c5,
+    conditions_c5,
+    headline_c5,
+)
+
+
+def claim_c5(data: ClaimData) -> Claim:
+    result = measure_c5(data)
+    return SPEC_C5.row(result, result.details)
+
+
+# --- C6 ----------------------------------------------------------------------------------
+C6_VECTORS = 8
+C6_MAX_ELEMENTS = 4096
+
+
+@dataclass(frozen=True)
+class C6Result:
+    """softmax(base=1) on seeded vectors: (format, K, stable) cases where it is not exactly
+    uniform with TV = 1 - m/K, whether float64 is exact everywhere, and the sweep's largest
+    |TV - (1 - 1/K)| in float64 (NaN when the sweep did not run base 1)."""
+
+    cases: int
+    bad: tuple[tuple[str, int, bool, float], ...]
+    float64_ok: bool
+    sweep_deviation: float = math.nan
+    details: Mapping[str, pd.DataFrame] = field(default_factory=dict, compare=False, repr=False)
+
+
+def _uniform_rows(config: Mapping, dtypes: list[str]) -> pd.DataFrame:
+    """The uniform check per (format, K, stable) on the first distribution's vectors."""
+    dist, spec = next(iter(config["distributions"].items()))
+    scales = np.array(config["scales"], dtype=np.float64)
+    rows = []
+    for dtype in dtypes:
+        for k in config["k"]:
+            n = max(1, min(C6_VECTORS, C6_MAX_ELEMENTS // k))
+            z = sample_z(config["seed"], dist, spec, k, n)
+            x = np.stack([logits(z, s, dtype) for s in scales]).reshape(-1, k)
+            x64 = x.astype(np.float64)
+            finite = np.all(np.isfinite(x64), axis=-1)
+            ties = np.sum(x64 == np.max(x64, axis=-1, keepdims=True), axis=-1)
+            expected = 1 - ties / k
+            for stable in (False, True):
+                p, _ = evaluate(x, "softmax", base=1.0, stable=stable)
+                p64 = p.astype(np.float64)
+                equal = np.all(p64 == p64[:, :1], axis=-1) & np.all(np.isfinite(p64), axis=-1)
+                tv = tv_to_argmax(p64, hardmax(x64))
+                with np.errstate(invalid="ignore"):
+                    dev = np.abs(tv - expected)
+                tol = sum_tolerance(dtype, k)
+                ok = equal & (dev <= tol)
+                rows.append(
+                    {
+                        "dtype": dtype,
+                        "k": k,
+                        "stable": stable,
+                        "vectors": int(finite.sum()),
+                        "exactly_uniform": float(np.mean(equal[finite])),
+                        "p_value": float(p64[finite][0, 0]) if finite.any() else math.nan,
+                        "one_over_k_in_dtype": float(np.asarray(1 / k, dtype=DTYPES[dtype])),
+                        "max_tv_deviation": float(np.nanmax(dev[finite]))
+                        if np.isfinite(dev[finite]).any()
+                        else math.nan,
+                        "tolerance": tol,
+                        "ok_share": float(np.mean(ok[finite])),
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def measure_c6(data: ClaimData) -> C6Result:
+    dtypes = dtype_order([*data.config["dtypes"], MAIN_DTYPE])
+    table = _uniform_rows(data.config, dtypes)
+    details = {"C6_uniform": table}
+    sweep_dev = math.nan
+    label = method_label("softmax", {"base": 1.0, "stable": False})
+    if label in data.by_label:
+        part = data.by_label[label]
+        part = part[part["metric"] == "tv_to_argmax"]
+        part = part.assign(deviation=(part["mean"] - (1 - 1 / part["k"])).abs())
+        sweep = part.groupby("dtype", sort=False).agg(
+            cells=("deviation", "size"),
+            max_abs_deviation_from_1_minus_1_over_k=("deviation", "max"),
+            cells_with_nan_output=("mean", lambda m: int(m.isna().sum())),
+        )
+        sweep = sort_rows(sweep.reset_index(), {"dtype": dtypes})
+        details["C6_sweep"] = sweep
+        f64 = sweep[sweep["dtype"] == MAIN_DTYPE]
+        if len(f64):
+            sweep_dev = float(f64["max_abs_deviation_from_1_minus_1_over_k"].iloc[0])
+    bad = table[table["ok_share"] < 1]
+    return C6Result(
+        cases=len(table),
+        bad=tuple(
+            (str(t), int(k), bool(s), float(u))
+            for t, k, s, u in bad[["dtype", "k", "stable", "exactly_uniform"]].itertuples(
+                index=False
+            )
+        ),
+        float64_ok=bool((table[table["dtype"] == MAIN_DTYPE]["ok_share"] == 1).all()),
+        sweep_deviation=sweep_dev,
+        details=details,
+    )
+
+
+def verdict_c6(r: C6Result) -> str:
+    if not r.bad:
+        return HOLDS
+    return CONDITIONAL if r.float64_ok else FAILS
+
+
+def value_c6(r: C6Result) -> str:
+    return (
+        f"exactly uniform with TV = 1 - m/K (m = number of maximisers) in "
+        f"{r.cases - len(r.bad)}/{r.cases} (format, K, stable) cases"
+        + (
+            f"; sweep softmax(base=1): max |TV - (1 - 1/K)| in float64 "
+            f"{number(r.sweep_deviation, 3)}"
+            if math.isfinite(r.sweep_deviation)
+            else ""
+        )
+    )
+
+
+def conditions_c6(r: C6Result) -> str:
+    if not r.bad:
+        return "1^x = 1 exactly in every format; p = fl(1/K)"
+    if not r.float64_ok:
+        return "not exactly uniform in float64"
+    where = "; ".join(
+        f"{t} K={k} ({'stable' if s else 'naive'}): uniform in {percent(u)}" for t, k, s, u in r.bad
+    )
+    return f"exact in float64; fails where the sum K is not representable: {where}"
+
+
+SPEC_C6 = Spec(
+    "C6",
+    "psi = 1 gives the uniform distribution, far from argmax.",
+    "softmax(base=1) on seeded vectors in every format: all entries equal, and TV to the "
+    "one-hot = 1 - 1/K (1 - m/K with m tied maximisers) within the format's tolerance.",
+    verdict_c6,
+    value_c6,
+    conditions_c6,
+)
+
+
+def claim_c6(data: ClaimData) -> Claim:
+    result = measure_c6(data)
+    return SPEC_C6.row(result, result.details)
+
+
+# --- C7 ----------------------------------------------------------------------------------
+# The measured overflow rate agrees with the prediction from the analytic thresholds when
+# the counts differ by less than one vector per cell (the same vectors are regenerated).
+C7_COUNT_TOLERANCE = 0.5
+
+
+@dataclass(frozen=True)
+class C7Result:
+    """float64 thresholds (psi = 100, e) and whether [0, t -/+ 1 ulp] confirms them; the naive
+    base-100 float64 overflow rate (largest pooled per scale) and the first scale with any
+    (NaN: none); agreement of measured and predicted counts; base 100 at least as close to
+    argmax as e at this share of scales; stable softmax's largest float64 overflow rate;
+    the base-100 thresholds of the other formats."""
+
+    threshold_100: float
+    threshold_e: float
+    thresholds_ok: bool
+    naive100_max: float
+    first_scale: float
+    agreement: float
+    closer_share: float
+    stable_max: float
+    narrow: tuple[tuple[str, float], ...] = ()
+    details: Mapping[str, pd.DataFrame] = field(default_factory=dict, compare=False, repr=False)
+
+
+def measure_c7(data: ClaimData, thresholds: pd.DataFrame) -> C7Result:
+    config = data.config
+    dtypes = dtype_order([*config["dtypes"], MAIN_DTYPE])
+    entries = [unstable_entry(b) for b in C7_BASES]
+    rows = data.rows([*entries, ("softmax", {})], None, dtypes, ["overflow"], "C7")
+    measured = rows[rows["label"] != "softmax"][
+        ["distribution", "scale", "k", "dtype", "label", "mean", "n"]
+    ]
+    present = sorted(set(rows["dtype"]), key=dtypes.index)
+    prediction = _overflow_prediction({**config, "dtypes": present}, C7_BASES)
+    cell = measured.merge(prediction, on=["distribution", "scale", "k", "dtype", "label"])
+    cell["count_difference"] = (cell["mean"] - cell["predicted"]).abs() * cell["vectors"]
+    cell["agrees"] = cell["count_difference"] < C7_COUNT_TOLERANCE
+    pooled = pool(rows, ["dtype", "label", "scale"]).rename(
+        columns={"mean": "overflow_rate", "n": "vectors"}
+    )
+    predicted = pool(
+        prediction.rename(columns={"predicted": "mean", "vectors": "n"}),
+        ["dtype", "label", "scale"],
+    ).rename(columns={"mean": "predicted_rate"})[["dtype", "label", "scale", "predicted_rate"]]
+    agree = cell.groupby(["dtype", "label", "scale"], sort=True)["agrees"].all().reset_index()
+    table = pooled.merge(predicted, how="left").merge(agree, how="left")
+    labels = [entry_label(e) for e in entries] + ["softmax"]
+    table = sort_rows(table, {"dtype": dtypes, "label": labels, "scale": None})
+    # "approximates argmax well": base-100 (stable) vs base e, distance to the one-hot
+    b100 = entry_label(("softmax", {"base": 100.0}))
+    tv_rows = data.rows(
+        [("softmax", {}), ("softmax", {"base": 100.0})], None, [MAIN_DTYPE], ["tv_to_argmax"], "C7"
+    )
+    tv = pool(tv_rows, ["label", "scale"]).pivot_table(
+        index="scale", columns="label", values="mean"
+    )
+    if not {"softmax", b100} <= set(tv.columns):
+        raise Missing(f"C7 needs softmax and {b100} in {MAIN_DTYPE}")
+    sharper = tv[tv["softmax"] > 0]
+    closer_share = float((sharper[b100] <= sharper["softmax"]).mean()) if len(sharper) else 1.0
+    th = thresholds.set_index(["dtype", "base"])
+    t100, te = th.loc[(MAIN_DTYPE, "100")], th.loc[(MAIN_DTYPE, "e")]
+    naive100 = table[(table["dtype"] == MAIN_DTYPE) & (table["label"] == labels[-2])]
+    over = naive100[naive100["overflow_rate"] > RATE_SHARE_TOLERANCE]
+    stable_f64 = table[(table["label"] == "softmax") & (table["dtype"] == MAIN_DTYPE)]
+    return C7Result(
+        threshold_100=float(t100["threshold"]),
+        threshold_e=float(te["threshold"]),
+        thresholds_ok=bool(t100["consistent"] and te["consistent"]),
+        naive100_max=float(naive100["overflow_rate"].max()),
+        first_scale=float(over["scale"].min()) if len(over) else math.nan,
+        agreement=float(cell["agrees"].mean()) if len(cell) else math.nan,
+        closer_share=closer_share,
+        stable_max=float(stable_f64["overflow_rate"].max()) if len(stable_f64) else math.nan,
+        narrow=tuple(
+            (t, float(th.loc[(t, "100"), "threshold_with_rounding"]))
+            for t in dtypes
+            if t != MAIN_DTYPE
+        ),
+        details={"C7_thresholds": thresholds, "C7_overflow": table, "C7_overflow_cells": cell},
+    )
+
+
+def verdict_c7(r: C7Result) -> str:
+    if not r.thresholds_ok or math.isnan(r.first_scale):
+        return FAILS
+    # Unconditionally true only if even the stable computation overflows.
+    return HOLDS if r.stable_max > RATE_SHARE_TOLERANCE else CONDITIONAL
+
+
+def value_c7(r: C7Result) -> str:
+    first = number(r.first_scale) if math.isfinite(r.first_scale) else "none"
+    return (
+        f"float64 thresholds: psi=100 {number(r.threshold_100, 6)}, e {number(r.threshold_e, 8)} "
+        f"(construction [0, t -/+ 1 ulp]: {'confirmed' if r.thresholds_ok else 'NOT confirmed'}); "
+        f"naive base-100 overflow rate in float64 up to {percent(r.naive100_max)} (pooled per "
+        f"scale; first at scale {first}); measured = predicted by the thresholds in "
+        f"{percent(r.agreement)} of cells; base 100 at least as close to argmax as e at "
+        f"{percent(r.closer_share)} of scales"
+    )
+
+
+def conditions_c7(r: C7Result) -> str:
+    if not r.thresholds_ok:
+        return "the derived threshold does not match where the computation overflows"
+    if math.isnan(r.first_scale):
+        return "base 100 never overflowed float64 at the configured scales"
+    if verdict_c7(r) == HOLDS:
+        return "even the stable (max-subtracted) computation overflows in float64"
+    narrow = ", ".join(f"{t} {number(v, 4)}" for t, v in r.narrow)
+    return (
+        f"only the naive computation, and only once a logit exceeds {number(r.threshold_100, 5)} "
+        f"(scale >= {number(r.first_scale)} here); the stable computation's overflow rate in "
+        f"float64 is {percent(r.stable_max)} (other formats: C8); narrower formats overflow "
+        f"much earlier (base-100 thresholds: {narrow or 'not configured'})"
+    )
+
+
+def headline_c7(r: C7Result) -> tuple[str, float]:
+    stable = (
+        "the stable form never overflowed in double precision in the sweep"
+        if not r.stable_max > RATE_SHARE_TOLERANCE
+        else "yet even the stable form overflowed in double precision in the sweep"
+    )
+    return (
+        "For numerics, exp overflows double precision once a logit exceeds "
+        f"{number(r.threshold_e, 5)}, so frameworks subtract the largest logit first, which "
+        f"leaves the output unchanged; {stable} (C7, C8).",
+        r.threshold_e,
+    )
+
+
+SPEC_C7 = Spec(
+    "C7",
+    "psi = 100 approximates argmax well but overflows float64 easily (max about 1e308).",
+    "Overflow threshold ln(max)/ln(psi) per format from ml_dtypes.finfo, checked on "
+    "[0, t -/+ 1 ulp]; naive overflow rates per format and scale (pooled) vs the rate the "
+    "thresholds predict on the same vectors.",
+    verdict_c7,
+    value_c7,
+    conditions_c7,
+    headline_c7,
+)
+
+
+def claim_c7(data: ClaimData, thresholds: pd.DataFrame) -> Claim:
+    try:
+        result = measure_c7(data, thresholds)
+    except Missing as missing:
+        return SPEC_C7.not_measured(str(missing))
+    return SPEC_C7.row(result, result.details)
+
+
+# --- C9 ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class C9Result:
+    """(format, scale) cells where a larger beta = ln(psi)/T of the naive computation is
+    closer to argmax but overflows more; stable softmax's largest float64 overflow rate,
+    its largest beta and the underflow rate there."""
+
+    tradeoff: tuple[tuple[str, float], ...]
+    stable_max: float
+    max_beta: float
+    top_underflow: float
+    details: Mapping[str, pd.DataFrame] = field(default_factory=dict, compare=False, repr=False)
+
+
+def measure_c9(data: ClaimData) -> C9Result:
+    dtypes = dtype_order([*data.config["dtypes"], MAIN_DTYPE])
+    entries = [(n, p) for n, p, _ in method_specs(data.config) if n == "softmax"]
+    entries += [unstable_entry(b) for b in C7_BASES]
+    entries += [("softmax", {}), ("softmax", {"base": 100.0})]
+    rows = data.rows(entries, None, dtypes, ["tv_to_argmax", "overflow", "underflow"], "C9")
+    pooled = pool(rows, ["dtype", "label", "metric", "scale"])
+    table = (
+        pooled.pivot_table(index=["dtype", "label", "scale"], columns="metric", values="mean")
+        .reindex(columns=["tv_to_argmax", "overflow", "underflow"])
+        .reset_index()
+        .rename(
+            columns={
+                "tv_to_argmax": "tv_to_argmax_finite",
+                "overflow": "overflow_rate",
+                "underflow": "underflow_rate",
+            }
+        )
+    )
+    params = {entry_label((name, p)): check_params(name, dict(p)) for name, p in entries}
+    table["beta"] = [
+        math.log(params[lab]["base"]) / params[lab]["temperature"] for lab in table["label"]
+    ]
+    table["stable"] = [params[lab]["stable"] for lab in table["label"]]
+    order = list(dict.fromkeys(entry_label(e) for e in entries))
+    table = sort_rows(table, {"dtype": dtypes, "scale": None, "label": order})
+    pareto = np.zeros(len(table), dtype=bool)
+    tradeoff = []
+    for (dtype, scale), part in table.groupby(["dtype", "scale"], sort=False):
+        tv = part["tv_to_argmax_finite"].fillna(np.inf).to_numpy()
+        ov = part["overflow_rate"].to_numpy()
+        for j, idx in enumerate(part.index):
+            dominated = np.any((tv <= tv[j]) & (ov <= ov[j]) & ((tv < tv[j]) | (ov < ov[j])))
+            pareto[idx] = not dominated
+        naive = part[~part["stable"]]
+        beta = naive["beta"].to_numpy()
+        tv_n = naive["tv_to_argmax_finite"].to_numpy()
+        ov_n = naive["overflow_rate"].to_numpy()
+        # a pair (i, j): the larger beta is closer to argmax and overflows more
+        pairs = (
+            (beta[:, None] > beta[None, :])
+            & (tv_n[:, None] < tv_n[None, :])
+            & (ov_n[:, None] > ov_n[None, :])
+        )
+        if pairs.any():
+            tradeoff.append((str(dtype), float(scale)))
+    table["pareto"] = pareto
+    tradeoff = sorted(set(tradeoff), key=lambda c: (dtypes.index(c[0]), c[1]))
+    stable_rows = table[table["stable"]]
+    stable_f64 = stable_rows[stable_rows["dtype"] == MAIN_DTYPE]["overflow_rate"]
+    max_beta = float(stable_rows["beta"].max()) if len(stable_rows) else math.nan
+    top = stable_rows[(stable_rows["dtype"] == MAIN_DTYPE) & (stable_rows["beta"] == max_beta)]
+    return C9Result(
+        tradeoff=tuple(tradeoff),
+        stable_max=float(stable_f64.max()) if len(stable_f64) else math.nan,
+        max_beta=max_beta,
+        top_underflow=float(top["underflow_rate"].max()) if len(top) else math.nan,
+        details={"C9_frontier": table},
+    )
+
+
+def verdict_c9(r: C9Result) -> str:
+    if not r.tradeoff:
+        return FAILS
+    return CONDITIONAL if not r.stable_max > RATE_SHARE_TOLERANCE else HOLDS
+
+
+def value_c9(r: C9Result) -> str:
+    cells = ", ".join(f"{t}@{number(s)}" for t, s in r.tradeoff[:8]) + (
+        " ..." if len(r.tradeoff) > 8 else ""
+    )
+    return (
+        f"naive computation: a larger beta = ln(psi)/T is closer to argmax but overflows more "
+        f"in {len(r.tradeoff)} (format, scale) cells ({cells or 'none'}); stable softmax "
+        f"(beta up to {number(r.max_beta, 3)}) overflow rate in float64 {percent(r.stable_max)}"
+    )
+
+
+def conditions_c9(r: C9Result) -> str:
+    if not r.tradeoff:
+        return "no cell where a larger beta trades distance for overflow"
+    if verdict_c9(r) == HOLDS:
+        return "even the stable computation overflows at large beta"
+    return (
+        "the trade-off is real only for the naive computation; with the max subtracted "
+        f"every measured beta stays finite in float64 (overflow 0%), and what remains at "
+        f"large beta is underflow of the small probabilities to 0 (up to "
+        f"{percent(r.top_underflow)} of vectors at beta {number(r.max_beta, 3)} in float64)"
+    )
+
+
+SPEC_C9 = Spec(
+    "C9",
+    "The constant must be large enough to approximate argmax and small enough to stay "
+    "representable.",
+    "For each base/temperature (beta = ln psi / T) and format: mean TV to argmax (finite "
+    "outputs) vs overflow rate per scale (pooled); Pareto frontier per (format, scale).",
+    verdict_c9,
+    value_c9,
+    conditions_c9,
+)
+
+
+def claim_c9(data: ClaimData) -> Claim:
+    try:
+        result = measure_c9(data)
+    except Missing as missing:
+        return SPEC_C9.not_measured(str(missing))
+    return SPEC_C9.row(result, result.details)
+
+
+# --- thresholds and the predicted overflow (exact constructions) ----------------------------
+
+
+def threshold_table() -> pd.DataFrame:
+    rows = []
+    for dtype in DTYPES:
+        for base in C7_BASES:
+            t_nominal = exp_overflow_threshold(dtype, base, round_base=False)
+            t = exp_overflow_threshold(dtype, base, rounding=True)
+            check = threshold_check(dtype, t, "softmax", base=base_in(dtype, base), stable=False)
+            rows.append(
+                {
+                    "dtype": dtype,
+                    "base": "e" if base == math.e else number(base),
+                    "base_in_dtype": base_in(dtype, base),
+                    "max": max_of(dtype),
+                    "threshold": t_nominal,
+                    "threshold_with_rounding": t,
+                    **check,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _predicted_overflow(
+    x64: np.ndarray,
+    row_max: np.ndarray,
+    finite: np.ndarray,
+    ln_base: float,
+    ln_over: float,
+    dtype: str,
+) -> np.ndarray:
+    """Rows (with finite input) whose unstable base^x is predicted to overflow.
+
+    A value rounds to infinity (NaN in float8_e4m3fn) at or above max + ulp(max)/2, i.e. at
+    ln value >= ``ln_over``. With a_j = x_j ln(base): some term overflows if max a >=
+    ln_over. Otherwise the sum may still overflow, possible only where max a + ln K reaches
+    ln_over; there the terms are rounded to the format (as computed), summed (in float32
+    for formats narrower than float32) and the sum rounded to the format. Rows where every
+    term underflows give 0/0 = NaN, which the library counts as NaN, not as overflow.
+    """
+    with np.errstate(invalid="ignore", over="ignore"):
+        m = row_max * ln_base
+    over = finite & (m >= ln_over)
+    unsure = finite & ~over & (m + math.log(x64.shape[-1]) >= ln_over)
+    if unsure.any():
+        fmt = DTYPES[dtype]
+        acc = np.float32 if fmt.itemsize < 4 else fmt
+        with np.errstate(over="ignore", invalid="ignore"):
+            terms = np.exp(x64[unsure] * ln_base).astype(fmt)
+            total = np.sum(terms, axis=-1, dtype=acc).astype(fmt).astype(np.float64)
+        over[unsure] = ~np.isfinite(total)
+    return over
+
+
+def _overflow_prediction(config: Mapping, bases: Sequence[float]) -> pd.DataFrame:
+    """Predicted overflow rate per cell and base, from the sweep's own vectors regenerated."""
+    labels = [entry_label(unstable_entry(base)) for base in bases]
+    dtypes = list(config["dtypes"])
+    ln_over = {dtype: ln_overflow(dtype) for dtype in dtypes}
+    ln_base = {dtype: [math.log(base_in(dtype, base)) for base in bases] for dtype in dtypes}
+    columns: dict[str, list] = {
+        key: [] for key in ("distribution", "scale", "k", "dtype", "label", "predicted", "vectors")
+    }
+    scales = [float(scale) for scale in config["scales"]]
+    for dist, spec in config["distributions"].items():
+        for k in config["k"]:
+            z = sample_z(config["seed"], dist, spec, k, n_vectors(config, k))
+            for dtype in dtypes:
+                # every scale at once: shape (scales, vectors, K)
+                x64 = np.stack([logits(z, scale, dtype) for scale in scales]).astype(np.float64)
+                finite = np.all(np.isfinite(x64), axis=-1)
+                with np.errstate(invalid="ignore"):
+                    row_max = np.max(x64, axis=-1)
+                for label, lb in zip(labels, ln_base[dtype], strict=True):
+                    rate = np.mean(
+                        _predicted_overflow(x64, row_max, finite, lb, ln_over[dtype], dtype),
+                        axis=-1,
+                    )
+                    for scale, value in zip(scales, rate, strict=True):
+                        for key, item in (
+                            ("distribution", dist),
+                            ("scale", scale),
+                            ("k", int(k)),
+                            ("dtype", dtype),
+                            ("label", label),
+                            ("predicted", float(value)),
+                            ("vectors", z.shape[0]),
+                        ):
+                            columns[key].append(item)
+    return pd.DataFrame(columns)

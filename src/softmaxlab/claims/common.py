@@ -1,0 +1,164 @@
+"""What every claim shares: the verdicts, the ledger row, and THE pooling rule.
+
+Pooling rule (stated once; :data:`POOLING_RULE` is the sentence the report prints): a value
+pooled over several cells (distribution x scale x K x format) is the n-weighted mean of the
+cells' means, sum_c n_c mean_c / sum_c n_c, with n_c the number of vectors of cell c where
+the metric is defined. That is the mean over the pooled vectors: each vector counts once,
+each cell in proportion to its vectors. Cells with n = 0 or no mean add nothing. Every
+claim pools with :func:`pool`; a claim that quotes one quantity in two places quotes the
+same pooled number.
+
+Each claim is ``measure(data) -> result`` (a frozen dataclass of the numbers the verdict
+needs), a pure ``verdict(result)``, and ``value(result)`` / ``conditions(result)`` for the
+text; ``headline(result)`` gives the claim's sentence of "the answer" where it has one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from softmaxlab.dtypes import DTYPES
+from softmaxlab.sampling import family_params
+
+LEDGER_COLUMNS: tuple[str, ...] = (
+    "claim",
+    "statement",
+    "measure",
+    "value",
+    "verdict",
+    "conditions",
+)
+HOLDS, CONDITIONAL, FAILS = "holds", "holds with conditions", "does not hold"
+#: A claim whose data the config does not produce (e.g. grad_vectors: 0): said, not guessed.
+NOT_MEASURED = "not measured"
+VERDICTS: tuple[str, ...] = (HOLDS, CONDITIONAL, FAILS)
+#: The format the format-independent claims are measured in.
+MAIN_DTYPE = "float64"
+#: Rates are means of 0/1: "never" means exactly 0.
+RATE_SHARE_TOLERANCE = 0.0
+
+POOLING_RULE = (
+    "A value pooled over several cells (distribution x scale x K x format) is the mean over "
+    "their vectors: the cells' means weighted by their numbers of vectors n (sum n mean / "
+    "sum n, n counting the vectors where the metric is defined). Every claim, table and "
+    "figure pools this way."
+)
+
+
+def pool(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """The pooling rule: per group of ``by``, mean = sum(n mean) / sum(n) over the cells with
+    n > 0 and a mean, and n = sum(n). Columns: ``by``, mean, n."""
+    f = frame[frame["n"].gt(0) & frame["mean"].notna()]
+    f = f.assign(_w=f["n"] * f["mean"])
+    grouped = f.groupby(by, sort=True)[["_w", "n"]].sum()
+    return pd.DataFrame({"mean": grouped["_w"] / grouped["n"], "n": grouped["n"]}).reset_index()
+
+
+@dataclass
+class Claim:
+    """One row of the ledger (LEDGER_COLUMNS) and the detail tables behind it."""
+
+    claim: str
+    statement: str
+    measure: str
+    value: str
+    verdict: str
+    conditions: str
+    details: dict[str, pd.DataFrame] = field(default_factory=dict)
+    #: The typed result the verdict was computed from (None when not measured).
+    result: object = None
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A claim's fixed text and its pure functions of the typed result."""
+
+    claim: str
+    statement: str
+    measure: str
+    verdict: Callable[[object], str]
+    value: Callable[[object], str]
+    conditions: Callable[[object], str]
+    headline: Callable[[object], tuple[str, float] | None] | None = None
+
+    def row(self, result, details: Mapping[str, pd.DataFrame] | None = None) -> Claim:
+        """The ledger row of a measured result."""
+        return Claim(
+            self.claim,
+            self.statement,
+            self.measure,
+            self.value(result),
+            self.verdict(result),
+            self.conditions(result),
+            dict(details or {}),
+            result,
+        )
+
+    def not_measured(self, reason: str) -> Claim:
+        """The row of a claim whose data this config does not produce, with the reason."""
+        return Claim(
+            self.claim,
+            self.statement,
+            self.measure,
+            "not measured in this config",
+            NOT_MEASURED,
+            reason,
+        )
+
+
+class Missing(LookupError):
+    """The data a claim needs is not in what the jobs wrote; the message says what."""
+
+
+# ------------------------------------------------------------------------------ small helpers
+
+
+def dtype_order(names: Iterable[str]) -> list[str]:
+    """The formats among ``names`` in the library's order (widest first)."""
+    names = set(names)
+    return [name for name in DTYPES if name in names]
+
+
+def sort_rows(frame: pd.DataFrame, orders: Mapping[str, Sequence | None]) -> pd.DataFrame:
+    """Rows sorted by the given columns; a column with a list sorts in that list's order."""
+    if frame.empty:
+        return frame.reset_index(drop=True)
+    keys = []
+    for column, values in orders.items():
+        if values is None:
+            keys.append(frame[column].to_numpy())
+        else:
+            rank = {value: index for index, value in enumerate(values)}
+            keys.append(frame[column].map(lambda v, rank=rank: rank.get(v, len(rank))).to_numpy())
+    return frame.iloc[np.lexsort(list(reversed(keys)))].reset_index(drop=True)
+
+
+def nonnegative_support(spec: Mapping) -> bool:
+    """Whether a distribution only draws values >= 0 (linear normalisation is then defined)."""
+    params = family_params(spec)
+    family = spec["family"]
+    return family in ("lognormal", "exponential") or (family == "uniform" and params["low"] >= 0)
+
+
+def log_crossing(scales: np.ndarray, values: np.ndarray, level: float = 0.0) -> float:
+    """The scale where ``values`` last crosses ``level`` from <= to >, interpolated linearly in
+    log(scale) between grid points; NaN if it never crosses upward."""
+    above = values > level
+    index = np.flatnonzero(~above[:-1] & above[1:])
+    if len(index) == 0:
+        return math.nan
+    i = index[-1]
+    v0, v1 = values[i], values[i + 1]
+    frac = 0.0 if v1 == v0 else (level - v0) / (v1 - v0)
+    return float(np.exp(np.log(scales[i]) + frac * (np.log(scales[i + 1]) - np.log(scales[i]))))
+
+
+def nearest_to_one(scales) -> float:
+    """The scale nearest 1 on a log scale (the reference scale of several claims)."""
+    scales = np.asarray(sorted(scales), dtype=np.float64)
+    return float(scales[np.argmin(np.abs(np.log(scales)))])

@@ -1,0 +1,370 @@
+"""Gradients and the loss: C3 (hardmax vs softmax: differentiable and trainable), C4
+(cross-entropy with linear normalisation) and C14 (the cross-entropy link, softmaxlab.claims.c14).
+
+C3's primary measure is the gradient of the training loss, the NLL -ln p_y, with respect to
+the logits (C14's rows nll_grad_norm for a uniformly drawn target, the argmax and the
+argmin): for softmax it is p - e_y, which does not vanish while the prediction is wrong.
+Its secondary measure, labelled as such, is the output's Jacobian along one random unit
+direction (the sweep's grad_norm / grad_vanishes): that is not a loss gradient, and its
+fading at large scales says that p stops moving, not that training stops.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from softmaxlab.formatting import interval, number, percent
+from softmaxlab.methods import normalize
+from softmaxlab.metrics import GRAD_VANISHING_THRESHOLD
+from softmaxlab.sampling import stream
+
+from . import c14
+from .common import (
+    CONDITIONAL,
+    FAILS,
+    HOLDS,
+    MAIN_DTYPE,
+    RATE_SHARE_TOLERANCE,
+    Claim,
+    Missing,
+    Spec,
+    nonnegative_support,
+    pool,
+    sort_rows,
+)
+from .data import ClaimData
+
+# --- C3 ----------------------------------------------------------------------------------
+# "Zero almost everywhere": hardmax's Jacobian may be non-zero only where the finite-difference
+# step crosses a tie, which for continuous logits is a vanishing share; we allow 1% of vectors.
+C3_ALMOST_EVERYWHERE = 0.99
+
+# --- C4 ----------------------------------------------------------------------------------
+# Central differences in float64 with h = eps^(1/3) max(1, |x|) are accurate to about
+# eps^(2/3) ~ 4e-11 times the size of the third derivative and of |CE|; for |x| <= ~30 and
+# CE <= ~60 that stays below 1e-8, so 1e-7 separates a wrong gradient from rounding.
+C4_FD_TOLERANCE = 1e-7
+C4_FD_SCALES = (0.1, 1.0, 10.0)
+C4_FD_VECTORS = 20
+C4_FD_MAX_K = 100  # 2K evaluations per vector: larger K adds run time, not information
+
+
+@dataclass(frozen=True)
+class C3Result:
+    """softmax's pooled NLL gradient norm per scale (C14's ScaleGradient: drawn target,
+    argmax, argmin, and the share of infinite NLL), hardmax's share of vanishing Jacobian
+    (secondary), softmax's vanishing-Jacobian share range over scales (secondary)."""
+
+    by_scale: tuple[c14.ScaleGradient, ...]
+    argmax_vanishing: float
+    softmax_jacobian_vanishing: tuple[float, float]
+    details: Mapping[str, pd.DataFrame] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def wrong_gradient_min(self) -> float:
+        """The smallest (over scales) mean NLL gradient norm with the target = argmin."""
+        return min((s.argmin for s in self.by_scale), default=math.nan)
+
+    @property
+    def infinite_max(self) -> float:
+        """The largest (over scales) share of vectors whose NLL from p is infinite."""
+        return max((s.infinite for s in self.by_scale), default=math.nan)
+
+
+def measure_c3(data: ClaimData) -> C3Result:
+    if data.config["grad_vectors"] == 0:
+        raise Missing("grad_vectors is 0 in this config: no gradient was measured")
+    try:
+        result = c14.measure_c14(data.frame)
+    except ValueError as error:
+        raise Missing(f"C3 reads softmax's NLL gradient (C14's rows): {error}") from None
+    by_scale = result.reference_by_scale
+    if not by_scale or all(math.isnan(s.argmin) for s in by_scale):
+        raise Missing("C3: softmax's NLL gradient was not measured (no float64 rows)")
+    rows = data.rows(
+        [("argmax", {}), ("softmax", {})], None, [MAIN_DTYPE], ["grad_norm", "grad_vanishes"], "C3"
+    )
+    pooled = pool(rows, ["label", "metric", "scale"])
+    jac = pooled.pivot_table(index=["label", "scale"], columns="metric", values="mean")
+    jac = jac.reindex(columns=["grad_norm", "grad_vanishes"]).reset_index()
+    jac = jac.rename(
+        columns={"grad_norm": "jacobian_norm_mean", "grad_vanishes": "jacobian_vanishing_rate"}
+    )
+    overall = pool(rows[rows["metric"] == "grad_vanishes"], ["label"]).set_index("label")
+    soft = jac[jac["label"] == "softmax"]["jacobian_vanishing_rate"]
+    nll = pd.DataFrame([asdict(s) for s in by_scale]).rename(
+        columns={
+            "uniform": "nll_grad_norm_drawn_target",
+            "argmax": "nll_grad_norm_target_argmax",
+            "argmin": "nll_grad_norm_target_argmin",
+            "infinite": "nll_infinite_rate",
+        }
+    )
+    return C3Result(
+        by_scale=by_scale,
+        argmax_vanishing=float(overall["mean"].get("argmax", math.nan)),
+        softmax_jacobian_vanishing=(float(soft.min()), float(soft.max()))
+        if len(soft)
+        else (math.nan, math.nan),
+        details={
+            "C3_nll_gradient": nll,
+            "C3_jacobian_secondary": sort_rows(
+                jac, {"label": ["argmax", "softmax"], "scale": None}
+            ),
+        },
+    )
+
+
+def verdict_c3(r: C3Result) -> str:
+    if not r.argmax_vanishing >= C3_ALMOST_EVERYWHERE:
+        return FAILS
+    if not r.wrong_gradient_min >= GRAD_VANISHING_THRESHOLD:
+        return FAILS
+    return CONDITIONAL if r.infinite_max > RATE_SHARE_TOLERANCE else HOLDS
+
+
+def value_c3(r: C3Result) -> str:
+    low, high = r.by_scale[0], r.by_scale[-1]
+    return (
+        f"primary, the NLL gradient of softmax (p - y), mean norm from scale "
+        f"{number(low.scale)} to {number(high.scale)}: target = argmin (wrong prediction) "
+        f"{number(low.argmin, 3)} -> {number(high.argmin, 3)} (smallest "
+        f"{number(r.wrong_gradient_min, 3)}), drawn target {number(low.uniform, 3)} -> "
+        f"{number(high.uniform, 3)}, target = argmax {number(low.argmax, 3)} -> "
+        f"{number(high.argmax, 3)}; secondary, the output's Jacobian along one random "
+        f"direction (not a loss gradient): below {GRAD_VANISHING_THRESHOLD:g} for "
+        f"{percent(r.argmax_vanishing)} of hardmax's vectors and "
+        f"{interval(*r.softmax_jacobian_vanishing, rate=True)} of softmax's per scale"
+    )
+
+
+def conditions_c3(r: C3Result) -> str:
+    if not r.argmax_vanishing >= C3_ALMOST_EVERYWHERE:
+        return f"hardmax's Jacobian is non-zero for {percent(1 - r.argmax_vanishing)} of vectors"
+    if not r.wrong_gradient_min >= GRAD_VANISHING_THRESHOLD:
+        return "softmax's NLL gradient vanishes although the prediction is wrong"
+    if verdict_c3(r) == CONDITIONAL:
+        return (
+            "the NLL must be computed as x_y - logsumexp(x) (log-softmax): from p itself it is "
+            f"infinite for up to {percent(r.infinite_max)} of vectors per scale, where p_y "
+            "underflows in float64; the gradient p - y stays finite and does not vanish while "
+            "the prediction is wrong"
+        )
+    return (
+        "softmax's NLL gradient p - y stays away from 0 while the prediction is wrong, at "
+        "every measured scale; it fades only where the prediction is right"
+    )
+
+
+SPEC_C3 = Spec(
+    "C3",
+    "argmax (hardmax) is not differentiable; softmax gives every class some probability, "
+    "so it is differentiable and trainable.",
+    f"Primary: the gradient of the NLL -ln p_y with respect to the logits (C14's rows, "
+    f"{MAIN_DTYPE}; target drawn uniformly, = argmax, = argmin), pooled per scale. "
+    "Secondary: the output's Jacobian along one random direction (central differences), "
+    f"share of vectors below {GRAD_VANISHING_THRESHOLD:g}.",
+    verdict_c3,
+    value_c3,
+    conditions_c3,
+)
+
+
+def claim_c3(data: ClaimData) -> Claim:
+    try:
+        result = measure_c3(data)
+    except Missing as missing:
+        return SPEC_C3.not_measured(str(missing))
+    return SPEC_C3.row(result, result.details)
+
+
+# ------------------------------------------------------------------------------------ C4
+
+
+def softmax_ce_gradient_check(seed: int, ks: Sequence[int]) -> pd.DataFrame:
+    """Max |central FD of CE - (p - y)| per (K, scale) on seeded vectors, in float64.
+
+    CE(x) = -ln softmax(x)_y with softmax from the library; the analytic gradient is p - e_y
+    (Bridle 1990). Central differences with h = eps^(1/3) max(1, max|x|) per vector (Nocedal
+    & Wright 2006, sec. 8.1); all 2K perturbed vectors go through one normalize call.
+    """
+    rows = []
+    eps = np.finfo(np.float64).eps
+    for k in ks:
+        rng = stream(seed, "claims", "C4", "fd", k)
+        for scale in C4_FD_SCALES:
+            x = scale * rng.standard_normal((C4_FD_VECTORS, k))
+            y = rng.integers(0, k, C4_FD_VECTORS)
+            p = normalize(x, "softmax")
+            analytic = p - np.eye(k)[y]
+            h = np.cbrt(eps) * np.maximum(1.0, np.max(np.abs(x), axis=1))
+            steps = h[:, None, None] * np.eye(k)[None]
+            plus = normalize(x[:, None, :] + steps, "softmax")
+            minus = normalize(x[:, None, :] - steps, "softmax")
+            take = y[:, None, None]
+            ce_plus = -np.log(np.take_along_axis(plus, take, axis=2)[..., 0])
+            ce_minus = -np.log(np.take_along_axis(minus, take, axis=2)[..., 0])
+            numeric = (ce_plus - ce_minus) / (2 * h[:, None])
+            rows.append(
+                {
+                    "k": k,
+                    "scale": scale,
+                    "vectors": C4_FD_VECTORS,
+                    "max_abs_difference": float(np.max(np.abs(numeric - analytic))),
+                    "max_abs_gradient": float(np.max(np.abs(analytic))),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class C4Result:
+    """Linear's pooled invalid share on non-negative logits (largest over distributions) and
+    on signed logits (smallest, largest, and pooled over all signed distributions), and the
+    largest |finite differences - (p - y)| of softmax's cross-entropy gradient."""
+
+    positive_invalid: float
+    signed_invalid_min: float
+    signed_invalid_max: float
+    signed_invalid: float
+    positive: tuple[str, ...]
+    signed: tuple[str, ...]
+    fd_max: float
+    details: Mapping[str, pd.DataFrame] = field(default_factory=dict, compare=False, repr=False)
+
+
+def measure_c4(data: ClaimData) -> C4Result:
+    dists = {**data.with_support(True), **data.with_support(False)}
+    rows = data.rows([("linear", {})], dists, [MAIN_DTYPE], ["invalid", "nan"], "C4")
+    pooled = pool(rows, ["distribution", "k", "metric"])
+    table = pooled.pivot_table(index=["distribution", "k"], columns="metric", values="mean")
+    counts = pooled[pooled["metric"] == "invalid"].set_index(["distribution", "k"])["n"]
+    table = table.reindex(columns=["invalid", "nan"]).assign(n=counts).reset_index()
+    table = table.rename(columns={"invalid": "invalid_rate", "nan": "nan_rate"})
+    support = [
+        "non-negative" if nonnegative_support(dists[d]) else "signed" for d in table["distribution"]
+    ]
+    table.insert(1, "support", support)
+    table = sort_rows(table, {"distribution": list(dists), "k": None})
+    invalid = rows[rows["metric"] == "invalid"]
+    by_dist = pool(invalid, ["distribution"]).set_index("distribution")["mean"]
+    pos = tuple(d for d in dists if nonnegative_support(dists[d]) and d in by_dist.index)
+    sig = tuple(d for d in dists if not nonnegative_support(dists[d]) and d in by_dist.index)
+    signed_rows = invalid[invalid["distribution"].isin(sig)]
+    ks = sorted(k for k in data.config["k"] if k <= C4_FD_MAX_K) or [min(data.config["k"])]
+    fd = softmax_ce_gradient_check(data.config["seed"], ks)
+    return C4Result(
+        positive_invalid=float(by_dist[list(pos)].max()) if pos else math.nan,
+        signed_invalid_min=float(by_dist[list(sig)].min()) if sig else math.nan,
+        signed_invalid_max=float(by_dist[list(sig)].max()) if sig else math.nan,
+        signed_invalid=float(pool(signed_rows, ["metric"])["mean"].iloc[0]) if sig else math.nan,
+        positive=pos,
+        signed=sig,
+        fd_max=float(fd["max_abs_difference"].max()),
+        details={"C4_linear_invalid": table, "C4_gradient_check": fd},
+    )
+
+
+def _fd_text(r: C4Result) -> str:
+    if r.fd_max < C4_FD_TOLERANCE:
+        return "with softmax the gradient is exactly p - y (checked by finite differences)"
+    return f"the finite-difference check of p - y failed ({number(r.fd_max, 3)})"
+
+
+def verdict_c4(r: C4Result) -> str:
+    pos_ok = not r.positive_invalid > RATE_SHARE_TOLERANCE
+    sig_ok = not r.signed_invalid_max > RATE_SHARE_TOLERANCE
+    if pos_ok and sig_ok:
+        return HOLDS if r.fd_max < C4_FD_TOLERANCE else CONDITIONAL
+    return CONDITIONAL if pos_ok else FAILS
+
+
+def value_c4(r: C4Result) -> str:
+    return (
+        f"linear gives invalid probabilities for {percent(r.signed_invalid)} of signed vectors "
+        "(pooled; per distribution "
+        f"{interval(r.signed_invalid_min, r.signed_invalid_max, rate=True)}"
+        f": {', '.join(r.signed) or 'none'}) and {percent(r.positive_invalid)} of non-negative "
+        f"ones ({', '.join(r.positive) or 'none'}); softmax dCE/dx = p - y: max |FD - (p - y)| "
+        f"= {number(r.fd_max, 3)} (tolerance {C4_FD_TOLERANCE:g})"
+    )
+
+
+def conditions_c4(r: C4Result) -> str:
+    v = verdict_c4(r)
+    if v == HOLDS or (v == CONDITIONAL and not r.signed_invalid_max > RATE_SHARE_TOLERANCE):
+        return f"linear was valid on every measured vector; {_fd_text(r)}"
+    if v == CONDITIONAL:
+        return (
+            "cross-entropy needs positive outputs: with linear normalisation only for "
+            "non-negative scores; signed logits give negative entries or entries > 1; "
+            + _fd_text(r)
+        )
+    return (
+        f"linear is invalid even on non-negative logits ({percent(r.positive_invalid)}); "
+        + _fd_text(r)
+    )
+
+
+SPEC_C4 = Spec(
+    "C4",
+    "Cross-entropy does not depend on softmax: it can be used with linear normalisation.",
+    f"Share of vectors where linear's output is not a probability vector ({MAIN_DTYPE}), "
+    "signed vs non-negative logits, pooled; dCE/dx = p - y for softmax against central "
+    "differences on seeded vectors.",
+    verdict_c4,
+    value_c4,
+    conditions_c4,
+)
+
+
+def claim_c4(data: ClaimData) -> Claim:
+    try:
+        result = measure_c4(data)
+    except Missing as missing:
+        return SPEC_C4.not_measured(str(missing))
+    return SPEC_C4.row(result, result.details)
+
+
+# ----------------------------------------------------------------------------------- C14
+
+
+def headline_c14(r: c14.C14Result) -> tuple[str, float]:
+    losing = sum(1 for entry in r.alternatives if entry.failures)
+    return (
+        "Why exp: the log of a softmax probability is the logit minus log-sum-exp, so the "
+        "cross-entropy loss is convex in the logits with gradient p - y; of the other "
+        f"normalisations measured, {number(losing)} lose this somewhere (their loss is "
+        "undefined, infinite or not convex there) (C14).",
+        float(losing),
+    )
+
+
+SPEC_C14 = Spec(
+    "C14",
+    c14.STATEMENT,
+    f"Per method ({MAIN_DTYPE}, the sweep's NLL rows): NLL gradient norm (target drawn "
+    "uniformly, = argmax, = argmin), share of vectors with an infinite or undefined NLL, "
+    "share of seeded segments breaking midpoint convexity; pooled per label and per "
+    "(distribution, scale).",
+    c14.verdict,
+    c14.value,
+    c14.conditions,
+    headline_c14,
+)
+
+
+def claim_c14(data: ClaimData) -> Claim:
+    if data.config["grad_vectors"] == 0:
+        return SPEC_C14.not_measured("grad_vectors is 0 in this config: no NLL was measured")
+    try:
+        result = c14.measure_c14(data.frame)
+    except ValueError as error:
+        return SPEC_C14.not_measured(str(error))
+    table = pd.DataFrame([asdict(entry) for entry in result.labels])
+    return SPEC_C14.row(result, {"C14_by_label": table})

@@ -1,0 +1,462 @@
+"""Numerical stability: C8 (the max-subtracted softmax) and C10 (why not e^e^e^x).
+
+C10 measures iterated exp of depth 2 and 3 in both forms. Depth d is softmax(E_(d-1)(x)), so
+its stabilised form (stable=True) subtracts the max of the inner value E_(d-1)(x) before
+the last exp: that fixes the last exp's overflow. It cannot fix E_(d-1) itself, which still
+overflows float64 past ln applied d - 1 times to the format's max: 709.78 (d = 2), 6.565
+(d = 3), 1.8817 (d = 4) (computed with mpmath, softmaxlab.claims.thresholds). The verdict
+weighs the reasons against iterated exp the data can show: the stabilised form still
+overflows at the configured scales; its NLL loses convexity or a defined value (C14's
+rows); it trains worse than softmax (C15's study), each where measured.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from softmaxlab.dtypes import DTYPES
+from softmaxlab.formatting import number, percent
+from softmaxlab.methods import evaluate
+from softmaxlab.sampling import logits, sample_z
+from softmaxlab.sweep import n_vectors
+
+from . import c14
+from .common import (
+    CONDITIONAL,
+    FAILS,
+    HOLDS,
+    MAIN_DTYPE,
+    RATE_SHARE_TOLERANCE,
+    Claim,
+    Missing,
+    Spec,
+    dtype_order,
+    pool,
+    sort_rows,
+)
+from .data import C10_ENTRIES, ClaimData, entry_label
+from .thresholds import iterated_exp_threshold, threshold_check
+
+# ------------------------------------------------------------------------------------- C8
+
+NAIVE, STABLE = "softmax(stable=False)", "softmax"
+
+
+@dataclass(frozen=True)
+class C8Result:
+    """Largest pooled (per scale) overflow rate of the stable and the naive softmax and the
+    stable one's largest underflow rate, per format; formats where the stable form's output
+    was non-finite (with K and the counts of each cause) and where only an intermediate
+    overflowed."""
+
+    dtypes: tuple[str, ...]
+    stable_overflow: tuple[float, ...]
+    naive_overflow: tuple[float, ...]
+    stable_underflow: tuple[float, ...]
+    broken: tuple[tuple[str, tuple[int, ...], int, int], ...] = ()
+    harmless: tuple[str, ...] = ()
+    details: Mapping[str, pd.DataFrame] = field(default_factory=dict, compare=False, repr=False)
+
+    def of(self, values: tuple[float, ...]) -> dict[str, float]:
+        return dict(zip(self.dtypes, values, strict=True))
+
+    @property
+    def wide_failing(self) -> list[str]:
+        s = self.of(self.stable_overflow)
+        return [t for t in ("float64", "float32") if s.get(t, 0.0) > RATE_SHARE_TOLERANCE]
+
+    @property
+    def failing(self) -> list[str]:
+        return [t for t, v in self.of(self.stable_overflow).items() if v > RATE_SHARE_TOLERANCE]
+
+
+def stable_overflow_anatomy(config: Mapping, flagged: pd.DataFrame) -> pd.DataFrame:
+    """Why the stable softmax overflowed, per flagged cell, on the sweep's own vectors.
+
+    For each (distribution, scale, K, format) cell in ``flagged``, the vectors are
+    regenerated and the stable computation is redone step by step as the library does it:
+    y = x - max x in the format, e^y, the sum accumulated in float32 for narrow formats and
+    rounded to the format. Counts, among rows with finite input: rows flagged, rows whose
+    output is non-finite, rows where y left the format's range, rows where the sum did.
+    """
+    rows = []
+    for dist, scale, k, dtype in flagged[["distribution", "scale", "k", "dtype"]].itertuples(
+        index=False
+    ):
+        spec = config["distributions"][dist]
+        z = sample_z(config["seed"], dist, spec, int(k), n_vectors(config, int(k)))
+        x = logits(z, scale, dtype)
+        p, overflow = evaluate(x, "softmax")
+        finite_in = np.all(np.isfinite(x.astype(np.float64)), axis=-1)
+        fmt = DTYPES[dtype]
+        acc = np.float32 if fmt.itemsize < 4 else fmt
+        with np.errstate(all="ignore"):
+            y = x - np.max(x, axis=-1, keepdims=True)
+            total = np.sum(np.exp(y), axis=-1, dtype=acc).astype(fmt)
+        y_bad = ~np.all(np.isfinite(y.astype(np.float64)), axis=-1)
+        sum_bad = ~np.isfinite(total.astype(np.float64))
+        out_bad = ~np.all(np.isfinite(p.astype(np.float64)), axis=-1)
+        rows.append(
+            {
+                "distribution": dist,
+                "scale": float(scale),
+                "k": int(k),
+                "dtype": dtype,
+                "vectors_finite_input": int(finite_in.sum()),
+                "overflow_flagged": int((overflow & finite_in).sum()),
+                "non_finite_output": int((out_bad & finite_in).sum()),
+                "x_minus_max_out_of_range": int((y_bad & finite_in).sum()),
+                "sum_out_of_range": int((sum_bad & finite_in).sum()),
+            }
+        )
+    columns = [
+        "distribution",
+        "scale",
+        "k",
+        "dtype",
+        "vectors_finite_input",
+        "overflow_flagged",
+        "non_finite_output",
+        "x_minus_max_out_of_range",
+        "sum_out_of_range",
+    ]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def measure_c8(data: ClaimData) -> C8Result:
+    dtypes = dtype_order([*data.config["dtypes"], "float64", "float32"])
+    metrics = ["overflow", "nan", "underflow", "invalid"]
+    rows = data.rows([("softmax", {}), ("softmax", {"stable": False})], None, dtypes, metrics, "C8")
+    dtypes = [t for t in dtypes if t in set(rows["dtype"])]
+    pooled = pool(rows, ["dtype", "label", "metric", "scale"])
+    table = pooled.pivot_table(
+        index=["dtype", "label", "scale"], columns="metric", values="mean"
+    ).reindex(columns=metrics)
+    table = table.add_suffix("_rate").reset_index()
+    table = sort_rows(table, {"dtype": dtypes, "label": [STABLE, NAIVE], "scale": None})
+    by_k = pool(
+        rows[rows["metric"].isin(["overflow", "underflow"])], ["dtype", "label", "metric", "k"]
+    )
+    by_k = by_k.pivot_table(index=["dtype", "label", "k"], columns="metric", values="mean")
+    by_k = by_k.add_suffix("_rate").reset_index()
+    by_k = sort_rows(by_k, {"dtype": dtypes, "label": [STABLE, NAIVE], "k": None})
+
+    def largest(label, column):
+        part = table[table["label"] == label].groupby("dtype", sort=False)[column].max()
+        return tuple(float(part.get(t, math.nan)) for t in dtypes)
+
+    flagged = rows[(rows["label"] == STABLE) & (rows["metric"] == "overflow") & (rows["mean"] > 0)]
+    anatomy = sort_rows(
+        stable_overflow_anatomy(data.config, flagged),
+        {"dtype": dtypes, "distribution": None, "k": None, "scale": None},
+    )
+    per = anatomy.groupby("dtype", sort=False)[
+        ["non_finite_output", "x_minus_max_out_of_range", "sum_out_of_range"]
+    ].sum()
+    stable_over = largest(STABLE, "overflow_rate")
+    failing = [t for t, v in zip(dtypes, stable_over, strict=True) if v > RATE_SHARE_TOLERANCE]
+    broken = []
+    for t in failing:
+        if t in per.index and per.loc[t, "non_finite_output"] > 0:
+            part = anatomy[(anatomy["dtype"] == t) & (anatomy["non_finite_output"] > 0)]
+            broken.append(
+                (
+                    t,
+                    tuple(sorted(int(k) for k in part["k"].unique())),
+                    int(per.loc[t, "x_minus_max_out_of_range"]),
+                    int(per.loc[t, "sum_out_of_range"]),
+                )
+            )
+    return C8Result(
+        dtypes=tuple(dtypes),
+        stable_overflow=stable_over,
+        naive_overflow=largest(NAIVE, "overflow_rate"),
+        stable_underflow=largest(STABLE, "underflow_rate"),
+        broken=tuple(broken),
+        harmless=tuple(t for t in failing if t not in {b[0] for b in broken}),
+        details={"C8_stable_vs_naive": table, "C8_by_k": by_k, "C8_stable_overflow_cells": anatomy},
+    )
+
+
+def verdict_c8(r: C8Result) -> str:
+    if r.wide_failing:
+        return FAILS
+    if r.failing:
+        return CONDITIONAL
+    naive_seen = any(v > RATE_SHARE_TOLERANCE for v in r.naive_overflow)
+    return HOLDS if naive_seen else CONDITIONAL
+
+
+def value_c8(r: C8Result) -> str:
+    s, n, u = r.of(r.stable_overflow), r.of(r.naive_overflow), r.of(r.stable_underflow)
+    return (
+        "largest overflow rate per scale (pooled) stable / naive: "
+        + ", ".join(f"{t} {percent(s[t])} / {percent(n[t])}" for t in r.dtypes)
+        + "; stable underflow up to "
+        + ", ".join(f"{t} {percent(u[t])}" for t in r.dtypes)
+    )
+
+
+def conditions_c8(r: C8Result) -> str:
+    if r.wide_failing:
+        return "the stable computation overflowed in " + ", ".join(r.wide_failing)
+    naive_seen = any(v > RATE_SHARE_TOLERANCE for v in r.naive_overflow)
+    if r.failing:
+        parts = []
+        if r.broken:
+            parts.append(
+                "it still gives non-finite output in "
+                + "; ".join(
+                    f"{t} (K in {list(ks)}: x - max x out of range in {x_out} vectors, the sum "
+                    f"of K terms in {sum_out})"
+                    for t, ks, x_out, sum_out in r.broken
+                )
+            )
+        if r.harmless:
+            parts.append(
+                "in "
+                + ", ".join(r.harmless)
+                + " only an intermediate overflowed (x - max x = -inf; e^-inf = 0, the output "
+                "stays finite)"
+            )
+        return (
+            "stable never overflows in float64/float32"
+            + ("" if naive_seen else " (the naive one did not overflow here either)")
+            + "; "
+            + "; ".join(parts)
+            + "; small probabilities still underflow to 0 at large scales"
+        )
+    if naive_seen:
+        return (
+            "stable never overflows in any measured format; small probabilities still "
+            "underflow to 0 at large scales"
+        )
+    return "neither computation overflowed at the configured scales"
+
+
+SPEC_C8 = Spec(
+    "C8",
+    "Frameworks must use a stable softmax (subtract the max): stable never overflows.",
+    "Overflow, NaN, underflow and invalid rates of softmax with and without max-"
+    "subtraction per format and scale (pooled over distributions and K).",
+    verdict_c8,
+    value_c8,
+    conditions_c8,
+)
+
+
+def claim_c8(data: ClaimData) -> Claim:
+    try:
+        result = measure_c8(data)
+    except Missing as missing:
+        return SPEC_C8.not_measured(str(missing))
+    return SPEC_C8.row(result, result.details)
+
+
+# ------------------------------------------------------------------------------------ C10
+
+C10_DEPTHS = (2, 3, 4)
+
+
+@dataclass(frozen=True)
+class C10Result:
+    """Per depth 2 and 3: float64 thresholds of the naive form (ln^d max) and of the inner
+    value E_(d-1) that the stabilised form still computes (ln^(d-1) max), whether
+    [0, t -/+ 1 ulp] confirms both, and the largest pooled float64 overflow rate per scale
+    of each form; the inner threshold of depth 4; whether C14's NLL loses convexity or a
+    defined value for some iterated exp label, and whether C15's study found one that falls
+    short of softmax (None: not measured)."""
+
+    naive_threshold: tuple[float, ...]
+    inner_threshold: tuple[float, ...]
+    thresholds_ok: bool
+    naive_overflow: tuple[float, ...]
+    stable_overflow: tuple[float, ...]
+    depth4_inner_threshold: float
+    nll_lost: bool | None = None
+    nll_labels: tuple[str, ...] = ()
+    training_short: bool | None = None
+    training_labels: tuple[str, ...] = ()
+    details: Mapping[str, pd.DataFrame] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def stabilised_overflows(self) -> bool:
+        return any(v > RATE_SHARE_TOLERANCE for v in self.stable_overflow)
+
+    def reasons(self) -> dict[str, bool]:
+        """The reasons against iterated exp that were measured, and whether each holds."""
+        out = {"the stabilised form still overflows": self.stabilised_overflows}
+        if self.nll_lost is not None:
+            out["its NLL loses convexity or a defined value"] = self.nll_lost
+        if self.training_short is not None:
+            out["it trains worse than softmax"] = self.training_short
+        return out
+
+
+def _c10_thresholds() -> pd.DataFrame:
+    rows = []
+    for depth in (2, 3):
+        for stable in (False, True):
+            inner = depth - 1 if stable else depth
+            t_round = iterated_exp_threshold(MAIN_DTYPE, inner, rounding=True)
+            check = threshold_check(MAIN_DTYPE, t_round, "iterated_exp", depth=depth, stable=stable)
+            rows.append(
+                {
+                    "depth": depth,
+                    "stable": stable,
+                    "overflowing_value": f"E_{inner}(x)",
+                    "threshold": iterated_exp_threshold(MAIN_DTYPE, inner),
+                    "threshold_with_rounding": t_round,
+                    **check,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _c10_training(payload: Mapping | None) -> tuple[bool | None, tuple[str, ...]]:
+    """Whether C15's study found an iterated exp label that falls short of softmax."""
+    if payload is None:
+        return None, ()
+    # Imported here: softmaxlab.training.verdict imports the verdict strings from claims.
+    from softmaxlab.training.verdict import from_json
+
+    comparisons = [c for c in from_json(payload).comparisons if c.label.startswith("iterated_exp")]
+    if not comparisons:
+        return None, ()
+    short = tuple(dict.fromkeys(c.name for c in comparisons if c.short))
+    return bool(short), short
+
+
+def measure_c10(data: ClaimData) -> C10Result:
+    thresholds = _c10_thresholds()
+    entries = [("softmax", {}), *C10_ENTRIES]
+    rows = data.rows(entries, None, [MAIN_DTYPE], ["tv_to_argmax", "entropy", "overflow"], "C10")
+    compare = pool(rows, ["label", "metric", "scale"]).pivot_table(
+        index=["label", "scale"], columns="metric", values="mean"
+    )
+    compare = compare.reindex(columns=["tv_to_argmax", "entropy", "overflow"]).reset_index()
+    labels = [entry_label(e) for e in entries]
+    compare = sort_rows(compare, {"label": labels, "scale": None})
+    over = compare.groupby("label")["overflow"].max()
+
+    def largest(stable):
+        return tuple(
+            float(over.get(entry_label(("iterated_exp", {"depth": d, "stable": stable})), math.nan))
+            for d in (2, 3)
+        )
+
+    nll_lost, nll_labels = None, ()
+    try:
+        result = c14.measure_c14(data.frame)
+        iterated = [e for e in result.alternatives if e.method == "iterated_exp"]
+        if iterated:
+            nll_labels = tuple(e.label for e in iterated if e.failures)
+            nll_lost = bool(nll_labels)
+    except ValueError:
+        pass
+    training_short, training_labels = _c10_training(data.training)
+    th = thresholds.set_index(["depth", "stable"])["threshold"]
+    return C10Result(
+        naive_threshold=(float(th[(2, False)]), float(th[(3, False)])),
+        inner_threshold=(float(th[(2, True)]), float(th[(3, True)])),
+        thresholds_ok=bool(thresholds["consistent"].all()),
+        naive_overflow=largest(False),
+        stable_overflow=largest(True),
+        depth4_inner_threshold=iterated_exp_threshold(MAIN_DTYPE, 3),
+        nll_lost=nll_lost,
+        nll_labels=nll_labels,
+        training_short=training_short,
+        training_labels=training_labels,
+        details={"C10_thresholds": thresholds, "C10_vs_softmax": compare},
+    )
+
+
+def verdict_c10(r: C10Result) -> str:
+    reasons = r.reasons().values()
+    if not r.thresholds_ok or not any(reasons):
+        return FAILS
+    return HOLDS if all(reasons) else CONDITIONAL
+
+
+def value_c10(r: C10Result) -> str:
+    nll = (
+        "not measured"
+        if r.nll_lost is None
+        else (f"lost for {', '.join(r.nll_labels)}" if r.nll_lost else "kept where measured")
+    )
+    training = (
+        "not measured"
+        if r.training_short is None
+        else (
+            f"falls short of softmax: {', '.join(r.training_labels)}"
+            if r.training_short
+            else "within the tolerance of softmax"
+        )
+    )
+    return (
+        f"float64 thresholds, naive form (E_d overflows): depth 2 {number(r.naive_threshold[0], 5)}"
+        f", depth 3 {number(r.naive_threshold[1], 5)}; stabilised form (E_(d-1) still "
+        f"overflows): depth 2 {number(r.inner_threshold[0], 5)}, depth 3 "
+        f"{number(r.inner_threshold[1], 5)}, depth 4 {number(r.depth4_inner_threshold, 5)} "
+        f"([0, t -/+ 1 ulp] {'confirmed' if r.thresholds_ok else 'NOT confirmed'}); largest "
+        f"overflow rate per scale (pooled), naive / stabilised: depth 2 "
+        f"{percent(r.naive_overflow[0])} / {percent(r.stable_overflow[0])}, depth 3 "
+        f"{percent(r.naive_overflow[1])} / {percent(r.stable_overflow[1])}; NLL convexity "
+        f"(C14): {nll}; training (C15): {training}"
+    )
+
+
+def conditions_c10(r: C10Result) -> str:
+    if not r.thresholds_ok:
+        return "the derived thresholds are not where the computation overflows"
+    reasons = r.reasons()
+    fixes = (
+        "stabilising (subtracting the max of E_(d-1)) fixes the last exp's overflow; it "
+        f"cannot fix E_(d-1) itself, which overflows float64 past {number(r.inner_threshold[0], 5)}"
+        f" (d = 2), {number(r.inner_threshold[1], 4)} (d = 3), "
+        f"{number(r.depth4_inner_threshold, 5)} (d = 4)"
+    )
+    held = [name for name, ok in reasons.items() if ok]
+    not_held = [name for name, ok in reasons.items() if not ok]
+    if not held:
+        return f"no measured reason against it: {'; '.join(not_held)} does not show; {fixes}"
+    text = f"{fixes}; measured against it: {', '.join(held)}"
+    if not_held:
+        text += f"; not shown here: {', '.join(not_held)}"
+    return text
+
+
+def headline_c10(r: C10Result) -> tuple[str, float]:
+    return (
+        "Iterated exp is no better: even with the max-shift its inner exponential overflows "
+        f"double precision once a logit exceeds {number(r.inner_threshold[1], 4)} at depth "
+        "three (C10).",
+        r.inner_threshold[1],
+    )
+
+
+SPEC_C10 = Spec(
+    "C10",
+    "Why not e^e^e^x: iterated exp is a worse choice than exp.",
+    "Iterated exp of depth 2 and 3, naive and stabilised (max of E_(d-1) subtracted): overflow "
+    "thresholds from finfo with mpmath, checked on [0, t -/+ 1 ulp]; overflow, TV and entropy "
+    f"vs softmax ({MAIN_DTYPE}, pooled per scale); its NLL convexity (C14) and training (C15) "
+    "where measured.",
+    verdict_c10,
+    value_c10,
+    conditions_c10,
+    headline_c10,
+)
+
+
+def claim_c10(data: ClaimData) -> Claim:
+    try:
+        result = measure_c10(data)
+    except Missing as missing:
+        return SPEC_C10.not_measured(str(missing))
+    return SPEC_C10.row(result, result.details)

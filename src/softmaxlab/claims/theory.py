@@ -1,0 +1,319 @@
+"""Theory: C11 (softmax is the maximum-entropy distribution given a mean energy) and C12
+(Stirling's approximation), both exact constructions on seeded problems, not the sweep.
+
+Sources: Jaynes (1957) for the maximum-entropy (Boltzmann) derivation; Robbins (1955) for
+Stirling's series ln n! = n ln n - n + (1/2) ln(2 pi n) + O(1/n).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, special
+from threadpoolctl import threadpool_limits
+
+from softmaxlab.formatting import number
+from softmaxlab.sampling import stream
+
+from .common import CONDITIONAL, FAILS, HOLDS, Claim, Spec
+
+C11_PROBLEMS = 120
+C11_MAX_K = 12
+# Boltzmann vs numerical maximum-entropy solution: the issue's target accuracy.
+C11_TOLERANCE = 1e-6
+# A numerical solution with more entropy than Boltzmann's by more than this refutes the claim.
+C11_ENTROPY_SLACK = 1e-9
+C12_MAX_N = 10**6
+C12_TABLE_N = (1, 2, 5, 10, 100, 10**3, 10**4, 10**5, 10**6)
+C12_REL_TARGET = 0.01  # "under 1%"
+
+
+def _boltzmann(energy: np.ndarray, beta: float) -> np.ndarray:
+    w = np.exp(-beta * (energy - (energy.min() if beta >= 0 else energy.max())))
+    return w / w.sum()
+
+
+def _boltzmann_beta(energy: np.ndarray, target: float) -> float:
+    """beta with sum_i p_i(beta) E_i = target, p(beta) = exp(-beta E)/Z (brentq; the mean
+    falls strictly with beta, d mean / d beta = -Var_p(E) < 0)."""
+
+    def gap(beta):
+        return float(_boltzmann(energy, beta) @ energy) - target
+
+    lo, hi = -1.0, 1.0
+    while gap(lo) <= 0:
+        lo *= 2
+    while gap(hi) >= 0:
+        hi *= 2
+    return optimize.brentq(gap, lo, hi, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=500)
+
+
+def _maxent_numeric(energy: np.ndarray, target: float) -> tuple[np.ndarray, bool, int]:
+    """argmax of -sum p ln p subject to sum p = 1, p . E = target, 0 <= p, by SLSQP.
+
+    Start: the uniform distribution mixed with a point mass at the lowest or highest energy
+    so that the start is feasible and strictly positive.
+    """
+    k = len(energy)
+    mean_u = energy.mean()
+    j = int(np.argmin(energy) if target <= mean_u else np.argmax(energy))
+    lam = 0.0 if energy[j] == mean_u else (target - mean_u) / (energy[j] - mean_u)
+    p0 = np.full(k, (1 - lam) / k)
+    p0[j] += lam
+    floor = 1e-300
+
+    def neg_entropy(p):
+        q = np.maximum(p, floor)
+        return float(np.sum(q * np.log(q)))
+
+    def grad(p):
+        return np.log(np.maximum(p, floor)) + 1.0
+
+    cons = [
+        {"type": "eq", "fun": lambda p: np.sum(p) - 1.0, "jac": lambda p: np.ones(k)},
+        {"type": "eq", "fun": lambda p: p @ energy - target, "jac": lambda p: energy},
+    ]
+    res = optimize.minimize(
+        neg_entropy,
+        p0,
+        jac=grad,
+        method="SLSQP",
+        bounds=[(0.0, 1.0)] * k,
+        constraints=cons,
+        options={"ftol": 1e-16, "maxiter": 1000},
+    )
+    return res.x, bool(res.success), int(res.nit)
+
+
+def maxent_check(seed: int, problems: int = C11_PROBLEMS) -> pd.DataFrame:
+    """Numerical maximum entropy vs Boltzmann on seeded problems, one row per problem.
+
+    Each problem: K in [2, C11_MAX_K], energies E ~ N(0, 1), target mean E_min + u (E_max -
+    E_min) with u ~ U(0.05, 0.95) (strictly feasible). Jaynes (1957): the maximiser is
+    p = exp(-beta E)/Z with beta fixed by the mean constraint.
+    """
+    rng = stream(seed, "claims", "C11")
+    # SLSQP stops at float64 noise (ftol 1e-16), where BLAS's threaded kernels round
+    # differently from its single-threaded ones: one BLAS thread makes the table the same
+    # in a notebook as in a Snakemake job (which runs with OPENBLAS_NUM_THREADS=1).
+    with threadpool_limits(limits=1, user_api="blas"):
+        rows = [_maxent_problem(rng, index) for index in range(problems)]
+    return pd.DataFrame(rows)
+
+
+def _maxent_problem(rng: np.random.Generator, index: int) -> dict:
+    """One problem of maxent_check, drawn from ``rng``."""
+    k = int(rng.integers(2, C11_MAX_K + 1))
+    energy = rng.standard_normal(k)
+    u = rng.uniform(0.05, 0.95)
+    target = float(energy.min() + u * (energy.max() - energy.min()))
+    beta = _boltzmann_beta(energy, target)
+    p_b = _boltzmann(energy, beta)
+    p_n, success, nit = _maxent_numeric(energy, target)
+    ent = special.entr
+    return {
+        "problem": index,
+        "k": k,
+        "target_mean": target,
+        "beta": beta,
+        "max_abs_difference": float(np.max(np.abs(p_n - p_b))),
+        "entropy_numeric": float(np.sum(ent(np.maximum(p_n, 0)))),
+        "entropy_boltzmann": float(np.sum(ent(p_b))),
+        "constraint_residual": float(abs(p_n @ energy - target) + abs(p_n.sum() - 1)),
+        "solver_success": success,
+        "iterations": nit,
+    }
+
+
+def stirling_table(max_n: int = C12_MAX_N) -> tuple[pd.DataFrame, int]:
+    """Relative error of ln n! ~ n ln n - n for n = 1..max_n, and the smallest n from which it
+    stays below 1%.
+
+    ln n! = gammaln(n + 1). Relative error |approx - exact| / |exact|, undefined at n = 1
+    (ln 1! = 0; NaN there). The three-term form adds (1/2) ln(2 pi n) (Robbins 1955).
+    """
+    n = np.arange(1, max_n + 1, dtype=np.float64)
+    exact = special.gammaln(n + 1)
+    approx = n * np.log(n) - n
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(exact > 0, np.abs(approx - exact) / np.abs(exact), np.nan)
+    above = np.flatnonzero(~(rel < C12_REL_TARGET))  # NaN (n = 1) counts as not below
+    first = int(n[above[-1] + 1]) if len(above) < len(n) else -1
+    rows = []
+    for m in C12_TABLE_N:
+        if m > max_n:
+            continue
+        i = m - 1
+        three = approx[i] + 0.5 * math.log(2 * math.pi * m)
+        rows.append(
+            {
+                "n": m,
+                "ln_factorial": float(exact[i]),
+                "n_ln_n_minus_n": float(approx[i]),
+                "abs_error": float(exact[i] - approx[i]),
+                "rel_error": float(rel[i]),
+                "abs_error_over_ln_n": float((exact[i] - approx[i]) / math.log(m))
+                if m > 1
+                else math.nan,
+                "rel_error_with_half_ln_2pi_n": float(abs(three - exact[i]) / exact[i])
+                if exact[i] > 0
+                else math.nan,
+            }
+        )
+    return pd.DataFrame(rows), first
+
+
+@dataclass(frozen=True)
+class C11Result:
+    """Over the seeded problems: the largest |p_numeric - p_Boltzmann| and the largest amount
+    by which the numerical solution's entropy exceeds Boltzmann's."""
+
+    problems: int
+    worst: float
+    entropy_gain: float
+    details: Mapping[str, pd.DataFrame] = field(default_factory=dict, compare=False, repr=False)
+
+
+def measure_c11(seed: int) -> C11Result:
+    table = maxent_check(seed)
+    return C11Result(
+        problems=len(table),
+        worst=float(table["max_abs_difference"].max()),
+        entropy_gain=float((table["entropy_numeric"] - table["entropy_boltzmann"]).max()),
+        details={"C11_maxent": table},
+    )
+
+
+def verdict_c11(r: C11Result) -> str:
+    if r.worst < C11_TOLERANCE:
+        return HOLDS
+    return CONDITIONAL if r.entropy_gain <= C11_ENTROPY_SLACK else FAILS
+
+
+def value_c11(r: C11Result) -> str:
+    return (
+        f"{r.problems} problems (K 2-{C11_MAX_K}): max |p_SLSQP - exp(-beta E)/Z| = "
+        f"{number(r.worst, 3)}; numeric entropy exceeds Boltzmann's by at most "
+        f"{number(r.entropy_gain, 3)}"
+    )
+
+
+def conditions_c11(r: C11Result) -> str:
+    if verdict_c11(r) == HOLDS:
+        return (
+            f"agreement within {C11_TOLERANCE:g} on every problem (energies N(0,1), feasible means)"
+        )
+    if verdict_c11(r) == CONDITIONAL:
+        return (
+            f"the solver's optimum differs by {number(r.worst, 3)} but never has more entropy "
+            "than Boltzmann's: the solver, not the theory, falls short"
+        )
+    return f"a distribution with more entropy than Boltzmann's (by {number(r.entropy_gain, 3)})"
+
+
+def headline_c11(r: C11Result) -> tuple[str, float]:
+    return (
+        "Softmax is also the distribution of maximum entropy for a given mean energy (the "
+        "Boltzmann distribution): a numerical entropy maximiser agreed with it to within "
+        f"{number(r.worst, 3)} on every seeded problem (C11).",
+        r.worst,
+    )
+
+
+SPEC_C11 = Spec(
+    "C11",
+    "Softmax (Boltzmann) is the distribution of maximum entropy given a mean energy.",
+    "Maximise entropy s.t. sum p = 1 and p.E = target with scipy SLSQP on seeded "
+    "problems; compare with exp(-beta E)/Z, beta by brentq on the mean.",
+    verdict_c11,
+    value_c11,
+    conditions_c11,
+    headline_c11,
+)
+
+
+def claim_c11(seed: int) -> Claim:
+    result = measure_c11(seed)
+    return SPEC_C11.row(result, result.details)
+
+
+@dataclass(frozen=True)
+class C12Result:
+    """Relative error of n ln n - n at n = 2 and 10 and at the largest n; whether it falls
+    steadily; whether error / ln n falls steadily (O(ln n)); the first n from which it stays
+    below 1% (-1: never within the table)."""
+
+    rel_2: float
+    rel_10: float
+    rel_last: float
+    last_n: int
+    first: int
+    decreasing: bool
+    bounded: bool
+    ratio_first: float
+    ratio_last: float
+    details: Mapping[str, pd.DataFrame] = field(default_factory=dict, compare=False, repr=False)
+
+
+def measure_c12() -> C12Result:
+    table, first = stirling_table()
+    rel = table["rel_error"].to_numpy()
+    ratio = table["abs_error_over_ln_n"].dropna()
+    rows = table.set_index("n")
+    return C12Result(
+        rel_2=float(rows.loc[2, "rel_error"]),
+        rel_10=float(rows.loc[10, "rel_error"]),
+        rel_last=float(rel[-1]),
+        last_n=int(table["n"].iloc[-1]),
+        first=first,
+        decreasing=bool(np.all(np.diff(rel[1:]) < 0)),
+        bounded=bool(np.all(np.diff(ratio.to_numpy()) < 0)) and bool(ratio.iloc[-1] > 0),
+        ratio_first=float(ratio.iloc[0]),
+        ratio_last=float(ratio.iloc[-1]),
+        details={"C12_stirling": table},
+    )
+
+
+def verdict_c12(r: C12Result) -> str:
+    if not (r.decreasing and r.bounded):
+        return FAILS
+    return HOLDS if r.first > 0 else CONDITIONAL
+
+
+def value_c12(r: C12Result) -> str:
+    return (
+        f"relative error {number(r.rel_2, 3)} at n=2, {number(r.rel_10, 3)} at n=10, "
+        f"{number(r.rel_last, 3)} at n={number(float(r.last_n))}; below 1% from n = "
+        f"{r.first if r.first > 0 else 'never'}; error / ln n falls from "
+        f"{number(r.ratio_first, 4)} at n=2 to {number(r.ratio_last, 4)} (O(ln n))"
+    )
+
+
+def conditions_c12(r: C12Result) -> str:
+    if not (r.decreasing and r.bounded):
+        return "the relative error does not fall steadily, or the error is not O(ln n)"
+    if r.first > 0:
+        return (
+            f"asymptotic: the two-term form is off by more than 1% below n = {r.first}; the "
+            "error itself grows like (1/2) ln(2 pi n)"
+        )
+    return f"asymptotic only: the relative error never falls below 1% up to n = {r.last_n}"
+
+
+SPEC_C12 = Spec(
+    "C12",
+    "Stirling: ln n! = n ln n - n + O(ln n), an asymptotic approximation.",
+    f"Relative error of n ln n - n against gammaln(n + 1) for n = 1..{C12_MAX_N:.0e}.",
+    verdict_c12,
+    value_c12,
+    conditions_c12,
+)
+
+
+def claim_c12() -> Claim:
+    result = measure_c12()
+    return SPEC_C12.row(result, result.details)

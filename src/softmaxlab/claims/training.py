@@ -1,0 +1,81 @@
+"""C15, "apart from numerics, the choice of exp matters for training", from the training
+study's verdict JSON (results/tables/training_verdict.json).
+
+The claims job reads the JSON the training job wrote; the typed result, verdict and text are
+softmaxlab.training.verdict's, imported inside the functions (that module imports the
+verdict strings from here, so a module-level import would be circular).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+
+from softmaxlab.formatting import number
+
+from .common import Claim, Spec
+
+
+def measure_c15(payload: Mapping):
+    """The TrainingResult of the study's JSON payload."""
+    from softmaxlab.training.verdict import from_json
+
+    return from_json(dict(payload))
+
+
+def verdict_c15(result) -> str:
+    from softmaxlab.training.verdict import verdict
+
+    return verdict(result)
+
+
+def value_c15(result) -> str:
+    from softmaxlab.training.verdict import text
+
+    return text(result)
+
+
+def conditions_c15(result) -> str:
+    from softmaxlab.training.verdict import conditions
+
+    return conditions(result)
+
+
+def headline_c15(result) -> tuple[str, float]:
+    short = sum(1 for name in result.alternatives() if result.short_in(name))
+    return (
+        "In training, measured: a linear classifier trained through each map on scikit-learn's "
+        f"digits and a Gaussian mixture, {number(short)} of the alternatives to softmax fell "
+        "short of its test accuracy or did not train in at least one setting (C15).",
+        float(short),
+    )
+
+
+def _statement() -> str:
+    return "Apart from numerics, the choice of exp matters for training."
+
+
+SPEC_C15 = Spec(
+    "C15",
+    _statement(),
+    "A multinomial linear classifier trained through every method on scikit-learn's digits "
+    "and a seeded Gaussian mixture (learning-rate grid, seeds, float32 and bfloat16): best "
+    "test accuracy per setting against softmax with the NLL (results/tables/training.csv).",
+    verdict_c15,
+    value_c15,
+    conditions_c15,
+    headline_c15,
+)
+
+
+def claim_c15(payload: Mapping | None) -> Claim:
+    if payload is None:
+        return SPEC_C15.not_measured("the training study's verdict JSON was not given")
+    result = measure_c15(payload)
+    if not result.comparisons:
+        return SPEC_C15.not_measured("the training study has no alternative to softmax")
+    from softmaxlab.training.verdict import comparisons_frame
+
+    details = {"C15_comparisons": comparisons_frame(result.comparisons)}
+    return SPEC_C15.row(result, {k: pd.DataFrame(v) for k, v in details.items()})

@@ -1,0 +1,404 @@
+"""Every claim's verdict is a pure function of its typed result that can come out each way:
+synthetic results drive C1-C15 to "holds", "holds with conditions" and "does not hold", and
+the text of each outcome says what the numbers say."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import pytest
+
+from softmaxlab.claims import (
+    CONDITIONAL,
+    FAILS,
+    HOLDS,
+    bases,
+    c14,
+    distance,
+    example,
+    gradients,
+    stability,
+    theory,
+    training,
+)
+from softmaxlab.training.verdict import Comparison, TrainingResult
+
+# --- one synthetic result per claim, then the changes that move its verdict ---------------
+
+C1 = example.C1Result(failed=(), worst=4e-5, softmax_max=0.7573, linear_max=0.4444, others=2)
+C2 = distance.C2Result(
+    closer_share=1.0,
+    cells=6,
+    crossovers=(distance.Crossover("positive", 2, 2.683, 2.5, 2.9, distance.ROOT_FINDING),),
+    signed_invalid=0.869,
+)
+SCALES = (
+    c14.ScaleGradient(0.1, 0.82, 0.81, 0.85, 0.0),
+    c14.ScaleGradient(200.0, 1.06, 0.006, 1.41, 0.0),
+)
+C3 = gradients.C3Result(
+    by_scale=SCALES, argmax_vanishing=1.0, softmax_jacobian_vanishing=(0.0, 0.6)
+)
+C4 = gradients.C4Result(
+    positive_invalid=0.0,
+    signed_invalid_min=0.0,
+    signed_invalid_max=0.0,
+    signed_invalid=0.0,
+    positive=("positive",),
+    signed=("normal",),
+    fd_max=4e-10,
+)
+C5 = bases.C5Result(
+    example_tv=0.0368,
+    example_max_base=0.794,
+    example_max_e=0.757,
+    sweep_cells=15,
+    sweep_differ=14,
+    sweep_max_tv=0.2,
+    identity_ok=True,
+    max_ulps=12.0,
+)
+C6 = bases.C6Result(cases=8, bad=(), float64_ok=True)
+C7 = bases.C7Result(
+    threshold_100=154.127,
+    threshold_e=709.78,
+    thresholds_ok=True,
+    naive100_max=0.58,
+    first_scale=200.0,
+    agreement=1.0,
+    closer_share=1.0,
+    stable_max=0.0,
+)
+C8 = stability.C8Result(
+    dtypes=("float64", "float32", "float16"),
+    stable_overflow=(0.0, 0.0, 0.0),
+    naive_overflow=(0.0, 0.85, 0.94),
+    stable_underflow=(0.07, 0.68, 0.91),
+)
+C9 = bases.C9Result(tradeoff=(("float64", 200.0),), stable_max=0.0, max_beta=4.6, top_underflow=0.5)
+C10 = stability.C10Result(
+    naive_threshold=(6.565, 1.8817),
+    inner_threshold=(709.78, 6.565),
+    thresholds_ok=True,
+    naive_overflow=(0.94, 0.95),
+    stable_overflow=(0.0, 0.94),
+    depth4_inner_threshold=1.8817,
+    nll_lost=True,
+    nll_labels=("iterated_exp",),
+    training_short=True,
+    training_labels=("iterated_exp",),
+)
+C11 = theory.C11Result(problems=120, worst=5e-9, entropy_gain=1e-15)
+C12 = theory.C12Result(
+    rel_2=1.89,
+    rel_10=0.138,
+    rel_last=6e-7,
+    last_n=10**6,
+    first=90,
+    decreasing=True,
+    bounded=True,
+    ratio_first=1.885,
+    ratio_last=0.5665,
+)
+C13 = distance.C13Result(
+    scales=3,
+    falls=True,
+    largest_scale=200.0,
+    tv_largest_max=0.02,
+    unsaturated=(),
+    reach=((2, 30.7, 0, 2),),
+    ref_scale=3.0,
+    max_prob=((2, 0.8, 0.75), (10, 0.47, 0.65)),
+    ks=(2, 10),
+    faded=(),
+    held=("normal",),
+    ss_faded=(),
+    ss_held=("normal",),
+)
+
+
+def _label(label, method, role, *, failures=(), groups=(), convexity=0.0, over=0.0):
+    return c14.LabelMeasure(
+        label=label,
+        method=method,
+        role=role,
+        vectors=48,
+        nll=1.0,
+        infinite=0.0,
+        undefined=0.0,
+        segments=48,
+        convexity_break=convexity,
+        gradients=48,
+        grad_over_one=over,
+        grad_norm=0.8,
+        grad_norm_argmax=0.5,
+        grad_norm_argmin=1.2,
+        grad_max=0.7,
+        grad_norm_q95_max=1.4,
+        failing_groups=groups,
+        failures=failures,
+    )
+
+
+GROUPS = (("normal", 1.0), ("normal", 10.0))
+C14 = c14.C14Result(
+    labels=(
+        _label("softmax", "softmax", "reference"),
+        _label("linear", "linear", "alternative", failures=("undefined",), groups=GROUPS),
+    ),
+    groups=GROUPS,
+    reference_by_scale=SCALES,
+)
+
+
+def _comparison(label, accuracy, trains=True):
+    return Comparison(
+        dataset="digits",
+        dtype="float32",
+        optimizer="gd",
+        label=label,
+        loss="nll",
+        accuracy=accuracy,
+        trains=trains,
+        diverged_share=0.0,
+        reference_accuracy=0.96,
+        reference_trains=True,
+        tolerance=0.02,
+    )
+
+
+C15 = TrainingResult(comparisons=(_comparison("linear", 0.5), _comparison("sparsemax", 0.95)))
+
+CASES = {
+    "C1": (
+        example,
+        "verdict",
+        C1,
+        {
+            CONDITIONAL: replace(C1, failed=("linear",), worst=5e-4),
+            FAILS: replace(C1, failed=("softmax",), worst=0.3),
+        },
+    ),
+    "C2": (
+        distance,
+        "verdict_c2",
+        C2,
+        {CONDITIONAL: replace(C2, closer_share=0.6), FAILS: replace(C2, closer_share=0.0)},
+    ),
+    "C3": (
+        gradients,
+        "verdict_c3",
+        C3,
+        {
+            CONDITIONAL: replace(
+                C3, by_scale=(SCALES[0], c14.ScaleGradient(200.0, 1.0, 0.0, 1.41, 0.25))
+            ),
+            FAILS: replace(C3, argmax_vanishing=0.5),
+        },
+    ),
+    "C4": (
+        gradients,
+        "verdict_c4",
+        C4,
+        {
+            CONDITIONAL: replace(C4, signed_invalid_max=0.77, signed_invalid=0.75),
+            FAILS: replace(C4, positive_invalid=0.1, signed_invalid_max=0.8),
+        },
+    ),
+    "C5": (
+        bases,
+        "verdict_c5",
+        replace(C5, example_tv=1e-4, sweep_differ=0),
+        {CONDITIONAL: replace(C5, example_tv=1e-4), FAILS: C5},
+    ),
+    "C6": (
+        bases,
+        "verdict_c6",
+        C6,
+        {
+            CONDITIONAL: replace(C6, bad=(("float8_e4m3fn", 1000, False, 0.0),)),
+            FAILS: replace(C6, bad=(("float64", 10, True, 0.5),), float64_ok=False),
+        },
+    ),
+    "C7": (
+        bases,
+        "verdict_c7",
+        replace(C7, stable_max=0.01),
+        {CONDITIONAL: C7, FAILS: replace(C7, first_scale=math.nan)},
+    ),
+    "C8": (
+        stability,
+        "verdict_c8",
+        C8,
+        {
+            CONDITIONAL: replace(C8, stable_overflow=(0.0, 0.0, 0.1), harmless=("float16",)),
+            FAILS: replace(C8, stable_overflow=(0.2, 0.0, 0.0)),
+        },
+    ),
+    "C9": (
+        bases,
+        "verdict_c9",
+        replace(C9, stable_max=0.1),
+        {CONDITIONAL: C9, FAILS: replace(C9, tradeoff=())},
+    ),
+    "C10": (
+        stability,
+        "verdict_c10",
+        C10,
+        {
+            CONDITIONAL: replace(C10, training_short=False, training_labels=()),
+            FAILS: replace(
+                C10, stable_overflow=(0.0, 0.0), nll_lost=False, nll_labels=(), training_short=None
+            ),
+        },
+    ),
+    "C11": (
+        theory,
+        "verdict_c11",
+        C11,
+        {CONDITIONAL: replace(C11, worst=1e-4), FAILS: replace(C11, worst=1e-4, entropy_gain=1e-3)},
+    ),
+    "C12": (
+        theory,
+        "verdict_c12",
+        C12,
+        {CONDITIONAL: replace(C12, first=-1), FAILS: replace(C12, bounded=False)},
+    ),
+    "C13": (
+        distance,
+        "verdict_c13",
+        C13,
+        {
+            CONDITIONAL: replace(C13, faded=("normal",), held=()),
+            FAILS: replace(C13, scales=1),
+        },
+    ),
+    "C14": (
+        c14,
+        "verdict",
+        C14,
+        {
+            CONDITIONAL: replace(
+                C14,
+                labels=(
+                    C14.labels[0],
+                    replace(C14.labels[1], failing_groups=GROUPS[:1]),
+                ),
+            ),
+            FAILS: replace(
+                C14,
+                labels=(
+                    C14.labels[0],
+                    replace(C14.labels[1], convexity_break=0.0, failures=(), failing_groups=()),
+                ),
+            ),
+        },
+    ),
+    "C15": (
+        training,
+        "verdict_c15",
+        TrainingResult(comparisons=(_comparison("linear", 0.5), _comparison("relu", 0.4))),
+        {CONDITIONAL: C15, FAILS: TrainingResult(comparisons=(_comparison("sparsemax", 0.95),))},
+    ),
+}
+
+
+@pytest.mark.parametrize("claim", list(CASES))
+def test_every_claim_reaches_every_verdict(claim):
+    module, name, holds, others = CASES[claim]
+    verdict = getattr(module, name)
+    outcomes = {HOLDS: holds, **others}
+    assert {outcome: verdict(result) for outcome, result in outcomes.items()} == {
+        HOLDS: HOLDS,
+        CONDITIONAL: CONDITIONAL,
+        FAILS: FAILS,
+    }
+
+
+SPECS = {
+    "C1": example.SPEC,
+    "C2": distance.SPEC_C2,
+    "C3": gradients.SPEC_C3,
+    "C4": gradients.SPEC_C4,
+    "C5": bases.SPEC_C5,
+    "C6": bases.SPEC_C6,
+    "C7": bases.SPEC_C7,
+    "C8": stability.SPEC_C8,
+    "C9": bases.SPEC_C9,
+    "C10": stability.SPEC_C10,
+    "C11": theory.SPEC_C11,
+    "C12": theory.SPEC_C12,
+    "C13": distance.SPEC_C13,
+    "C14": gradients.SPEC_C14,
+    "C15": training.SPEC_C15,
+}
+
+
+@pytest.mark.parametrize("claim", list(CASES))
+def test_every_outcome_has_its_own_text(claim):
+    _, _, holds, others = CASES[claim]
+    spec = SPECS[claim]
+    rows = [spec.row(result) for result in (holds, *others.values())]
+    assert [row.verdict for row in rows] == [HOLDS, CONDITIONAL, FAILS]
+    assert all(row.claim == claim and row.value and row.conditions for row in rows)
+    # The conditions name what decided the outcome: three different texts.
+    assert len({row.conditions for row in rows}) == 3
+
+
+# --- one per claim, with meaningful numbers ------------------------------------------------
+
+
+def test_c5_says_the_thread_statement_fails_up_to_a_temperature():
+    row = bases.SPEC_C5.row(C5)
+    assert row.verdict == FAILS
+    assert "temperature 1/ln psi that a trained model absorbs into its weights" in row.conditions
+    assert "0.794 with base 3 vs 0.757 with e" in row.value
+    broken = bases.SPEC_C5.row(replace(C5, identity_ok=False))
+    assert broken.verdict == FAILS and "not even temperature" in broken.conditions
+
+
+def test_c10_reflects_the_stabilised_form():
+    # The naive form overflowing says nothing once the stable form does not: then only the
+    # NLL and training reasons count.
+    fixed = replace(C10, stable_overflow=(0.0, 0.0))
+    assert stability.verdict_c10(fixed) == CONDITIONAL
+    text = stability.conditions_c10(fixed)
+    assert "not shown here: the stabilised form still overflows" in text
+    assert "709.78 (d = 2), 6.565 (d = 3), 1.8817 (d = 4)" in text
+    assert "shift trick" not in stability.value_c10(C10) + text
+    assert stability.verdict_c10(replace(C10, thresholds_ok=False)) == FAILS
+
+
+def test_c3_names_its_secondary_measure():
+    row = gradients.SPEC_C3.row(C3)
+    assert row.value.startswith("primary, the NLL gradient of softmax (p - y)")
+    assert "secondary, the output's Jacobian along one random direction (not a loss gradient)" in (
+        row.value
+    )
+    vanishing = replace(C3, by_scale=(SCALES[0], c14.ScaleGradient(200.0, 1.0, 0.0, 1e-12, 0.0)))
+    assert gradients.verdict_c3(vanishing) == FAILS
+
+
+def test_c2_quotes_the_root_finding_interval_or_says_interpolated():
+    assert "positive K=2: 2.683 (95% interval 2.5 to 2.9)" in distance.value_c2(C2)
+    grid = replace(
+        C2,
+        crossovers=(
+            distance.Crossover("positive", 2, 2.64, math.nan, math.nan, distance.INTERPOLATED),
+        ),
+    )
+    assert "(interpolated between grid points): positive K=2: about 2.6" in distance.value_c2(grid)
+    # The signed half is an invalid share, not a crossover.
+    assert "86.9% of vectors (pooled), so no comparison is made there" in distance.conditions_c2(C2)
+
+
+def test_c13_reports_the_order_statistics_comparison():
+    with_ref = replace(C13, reference_cells=12, reference_inside=11, reference_max_difference=0.01)
+    assert "in 11/12 cells" in distance.value_c13(with_ref)
+    assert "order-statistics" not in distance.value_c13(C13)
+
+
+def test_c15_headline_counts_the_alternatives_that_fall_short():
+    sentence, value = training.headline_c15(C15)
+    assert value == 1.0 and " 1 of the alternatives" in sentence and "(C15)" in sentence

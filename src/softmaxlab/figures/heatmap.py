@@ -12,6 +12,7 @@ from matplotlib.colors import ListedColormap, LogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from softmaxlab.claims.common import pool
 from softmaxlab.figures.data import join_list, scale_text
 from softmaxlab.figures.style import ZERO_COLOUR, empty_figure, new_figure
 from softmaxlab.formatting import percent
@@ -45,15 +46,17 @@ class Data:
 
 
 def prepare(summary: pd.DataFrame, metric: str) -> Data:
-    """label x scale mean over cells (distributions x K) of the rate, per dtype.
+    """label x scale rate pooled over cells (distributions x K) by the claims' one pooling
+    rule (softmaxlab.claims.common.pool: the mean over the pooled vectors), per dtype.
 
     Labels whose rate is 0 everywhere are left out (softmax and naive softmax stay).
     """
-    rows = metric_rows(summary, metric, ["label", "dtype", "scale", "mean"])
+    rows = metric_rows(summary, metric, ["label", "dtype", "scale", "n", "mean"])
     labels = ordered_labels(rows)
     dtypes = ordered_dtypes(rows["dtype"])
     scales = sorted(float(s) for s in rows["scale"].unique())
-    pooled = rows.groupby(["dtype", "label", "scale"], sort=False)["mean"].mean()
+    by = ["dtype", "label", "scale"]
+    pooled = pool(rows.assign(n=rows["n"].astype("int64")), by).set_index(by)["mean"]
     tables = {}
     for dtype in dtypes:
         table = pooled.loc[dtype].unstack("scale").reindex(index=labels, columns=scales)
@@ -127,7 +130,7 @@ def draw(data: Data) -> Figure:
         bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: percent(v)))
         bar.set_label(f"{HEAT[metric][0].lower()} (log colour scale; grey = 0)")
     fig.suptitle(
-        f"{HEAT[metric][0]} by method and scale, per format (mean over distributions and K)",
+        f"{HEAT[metric][0]} by method and scale, per format (pooled over distributions and K)",
         fontsize=12,
     )
     return fig
@@ -147,10 +150,10 @@ def caption(data: Data) -> str:
         return f"No {metric} data in this sweep."
     all_labels = list(next(iter(tables.values())).index)
     text = [
-        f"{what}: the share of vectors for which {meaning}. Each cell is the mean over "
-        "the sweep's distributions and K of the per-cell rate (each cell weighted "
-        "equally), on a logarithmic colour scale; light grey is exactly 0, white is no "
-        "data. One panel per format."
+        f"{what}: the share of vectors for which {meaning}. Each cell pools the sweep's "
+        "distributions and K by the one pooling rule (the share over all their vectors), "
+        "on a logarithmic colour scale; light grey is exactly 0, white is no data. One "
+        "panel per format."
     ]
     omitted = [label for label in all_labels if label not in keep]
     stacked = pd.concat({d: t.stack() for d, t in tables.items()}, names=["dtype"])

@@ -85,7 +85,7 @@ def test_pivot_names_are_file_name_parts():
         assert re.fullmatch(r"[a-z0-9_]+", name), name
 
 
-def test_rate_pivot_is_unweighted_mean_of_cell_means():
+def test_rate_pivot_pools_cells_by_their_vectors():
     summary = hand_summary()
     # softmax(stable=False) in float16: 8 cells (2 distributions x 2 scales x 2 K).
     cells = [
@@ -109,9 +109,9 @@ def test_rate_pivot_is_unweighted_mean_of_cell_means():
     assert table.index.name == "label"
     assert list(table.index) == ["softmax", "softmax(stable=False)", "linear"]
     assert list(table.columns) == ["float64", "float16"]
-    # (0 + 1 + 0.5 + 0.25 + four zeros) / 8; n-weighting would give
-    # (0.5*200 + 1*20 + 0.25*20) / (4*200 + 4*20) = 125/880 instead.
-    assert table.loc["softmax(stable=False)", "float16"] == pytest.approx(1.75 / 8)
+    # The one pooling rule (softmaxlab.stats.pool), n = 200 at K = 2 and 20 at K = 10:
+    # (0.5*200 + 1*20 + 0.25*20) / (4*200 + 4*20) = 125/880, not the unweighted 1.75/8.
+    assert table.loc["softmax(stable=False)", "float16"] == pytest.approx(125 / 880)
     assert table.loc["softmax(stable=False)", "float64"] == 0
     assert (table.loc["softmax"] == 0).all()
 
@@ -173,7 +173,9 @@ def test_scale_pivot_uses_float64_and_pools_distributions_and_k(tmp_path):
         )
     table = tables.PIVOTS["distance_to_argmax"](summary)
     assert list(table.columns) == ["1", "10"]
-    assert table.loc["softmax", "10"] == pytest.approx((0.1 + 0.2 + 0.3 + 0.6) / 4)
+    # n-weighted (200 at K = 2, 20 at K = 10), not the unweighted (0.1 + 0.2 + 0.3 + 0.6) / 4.
+    expected = (0.1 * 200 + 0.2 * 20 + 0.3 * 200 + 0.6 * 20) / 440
+    assert table.loc["softmax", "10"] == pytest.approx(expected)
     assert table.loc["softmax", "1"] == 0
     # Readers get the same table back from the CSV the script writes.
     path = tmp_path / "pivot.csv"
@@ -299,7 +301,8 @@ def test_distance_caption_reports_the_data(small):
 
 def test_heatmap_caption_names_the_worst_cell():
     summary = hand_summary()
-    # Pooled over the 4 (distribution, K) cells at scale 10 in float16: (1 + 1 + 0.5 + 0) / 4.
+    # Pooled over the 4 (distribution, K) cells at scale 10 in float16, n-weighted (200 at
+    # K = 2, 20 at K = 10): (1*200 + 1*20 + 0.5*200 + 0*20) / 440 = 72.7%.
     for value, dist, k in [(1.0, "normal", 2), (1.0, "normal", 10), (0.5, "positive", 2)]:
         put(
             summary,
@@ -312,7 +315,7 @@ def test_heatmap_caption_names_the_worst_cell():
             k=k,
         )
     text = figures.caption("overflow_heatmap", summary)
-    assert "highest is softmax(stable=False) in float16 at scale 10: 62.5%" in text
+    assert "highest is softmax(stable=False) in float16 at scale 10: 72.7%" in text
     assert "1 of 3 methods" in text
     assert "Not shown (rate 0 in every cell): linear." in text  # stable softmax stays listed
 

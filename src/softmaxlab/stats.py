@@ -45,6 +45,7 @@ standard error of 0.34 percentage points).
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 # scipy.special, not scipy.stats: the same quantiles (stdtrit is what t.ppf calls), and
 # every summarising job starts 0.6 s sooner without scipy.stats' import.
@@ -291,3 +292,24 @@ def _rate_quantiles(ones: np.ndarray, n: np.ndarray, qs) -> list[np.ndarray]:
         rank = np.maximum(np.ceil(q * n), 1)
         out.append(np.where(n > 0, (rank > n - ones).astype(np.float64), np.nan))
     return out
+
+
+#: The one pooling rule, as the report prints it (softmaxlab.claims, tables and figures use
+#: :func:`pool`).
+POOLING_RULE = (
+    "A value pooled over several cells (distribution x scale x K x format) is the mean over "
+    "their vectors: the cells' means weighted by their numbers of vectors n (sum n mean / "
+    "sum n, n counting the vectors where the metric is defined). Every claim, table and "
+    "figure pools means this way; the error tables and figures, whose per-vector values are "
+    "heavy-tailed, show the median of the cells' medians instead."
+)
+
+
+def pool(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """The pooling rule (:data:`POOLING_RULE`): per group of ``by``, mean = sum(n mean) /
+    sum(n) over the cells with n > 0 and a mean, and n = sum(n). ``frame``: summary rows
+    with columns ``by``, n and mean. Returns a DataFrame with columns ``by``, mean, n."""
+    f = frame[frame["n"].gt(0) & frame["mean"].notna()]
+    f = f.assign(_w=f["n"] * f["mean"])
+    grouped = f.groupby(by, sort=True)[["_w", "n"]].sum()
+    return pd.DataFrame({"mean": grouped["_w"] / grouped["n"], "n": grouped["n"]}).reset_index()

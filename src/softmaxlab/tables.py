@@ -4,12 +4,12 @@ Each entry of :data:`PIVOTS` maps a file-name-safe name to a :class:`Pivot`, a c
 ``pivot(summary) -> DataFrame``. Every table has one index, ``label`` (the method with its
 parameters, in the order the methods first appear in the summary, i.e. config order), and
 string columns (format names or scales). The summary has one row per cell
-(distribution, scale, K, dtype), label and metric, so pooling is over cells:
+(distribution, scale, K, dtype), label and metric, so pooling is over cells, by the one
+pooling rule of softmaxlab.stats (POOLING_RULE, the same as the claims' and the figures'):
 
-* ``mean of cell means``: each cell's mean (a rate for 0/1 metrics) counts once, whatever
-  its number of vectors n (n shrinks with K, so n-weighting would let small K dominate).
-  A cell whose metric is undefined for every vector (n = 0, mean NaN) is left out; an
-  infinite cell mean makes the pooled mean infinite.
+* means: the cells' means weighted by their numbers of vectors n (the mean over the pooled
+  vectors). A cell whose metric is undefined for every vector (n = 0, mean NaN) is left
+  out; an infinite cell mean makes the pooled mean infinite.
 * ``median of cell medians`` for errors, whose distributions are heavy-tailed.
 
 The pooled-over cells are named in each table's ``description``.
@@ -27,6 +27,7 @@ import pandas as pd
 
 from softmaxlab import formatting
 from softmaxlab.dtypes import DTYPES
+from softmaxlab.stats import pool
 
 __all__ = [
     "PIVOTS",
@@ -89,25 +90,28 @@ def _by_label_dtype(metric: str, field: str, how: str) -> Callable[[pd.DataFrame
     """label x dtype table of ``how`` ('mean' or 'median') over cells of the cell ``field``."""
 
     def build(summary: pd.DataFrame) -> pd.DataFrame:
-        rows = metric_rows(summary, metric, ["label", "dtype", field])
+        rows = metric_rows(summary, metric, ["label", "dtype", "n", field])
         labels = ordered_labels(rows)
         dtypes = ordered_dtypes(rows["dtype"])
-        table = rows.groupby(["label", "dtype"], sort=False)[field].agg(how).unstack("dtype")
+        if how == "mean":
+            table = _pooled(rows, ["label", "dtype"]).unstack("dtype")
+        else:
+            table = rows.groupby(["label", "dtype"], sort=False)[field].agg(how).unstack("dtype")
         return _tidy(table, labels, dtypes)
 
     return build
 
 
 def _by_label_scale(metric: str) -> Callable[[pd.DataFrame], pd.DataFrame]:
-    """label x scale table of the mean over cells (distributions x K) of the cell means, float64."""
+    """label x scale table of the pooled mean over cells (distributions x K), float64."""
 
     def build(summary: pd.DataFrame) -> pd.DataFrame:
-        rows = metric_rows(summary, metric, ["label", "dtype", "scale", "mean"])
+        rows = metric_rows(summary, metric, ["label", "dtype", "scale", "n", "mean"])
         dtype = pick_dtype(rows["dtype"])
         rows = rows[rows["dtype"] == dtype]
         labels = ordered_labels(rows)
         scales = sorted(float(s) for s in pd.unique(rows["scale"]))
-        table = rows.groupby(["label", "scale"], sort=False)["mean"].mean().unstack("scale")
+        table = _pooled(rows, ["label", "scale"]).unstack("scale")
         table = table.reindex(columns=scales)
         table.columns = format_scale(scales)
         table = _tidy(table, labels, list(table.columns))
@@ -115,6 +119,11 @@ def _by_label_scale(metric: str) -> Callable[[pd.DataFrame], pd.DataFrame]:
         return table
 
     return build
+
+
+def _pooled(rows: pd.DataFrame, by: list[str]) -> pd.Series:
+    """The pooled mean per group of ``by`` (softmaxlab.stats.pool), indexed by ``by``."""
+    return pool(rows.assign(n=rows["n"].astype(np.int64)), by).set_index(by)["mean"]
 
 
 def _tidy(table: pd.DataFrame, labels: list[str], columns: list[str]) -> pd.DataFrame:
@@ -158,14 +167,15 @@ class Pivot:
 
 
 _CELLS_ALL = (
-    "Mean over the sweep's cells (distribution x scale x K) of each cell's {what}, every "
-    "cell weighted equally; cells where it is undefined for every vector are left out."
+    "Pooled over the sweep's cells (distribution x scale x K): each cell's {what} weighted "
+    "by its number of vectors (the one pooling rule); cells where it is undefined for every "
+    "vector are left out."
 )
 _DTYPE_CHOICE = "{dtype} (float64 when the sweep has it, else its widest format)"
 _CELLS_SCALE = (
-    "Format " + _DTYPE_CHOICE + ". Mean over "
-    "distributions and K of each cell's {what}, every cell weighted equally; cells where it "
-    "is undefined for every vector are left out."
+    "Format " + _DTYPE_CHOICE + ". Pooled over "
+    "distributions and K: each cell's {what} weighted by its number of vectors (the one "
+    "pooling rule); cells where it is undefined for every vector are left out."
 )
 
 PIVOTS: dict[str, Pivot] = {

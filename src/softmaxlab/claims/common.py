@@ -24,6 +24,7 @@ import pandas as pd
 
 from softmaxlab.dtypes import DTYPES
 from softmaxlab.sampling import family_params
+from softmaxlab.stats import POOLING_RULE, pool  # noqa: F401 (the claims' names)
 
 LEDGER_COLUMNS: tuple[str, ...] = (
     "claim",
@@ -41,22 +42,6 @@ VERDICTS: tuple[str, ...] = (HOLDS, CONDITIONAL, FAILS)
 MAIN_DTYPE = "float64"
 #: Rates are means of 0/1: "never" means exactly 0.
 RATE_SHARE_TOLERANCE = 0.0
-
-POOLING_RULE = (
-    "A value pooled over several cells (distribution x scale x K x format) is the mean over "
-    "their vectors: the cells' means weighted by their numbers of vectors n (sum n mean / "
-    "sum n, n counting the vectors where the metric is defined). Every claim, table and "
-    "figure pools this way."
-)
-
-
-def pool(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    """The pooling rule: per group of ``by``, mean = sum(n mean) / sum(n) over the cells with
-    n > 0 and a mean, and n = sum(n). Columns: ``by``, mean, n."""
-    f = frame[frame["n"].gt(0) & frame["mean"].notna()]
-    f = f.assign(_w=f["n"] * f["mean"])
-    grouped = f.groupby(by, sort=True)[["_w", "n"]].sum()
-    return pd.DataFrame({"mean": grouped["_w"] / grouped["n"], "n": grouped["n"]}).reset_index()
 
 
 @dataclass

@@ -12,11 +12,11 @@ from matplotlib.colors import ListedColormap, LogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from softmaxlab.claims.common import pool
 from softmaxlab.figures.data import join_list, scale_text
 from softmaxlab.figures.style import ZERO_COLOUR, empty_figure, new_figure
 from softmaxlab.formatting import percent
 from softmaxlab.methods import parse_label
+from softmaxlab.stats import pool
 from softmaxlab.tables import format_scale, metric_rows, ordered_dtypes, ordered_labels
 
 #: metric -> (what the rate is called, what it counts).
@@ -47,7 +47,7 @@ class Data:
 
 def prepare(summary: pd.DataFrame, metric: str) -> Data:
     """label x scale rate pooled over cells (distributions x K) by the claims' one pooling
-    rule (softmaxlab.claims.common.pool: the mean over the pooled vectors), per dtype.
+    rule (softmaxlab.stats.pool: the mean over the pooled vectors), per dtype.
 
     Labels whose rate is 0 everywhere are left out (softmax and naive softmax stay).
     """

@@ -54,7 +54,7 @@ from scipy import optimize
 
 from softmaxlab.methods import normalize
 from softmaxlab.metrics import hardmax, tv_to_argmax
-from softmaxlab.sampling import FAMILIES, family_params, stream
+from softmaxlab.sampling import FAMILIES, family_params, nonnegative_support, stream
 from softmaxlab.stats import CONFIDENCE, t_interval
 from softmaxlab.sweep import n_vectors
 
@@ -103,16 +103,6 @@ class Crossover:
     @property
     def crossing(self) -> bool:
         return not math.isnan(self.s_star)
-
-
-def nonnegative_support(spec: Mapping) -> bool:
-    """True for a distribution whose draws are never negative: uniform with low >= 0,
-    exponential and lognormal. Any other family (signed, or unknown to this check) is
-    False, so no crossover is reported for it."""
-    family = spec.get("family")
-    if family == "uniform":
-        return family_params(spec)["low"] >= 0
-    return family in ("exponential", "lognormal")
 
 
 def differences(z: np.ndarray) -> tuple[np.ndarray, Callable[[float], np.ndarray]]:

@@ -118,6 +118,16 @@ def empirical_params(spec: Mapping) -> dict:
     return full
 
 
+def nonnegative_support(spec: Mapping) -> bool:
+    """True for a distribution whose draws are never negative (uniform with low >= 0,
+    exponential, lognormal), where linear normalisation is defined. Any other family
+    (signed, empirical, or unknown to this check) is False."""
+    family = spec.get("family")
+    if family == "uniform":
+        return family_params(spec)["low"] >= 0
+    return family in ("exponential", "lognormal")
+
+
 def family_params(spec: Mapping) -> dict:
     """The sampler parameters of a distribution spec ``{family: ..., <params>}``, defaults
     filled in, as finite Python floats (an empirical spec: :func:`empirical_params`, the

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from softmaxlab.dtypes import DTYPES
-from softmaxlab.sampling import family_params
+from softmaxlab.sampling import nonnegative_support  # noqa: F401 (the claims import it from here)
 from softmaxlab.stats import POOLING_RULE, pool  # noqa: F401 (the claims' names)
 
 LEDGER_COLUMNS: tuple[str, ...] = (
@@ -121,13 +121,6 @@ def sort_rows(frame: pd.DataFrame, orders: Mapping[str, Sequence | None]) -> pd.
             rank = {value: index for index, value in enumerate(values)}
             keys.append(frame[column].map(lambda v, rank=rank: rank.get(v, len(rank))).to_numpy())
     return frame.iloc[np.lexsort(list(reversed(keys)))].reset_index(drop=True)
-
-
-def nonnegative_support(spec: Mapping) -> bool:
-    """Whether a distribution only draws values >= 0 (linear normalisation is then defined)."""
-    params = family_params(spec)
-    family = spec["family"]
-    return family in ("lognormal", "exponential") or (family == "uniform" and params["low"] >= 0)
 
 
 def log_crossing(scales: np.ndarray, values: np.ndarray, level: float = 0.0) -> float:

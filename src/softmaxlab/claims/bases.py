@@ -27,7 +27,7 @@ from softmaxlab.methods import check_params, evaluate, normalize
 from softmaxlab.methods import label as method_label
 from softmaxlab.metrics import hardmax, tv_to_argmax
 from softmaxlab.sampling import logits, sample_z
-from softmaxlab.sweep import n_vectors
+from softmaxlab.sweep import ks, n_vectors
 
 from .common import (
     CONDITIONAL,
@@ -153,7 +153,7 @@ def measure_c5(data: ClaimData) -> C5Result:
     }
     parts = []
     for index, (dist, spec) in enumerate(config["distributions"].items()):
-        for k in config["k"]:
+        for k in ks(config, dist):  # an empirical distribution has its file's K only
             if k > C5_MAX_ELEMENTS and index > 0:
                 continue
             n_cfg = n_vectors(config, k)
@@ -752,7 +752,7 @@ def _overflow_prediction(config: Mapping, bases: Sequence[float]) -> pd.DataFram
     }
     scales = [float(scale) for scale in config["scales"]]
     for dist, spec in config["distributions"].items():
-        for k in config["k"]:
+        for k in ks(config, dist):  # an empirical distribution has its file's K only
             z = sample_z(config["seed"], dist, spec, k, n_vectors(config, k))
             for dtype in dtypes:
                 # every scale at once: shape (scales, vectors, K)

@@ -17,7 +17,10 @@ The functions per metric below are the definitions. :func:`vector_metrics`, whic
 sweep calls on every chunk, computes the same values bit for bit in one fused pass (each
 shared intermediate once: the row maxima, the hardmax mask, p - h, log p; the error
 against a long double reference in float64 where that is exact); tests/test_metrics.py
-checks it against a frozen copy of the per-metric formulas.
+checks it against a frozen copy of the per-metric formulas. Where numba is importable that
+pass is compiled (softmaxlab.kernels.metrics: one loop over the rows, numpy's pairwise
+summation order); the numpy implementation (_vector_metrics_numpy) stays the reference,
+and tests/test_kernels.py checks the two give the same bits.
 """
 
 from __future__ import annotations
@@ -418,11 +421,106 @@ def vector_metrics(
 
 
 def _vector_metrics(x, p, k, tol, p_ref) -> dict[str, np.ndarray]:
-    """vector_metrics on rows (every metric but overflow); p_ref None or (n, K) rows."""
-    # Comparisons only: float32 and float64 compare as they are (exactly as in float64);
-    # the narrow formats are cast once (their own max and == are slow in numpy).
+    """vector_metrics on rows (every metric but overflow); p_ref None or (n, K) rows.
+
+    The compiled pass (:func:`_vector_metrics_fused`) where numba is importable and
+    USE_KERNELS is set, else the numpy reference (:func:`_vector_metrics_numpy`): the same
+    values bit for bit (tests/test_kernels.py)."""
+    kernels = _metric_kernels() if USE_KERNELS else None
+    if kernels is not None and k > 0:
+        return _vector_metrics_fused(kernels, x, p, k, tol, p_ref)
+    return _vector_metrics_numpy(x, p, k, tol, p_ref)
+
+
+#: Run the metric pass compiled (softmaxlab.kernels.metrics) where numba is importable;
+#: False runs the numpy reference everywhere (the tests switch it to compare the two).
+USE_KERNELS: bool = True
+
+
+@functools.cache
+def _metric_kernels():
+    """softmaxlab.kernels.metrics, imported on first use (importing numba costs about
+    0.3 s), or None where numba cannot be imported."""
+    try:
+        from softmaxlab.kernels import metrics as kernels
+    except ImportError:
+        return None
+    return kernels if kernels.AVAILABLE else None
+
+
+def _logit_rows(x, k):
+    """The logits as (n, K) rows for comparisons only: float32 and float64 compare as they
+    are (exactly as in float64); the narrow formats are cast once to float64 (their own max
+    and == are slow in numpy)."""
     xw = x if x.dtype in (np.float32, np.float64) else x.astype(np.float64)
-    xw = xw.reshape(-1, k)
+    return xw.reshape(-1, k)
+
+
+def _vector_metrics_fused(kernels, x, p, k, tol, p_ref) -> dict[str, np.ndarray]:
+    """_vector_metrics_numpy's values from two compiled loops over the rows (x_maxima and
+    row_metrics of ``kernels``, softmaxlab.kernels.metrics), with numpy left what must be
+    numpy's to the last bit: ln p (one pass, in float64), 1/m and ln(1/m) of the hardmax
+    per row, ln K, the sign of a zero row maximum of p, and the errors against a long
+    double reference (numba has no long double; _errors_wide)."""
+    xw = _kernel_rows(x, k)
+    pw = _kernel_rows(p, k)
+    n = pw.shape[0]
+    fused_ref = p_ref is not None and p_ref.dtype == np.float64
+    shapes = [xw.shape, pw.shape] + ([p_ref.shape] if fused_ref else [])
+    if len(set(shapes)) > 1:  # the kernels do not check bounds
+        raise ValueError(f"vector_metrics: x, p and p_ref must have the same shape; got {shapes}")
+    with np.errstate(all="ignore"):
+        x_max, count = kernels.x_maxima(xw)
+        h_value = _hardmax_value(count, np.isnan(x_max))
+        log_h = np.log(h_value)
+        log_p = np.log(pw, dtype=np.float64)  # float32 is cast exactly, in numpy's buffers
+        r = p_ref if fused_ref else np.empty((0, 0))
+        out = np.empty((len(kernels.OUTPUTS), n))
+        kernels.row_metrics(xw, x_max, h_value, log_h, pw, log_p, r, tol, out)
+        values = dict(zip(kernels.OUTPUTS, out, strict=True))
+        # numpy's max of a row of +-0 may be either zero (SIMD lane order): ask numpy.
+        zero_max = np.flatnonzero(values["max_prob"] == 0)
+        if zero_max.size:
+            values["max_prob"][zero_max] = np.max(pw[zero_max].astype(np.float64), axis=-1)
+        ent = values["entropy"]
+        values["normalized_entropy"] = ent / np.log(k) if k > 1 else np.full_like(ent, np.nan)
+        if p_ref is not None and not fused_ref:
+            pf = pw.astype(np.float64, copy=False)
+            errs = _errors(pf, pf == 0, p_ref, scratch=log_p)
+            values.update(zip(("underflow", "max_abs_error", "max_rel_error"), errs, strict=True))
+    return values
+
+
+def _kernel_rows(a, k):
+    """``a`` as C-contiguous (n, K) float32 or float64 rows, the kernels' inputs, each value
+    exact: float32 and float64 as they are; bfloat16 cast to float32 (a shift, ml_dtypes'
+    fastest cast); float16 and the 8-bit formats decoded by table (:func:`_decode_table`:
+    a gather, here twice as fast as numpy's float16 cast to float32 and 6.5 times as fast
+    as ml_dtypes' fp8 casts); anything else cast to float64."""
+    if a.dtype == DTYPES["bfloat16"]:
+        a = a.astype(np.float32)
+    elif a.dtype.itemsize <= 2 and a.dtype in _EXACT_IN_FLOAT64:
+        codes = np.uint8 if a.dtype.itemsize == 1 else np.uint16
+        a = np.take(_decode_table(a.dtype), a.view(codes))
+    elif a.dtype not in (np.float32, np.float64):
+        a = a.astype(np.float64)
+    return np.ascontiguousarray(a).reshape(-1, k)
+
+
+@functools.cache
+def _decode_table(dtype: np.dtype) -> np.ndarray:
+    """The float32 value of every bit pattern of a 1- or 2-byte format (NaN patterns give
+    NaN), made by the format's own cast: indexing it with the bits is that cast."""
+    codes = np.uint8 if dtype.itemsize == 1 else np.uint16
+    with np.errstate(all="ignore"):
+        table = np.arange(2 ** (8 * dtype.itemsize), dtype=codes).view(dtype).astype(np.float32)
+    table.flags.writeable = False
+    return table
+
+
+def _vector_metrics_numpy(x, p, k, tol, p_ref) -> dict[str, np.ndarray]:
+    """The reference implementation of _vector_metrics: numpy passes over the block."""
+    xw = _logit_rows(x, k)
     pf = np.ascontiguousarray(p, dtype=np.float64).reshape(-1, k)
     n = pf.shape[0]
     with np.errstate(all="ignore"):

@@ -1,0 +1,270 @@
+"""The compiled kernels (softmaxlab.kernels) against what they replace, bit for bit.
+
+- kernels.metrics.row_sums against np.sum over the last axis: numpy's pairwise summation
+  (numpy/_core/src/umath/loops_utils.h.src), at every length up to 600 and at random
+  lengths up to 10^6, on values chosen to make the order of the additions show.
+- metrics.vector_metrics through the compiled pass against the numpy reference
+  (metrics._vector_metrics_numpy), on the outputs of every method in every format.
+- The fallback: without numba, vector_metrics runs the numpy reference, which matches the
+  frozen formulas (tests/metrics_reference.py) as the compiled pass does.
+- The sweep's summary: the same bytes with either engine.
+"""
+
+import importlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import test_metrics
+from sweeps import SMALL
+from test_metrics import assert_same_bits
+
+import softmaxlab
+from softmaxlab import config as sl_config
+from softmaxlab import metrics, sweep
+from softmaxlab.dtypes import DTYPES, finfo, reference_dtype
+
+kernels = pytest.importorskip("softmaxlab.kernels.metrics")
+needs_numba = pytest.mark.skipif(not kernels.AVAILABLE, reason="numba is not installed")
+
+
+def adversarial_rows(k: int, rng: np.random.Generator) -> np.ndarray:
+    """Rows of length k whose float64 sum depends on the order of the additions:
+    cancellation (+-2^60 pairs among small values), magnitudes over 40 decades, values
+    near 1 (sums of probabilities), subnormals, signed zeros (a row of -0.0 only, and
+    mixed), and rows with +-inf and NaN."""
+    rows = [
+        rng.standard_normal(k) * 10.0 ** rng.integers(-20, 20, k),
+        rng.dirichlet(np.full(max(k, 1), 0.3))[:k],
+        np.where(rng.random(k) < 0.5, 1.0, -1.0) * 2.0**60 + rng.standard_normal(k),
+        rng.standard_normal(k) * 5e-324 * 2.0 ** rng.integers(0, 60, k),
+        np.full(k, -0.0),
+        np.where(rng.random(k) < 0.5, 0.0, -0.0),
+        1.0 + rng.integers(-4, 5, k) * 2.0**-52,
+    ]
+    special = rng.standard_normal(k)
+    if k:
+        special[rng.integers(0, k, 2)] = rng.choice([np.inf, -np.inf, np.nan], 2)
+    rows.append(special)
+    return np.array(rows, dtype=np.float64).reshape(len(rows), k)
+
+
+def assert_sums_match(a: np.ndarray, what: str) -> None:
+    with np.errstate(all="ignore"):
+        expected = np.sum(a, axis=-1)
+    assert_same_bits(kernels.row_sums(a), expected, what)
+
+
+@needs_numba
+def test_pairwise_sum_matches_numpy_at_every_length():
+    """Lengths 0 to 600: the sequential case (< 8), the eight accumulators (<= 128, every
+    remainder mod 8) and up to two levels of splitting."""
+    rng = np.random.default_rng(20)
+    for k in range(601):
+        assert_sums_match(adversarial_rows(k, rng), f"K = {k}")
+
+
+@needs_numba
+def test_pairwise_sum_matches_numpy_at_long_lengths():
+    """Random lengths to 10^5, and 10^6: numpy sums a contiguous row in one pairwise call
+    (no buffer-sized chunks of 8192, which would change the order)."""
+    rng = np.random.default_rng(21)
+    lengths = [8191, 8192, 8193, 16385, 10**6, *rng.integers(601, 10**5, 12).tolist()]
+    for k in lengths:
+        assert_sums_match(adversarial_rows(k, rng), f"K = {k}")
+
+
+@needs_numba
+def test_pairwise_sum_from_an_offset_matches_numpy_on_the_slice():
+    """pairwise_sum(a, start, n) sums a[start:start + n] as numpy sums that slice."""
+    rng = np.random.default_rng(22)
+    a = rng.standard_normal(5000) * 10.0 ** rng.integers(-15, 15, 5000)
+    spans, partial = kernels.pairwise_stack()
+    for start, n in [(0, 0), (3, 5), (7, 129), (100, 1000), (1234, 3766)]:
+        got = kernels.pairwise_sum(a, start, n, spans, partial)
+        # np.add.reduce with initial -0.0: the pairwise sum itself (np.sum adds +0.0)
+        expected = np.add.reduce(a[start : start + n], initial=-0.0)
+        assert_same_bits(got, expected, f"{start}, {n}")
+
+
+def compare_paths(monkeypatch, x, p, overflow, p_ref, what):
+    """vector_metrics compiled and through the numpy reference: the same bits."""
+    monkeypatch.setattr(metrics, "USE_KERNELS", True)
+    fused = metrics.vector_metrics(x, p, overflow, p_ref)
+    monkeypatch.setattr(metrics, "USE_KERNELS", False)
+    reference = metrics.vector_metrics(x, p, overflow, p_ref)
+    assert set(fused) == set(reference)
+    for name in reference:
+        assert_same_bits(fused[name], reference[name], f"{what} {name}")
+
+
+def logit_block(k: int, dtype, scale: float, rng: np.random.Generator) -> np.ndarray:
+    """A block of logits in the format: normal draws times scale (clipped to the format's
+    max), rounded to integers in some rows (ties, and a constant row), a row with a NaN,
+    a row with +inf, a row with -inf, and a row at the format's max."""
+    info = finfo(dtype)
+    big = float(info.max)
+    z = rng.standard_normal((12, k))
+    z[:3] = np.round(z[:3])
+    z[3] = z[3, 0]
+    x = np.clip(scale * z, -big, big)
+    x[4, rng.integers(k)] = np.nan
+    x[5, rng.integers(k)] = np.inf
+    x[6, rng.integers(k)] = -np.inf
+    x[7, rng.integers(k)] = big
+    with np.errstate(all="ignore"):
+        return x.astype(dtype)  # inf is NaN in float8_e4m3fn
+
+
+@needs_numba
+@pytest.mark.parametrize("method", softmaxlab.methods())
+def test_compiled_metrics_match_numpy_on_every_method(monkeypatch, method):
+    """Every method in every format at scales from 0.01 to 10^4 and K from 1 to 1000, with
+    NaN, +-inf and max rows and ties: the compiled pass gives numpy's bits, with the
+    wider reference (long double for float64, float64 otherwise) and without."""
+    rng = np.random.default_rng(23)
+    for name, dtype in DTYPES.items():
+        for k in (1, 2, 3, 10, 129, 1000):
+            for scale in (0.01, 1.0, 100.0, 1e4):
+                x = logit_block(k, dtype, scale, rng)
+                with np.errstate(all="ignore"):
+                    p, overflow = softmaxlab.evaluate(x, method)
+                    p_ref = softmaxlab.normalize(x.astype(reference_dtype(x.dtype)), method)
+                what = f"{method} {name} K={k} scale={scale:g}"
+                compare_paths(monkeypatch, x, p, overflow, p_ref, what)
+                compare_paths(monkeypatch, x, p, overflow, None, what + " no reference")
+
+
+@needs_numba
+def test_compiled_metrics_match_numpy_on_arbitrary_outputs(monkeypatch):
+    """Outputs no method gives: negative and above-1 entries, +-inf, NaN, signed zeros
+    (rows of +-0 only, whose max_prob sign numpy sets), subnormals; references a few ulp
+    off or zero or negative."""
+    rng = np.random.default_rng(24)
+    specials = np.array([0.0, -0.0, 1.0, 2.0, -0.25, 5e-324, 1e-300, np.inf, -np.inf, np.nan])
+    for k in (1, 2, 5, 8, 9, 64, 127, 128, 129, 300):
+        for name, dtype in DTYPES.items():
+            x = rng.standard_normal((16, k))
+            x[:4] = np.round(x[:4])
+            p = rng.dirichlet(np.full(k, 0.3), size=16)
+            p.flat[rng.integers(0, p.size, 3 * k)] = rng.choice(specials, 3 * k)
+            p[-1] = np.where(rng.random(k) < 0.5, 0.0, -0.0)
+            p[-2] = -np.abs(p[-2])
+            with np.errstate(all="ignore"):
+                x, p = x.astype(dtype), p.astype(dtype)
+            ref = reference_dtype(dtype)
+            eps = np.finfo(ref).eps
+            p_ref = p.astype(ref) * (1 + rng.integers(-4, 5, size=p.shape) * eps)
+            p_ref[rng.random(p.shape) < 0.05] = 0
+            overflow = rng.random(16) < 0.5
+            compare_paths(monkeypatch, x, p, overflow, p_ref, f"{name} K={k}")
+
+
+def test_without_numba_vector_metrics_runs_the_numpy_reference(monkeypatch):
+    """Where numba cannot be imported the kernels module says so (AVAILABLE False), its
+    functions are plain Python (numpy's summation order still), and vector_metrics falls
+    back to the numpy reference, with the same values."""
+    x = np.array([[0.0, 1.0, 3.0, 3.0], [np.nan, 0.0, 1.0, 2.0]])
+    p, overflow = softmaxlab.evaluate(x, "softmax")
+    p_ref = softmaxlab.normalize(x.astype(np.longdouble), "softmax")
+    expected = metrics.vector_metrics(x, p, overflow, p_ref)
+
+    monkeypatch.setitem(sys.modules, "numba", None)  # import numba raises ImportError
+    monkeypatch.delitem(sys.modules, "softmaxlab.kernels.metrics")
+    monkeypatch.setattr(softmaxlab.kernels, "metrics", kernels)  # restored afterwards
+    without = importlib.import_module("softmaxlab.kernels.metrics")
+    assert not without.AVAILABLE
+    assert not hasattr(without.row_sums, "py_func")  # plain Python
+    rng = np.random.default_rng(25)
+    for k in (0, 5, 8, 100, 128, 129, 1000, 2049):
+        a = adversarial_rows(k, rng)
+        with np.errstate(all="ignore"):
+            assert_same_bits(without.row_sums(a), np.sum(a, axis=-1), f"plain Python K = {k}")
+    metrics._metric_kernels.cache_clear()
+    calls = []
+    numpy_path = metrics._vector_metrics_numpy
+    monkeypatch.setattr(
+        metrics, "_vector_metrics_numpy", lambda *args: calls.append(1) or numpy_path(*args)
+    )
+    try:
+        assert metrics._metric_kernels() is None
+        got = metrics.vector_metrics(x, p, overflow, p_ref)
+    finally:
+        metrics._metric_kernels.cache_clear()
+    assert calls == [1]
+    for name in expected:
+        assert_same_bits(got[name], expected[name], name)
+
+
+@needs_numba
+def test_compiled_kernels_load_from_the_disk_cache_in_a_new_process():
+    """cache=True: a second process loads the compiled code instead of compiling, and
+    runs it (numba's cache crashed on recursive functions, numba issue #6061: the pairwise
+    sum walks its tree with a stack instead)."""
+    script = (
+        "import numpy as np, softmaxlab\n"
+        "from softmaxlab import metrics\n"
+        "x = np.random.default_rng(0).standard_normal((4, 300))\n"
+        "for dtype in (np.float64, np.float32):\n"
+        "    xd = x.astype(dtype)\n"
+        "    p, o = softmaxlab.evaluate(xd, 'softmax')\n"
+        "    r = softmaxlab.normalize(xd.astype(np.float64), 'softmax')\n"
+        "    v = metrics.vector_metrics(xd, p, o, r)\n"
+        "    assert metrics._metric_kernels() is not None\n"
+        "print(float(v['entropy'][0]))\n"
+    )
+    runs = [
+        subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+        for _ in range(2)
+    ]
+    for run in runs:
+        assert run.returncode == 0, run.stderr[-2000:]
+    assert runs[0].stdout == runs[1].stdout
+
+
+@needs_numba
+def test_sweep_summary_bytes_do_not_depend_on_the_engine(monkeypatch):
+    """The summary CSV of a small sweep in every format (K = 2, 10 and 200: one, two and
+    three pairwise levels) is the same bytes with the compiled metric pass and with the
+    numpy reference."""
+    config = sl_config.validate(
+        {
+            **SMALL,
+            "k": [2, 10, 200],
+            "dtypes": list(DTYPES),
+            "vectors": {"elements": 2000, "min": 5, "max": 40},
+        }
+    )
+    summaries = []
+    for compiled in (True, False):
+        monkeypatch.setattr(metrics, "USE_KERNELS", compiled)
+        with np.errstate(all="ignore"):
+            frame = sweep.run_cells(config, sweep.cells(config))
+        summaries.append(frame.to_csv(index=False, lineterminator="\n"))
+    assert summaries[0] == summaries[1]
+
+
+@pytest.mark.parametrize(("x", "p", "p_ref"), test_metrics.EDGE_ROWS, ids=str)
+def test_numpy_reference_matches_the_oracle_on_edge_rows(monkeypatch, x, p, p_ref):
+    """The numpy path (what runs without numba) against the frozen per-metric formulas,
+    as tests/test_metrics.py checks the default path: its edge rows, and its large K."""
+    monkeypatch.setattr(metrics, "USE_KERNELS", False)
+    test_metrics.test_vector_metrics_match_oracle_on_edge_rows(x, p, p_ref)
+
+
+def test_numpy_reference_matches_the_oracle_on_large_k(monkeypatch):
+    monkeypatch.setattr(metrics, "USE_KERNELS", False)
+    test_metrics.test_vector_metrics_match_oracle_on_large_k_and_leading_shape()
+
+
+@needs_numba
+def test_mismatched_shapes_are_refused_before_the_kernels_run():
+    """The compiled loops do not check bounds: a reference or logits of another shape is a
+    ValueError naming the shapes, not a read past the end."""
+    x = np.zeros((3, 4))
+    p, overflow = softmaxlab.evaluate(x, "softmax")
+    with pytest.raises(ValueError, match="same shape"):
+        metrics.vector_metrics(x, p, overflow, np.full((2, 4), 0.25))
+    with pytest.raises(ValueError, match="same shape"):
+        metrics.vector_metrics(x[:2], p, overflow, None)

@@ -19,7 +19,13 @@ dtype it times, best of ``--repeats`` runs with ``time.perf_counter``:
   (the cast to the wider format and ``normalize`` there), the two together (the floor of
   any evaluation that keeps a wider reference) and ``metrics.vector_metrics``; plus
   ``np.exp`` on the array in the reference format (long double for float64, else float64),
-  the floor of the reference itself.
+  the floor of the reference itself;
+- ``metrics.vector_metrics`` twice on the same chunks: compiled (``softmaxlab.kernels``,
+  numba) and through the numpy reference (``metrics.USE_KERNELS = False``), the same values
+  bit for bit; and on sweep blocks of small K (``--small-k``, ``sweep.block_rows(K)``
+  vectors each), where numpy's per-call overhead dominates;
+- numba's first-call cost: a fresh process with an empty cache (``NUMBA_CACHE_DIR``)
+  compiling the metric kernels, then one loading them from that cache.
 
 Times are printed as ratios to scipy's softmax and to ``np.exp`` on the same array in the
 same dtype. scipy >= 1.15 computes in the input's dtype through the array API (float16 in,
@@ -37,7 +43,9 @@ import io
 import os
 import platform
 import pstats
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -46,7 +54,7 @@ import scipy
 import scipy.special
 
 import softmaxlab
-from softmaxlab import sweep
+from softmaxlab import metrics, sweep
 from softmaxlab.config import load_schema, method_specs
 from softmaxlab.dtypes import reference_dtype
 from softmaxlab.methods import evaluate, normalize
@@ -91,14 +99,17 @@ def machine() -> str:
 def full_evaluation(z: np.ndarray, dtype: str, scale: float, method: str, grad_vectors: int):
     """A closure running what one sweep cell costs for one method (sweep.evaluate_group)."""
     n, k = z.shape
-    config = {"seed": 0, "grad_vectors": grad_vectors, "methods": [{"method": method}]}
+    config = {
+        "seed": 0,
+        "grad_vectors": grad_vectors,
+        "methods": [{"method": method}],
+        "distributions": {"normal": {"family": "normal"}},
+    }
     specs = method_specs(config)
     cell = sweep.Cell("normal", float(scale), int(k), dtype)
-    n_grad = min(grad_vectors, n)
-    directions = np.random.default_rng(1).standard_normal((n_grad, k))
-    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    draws = sweep.gradient_draws(config, "normal", int(k), min(grad_vectors, n))
     # evaluate_group rounds scale * z to the dtype itself, as the sweep does.
-    return lambda: sweep.evaluate_group(config, [cell], z, specs, directions)
+    return lambda: sweep.evaluate_group(config, [cell], z, specs, draws)
 
 
 def parts(x: np.ndarray, method: str, repeats: int) -> dict[str, float]:
@@ -125,14 +136,84 @@ def parts(x: np.ndarray, method: str, repeats: int) -> dict[str, float]:
                 lambda: [normalize(c.astype(ref), method) for c in chunks], repeats
             ),
             "method + reference (floor)": best_time(both, repeats),
-            "vector_metrics (chunks)": best_time(
-                lambda: [
-                    vector_metrics(c, p, o, r)
-                    for c, (p, o), r in zip(chunks, outputs, refs, strict=True)
-                ],
-                repeats,
+            "vector_metrics (chunks)": metric_pass_time(chunks, outputs, refs, repeats, True),
+            "vector_metrics, numpy reference (chunks)": metric_pass_time(
+                chunks, outputs, refs, repeats, False
             ),
         }
+
+
+def metric_pass_time(chunks, outputs, refs, repeats: int, compiled: bool) -> float:
+    """Best time of vector_metrics over the chunks, compiled or the numpy reference."""
+    saved = metrics.USE_KERNELS
+    metrics.USE_KERNELS = compiled
+    try:
+        run = lambda: [  # noqa: E731
+            vector_metrics(c, p, o, r) for c, (p, o), r in zip(chunks, outputs, refs, strict=True)
+        ]
+        run()  # compiles (or loads) the kernels outside the timing
+        return best_time(run, repeats)
+    finally:
+        metrics.USE_KERNELS = saved
+
+
+def small_k(args) -> list[dict]:
+    """vector_metrics on one sweep block of K = 3, 10, ... (sweep.block_rows(K) vectors of
+    softmax over standard normal logits times --scale): compiled against numpy."""
+    rows = []
+    for k in args.small_k:
+        z = np.random.default_rng(args.seed).standard_normal((sweep.block_rows(k), k))
+        for dtype in args.dtypes:
+            x = (args.scale * z).astype(dtype)
+            ref = reference_dtype(x.dtype)
+            with np.errstate(all="ignore"):
+                outputs = [evaluate(x, args.method)]
+                refs = [normalize(x.astype(ref), args.method)]
+                numpy_s = metric_pass_time([x], outputs, refs, args.repeats, False)
+                compiled_s = metric_pass_time([x], outputs, refs, args.repeats, True)
+            rows.append(
+                {
+                    "K": k,
+                    "dtype": dtype,
+                    "vectors": x.shape[0],
+                    "numpy ms": 1e3 * numpy_s,
+                    "compiled ms": 1e3 * compiled_s,
+                    "speed-up": numpy_s / compiled_s,
+                    "compiled ns/elem": 1e9 * compiled_s / x.size,
+                }
+            )
+    return rows
+
+
+COMPILE_SCRIPT = """
+import time
+import numpy as np
+import softmaxlab
+from softmaxlab.dtypes import reference_dtype
+from softmaxlab.metrics import vector_metrics
+start = time.perf_counter()
+for dtype in ("float64", "float32", "float16"):
+    x = np.random.default_rng(0).standard_normal((4, 300)).astype(dtype)
+    p, o = softmaxlab.evaluate(x, "softmax")
+    vector_metrics(x, p, o, softmaxlab.normalize(x.astype(reference_dtype(x.dtype)), "softmax"))
+print(time.perf_counter() - start)
+"""
+
+
+def compile_times() -> tuple[float, float]:
+    """Seconds of the first vector_metrics calls (float64, float32, float16) in a fresh
+    process with an empty numba cache (compiling), and in a second one (loading it)."""
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        times = []
+        for _ in range(2):
+            out = subprocess.run(
+                [sys.executable, "-c", COMPILE_SCRIPT], env=env, capture_output=True, text=True
+            )
+            if out.returncode:
+                raise RuntimeError(out.stderr)
+            times.append(float(out.stdout.strip().splitlines()[-1]))
+    return times[0], times[1]
 
 
 def run(args) -> list[dict]:
@@ -181,6 +262,8 @@ def run(args) -> list[dict]:
 def table(rows: list[dict]) -> str:
     columns = list(rows[0])
     formats = {"ms": "{:.2f}", "Melem/s": "{:.1f}", "vs scipy": "{:.2f}", "vs np.exp": "{:.2f}"}
+    formats |= {"numpy ms": "{:.3f}", "compiled ms": "{:.3f}", "speed-up": "{:.2f}"}
+    formats |= {"compiled ns/elem": "{:.1f}"}
     cells = [[formats.get(c, "{}").format(row[c]) for c in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
     lines = [" | ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
@@ -226,6 +309,16 @@ def main(argv=None) -> int:
         default=grad_default,
         help=f"rows with a gradient (default: the config default, {grad_default})",
     )
+    parser.add_argument(
+        "--small-k",
+        type=int,
+        nargs="*",
+        default=[3, 10],
+        help="K of the sweep blocks on which vector_metrics is timed (default 3 10)",
+    )
+    parser.add_argument(
+        "--skip-compile", action="store_true", help="do not time numba's first call"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--profile", action="store_true", help="cProfile the full evaluation")
     parser.add_argument("--profile-dtype", default="float64")
@@ -244,6 +337,16 @@ def main(argv=None) -> int:
         "('scipy dtype' = the dtype scipy returned).\n"
     )
     text = header + "\n" + table(run(args)) + "\n"
+    if args.small_k:
+        text += "\nvector_metrics on one sweep block (softmax), compiled against numpy:\n"
+        text += table(small_k(args)) + "\n"
+    if not args.skip_compile:
+        cold, cached = compile_times()
+        text += (
+            f"\nnumba first call (vector_metrics in float64, float32, float16, fresh "
+            f"process): {cold:.2f} s compiling into an empty cache, {cached:.2f} s loading "
+            "from it\n"
+        )
     if args.profile:
         text += "\n" + profile(args)
     print(text)

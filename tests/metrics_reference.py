@@ -103,7 +103,7 @@ def vector_metrics(
         "argmax_agrees": argmax_agrees(pf, xf),
         "support_fraction": support,
         "overflow": np.asarray(overflow, dtype=np.float64),
-        "nan": has_nan.astype(np.float64),
+        "nan_output": has_nan.astype(np.float64),
         "invalid": invalid(pf, p.dtype, k),
     }
     if p_ref is None:

@@ -118,7 +118,7 @@ def test_vector_metrics_on_uniform_output():
     assert out["max_prob"][0] == 0.25
     assert out["argmax_agrees"][0] == 0
     assert out["support_fraction"][0] == 1
-    assert out["invalid"][0] == 0 and out["nan"][0] == 0 and out["overflow"][0] == 0
+    assert out["invalid"][0] == 0 and out["nan_output"][0] == 0 and out["overflow"][0] == 0
     gradient_metrics = {"grad_norm", "grad_vanishes", *nll.NLL_METRICS}
     assert set(out) | gradient_metrics == set(metrics.METRICS)
 

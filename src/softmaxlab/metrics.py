@@ -49,7 +49,7 @@ METRICS: tuple[str, ...] = (
     "grad_norm",
     "grad_vanishes",
     "overflow",
-    "nan",
+    "nan_output",
     "underflow",
     "invalid",
     "max_abs_error",
@@ -59,7 +59,7 @@ METRICS: tuple[str, ...] = (
     *NLL_METRICS,
 )
 RATE_METRICS: frozenset[str] = (
-    frozenset({"argmax_agrees", "grad_vanishes", "overflow", "nan", "underflow", "invalid"})
+    frozenset({"argmax_agrees", "grad_vanishes", "overflow", "nan_output", "underflow", "invalid"})
     | NLL_RATE_METRICS
 )
 #: The dtype whose cells get the NLL metrics (every other cell has n = 0 for them).
@@ -132,7 +132,7 @@ DEFINITIONS: dict[str, str] = {
     "overflow": "1 if an intermediate or the output exceeded the format's max (became inf, "
     "or NaN in float8_e4m3fn, which has no inf) although the input was finite, else 0. A zero "
     "denominator (no mass, or every term underflowed) is not overflow: it shows in nan/invalid.",
-    "nan": "1 if some p_i is NaN, else 0.",
+    "nan_output": "1 if some p_i is NaN, else 0.",
     "underflow": "1 if some p_i is 0 in the format where the wider reference computation of "
     "the same method on the same rounded input is positive, else 0.",
     "invalid": "1 unless every p_i is finite and >= 0 and |sum p - 1| <= (ceil(log2 K) + 2) "
@@ -592,7 +592,7 @@ def _vector_metrics_numpy(x, p, k, tol, p_ref) -> dict[str, np.ndarray]:
             "max_prob": p_max,
             "argmax_agrees": agrees.astype(np.float64),
             "support_fraction": support,
-            "nan": has_nan.astype(np.float64),
+            "nan_output": has_nan.astype(np.float64),
             "invalid": (~valid).astype(np.float64),
         }
         if p_ref is None:

@@ -193,7 +193,7 @@ PIVOTS: dict[str, Pivot] = {
         + _CELLS_ALL.format(what="NaN rate"),
         percent=True,
         columns="dtype",
-        build=_by_label_dtype("nan", "mean", "mean"),
+        build=_by_label_dtype("nan_output", "mean", "mean"),
     ),
     "underflow_rate": Pivot(
         title="Underflow rate by method and format",

@@ -240,12 +240,12 @@ class C4Result:
 
 def measure_c4(data: ClaimData) -> C4Result:
     dists = {**data.with_support(True), **data.with_support(False)}
-    rows = data.rows([("linear", {})], dists, [MAIN_DTYPE], ["invalid", "nan"], "C4")
+    rows = data.rows([("linear", {})], dists, [MAIN_DTYPE], ["invalid", "nan_output"], "C4")
     pooled = pool(rows, ["distribution", "k", "metric"])
     table = pooled.pivot_table(index=["distribution", "k"], columns="metric", values="mean")
     counts = pooled[pooled["metric"] == "invalid"].set_index(["distribution", "k"])["n"]
-    table = table.reindex(columns=["invalid", "nan"]).assign(n=counts).reset_index()
-    table = table.rename(columns={"invalid": "invalid_rate", "nan": "nan_rate"})
+    table = table.reindex(columns=["invalid", "nan_output"]).assign(n=counts).reset_index()
+    table = table.rename(columns={"invalid": "invalid_rate", "nan_output": "nan_rate"})
     support = [
         "non-negative" if nonnegative_support(dists[d]) else "signed" for d in table["distribution"]
     ]

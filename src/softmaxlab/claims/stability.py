@@ -130,7 +130,7 @@ def stable_overflow_anatomy(config: Mapping, flagged: pd.DataFrame) -> pd.DataFr
 
 def measure_c8(data: ClaimData) -> C8Result:
     dtypes = dtype_order([*data.config["dtypes"], "float64", "float32"])
-    metrics = ["overflow", "nan", "underflow", "invalid"]
+    metrics = ["overflow", "nan_output", "underflow", "invalid"]
     rows = data.rows([("softmax", {}), ("softmax", {"stable": False})], None, dtypes, metrics, "C8")
     dtypes = [t for t in dtypes if t in set(rows["dtype"])]
     pooled = pool(rows, ["dtype", "label", "metric", "scale"])

@@ -71,7 +71,7 @@ FIGURES: dict[str, FigureSpec] = {
     "distance_vs_scale": _from_module(distance_vs_scale),
     "entropy_vs_scale": _from_module(entropy_vs_scale),
     "overflow_heatmap": _heatmap("overflow"),
-    "nan_heatmap": _heatmap("nan"),
+    "nan_heatmap": _heatmap("nan_output"),
     "underflow_heatmap": _heatmap("underflow"),
     "distance_vs_k": _from_module(distance_vs_k),
     "softmax_family": _from_module(softmax_family),

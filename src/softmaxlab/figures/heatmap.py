@@ -25,7 +25,7 @@ HEAT: dict[str, tuple[str, str]] = {
         "Overflow rate",
         "an intermediate or the output became inf/NaN although every logit was finite",
     ),
-    "nan": ("NaN rate", "the output holds a NaN"),
+    "nan_output": ("NaN rate", "the output holds a NaN"),
     "underflow": (
         "Underflow rate",
         "an output entry is 0 in the format although the wider reference gives a positive value",

@@ -53,7 +53,7 @@ OUTPUTS: tuple[str, ...] = (
     "max_prob",
     "argmax_agrees",
     "support_fraction",
-    "nan",
+    "nan_output",
     "invalid",
     "underflow",
     "max_abs_error",

@@ -294,13 +294,13 @@ def measure_c13(data: ClaimData) -> C13Result:
         (speed["tv_largest_scale"] < speed["tv_smallest_scale"]).all()
     )
     unsaturated = speed[~(speed["tv_largest_scale"] < C13_TV_LIMIT)]
-    ks = sorted(int(k) for k in fade["k"].unique())
     faded, held, ss_faded, ss_held = [], [], [], []
     for dist, part in fade.groupby("distribution", sort=False):
-        if len(ks) < 2:
-            break
-        part = part.set_index("k")
-        lo, hi = part.loc[ks[0]], part.loc[ks[-1]]
+        # Each distribution's own K: an empirical one has only its file's K.
+        part = part.set_index("k").sort_index()
+        if len(part) < 2:
+            continue
+        lo, hi = part.iloc[0], part.iloc[-1]
         (faded if hi["max_prob_softmax"] < lo["max_prob_softmax"] else held).append(dist)
         (ss_faded if hi["max_prob_ssmax"] < lo["max_prob_ssmax"] else ss_held).append(dist)
     pooled = pool(mp, ["k", "label"]).pivot_table(index="k", columns="label", values="mean")
@@ -337,7 +337,7 @@ def measure_c13(data: ClaimData) -> C13Result:
         max_prob=tuple(
             (int(k), float(row["softmax"]), float(row["ssmax"])) for k, row in pooled.iterrows()
         ),
-        ks=tuple(ks),
+        ks=tuple(sorted(int(k) for k in fade["k"].unique())),
         faded=tuple(faded),
         held=tuple(held),
         ss_faded=tuple(ss_faded),

@@ -443,6 +443,27 @@ def test_ledger_on_a_degenerate_config():
     assert details["C7_overflow_cells"]["agrees"].all()
 
 
+def test_ledger_with_a_distribution_of_its_own_k(tmp_path):
+    # The default sweep has the digits logits (K = 10 from the file) beside families swept
+    # at every configured K; C5, C7 and C13 once assumed every distribution had every K.
+    logits = np.random.default_rng(3).standard_normal((40, 5))
+    np.save(tmp_path / "mine.npy", logits)
+    cfg = config.validate(
+        {
+            **SMALL,
+            "distributions": {
+                **SMALL["distributions"],
+                "mine": {"family": "empirical", "path": str(tmp_path / "mine.npy")},
+            },
+        }
+    )
+    summary = _summary(cfg)
+    assert set(summary.loc[summary["distribution"] == "mine", "k"]) == {5}
+    ledger, _ = claims.build_ledger(summary, None, cfg, _cells(cfg))
+    assert list(ledger["claim"]) == ALL_CLAIMS
+    assert set(ledger["verdict"]) <= OUTCOMES
+
+
 def test_maxent_check_does_not_depend_on_blas_threads():
     """C11's SLSQP runs to float64 noise, where threaded BLAS rounds differently; the table
     must be the same in a Snakemake job (one BLAS thread) and in a notebook (all cores)."""

@@ -2,12 +2,12 @@
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w")  # noqa: F821
+sys.stderr = open(snakemake.log[0], "w")
 
-from softmaxlab import crossover, sweep  # noqa: E402
+from softmaxlab import crossover, sweep
 
-params = snakemake.params  # noqa: F821
+params = snakemake.params
 table = crossover.crossover_table(
     params.seed, params.distributions, params.k, params.scales, params.vectors
 )
-sweep.write_csv(table, snakemake.output[0])  # noqa: F821
+sweep.write_csv(table, snakemake.output[0])

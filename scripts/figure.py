@@ -2,11 +2,11 @@
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w")  # noqa: F821
+sys.stderr = open(snakemake.log[0], "w")
 
 
-from softmaxlab import figures, sweep  # noqa: E402
+from softmaxlab import figures, sweep
 
-out = snakemake.output  # noqa: F821
-summary = sweep.read_summary(snakemake.input[0])  # noqa: F821
-figures.render(snakemake.wildcards.figure, summary, out.svg, out.png, out.caption)  # noqa: F821
+out = snakemake.output
+summary = sweep.read_summary(snakemake.input[0])
+figures.render(snakemake.wildcards.figure, summary, out.svg, out.png, out.caption)

@@ -1,15 +1,22 @@
-"""Verify the shards and concatenate their rows into the tidy summary table, in canonical order."""
+"""Verify the shards and concatenate their rows into the tidy summary table, in canonical order:
+as CSV and, when the rule asks for it, as typed Parquet (the same rows in the same order)."""
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w")  # noqa: F821
+sys.stderr = open(snakemake.log[0], "w")
 
-from softmaxlab import sweep  # noqa: E402
+from softmaxlab import sweep
 
-shards, config = snakemake.input.shards, snakemake.params.config  # noqa: F821
+shards, output = snakemake.input.shards, snakemake.output
 try:
     # A damaged shard is deleted before the error, so that the next run recomputes it.
-    rows = sweep.merge_shards(shards, config, snakemake.output[0], discard_damaged=True)  # noqa: F821
+    rows = sweep.merge_shards(
+        shards,
+        snakemake.params.plan,
+        output.csv,
+        discard_damaged=True,
+        parquet=output.get("parquet"),
+    )
 except sweep.ShardError as error:
     sys.exit(str(error))  # one line in the log, no traceback
 print(f"{rows} rows from {len(shards)} verified shards", file=sys.stderr)

@@ -2,10 +2,10 @@
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w")  # noqa: F821
+sys.stderr = open(snakemake.log[0], "w")
 
-from softmaxlab import orderstats, sweep  # noqa: E402
+from softmaxlab import orderstats, sweep
 
-params = snakemake.params  # noqa: F821
+params = snakemake.params
 table = orderstats.reference_table(params.distributions, params.k, params.scales)
-sweep.write_csv(table, snakemake.output[0])  # noqa: F821
+sweep.write_csv(table, snakemake.output[0])

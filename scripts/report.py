@@ -3,14 +3,14 @@
 import sys
 from pathlib import Path
 
-sys.stderr = open(snakemake.log[0], "w")  # noqa: F821
+sys.stderr = open(snakemake.log[0], "w")
 
-import pandas as pd  # noqa: E402
+import pandas as pd
 
-from softmaxlab import claims, manifest, report, sweep  # noqa: E402
-from softmaxlab.files import atomic_path  # noqa: E402
+from softmaxlab import claims, manifest, report, sweep
+from softmaxlab.files import atomic_path
 
-inputs, params = snakemake.input, snakemake.params  # noqa: F821
+inputs, params = snakemake.input, snakemake.params
 details = {
     path.stem.removeprefix("claim_"): sweep.read_table(path)
     for path in sorted(Path(inputs.details).glob("claim_*.csv"))
@@ -26,10 +26,10 @@ html = report.build_report(
     },
     figures=dict(zip(params.figures, inputs.figures, strict=True)),
     captions=dict(zip(params.figures, inputs.captions, strict=True)),
-    manifest=manifest.run_manifest(params.config, inputs.benchmarks),
+    manifest=manifest.run_manifest(params.results_config),
     # Every field as written (the value keeps the spelling its sentence uses).
     answer=pd.read_csv(inputs.answer, dtype=str, keep_default_na=False),
     pooling_rule=claims.POOLING_RULE,
 )
-with atomic_path(snakemake.output[0]) as tmp:  # noqa: F821
+with atomic_path(snakemake.output[0]) as tmp:
     tmp.write_text(html, encoding="utf-8")

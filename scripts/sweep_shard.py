@@ -4,20 +4,20 @@ import contextlib
 import logging
 import sys
 
-sys.stderr = open(snakemake.log[0], "w")  # noqa: F821
+sys.stderr = open(snakemake.log[0], "w")
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s")
 
-from softmaxlab import raw, sweep  # noqa: E402
-from softmaxlab.config import method_specs  # noqa: E402
-from softmaxlab.sweep import Cell  # noqa: E402
+from softmaxlab import raw, sweep
+from softmaxlab.config import method_specs
+from softmaxlab.sweep import Cell
 
-shard = snakemake.params.shard  # noqa: F821
+shard = snakemake.params.shard
 cells = [Cell(d, float(s), int(k), t) for d, s, k, t in shard["cells"]]
 with contextlib.ExitStack() as stack:
     write_raw = None
-    if "raw" in snakemake.output.keys():  # noqa: F821
+    if "raw" in snakemake.output.keys():
         write_raw = stack.enter_context(
-            raw.parquet_writer(snakemake.output.raw, method_specs(shard))  # noqa: F821
+            raw.parquet_writer(snakemake.output.raw, method_specs(shard))
         )
     summary = sweep.run_cells(shard, cells, progress=sweep.stderr_progress, raw=write_raw)
-    sweep.write_shard(summary, snakemake.output.summary, cells, shard)  # noqa: F821
+    sweep.write_shard(summary, snakemake.output.summary, cells, shard)

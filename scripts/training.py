@@ -3,9 +3,9 @@
 import logging
 import sys
 
-sys.stderr = open(snakemake.log[0], "w")  # noqa: F821
+sys.stderr = open(snakemake.log[0], "w")
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(message)s")
 
-from softmaxlab.training import job  # noqa: E402
+from softmaxlab.training import job
 
-job.run(snakemake.params.config, snakemake.output)  # noqa: F821
+job.run(snakemake.params.training, snakemake.output)

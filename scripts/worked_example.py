@@ -2,8 +2,8 @@
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w")  # noqa: F821
+sys.stderr = open(snakemake.log[0], "w")
 
-from softmaxlab import claims, sweep  # noqa: E402
+from softmaxlab import claims, sweep
 
-sweep.write_csv(claims.worked_example(snakemake.params.methods), snakemake.output[0])  # noqa: F821
+sweep.write_csv(claims.worked_example(snakemake.params.methods), snakemake.output[0])

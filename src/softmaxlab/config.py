@@ -16,13 +16,15 @@ repeated in one mapping is refused, where YAML loaders silently keep the last.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import copy
 import functools
+import importlib.resources
 import json
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import jsonschema
@@ -34,7 +36,9 @@ from softmaxlab.dtypes import DTYPES
 from softmaxlab.methods import check_params, describe_value, label, plugin, sweep_limits
 from softmaxlab.sampling import EMPIRICAL, draw_bound, empirical_params, family_params
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+# The schema ships inside the package (package data), so an installed softmaxlab validates a
+# config wherever it runs; workflow/schemas/config.schema.yaml is a symlink to this file.
+SCHEMA_PATH = importlib.resources.files("softmaxlab.schemas") / "config.schema.yaml"
 
 # What one sweep job may take without `limits: {override: true}`. Memory: the job's request
 # (softmaxlab.sweep.job_mem_mb, plus its quantile samples); 8 GiB fits a laptop and a
@@ -96,6 +100,18 @@ def _json_pairs(pairs: list) -> dict:
     return out
 
 
+def command_line_configfiles(argv: Sequence[str]) -> list[str]:
+    """The config files a Snakemake command line names (``--configfile``/``--configfiles``,
+    each followed by one or more paths, or ``--configfile=PATH``), in order; [] when it
+    names none. The Snakefile loads the default config only then, so a named file replaces
+    it. Read from the documented command line because Snakemake has no public record of
+    them for a Snakefile; option abbreviations (``--configf``) are not recognised."""
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument("--configfile", "--configfiles", nargs="+", default=[])
+    known, _ = parser.parse_known_args(list(argv)[1:])
+    return list(known.configfile)
+
+
 def check_config_file(path: str | Path) -> object:
     """What a config file holds, parsed as Snakemake parses it (JSON first, then YAML) but
     strictly: ConfigError ``config file 'path', line N: duplicate key 'seed' ...`` for a
@@ -152,10 +168,12 @@ def load_config_file(path: str | Path) -> dict:
 # --- the schema ----------------------------------------------------------------------------
 
 
-def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
-    """The JSON schema (a YAML file), read with libyaml when PyYAML has it."""
-    with open(path) as handle:
-        return yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+def load_schema(path=SCHEMA_PATH) -> dict:
+    """The JSON schema (a YAML file: a path, or an importlib.resources resource such as
+    SCHEMA_PATH), read with libyaml when PyYAML has it."""
+    resource = Path(path) if isinstance(path, str) else path
+    text = resource.read_text(encoding="utf-8")
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 @functools.lru_cache(maxsize=1)

@@ -46,12 +46,16 @@ def sweep_run_time(benchmark_paths: Iterable[str]) -> dict[str, float]:
     }
 
 
-def run_manifest(config: Mapping, benchmark_paths: Iterable[str]) -> dict:
-    """Config, seed, versions and sweep run time, JSON-serialisable."""
-    return {
+def run_manifest(config: Mapping, benchmark_paths: Iterable[str] | None = None) -> dict:
+    """Config, seed, versions and, given the sweep jobs' benchmark files, the sweep's run
+    time; JSON-serialisable. (The workflow's report omits the run time: it would make the
+    report rerun whenever the sweep jobs do, even when they reproduce the same summary.)"""
+    manifest = {
         "seed": config["seed"],
         "config": dict(config),
         "versions": package_versions(),
         "platform": f"{platform.system()} {platform.machine()}",
-        "run_time": sweep_run_time(benchmark_paths),
     }
+    if benchmark_paths is not None:
+        manifest["run_time"] = sweep_run_time(benchmark_paths)
+    return manifest

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from softmaxlab import nll, plugins
 from softmaxlab.config import method_specs
@@ -438,6 +440,23 @@ KEY_COLUMNS = ("distribution", "scale", "k", "dtype", "label", "metric")
 TEXT_COLUMNS = ("distribution", "dtype", "method", "label", "metric")
 # The summary's number columns that are not counts (n is checked as an integer).
 _FLOAT_FIELDS = tuple(field for field in SUMMARY_FIELDS if field != "n")
+# The summary's column types, in the CSV (as read_summary reads it) and in summary.parquet:
+# names as strings (pandas' ``str``), scale float64, k and n int64, the statistics float64.
+SUMMARY_DTYPES: dict[str, str] = {
+    column: "str" if column in TEXT_COLUMNS else "int64" if column in ("k", "n") else "float64"
+    for column in COLUMNS
+}
+# The same as an Arrow schema: plain strings, not dictionaries/categoricals, so a reader
+# compares and filters them as text (Parquet still stores them dictionary-encoded).
+SUMMARY_SCHEMA = pa.schema(
+    [
+        (column, {"str": pa.string(), "int64": pa.int64(), "float64": pa.float64()}[kind])
+        for column, kind in SUMMARY_DTYPES.items()
+    ]
+)
+# Rows per Parquet row group: each has min/max statistics per column, so a filter on the
+# leading sort keys (distribution, scale, k, dtype) skips most groups of a large summary.
+PARQUET_ROW_GROUP = 1 << 16
 MANIFEST_FORMAT = 1
 
 
@@ -646,9 +665,12 @@ def _csv_text_cells(shard_cells: list[Cell]) -> list[tuple[str, str, str, str]]:
     ]
 
 
-def merge_shards(paths: Iterable, config: Mapping, path, discard_damaged: bool = False) -> int:
-    """The shards' rows, in the canonical order of :func:`sort_summary`, as one CSV; returns
-    the number of rows.
+def merge_shards(
+    paths: Iterable, config: Mapping, path, discard_damaged: bool = False, parquet=None
+) -> int:
+    """The shards' rows, in the canonical order of :func:`sort_summary`, as one CSV (and,
+    with ``parquet``, the same rows in the same order as a typed Parquet file, see
+    :func:`write_parquet`); returns the number of rows.
 
     ``paths``: the shards' CSVs in plan order (shard i holds plan_shards(config)[i]), each
     with the manifest :func:`write_shard` wrote beside it. Every shard is verified first
@@ -689,31 +711,50 @@ def merge_shards(paths: Iterable, config: Mapping, path, discard_damaged: bool =
         # Line by line: joining them first would hold a second copy of the table.
         out.write(",".join(COLUMNS) + "\n")
         out.writelines(lines[i] + "\n" for i in order)
+    if parquet is not None:
+        del lines
+        write_parquet(read_summary(path), parquet)
     return len(order)
 
 
-def read_table(path, **kwargs) -> pd.DataFrame:
+def read_table(path, dtype: Mapping | None = None, **kwargs) -> pd.DataFrame:
     """A CSV the workflow wrote (write_csv or to_csv), typed as it was written.
 
     The TEXT_COLUMNS it has are read as text, always, and only empty fields are missing
     values (what to_csv writes for NaN): pandas' defaults would read the metric "nan" as
     missing and a distribution named "1e3" or "True" as a number or a boolean.
-    Infinite values ("inf", "-inf") read back as floats. ``kwargs`` go to pandas.read_csv.
+    Infinite values ("inf", "-inf") read back as floats. ``dtype``: types of other
+    columns (pandas infers the rest); ``kwargs`` go to pandas.read_csv.
     """
     columns = pd.read_csv(path, nrows=0, **kwargs).reset_index().columns
-    text = [col for col in columns if col in TEXT_COLUMNS]
+    types = {**{col: "str" for col in columns if col in TEXT_COLUMNS}, **(dtype or {})}
     return pd.read_csv(
         path,
-        dtype=dict.fromkeys(text, str),
+        dtype=types,
         keep_default_na=False,
-        na_values={col: [""] for col in columns if col not in text},
+        na_values={col: [""] for col in columns if types.get(col) != "str"},
         **kwargs,
     )
 
 
 def read_summary(path) -> pd.DataFrame:
-    """A summary table (or shard) as written by :func:`write_csv` (see :func:`read_table`)."""
-    return read_table(path)
+    """A summary table (or shard) with the SUMMARY_DTYPES: summary.parquet (written by
+    :func:`write_parquet`) or a CSV written by :func:`write_csv` (see :func:`read_table`).
+    Both give equal frames for the same rows (tests/test_parquet.py)."""
+    if Path(path).suffix == ".parquet":
+        return pd.read_parquet(path)
+    return read_table(path, dtype=SUMMARY_DTYPES)
+
+
+def write_parquet(frame: pd.DataFrame, path) -> None:
+    """A summary frame (COLUMNS) as Parquet with SUMMARY_SCHEMA, written atomically: zstd,
+    PARQUET_ROW_GROUP rows a group, and no pandas metadata (the Arrow types say it all),
+    so its bytes depend only on the rows and the pyarrow version."""
+    table = pa.Table.from_pandas(
+        frame.astype(SUMMARY_DTYPES)[list(COLUMNS)], schema=SUMMARY_SCHEMA, preserve_index=False
+    ).replace_schema_metadata(None)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd", row_group_size=PARQUET_ROW_GROUP)
 
 
 def write_csv(frame: pd.DataFrame, path) -> None:

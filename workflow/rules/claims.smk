@@ -5,11 +5,8 @@ from softmaxlab.claims import data as sl_claims_data
 
 CLAIM_CELLS = sl_claims_data.required_config(config)
 CLAIM_SHARDS = sl_sweep.plan_shards(CLAIM_CELLS) if CLAIM_CELLS else []
-
-
-def claims_cells_input():
-    """The claims cells' table, when the config lacks cells a claim needs."""
-    return ["results/tables/claims_cells.csv"] if CLAIM_CELLS else []
+# The claims cells' table, when the config lacks cells a claim needs.
+CLAIM_CELLS_INPUT = ["results/tables/claims_cells.csv"] if CLAIM_CELLS else []
 
 
 rule worked_example:
@@ -22,6 +19,8 @@ rule worked_example:
         ),
     log:
         "logs/worked_example.log",
+    conda:
+        "../envs/softmaxlab.yaml"
     params:
         methods=config["methods"],
         code=code("worked_example.py"),
@@ -35,6 +34,8 @@ rule claims_shard:
         manifest="results/claims_shards/shard_{shard}.json",
     log:
         "logs/claims_shards/shard_{shard}.log",
+    conda:
+        "../envs/softmaxlab.yaml"
     resources:
         mem_mb=lambda wildcards: sl_sweep.job_mem_mb(
             CLAIM_CELLS, CLAIM_SHARDS[int(wildcards.shard)]
@@ -48,7 +49,9 @@ rule claims_shard:
         "../../scripts/sweep_shard.py"
 
 
-rule claims_cells:
+# A checkpoint like the summary's (sweep.smk): a regrouped merge with the same bytes
+# reruns no claims job.
+checkpoint claims_cells:
     input:
         shards=expand(
             "results/claims_shards/shard_{shard}.csv", shard=range(len(CLAIM_SHARDS))
@@ -57,11 +60,13 @@ rule claims_cells:
             "results/claims_shards/shard_{shard}.json", shard=range(len(CLAIM_SHARDS))
         ),
     output:
-        "results/tables/claims_cells.csv",
+        csv="results/tables/claims_cells.csv",
     log:
         "logs/claims_cells.log",
+    conda:
+        "../envs/softmaxlab.yaml"
     params:
-        config=CLAIM_CELLS,
+        plan=lambda wildcards: config_keys(PLAN_KEYS, CLAIM_CELLS),
         code=code("merge_summary.py"),
     script:
         "../../scripts/merge_summary.py"
@@ -69,8 +74,8 @@ rule claims_cells:
 
 rule claims:
     input:
-        summary="results/tables/summary.csv",
-        cells=claims_cells_input(),
+        summary="results/tables/summary.parquet",
+        cells=CLAIM_CELLS_INPUT,
         example="results/tables/worked_example.csv",
         crossover="results/tables/c2_crossover.csv",
         orderstats="results/tables/c13_reference.csv",
@@ -86,8 +91,10 @@ rule claims:
         details=directory("results/tables/claim_details"),
     log:
         "logs/claims.log",
+    conda:
+        "../envs/softmaxlab.yaml"
     params:
-        config=config,
+        claims=claims_config(),
         code=code("claims.py"),
     script:
         "../../scripts/claims.py"

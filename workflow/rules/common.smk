@@ -12,7 +12,7 @@ from softmaxlab import tables as sl_tables
 try:
     # Snakemake's loader keeps the last of two equal keys: re-read every config file of
     # this run (--configfile, or the Snakefile's configfile:) strictly first.
-    for _configfile in workflow.configfiles:
+    for _configfile in CONFIGFILES or [DEFAULT_CONFIGFILE]:
         sl_config.check_config_file(_configfile)
     _validated = sl_config.validate(config)
 except sl_config.ConfigError as error:
@@ -20,6 +20,32 @@ except sl_config.ConfigError as error:
     sys.exit(f"Invalid config: {error}")
 config.clear()
 config.update(_validated)
+
+# The config keys each kind of job reads, given to it as params (never the whole config):
+# a change to another key reruns none of its jobs. What no result depends on: how cells
+# are grouped into jobs, whether raw per-vector metrics are kept, the job-size guard.
+PLAN_KEYS = (
+    "distributions",
+    "k",
+    "scales",
+    "dtypes",
+    "methods",
+    "vectors",
+    "shard_elements",
+)
+CLAIMS_KEYS = (
+    "seed",
+    "scales",
+    "k",
+    "dtypes",
+    "distributions",
+    "methods",
+    "vectors",
+    "grad_vectors",
+    "quantile_vectors",
+)
+TRAINING_KEYS = ("seed", "methods", "training")
+RUN_ONLY_KEYS = ("shard_elements", "raw_metrics", "limits")
 
 SHARDS = sl_sweep.plan_shards(config)
 FIGURES = list(sl_figures.FIGURES)
@@ -30,6 +56,23 @@ wildcard_constraints:
     shard=r"\d+",
     figure="|".join(FIGURES),
     pivot="|".join(PIVOTS),
+
+
+def config_keys(keys, cfg=None):
+    """The entries ``keys`` of the (validated) config ``cfg``, default the run's."""
+    cfg = config if cfg is None else cfg
+    return {key: cfg[key] for key in keys}
+
+
+def claims_config():
+    """What the claims read of the config (softmaxlab.claims: seed, the sweep's cells and
+    methods, its vector counts)."""
+    return config_keys(CLAIMS_KEYS)
+
+
+def results_config():
+    """The config without RUN_ONLY_KEYS: what the results depend on (the report's copy)."""
+    return {key: value for key, value in config.items() if key not in RUN_ONLY_KEYS}
 
 
 def shard_outputs(ext="csv"):

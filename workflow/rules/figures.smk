@@ -4,7 +4,7 @@
 
 rule figure:
     input:
-        "results/tables/summary.csv",
+        "results/tables/summary.parquet",
     output:
         svg="results/figures/{figure}.svg",
         caption="results/figures/{figure}.caption.md",
@@ -16,6 +16,8 @@ rule figure:
         ),
     log:
         "logs/figures/{figure}.log",
+    conda:
+        "../envs/softmaxlab.yaml"
     params:
         code=code("figure.py"),
     script:

@@ -7,6 +7,8 @@ rule crossover:
         "results/tables/c2_crossover.csv",
     log:
         "logs/crossover.log",
+    conda:
+        "../envs/softmaxlab.yaml"
     params:
         seed=config["seed"],
         k=config["k"],
@@ -23,6 +25,8 @@ rule orderstats:
         "results/tables/c13_reference.csv",
     log:
         "logs/orderstats.log",
+    conda:
+        "../envs/softmaxlab.yaml"
     params:
         k=config["k"],
         distributions=config["distributions"],

@@ -17,6 +17,8 @@ rule sweep_shard:
         "logs/sweep/shard_{shard}.log",
     benchmark:
         "results/benchmarks/sweep_shard_{shard}.tsv"
+    conda:
+        "../envs/softmaxlab.yaml"
     resources:
         # Streaming bounds a job's memory whatever its vectors and cells: 1 GiB, more only
         # for K beyond about 2 x 10^6 (softmaxlab.sweep.job_mem_mb, benchmarks/README.md).
@@ -33,21 +35,30 @@ rule sweep_shard:
         "../../scripts/sweep_shard.py"
 
 
-rule summary:
+# A checkpoint, so that Snakemake re-evaluates the jobs downstream once it has run: when the
+# sweep reran without changing a value (other shard_elements, raw_metrics switched on), the
+# merged tables have the same bytes, and with their checksums unchanged no table, claim,
+# figure or report job reruns (files above --max-checksum-file-size count as changed:
+# profiles/default raises it above any summary.parquet).
+checkpoint summary:
     input:
         shards=shard_outputs(),
         manifests=shard_outputs("json"),
     output:
-        report(
+        csv=report(
             "results/tables/summary.csv",
             caption="../report/summary.rst",
             category="Tables",
             labels={"table": "summary (tidy)"},
         ),
+        # The same rows, typed: what the pivot tables, figures, claims and report read.
+        parquet="results/tables/summary.parquet",
     log:
         "logs/summary.log",
+    conda:
+        "../envs/softmaxlab.yaml"
     params:
-        config=config,
+        plan=config_keys(PLAN_KEYS),
         code=code("merge_summary.py"),
     script:
         "../../scripts/merge_summary.py"

@@ -3,7 +3,7 @@
 
 rule pivot_table:
     input:
-        "results/tables/summary.csv",
+        "results/tables/summary.parquet",
     output:
         csv="results/tables/pivot_{pivot}.csv",
         html=report(
@@ -14,6 +14,8 @@ rule pivot_table:
         ),
     log:
         "logs/tables/pivot_{pivot}.log",
+    conda:
+        "../envs/softmaxlab.yaml"
     params:
         code=code("pivot_table.py"),
     script:

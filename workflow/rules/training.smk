@@ -23,8 +23,10 @@ rule training:
         ),
     log:
         "logs/training.log",
+    conda:
+        "../envs/softmaxlab.yaml"
     params:
-        config=config,
+        training=config_keys(TRAINING_KEYS),
         code=code("training.py"),
     script:
         "../../scripts/training.py"

@@ -99,7 +99,7 @@ def _job_stats(output: str) -> dict[str, int]:
 
 
 def test_large_config_dry_run_has_the_planned_jobs(tmp_path):
-    from softmaxlab import figures, tables
+    from softmaxlab import claims, figures, tables
 
     root = tmp_path / "large"
     root.mkdir()
@@ -121,15 +121,22 @@ def test_large_config_dry_run_has_the_planned_jobs(tmp_path):
     assert max(config["k"]) == 10**6
     shards = sweep.plan_shards(config)
     assert sum(len(shard) for shard in shards) == len(sweep.cells(config))
+    extra = claims.required_config(config)  # cells the claims need beyond the config
+    claim_jobs = {} if extra is None else {"claims_shard": len(sweep.plan_shards(extra))}
     expected = {
         "sweep_shard": len(shards),
         "pivot_table": len(tables.PIVOTS),
         "figure": len(figures.FIGURES),
         "summary": 1,
         "worked_example": 1,
+        "crossover": 1,
+        "orderstats": 1,
+        "training": 1,
         "claims": 1,
         "report": 1,
         "all": 1,
+        **claim_jobs,
+        **({"claims_cells": 1} if claim_jobs else {}),
     }
     expected["total"] = sum(expected.values())
     assert stats == expected

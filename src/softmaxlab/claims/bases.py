@@ -552,11 +552,7 @@ SPEC_C7 = Spec(
 
 
 def claim_c7(data: ClaimData, thresholds: pd.DataFrame) -> Claim:
-    try:
-        result = measure_c7(data, thresholds)
-    except Missing as missing:
-        return SPEC_C7.not_measured(str(missing))
-    return SPEC_C7.row(result, result.details)
+    return SPEC_C7.measured(measure_c7, data, thresholds)
 
 
 # --- C9 ----------------------------------------------------------------------------------
@@ -679,11 +675,7 @@ SPEC_C9 = Spec(
 
 
 def claim_c9(data: ClaimData) -> Claim:
-    try:
-        result = measure_c9(data)
-    except Missing as missing:
-        return SPEC_C9.not_measured(str(missing))
-    return SPEC_C9.row(result, result.details)
+    return SPEC_C9.measured(measure_c9, data)
 
 
 # --- thresholds and the predicted overflow (exact constructions) ----------------------------

@@ -84,6 +84,15 @@ class Spec:
             result,
         )
 
+    def measured(self, measure: Callable[..., object], *args) -> Claim:
+        """The row of ``measure(*args)`` (a result with ``details``), or the not-measured
+        row when the data it needs is missing (:class:`Missing`, its message the reason)."""
+        try:
+            result = measure(*args)
+        except Missing as missing:
+            return self.not_measured(str(missing))
+        return self.row(result, result.details)
+
     def not_measured(self, reason: str) -> Claim:
         """The row of a claim whose data this config does not produce, with the reason."""
         return Claim(

@@ -196,11 +196,7 @@ SPEC_C2 = Spec(
 
 
 def claim_c2(data: ClaimData) -> Claim:
-    try:
-        result = measure_c2(data)
-    except Missing as missing:
-        return SPEC_C2.not_measured(str(missing))
-    return SPEC_C2.row(result, result.details)
+    return SPEC_C2.measured(measure_c2, data)
 
 
 # ------------------------------------------------------------------------------------ C13
@@ -418,8 +414,4 @@ SPEC_C13 = Spec(
 
 
 def claim_c13(data: ClaimData) -> Claim:
-    try:
-        result = measure_c13(data)
-    except Missing as missing:
-        return SPEC_C13.not_measured(str(missing))
-    return SPEC_C13.row(result, result.details)
+    return SPEC_C13.measured(measure_c13, data)

@@ -176,11 +176,7 @@ SPEC_C3 = Spec(
 
 
 def claim_c3(data: ClaimData) -> Claim:
-    try:
-        result = measure_c3(data)
-    except Missing as missing:
-        return SPEC_C3.not_measured(str(missing))
-    return SPEC_C3.row(result, result.details)
+    return SPEC_C3.measured(measure_c3, data)
 
 
 # ------------------------------------------------------------------------------------ C4
@@ -324,11 +320,7 @@ SPEC_C4 = Spec(
 
 
 def claim_c4(data: ClaimData) -> Claim:
-    try:
-        result = measure_c4(data)
-    except Missing as missing:
-        return SPEC_C4.not_measured(str(missing))
-    return SPEC_C4.row(result, result.details)
+    return SPEC_C4.measured(measure_c4, data)
 
 
 # ----------------------------------------------------------------------------------- C14

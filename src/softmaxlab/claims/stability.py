@@ -33,7 +33,6 @@ from .common import (
     MAIN_DTYPE,
     RATE_SHARE_TOLERANCE,
     Claim,
-    Missing,
     Spec,
     dtype_order,
     pool,
@@ -251,11 +250,7 @@ SPEC_C8 = Spec(
 
 
 def claim_c8(data: ClaimData) -> Claim:
-    try:
-        result = measure_c8(data)
-    except Missing as missing:
-        return SPEC_C8.not_measured(str(missing))
-    return SPEC_C8.row(result, result.details)
+    return SPEC_C8.measured(measure_c8, data)
 
 
 # ------------------------------------------------------------------------------------ C10
@@ -455,8 +450,4 @@ SPEC_C10 = Spec(
 
 
 def claim_c10(data: ClaimData) -> Claim:
-    try:
-        result = measure_c10(data)
-    except Missing as missing:
-        return SPEC_C10.not_measured(str(missing))
-    return SPEC_C10.row(result, result.details)
+    return SPEC_C10.measured(measure_c10, data)

@@ -277,17 +277,23 @@ def family_grid(
         order = [
             f"{label} (reference)" if label in extra else label for label in [*members, *extra]
         ]
-        ordered = {key: handles[key] for key in order if key in handles}
-        if ordered:
-            axes[0, j].legend(
-                ordered.values(),
-                ordered.keys(),
-                loc="lower center",
-                bbox_to_anchor=(0.5, 1.1),
-                ncol=1,
-                frameon=False,
-                handlelength=2.2,
-            )
+        legend_above(axes[0, j], {key: handles[key] for key in order if key in handles})
+
+
+def legend_above(ax, handles: dict, **options) -> None:
+    """A one-column, frameless legend of ``handles`` (label -> artist) above a grid column's
+    top panel, the style of every family grid; nothing when there are no handles."""
+    if handles:
+        ax.legend(
+            handles.values(),
+            handles.keys(),
+            loc="lower center",
+            bbox_to_anchor=(0.5, 1.1),
+            ncol=1,
+            frameon=False,
+            handlelength=2.2,
+            **options,
+        )
 
 
 def save_figure(fig: Figure, svg_path, png_path) -> None:

@@ -20,7 +20,14 @@ from matplotlib.figure import Figure
 from matplotlib.transforms import blended_transform_factory
 
 from softmaxlab.figures.data import REFERENCE, family_groups, join_list, representatives
-from softmaxlab.figures.style import MARKERS, empty_figure, log_axis, new_figure, palette
+from softmaxlab.figures.style import (
+    MARKERS,
+    empty_figure,
+    legend_above,
+    log_axis,
+    new_figure,
+    palette,
+)
 from softmaxlab.formatting import number, percent
 from softmaxlab.training.study import best_runs
 
@@ -103,17 +110,7 @@ def draw(data: Data) -> Figure:
             if j == 0:
                 ax.set_ylabel(f"{dataset}\ntraining loss (log)")
         axes[0, j].set_title(family, fontweight="bold")
-        if handles:
-            axes[0, j].legend(
-                handles.values(),
-                handles.keys(),
-                loc="lower center",
-                bbox_to_anchor=(0.5, 1.1),
-                ncol=1,
-                frameon=False,
-                handlelength=2.2,
-                fontsize=8.5,
-            )
+        legend_above(axes[0, j], handles, fontsize=8.5)
     return fig
 
 

@@ -79,7 +79,8 @@ from softmaxlab.vjp import has_vjp
 
 log = logging.getLogger("softmaxlab.training")
 
-COLUMNS: tuple[str, ...] = (
+#: The key columns of one run, first in both tables.
+RUN_KEYS: tuple[str, ...] = (
     "dataset",
     "method",
     "label",
@@ -88,6 +89,9 @@ COLUMNS: tuple[str, ...] = (
     "optimizer",
     "learning_rate",
     "seed",
+)
+COLUMNS: tuple[str, ...] = (
+    *RUN_KEYS,
     "steps",
     "train_nll",
     "test_nll",
@@ -97,14 +101,7 @@ COLUMNS: tuple[str, ...] = (
     "steps_to_90pct",
 )
 CURVE_COLUMNS: tuple[str, ...] = (
-    "dataset",
-    "method",
-    "label",
-    "loss",
-    "dtype",
-    "optimizer",
-    "learning_rate",
-    "seed",
+    *RUN_KEYS,
     "step",
     "train_loss",
     "train_nll",

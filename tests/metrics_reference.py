@@ -104,6 +104,7 @@ def vector_metrics(
         "support_fraction": support,
         "overflow": np.asarray(overflow, dtype=np.float64),
         "nan_output": has_nan.astype(np.float64),
+        "nonfinite_output": (~np.isfinite(pf)).any(axis=-1).astype(np.float64),
         "invalid": invalid(pf, p.dtype, k),
     }
     if p_ref is None:

@@ -321,7 +321,7 @@ CORPUS += [
         method("entmax", alpha=1 + 1e-6),
         ["'methods[0]'", "alpha", "limit", "override"],
     ),
-    ("K of 10^9", broken(k=[2, 10**9]), ["'k[1]'", "MiB", "limit", "override"]),
+    ("K of 10^9", broken(k=[2, 10**9], grad_vectors=8), ["'k[1]'", "MiB", "limit", "override"]),
     (
         "gradient directions too large",
         broken(k=[2, 10**6], grad_vectors=10**5),

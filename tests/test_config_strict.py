@@ -70,7 +70,8 @@ def _integer_keys():
     cases = []
     for path in _schema_integer_paths(SCHEMA):
         key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
-        cases.append((key, _with(path, 4.0), _with(path, 4)))
+        value = 400 if path[0] == "vectors" else 4  # the default vectors.min is 200
+        cases.append((key, _with(path, float(value)), _with(path, value)))
     for name in methods():
         for param, default in method_defaults(name).items():
             if isinstance(default, int) and not isinstance(default, bool):
@@ -99,7 +100,7 @@ def test_every_integer_key_is_found():
 def test_an_integral_float_is_refused_for_every_integer_key(path, bad, good):
     message = refused(bad)
     assert repr(path.split(" ")[0]) in message and "integer" in message
-    assert "4.0" in message
+    assert "4.0" in message or "400.0" in message
     sl_config.validate(good)  # the same value as an integer is accepted
 
 
@@ -340,8 +341,9 @@ def test_largest_k_fits_the_job_memory_limit():
         return sweep.job_mem_mb(cfg, [sweep.Cell("normal", 1.0, k, "float64")])
 
     largest = max(k for k in range(5_000_000, 22_000_000, 1000) if request(k) <= 8192)
-    sl_config.validate({**DEFAULT, "k": [2, largest]})
-    assert "'k[1]'" in refused({**DEFAULT, "k": [2, largest + 1000]})
+    few = {**DEFAULT, "grad_vectors": 8, "vectors": {"elements": 2000, "min": 3, "max": 100}}
+    sl_config.validate({**few, "k": [2, largest]})
+    assert "'k[1]'" in refused({**few, "k": [2, largest + 1000]})
 
 
 def test_override_lifts_soft_limits_but_never_the_hard_ones():
@@ -350,7 +352,8 @@ def test_override_lifts_soft_limits_but_never_the_hard_ones():
     big = {"elements": 10**6, "min": 3, "max": 10**6}
     sl_config.validate({**DEFAULT, **over, "shard_elements": 10**12, "vectors": big})
     # A budget above the limit is fine when the sweep is smaller: jobs are what counts.
-    sl_config.validate({**DEFAULT, "shard_elements": 10**12})
+    small = {"elements": 2000, "min": 3, "max": 100}
+    sl_config.validate({**DEFAULT, "shard_elements": 10**12, "vectors": small})
     for cfg in [
         {**DEFAULT, **over, "seed": 10**400},
         {**DEFAULT, **over, "scales": [float("nan")]},

@@ -119,7 +119,7 @@ def test_vector_metrics_on_uniform_output():
     assert out["argmax_agrees"][0] == 0
     assert out["support_fraction"][0] == 1
     assert out["invalid"][0] == 0 and out["nan_output"][0] == 0 and out["overflow"][0] == 0
-    gradient_metrics = {"grad_norm", "grad_vanishes", *nll.NLL_METRICS}
+    gradient_metrics = {"grad_norm", "grad_vanishes", "input_nonfinite", *nll.NLL_METRICS}
     assert set(out) | gradient_metrics == set(metrics.METRICS)
 
 
@@ -134,7 +134,7 @@ def test_nll_metrics_are_registered_after_the_others():
     count = len(nll.NLL_METRICS)
     assert metrics.METRICS[-count:] == nll.NLL_METRICS
     assert metrics.METRICS[:4] == ("tv_to_argmax", "l2_to_argmax", "kl_to_argmax", "entropy")
-    assert metrics.METRICS[-count - 1] == "max_rel_error"
+    assert metrics.METRICS[-count - 2 : -count] == ("max_rel_error", "input_nonfinite")
     assert nll.NLL_RATE_METRICS <= metrics.RATE_METRICS
     assert nll.NLL_RATE_METRICS <= metrics.UNIT_INTERVAL_METRICS
     for name in nll.NLL_METRICS:

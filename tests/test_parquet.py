@@ -67,6 +67,7 @@ def test_edge_values_round_trip_and_bytes_are_stable(tmp_path):
             "scale": [1e-300, 1e300],
             "k": [2, 2**40],
             "dtype": ["float64", "bfloat16"],
+            "compute": ["native", "float32"],
             "method": ["softmax", "pkg.mod:fn"],
             "label": ['softmax(base=2, note="a, b")', "None"],
             "metric": ["nan", "null"],

@@ -65,7 +65,7 @@ def test_cells_span_several_blocks():
 
 
 def test_streamed_summary_equals_summary_of_all_values(many_summary):
-    cell = sweep.Cell("normal", 40.0, 100, "float16")
+    cell = sweep.Cell("normal", 40.0, 100, "float64")  # gradients: float64 cells only
     values = _all_at_once(MANY, cell)
     assert np.isfinite(values[:, METRICS.index("grad_norm")][:1400]).all()
     assert np.isnan(values[:, METRICS.index("grad_norm")][1400:]).all()
@@ -73,7 +73,7 @@ def test_streamed_summary_equals_summary_of_all_values(many_summary):
     is_rate = np.array([metric in RATE_METRICS for _ in specs for metric in METRICS])
     expected = stats.summarize(values, is_rate, *metric_ranges(list(METRICS) * len(specs)))
     got = many_summary[
-        (many_summary["scale"] == 40.0) & (many_summary["dtype"] == "float16")
+        (many_summary["scale"] == 40.0) & (many_summary["dtype"] == "float64")
     ].reset_index(drop=True)
     np.testing.assert_array_equal(got["n"], expected["n"])
     for field in ("q05", "median", "q95"):  # quantile_vectors covers every vector: exact
@@ -220,7 +220,7 @@ def test_raw_parquet_holds_every_vector(tmp_path, many_summary):
     table = pd.read_parquet(tmp_path / "raw")
     assert len(table) == 4 * len(specs) * 3000
     assert list(table.columns) == list(raw.SCHEMA.names)
-    cell = sweep.Cell("normal", 40.0, 100, "float16")
+    cell = sweep.Cell("normal", 40.0, 100, "float16", "float32")
     values = _all_at_once(MANY, cell)
     rows = table[(table["scale"] == 40.0) & (table["dtype"] == "float16")]
     for m, (_, _, label) in enumerate(specs):
@@ -261,8 +261,8 @@ def test_long_cells_report_progress_between_blocks(monkeypatch, caplog):
     with caplog.at_level("INFO", logger="softmaxlab.sweep"):
         sweep.run_cells(config, sweep.cells(config))
     assert [r.getMessage() for r in caplog.records] == [
-        "normal k=100 float32, 2 scale(s): 1310/3000 vectors",
-        "normal k=100 float32, 2 scale(s): 2620/3000 vectors",
+        "normal k=100 float32 (native), 2 scale(s): 1310/3000 vectors",
+        "normal k=100 float32 (native), 2 scale(s): 2620/3000 vectors",
     ]
 
 

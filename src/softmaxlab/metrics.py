@@ -50,16 +50,29 @@ METRICS: tuple[str, ...] = (
     "grad_vanishes",
     "overflow",
     "nan_output",
+    "nonfinite_output",
     "underflow",
     "invalid",
     "max_abs_error",
     "max_rel_error",
+    "input_nonfinite",
     # Claim C14's NLL measurements (softmaxlab.nll), last so the columns above keep their
     # order; measured on float64 cells only (NLL_SCOPE).
     *NLL_METRICS,
 )
 RATE_METRICS: frozenset[str] = (
-    frozenset({"argmax_agrees", "grad_vanishes", "overflow", "nan_output", "underflow", "invalid"})
+    frozenset(
+        {
+            "argmax_agrees",
+            "grad_vanishes",
+            "overflow",
+            "nan_output",
+            "nonfinite_output",
+            "underflow",
+            "invalid",
+            "input_nonfinite",
+        }
+    )
     | NLL_RATE_METRICS
 )
 #: The dtype whose cells get the NLL metrics (every other cell has n = 0 for them).
@@ -133,6 +146,9 @@ DEFINITIONS: dict[str, str] = {
     "or NaN in float8_e4m3fn, which has no inf) although the input was finite, else 0. A zero "
     "denominator (no mass, or every term underflowed) is not overflow: it shows in nan/invalid.",
     "nan_output": "1 if some p_i is NaN, else 0.",
+    "nonfinite_output": "1 if some p_i is NaN or infinite, else 0: the share of vectors the "
+    "accuracy metrics (distances, entropy, max_prob, errors) leave out, since they are NaN "
+    "there; report it next to them (no survivorship).",
     "underflow": "1 if some p_i is 0 in the format where the wider reference computation of "
     "the same method on the same rounded input is positive, else 0.",
     "invalid": "1 unless every p_i is finite and >= 0 and |sum p - 1| <= (ceil(log2 K) + 2) "
@@ -140,6 +156,10 @@ DEFINITIONS: dict[str, str] = {
     "max_abs_error": "max_i |p_i - r_i| against the reference r: the same method on the same "
     "rounded input in float64 (in long double for float64 itself).",
     "max_rel_error": "max over r_i > 0 of |p_i - r_i| / r_i, same reference.",
+    "input_nonfinite": "1 if some logit is not finite after rounding to the format (the "
+    "cast, not the method: beyond +-448 float8_e4m3fn gives NaN, beyond the max the other "
+    "formats give inf), else 0. Every other metric is measured on the vectors whose rounded "
+    "logits are all finite only (NaN, so left out, for the others).",
 }
 #: Where the NLL metrics are measured, appended to each of their definitions.
 NLL_SCOPE = (
@@ -262,6 +282,26 @@ _WIDER_LONGDOUBLE = np.finfo(np.longdouble).nmant in (63, 112)
 _SURE_LO, _SURE_HI = 2.0**-900, 2.0**900
 _MAX_RATIO_LO = 2.0**-800
 _CANDIDATE = 1 - 2.0**-48
+
+
+#: The metrics measured against the wider reference computation (softmaxlab.dtypes).
+ERROR_METRICS: tuple[str, ...] = ("underflow", "max_abs_error", "max_rel_error")
+
+
+def error_metrics(p: np.ndarray, p_ref: np.ndarray) -> dict[str, np.ndarray]:
+    """underflow, max_abs_error and max_rel_error of the output p (any format) against the
+    reference p_ref (same shape, a wider format), one float64 value per row: the values
+    vector_metrics gives for them."""
+    p = np.asarray(p)
+    k = p.shape[-1]
+    pf = np.ascontiguousarray(p, dtype=np.float64).reshape(-1, k)
+    ref = np.ascontiguousarray(p_ref).reshape(-1, k)
+    with np.errstate(all="ignore"):
+        errs = _errors(pf, pf == 0, ref)
+    return {
+        name: np.reshape(value, p.shape[:-1])
+        for name, value in zip(ERROR_METRICS, errs, strict=True)
+    }
 
 
 def _errors(pf, zero, p_ref, scratch=None):
@@ -399,7 +439,9 @@ def vector_metrics(
     overflow: np.ndarray,
     p_ref: np.ndarray | None,
 ) -> dict[str, np.ndarray]:
-    """Every metric except the gradient ones, one value per row, as float64 arrays.
+    """Every metric except the gradient ones, the NLL ones and input_nonfinite (the
+    sweep's: they need the draws or the unrounded logits), one value per row, as float64
+    arrays.
 
     x: the rounded logits (any format), p: the method's output in that format, overflow:
     the method's per-row overflow flag, p_ref: the same method on the same x in a wider
@@ -416,7 +458,8 @@ def vector_metrics(
     tol = sum_tolerance(p.dtype, k)  # ValueError unless p is in one of the six formats
     ref = None if p_ref is None else np.ascontiguousarray(p_ref).reshape(-1, k)
     values = _vector_metrics(x, p, k, tol, ref)
-    values["overflow"] = np.asarray(overflow, dtype=np.float64)
+    values["overflow"] = np.asarray(overflow, dtype=np.float64).reshape(-1)
+    values["nonfinite_output"] = (~np.isfinite(p).reshape(-1, k).all(axis=-1)).astype(np.float64)
     return {name: np.reshape(value, x.shape[:-1]) for name, value in values.items()}
 
 

@@ -1,6 +1,6 @@
 """The sweep: cells, their grouping into jobs, and the evaluation of a group of cells.
 
-A cell is (distribution, scale, K, dtype). Its vectors come from the (distribution, K)
+A cell is (distribution, scale, K, dtype, compute mode). Its vectors come from the (distribution, K)
 stream (softmaxlab.sampling), so a cell's numbers are the same whichever job runs it:
 sharding changes only the grouping, never a value.
 """
@@ -24,15 +24,16 @@ import pyarrow.parquet as pq
 
 from softmaxlab import nll, plugins
 from softmaxlab.config import method_specs
-from softmaxlab.dtypes import reference_dtype
+from softmaxlab.dtypes import get_dtype, reference_dtype
 from softmaxlab.files import atomic_path
-from softmaxlab.methods import evaluate, normalize, plugin
+from softmaxlab.methods import COMPUTE_MODES, evaluate, normalize, plugin
 from softmaxlab.metrics import (
     GRAD_VANISHING_THRESHOLD,
     METRICS,
     NLL_DTYPE,
     RATE_METRICS,
     directional_grad_norm,
+    error_metrics,
     vector_metrics,
 )
 from softmaxlab.sampling import (
@@ -50,6 +51,7 @@ COLUMNS: tuple[str, ...] = (
     "scale",
     "k",
     "dtype",
+    "compute",
     "method",
     "label",
     "metric",
@@ -74,6 +76,48 @@ class Cell:
     scale: float
     k: int
     dtype: str
+    #: How the format computes (softmaxlab.methods.COMPUTE_MODES): see compute_modes.
+    compute: str = "native"
+
+
+#: The mode a format narrower than float32 computes in when the config's ``compute`` does
+#: not list it, and the mode the claims, figures and tables read (headline_rows): float32,
+#: as the frameworks' kernels compute (softmaxlab.methods.compute_dtype).
+DEFAULT_COMPUTE = "float32"
+
+
+def compute_modes(config: Mapping, dtype: str) -> list[str]:
+    """The compute modes of ``dtype``'s cells: the config's ``compute`` list for a format
+    narrower than float32 (DEFAULT_COMPUTE when not listed); "native" for float32 and
+    float64, whose arithmetic is their own in either mode."""
+    if get_dtype(dtype).itemsize >= 4:
+        return ["native"]
+    listed = config.get("compute", {}).get(dtype, [DEFAULT_COMPUTE])
+    return [mode for mode in COMPUTE_MODES if mode in listed]  # canonical order
+
+
+def headline_compute(dtype: str, modes: Iterable[str]) -> str:
+    """The one mode of ``dtype`` that the claims, figures and tables read among the modes
+    a summary has for it: DEFAULT_COMPUTE where measured, else native."""
+    modes = set(modes)
+    if get_dtype(dtype).itemsize < 4 and DEFAULT_COMPUTE in modes:
+        return DEFAULT_COMPUTE
+    return "native" if "native" in modes else sorted(modes)[0]
+
+
+def headline_rows(summary: pd.DataFrame) -> pd.DataFrame:
+    """The summary rows of each format's headline compute mode (:func:`headline_compute`):
+    one row per (distribution, scale, K, dtype, label, metric), as the claims, figures and
+    tables read it. A summary without a compute column is returned as it is."""
+    if "compute" not in summary.columns or summary.empty:
+        return summary
+    pairs = summary[["dtype", "compute"]].drop_duplicates()
+    chosen = {
+        dtype: headline_compute(dtype, group["compute"])
+        for dtype, group in pairs.groupby("dtype", sort=False)
+    }
+    keep = summary["compute"].to_numpy() == summary["dtype"].map(chosen).to_numpy()
+    return summary[keep].reset_index(drop=True)
 
 
 def n_vectors(config: Mapping, k: int) -> int:
@@ -115,11 +159,12 @@ def independent_vectors(config: Mapping) -> dict[tuple[str, int], int]:
 def cells(config: Mapping) -> list[Cell]:
     """Every cell, grouped by (distribution, K) so a job samples each stream once."""
     return [
-        Cell(distribution, float(scale), k, dtype)
+        Cell(distribution, float(scale), k, dtype, compute)
         for distribution in config["distributions"]
         for k in ks(config, distribution)
         for scale in config["scales"]
         for dtype in config["dtypes"]
+        for compute in compute_modes(config, dtype)
     ]
 
 
@@ -184,8 +229,9 @@ def shard_params(config: Mapping, shard: int, shards: list[list[Cell]] | None = 
         "plugin_sources": plugin_sources(config),
         "vectors": dict(config["vectors"]),
         "grad_vectors": config["grad_vectors"],
+        "error_vectors": config["error_vectors"],
         "quantile_vectors": config["quantile_vectors"],
-        "cells": [[c.distribution, c.scale, c.k, c.dtype] for c in shard_cells],
+        "cells": [[c.distribution, c.scale, c.k, c.dtype, c.compute] for c in shard_cells],
     }
 
 
@@ -223,17 +269,45 @@ def _stacked_logits(z: np.ndarray, group: list[Cell], rows: slice) -> np.ndarray
     return np.concatenate(parts)
 
 
-def _fill_metrics(block: np.ndarray, rows: slice, x: np.ndarray, name: str, call: dict) -> None:
-    """Every metric but the gradient's, for the logits x that are rows ``rows`` of block."""
-    p, overflow = evaluate(x, name, **call)
-    p_ref = normalize(x.astype(reference_dtype(x.dtype)), name, **call)
-    metric_values = vector_metrics(x, p, overflow, p_ref)
+def _reference_rows(x: np.ndarray, first_rows: np.ndarray, error_vectors: int) -> np.ndarray | None:
+    """The rows whose error metrics are measured: all (None) unless x's reference is long
+    double (float64 cells), which costs about 10x the method; then the rows whose vector
+    index in its cell (``first_rows``) is below ``error_vectors``. Where long double is no
+    wider than float64 (Windows, macOS arm64) no row: float64 is never compared with
+    itself."""
+    if reference_dtype(x.dtype) != np.longdouble:
+        return None
+    if np.finfo(np.longdouble).nmant <= np.finfo(np.float64).nmant:
+        return np.zeros(len(x), dtype=bool)
+    return first_rows < error_vectors
+
+
+def _fill_metrics(block, rows, x, name: str, call: dict, compute: str, reference_rows) -> None:
+    """Every metric but the gradient and NLL ones, for the logits x (rounded to the cell's
+    format, every entry finite) that are rows ``rows`` of block. The error metrics are
+    measured on ``reference_rows`` of them (a mask; None: all) and NaN on the others."""
+    p, overflow = evaluate(x, name, compute=compute, **call)
+    wide = reference_dtype(x.dtype)
+    if reference_rows is None:
+        metric_values = vector_metrics(x, p, overflow, normalize(x.astype(wide), name, **call))
+    else:
+        metric_values = vector_metrics(x, p, overflow, None)
+        if reference_rows.any():
+            # gumbel_softmax's noise depends on the array's shape: reference all its rows.
+            part = slice(None) if name == "gumbel_softmax" else reference_rows
+            p_ref = normalize(x[part].astype(wide), name, **call)
+            if name == "gumbel_softmax":
+                p_ref = p_ref[reference_rows]
+            errors = error_metrics(p[reference_rows], p_ref)
+            for metric, values in errors.items():
+                metric_values[metric][reference_rows] = values
     for j, metric in enumerate(METRICS):
         if metric in metric_values:
             block[rows, j] = metric_values[metric]
 
 
 _NLL_COLUMNS = [METRICS.index(metric) for metric in nll.NLL_METRICS]
+_INPUT_NONFINITE = METRICS.index("input_nonfinite")
 
 
 def _fill_grad(block, rows, x: np.ndarray, directions: np.ndarray, name: str, call: dict):
@@ -254,25 +328,56 @@ def _fill_nll(block, rows, x, x_far, targets, name: str, call: dict) -> None:
     block[np.ix_(rows, _NLL_COLUMNS)] = np.column_stack([values[m] for m in nll.NLL_METRICS])
 
 
-def _fill_stacked(block, z, group, name, call, draws: GradientDraws, chunk_rows) -> None:
-    """Metrics of every row of the group's stack, then the gradient metrics of the first
-    len(draws) rows of each cell, ``chunk_rows`` stack rows at a time; the NLL metrics
-    too when the group's format is NLL_DTYPE (float64)."""
+@dataclass(frozen=True)
+class _Stack:
+    """A block of a group's cells as one stack of rows [x(scale_1); x(scale_2); ...]: the
+    rounded logits, which rows are all finite, each row's vector index in its cell, and
+    the rows whose error metrics are measured (None: all)."""
+
+    x: np.ndarray
+    finite: np.ndarray
+    vector: np.ndarray
+    reference: np.ndarray | None
+
+
+def _stack(z: np.ndarray, group: list[Cell], first: int, error_vectors: int) -> _Stack:
+    """The _Stack of block rows z (vectors first, first + 1, ... of each cell)."""
+    x = _stacked_logits(z, group, slice(0, len(group) * len(z)))
+    vector = first + np.tile(np.arange(len(z)), len(group))
+    finite = np.isfinite(x).all(axis=-1)
+    return _Stack(x, finite, vector, _reference_rows(x, vector, error_vectors))
+
+
+def _fill_stacked(block, stack: _Stack, span: slice, name, call, compute, chunk_rows) -> None:
+    """Every metric but the gradient and NLL ones for rows ``span`` of the stack,
+    ``chunk_rows`` at a time: the method on the rows whose rounded logits are all finite,
+    NaN (left out of every summary) on the others."""
+    for start in range(span.start, span.stop, chunk_rows):
+        rows = np.arange(start, min(start + chunk_rows, span.stop))
+        rows = rows[stack.finite[rows]]
+        if rows.size:
+            reference = None if stack.reference is None else stack.reference[rows]
+            x = stack.x[rows] if rows.size < len(stack.x) else stack.x
+            _fill_metrics(block, rows, x, name, call, compute, reference)
+
+
+def _fill_float64(block, z, group, stack: _Stack, name, call, draws: GradientDraws, chunk_rows):
+    """The gradient and NLL metrics of the first len(draws) rows of each float64 cell of
+    the group (rows whose logits are all finite), ``chunk_rows`` stack rows at a time."""
     n, n_grad = len(z), len(draws)
-    for start in range(0, len(group) * n, chunk_rows):
-        rows = slice(start, min(start + chunk_rows, len(group) * n))
-        _fill_metrics(block, rows, _stacked_logits(z, group, rows), name, call)
     total = len(group) * n_grad
-    with_nll = group[0].dtype == NLL_DTYPE
+    far = _stacked_logits(draws.partners, group, slice(0, total))  # the NLL segments' ends
     for start in range(0, total, chunk_rows):
-        stack = np.arange(start, min(start + chunk_rows, total))
-        rows = (stack // n_grad) * n + stack % n_grad  # the cells' first n_grad rows
-        span = slice(stack[0], stack[-1] + 1)
-        x = _stacked_logits(z[:n_grad], group, span)
-        _fill_grad(block, rows, x, draws.directions[stack % n_grad], name, call)
-        if with_nll:
-            x_far = _stacked_logits(draws.partners, group, span)
-            _fill_nll(block, rows, x, x_far, draws.targets[stack % n_grad], name, call)
+        stack_rows = np.arange(start, min(start + chunk_rows, total))
+        rows = (stack_rows // n_grad) * n + stack_rows % n_grad  # the cells' first n_grad rows
+        keep = stack.finite[rows]
+        rows, stack_rows = rows[keep], stack_rows[keep]
+        if not rows.size:
+            continue
+        x = stack.x[rows]
+        draw = stack_rows % n_grad
+        _fill_grad(block, rows, x, draws.directions[draw], name, call)
+        _fill_nll(block, rows, x, far[stack_rows], draws.targets[draw], name, call)
 
 
 def evaluate_group(
@@ -286,15 +391,17 @@ def evaluate_group(
     """Per-vector metrics of every method on block ``block`` of cells that differ only in
     scale.
 
-    The cells share (distribution, K, dtype) and so their draws: z holds rows
+    The cells share (distribution, K, dtype, compute) and so their draws: z holds rows
     [block * block_rows(K), ...) of them, ``draws`` the gradient directions, NLL targets
     and partners of the cells' first grad_vectors rows (:func:`gradient_draws`). The
-    NLL metrics are measured on float64 groups only (NaN elsewhere). The group's logits
-    are evaluated as one stack, in chunks of about CHUNK_ELEMENTS, which amortises numpy's
-    per-call cost over the scales without changing any value (every method but
-    gumbel_softmax is row-wise).
-    gumbel_softmax draws its noise per cell and block, so it runs cell by cell. Returns
-    one array per cell, shape (len(z), n_methods * n_metrics).
+    group's logits are rounded once, as one stack (_Stack); a vector whose rounded logits
+    are not all finite counts in input_nonfinite and is left out of every other metric.
+    The methods run on the stack in chunks of about CHUNK_ELEMENTS, which amortises
+    numpy's per-call cost over the scales without changing any value (every method but
+    gumbel_softmax is row-wise); gumbel_softmax draws its noise per cell and block, so it
+    runs cell by cell. The gradient and NLL metrics are measured on float64 groups only
+    (NaN elsewhere), the error metrics of float64 on the first error_vectors vectors.
+    Returns one array per cell, shape (len(z), n_methods * n_metrics).
     """
     n, k = z.shape
     first = block * block_rows(k)
@@ -302,16 +409,26 @@ def evaluate_group(
     block_draws = draws.rows(first, n_grad)
     chunk_rows = max(1, CHUNK_ELEMENTS // k)
     width = len(METRICS)
+    compute = group[0].compute
+    stack = _stack(z, group, first, config["error_vectors"])
+    with_float64 = group[0].dtype == NLL_DTYPE and n_grad > 0
     values = np.full((len(group) * n, len(specs) * width), np.nan)
     for m, (name, params, _label) in enumerate(specs):
         columns = values[:, m * width : (m + 1) * width]
+        columns[:, _INPUT_NONFINITE] = ~stack.finite
         if name == "gumbel_softmax":
             for i, cell in enumerate(group):
                 call = _method_call(name, params, config["seed"], cell, block)
-                cell_columns = columns[i * n : (i + 1) * n]
-                _fill_stacked(cell_columns, z, [cell], name, call, block_draws, n)
+                span = slice(i * n, (i + 1) * n)
+                _fill_stacked(columns, stack, span, name, call, compute, n)
+                if with_float64:
+                    cell_stack = _Stack(stack.x[span], stack.finite[span], stack.vector[span], None)
+                    _fill_float64(columns[span], z, [cell], cell_stack, name, call, block_draws, n)
         else:
-            _fill_stacked(columns, z, group, name, params, block_draws, chunk_rows)
+            span = slice(0, len(stack.x))
+            _fill_stacked(columns, stack, span, name, params, compute, chunk_rows)
+            if with_float64:
+                _fill_float64(columns, z, group, stack, name, params, block_draws, chunk_rows)
     return [values[i * n : (i + 1) * n] for i in range(len(group))]
 
 
@@ -378,12 +495,12 @@ def run_cells(
     is_rate = np.array([metric in RATE_METRICS for _ in specs for metric in METRICS])
     groups: dict[tuple, list[Cell]] = {}
     for cell in shard_cells:
-        groups.setdefault((cell.distribution, cell.k, cell.dtype), []).append(cell)
+        groups.setdefault((cell.distribution, cell.k, cell.dtype, cell.compute), []).append(cell)
     frames: dict[Cell, pd.DataFrame] = {}
     draws_of: tuple | None = None  # (distribution, K) whose gradient draws are held
     logged = time.monotonic()
     with np.errstate(all="ignore"):
-        for (distribution, k, dtype), group in groups.items():
+        for (distribution, k, dtype, compute), group in groups.items():
             n = n_vectors(config, k)
             spec = config["distributions"][distribution]
             if draws_of != (distribution, k):
@@ -407,8 +524,8 @@ def run_cells(
                     if done < n and time.monotonic() - logged >= PROGRESS_SECONDS:
                         logged = time.monotonic()
                         log.info(
-                            "%s k=%d %s, %d scale(s): %d/%d vectors",
-                            *(distribution, k, dtype, len(part), done, n),
+                            "%s k=%d %s (%s), %d scale(s): %d/%d vectors",
+                            *(distribution, k, dtype, compute, len(part), done, n),
                         )
                 for cell, summary in zip(part, running, strict=True):
                     frames[cell] = _summary_frame(cell, specs, summary.result())
@@ -426,6 +543,7 @@ def _summary_frame(cell: Cell, specs, summary: dict[str, np.ndarray]) -> pd.Data
             "scale": cell.scale,
             "k": cell.k,
             "dtype": cell.dtype,
+            "compute": cell.compute,
             "method": [name for name, _, _ in specs for _ in METRICS],
             "label": [label for _, _, label in specs for _ in METRICS],
             "metric": list(METRICS) * len(specs),
@@ -434,10 +552,12 @@ def _summary_frame(cell: Cell, specs, summary: dict[str, np.ndarray]) -> pd.Data
     )
 
 
-KEY_COLUMNS = ("distribution", "scale", "k", "dtype", "label", "metric")
+KEY_COLUMNS = ("distribution", "scale", "k", "dtype", "compute", "label", "metric")
+#: The key columns that name a cell (the first of KEY_COLUMNS).
+CELL_KEYS = ("distribution", "scale", "k", "dtype", "compute")
 # Columns every reader takes as text, whatever they hold: a distribution named "1e3" or
 # "True", or the metric "nan", stays a name (pandas would guess a number or a missing value).
-TEXT_COLUMNS = ("distribution", "dtype", "method", "label", "metric")
+TEXT_COLUMNS = ("distribution", "dtype", "compute", "method", "label", "metric")
 # The summary's number columns that are not counts (n is checked as an integer).
 _FLOAT_FIELDS = tuple(field for field in SUMMARY_FIELDS if field != "n")
 # The summary's column types, in the CSV (as read_summary reads it) and in summary.parquet:
@@ -475,6 +595,7 @@ def _key_orders(config: Mapping) -> dict[str, list]:
         "scale": [float(s) for s in config["scales"]],
         "k": all_ks(config),
         "dtype": list(config["dtypes"]),
+        "compute": list(COMPUTE_MODES),
         "label": [label for _, _, label in method_specs(config)],
         "metric": list(METRICS),
     }
@@ -507,7 +628,7 @@ def _shard_contents(shard_cells: Iterable[Cell], config: Mapping) -> dict:
     """What a shard must hold: its cells, the config's labels and every metric."""
     return {
         "format": MANIFEST_FORMAT,
-        "cells": [[c.distribution, c.scale, c.k, c.dtype] for c in shard_cells],
+        "cells": [[c.distribution, c.scale, c.k, c.dtype, c.compute] for c in shard_cells],
         "labels": [label for _, _, label in method_specs(config)],
         "metrics": list(METRICS),
     }
@@ -629,7 +750,8 @@ def _verified_rows(
     label_method = [name for name, _, _ in method_specs(config)]
     methods = _text_ranks(frame["method"], sorted(set(label_method)))
     method_of_label = np.array([sorted(set(label_method)).index(name) for name in label_method])
-    unknown = (ranks < 0).any(axis=0) | (methods != method_of_label[ranks[4]])
+    label_rank = ranks[KEY_COLUMNS.index("label")]
+    unknown = (ranks < 0).any(axis=0) | (methods != method_of_label[label_rank])
     if unknown.any():
         row = int(np.argmax(unknown))
         values = ", ".join(str(frame.at[row, col]) for col in ["method", *KEY_COLUMNS])
@@ -639,8 +761,10 @@ def _verified_rows(
         [orders[col].index(text) for col, text in zip(KEY_COLUMNS, key, strict=False)]
         for key in _csv_text_cells(shard_cells)
     ]
-    planned_cells = np.ravel_multi_index(tuple(np.array(planned).T), sizes[:4])
-    outside = ~np.isin(np.ravel_multi_index(tuple(ranks[:4]), sizes[:4]), planned_cells)
+    cell_keys = len(CELL_KEYS)
+    planned_cells = np.ravel_multi_index(tuple(np.array(planned).T), sizes[:cell_keys])
+    cell_codes = np.ravel_multi_index(tuple(ranks[:cell_keys]), sizes[:cell_keys])
+    outside = ~np.isin(cell_codes, planned_cells)
     if outside.any():
         row = int(np.argmax(outside))
         raise ShardError(shard, f"row {row + 1} is of a cell this shard is not planned to hold")
@@ -655,12 +779,12 @@ def _verified_rows(
     return lines, ranks
 
 
-def _csv_text_cells(shard_cells: list[Cell]) -> list[tuple[str, str, str, str]]:
+def _csv_text_cells(shard_cells: list[Cell]) -> list[tuple[str, str, str, str, str]]:
     """Each cell's key fields as write_csv spells them."""
     scales = _csv_text([cell.scale for cell in shard_cells], np.float64)
     ks = _csv_text([cell.k for cell in shard_cells], np.int64)
     return [
-        (cell.distribution, scale, k, cell.dtype)
+        (cell.distribution, scale, k, cell.dtype, cell.compute)
         for cell, scale, k in zip(shard_cells, scales, ks, strict=True)
     ]
 
@@ -766,7 +890,8 @@ def write_csv(frame: pd.DataFrame, path) -> None:
 
 def stderr_progress(done: int, total: int, cell: Cell) -> None:
     print(
-        f"[{done}/{total}] {cell.distribution} scale={cell.scale:g} k={cell.k} {cell.dtype}",
+        f"[{done}/{total}] {cell.distribution} scale={cell.scale:g} k={cell.k} {cell.dtype}"
+        f" ({cell.compute})",
         file=sys.stderr,
         flush=True,
     )

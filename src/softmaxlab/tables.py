@@ -2,7 +2,8 @@
 
 Each entry of :data:`PIVOTS` maps a file-name-safe name to a :class:`Pivot`, a callable
 ``pivot(summary) -> DataFrame``. Every table has one index, ``label`` (the method with its
-parameters, in the order the methods first appear in the summary, i.e. config order), and
+parameters, in the order the methods first appear in the summary, i.e. config order; the
+cast's table, which no method changes, has ``scale``: Pivot.rows), and
 string columns (format names or scales). The summary has one row per cell
 (distribution, scale, K, dtype), label and metric, so pooling is over cells, by the one
 pooling rule of softmaxlab.stats (POOLING_RULE, the same as the claims' and the figures'):
@@ -31,7 +32,9 @@ from softmaxlab.stats import pool
 
 __all__ = [
     "PIVOTS",
+    "EVERY_COMPUTE_MODE",
     "Pivot",
+    "excluded_note",
     "format_scale",
     "metric_rows",
     "ordered_dtypes",
@@ -86,6 +89,53 @@ def metric_rows(summary: pd.DataFrame, metric: str, columns: list[str] | None = 
     return rows if columns is None else rows[list(columns)]
 
 
+def _pooled_share(summary: pd.DataFrame, metric: str, by: list[str]) -> pd.Series:
+    """A rate's pooled mean per group of ``by`` over the summary's cells (the one pooling
+    rule), groups in order of appearance; empty when the summary lacks the metric."""
+    rows = metric_rows(summary, metric, [*by, "n", "mean"])
+    if rows.empty:
+        return pd.Series(dtype=np.float64)
+    return _pooled(rows, by)
+
+
+#: The largest non-finite output shares an accuracy table's description names.
+_NAMED_SHARES = 6
+
+
+def excluded_note(summary: pd.DataFrame, labels=None) -> str:
+    """The sentence every table and figure states: the share of vectors left out because
+    their logits are not finite once rounded to the format (input_nonfinite, pooled per
+    format over the summary's cells; the cast, not the method) and, for ``labels``, the
+    share of vectors whose output is not finite (nonfinite_output), which the accuracy
+    metrics leave out too. Only the non-zero shares are named; empty when there is none."""
+    parts = []
+    one_label = summary[summary["label"] == summary["label"].iloc[0]] if len(summary) else summary
+    cast = _pooled_share(one_label, "input_nonfinite", ["dtype"])
+    cast = cast[cast > 0]
+    if len(cast):
+        shares = ", ".join(f"{formatting.percent(v)} in {d}" for d, v in cast.items())
+        parts.append(
+            "Left out: vectors whose logits are not finite once rounded to the format "
+            f"(the cast, not the method): {shares}."
+        )
+    if labels is not None:
+        rows = summary[summary["label"].isin(list(labels))]
+        output = _pooled_share(rows, "nonfinite_output", ["label", "dtype"])
+        output = output[output > 0].sort_values(ascending=False, kind="stable")
+        if len(output):
+            named = [
+                f"{label} {formatting.percent(v)} in {dtype}"
+                for (label, dtype), v in output.iloc[:_NAMED_SHARES].items()
+            ]
+            more = len(output) - len(named)
+            rest = f"; {more} more in the non-finite output table" if more > 0 else ""
+            parts.append(
+                "Non-finite outputs, also left out of the accuracy metrics: "
+                f"{', '.join(named)}{rest}."
+            )
+    return " ".join(parts)
+
+
 def _by_label_dtype(metric: str, field: str, how: str) -> Callable[[pd.DataFrame], pd.DataFrame]:
     """label x dtype table of ``how`` ('mean' or 'median') over cells of the cell ``field``."""
 
@@ -133,6 +183,47 @@ def _tidy(table: pd.DataFrame, labels: list[str], columns: list[str]) -> pd.Data
     return table
 
 
+def _input_nonfinite_by_scale(summary: pd.DataFrame) -> pd.DataFrame:
+    """scale x dtype table of input_nonfinite (one method's rows: it is the same for all)."""
+    rows = metric_rows(summary, "input_nonfinite", ["label", "dtype", "scale", "n", "mean"])
+    if not rows.empty:
+        rows = rows[rows["label"] == rows["label"].iloc[0]]
+    scales = sorted(float(s) for s in pd.unique(rows["scale"]))
+    table = _pooled(rows, ["scale", "dtype"]).unstack("dtype")
+    table = table.reindex(index=scales, columns=ordered_dtypes(rows["dtype"])).astype(np.float64)
+    table.index = pd.Index(format_scale(scales), name="scale", dtype=object)
+    table.columns = pd.Index([str(column) for column in table.columns], dtype=object)
+    return table
+
+
+#: The pivots built from every compute mode's rows (the others read each format's headline
+#: mode only: softmaxlab.sweep.headline_rows).
+EVERY_COMPUTE_MODE = frozenset({"compute_modes"})
+
+
+def _by_label_compute(metric: str) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    """label x "dtype compute" table of a rate's pooled mean, for the formats the sweep
+    computes in more than one mode."""
+
+    def build(summary: pd.DataFrame) -> pd.DataFrame:
+        rows = metric_rows(summary, metric, ["label", "dtype", "compute", "n", "mean"])
+        rows = rows.astype({"dtype": str, "compute": str})
+        modes = rows[["dtype", "compute"]].drop_duplicates()
+        several = modes.groupby("dtype")["compute"].nunique()
+        rows = rows[rows["dtype"].isin(several[several > 1].index)]
+        rows = rows.assign(mode=rows["dtype"] + " " + rows["compute"])
+        columns = [
+            f"{dtype} {mode}"
+            for dtype in ordered_dtypes(rows["dtype"])
+            for mode in ("float32", "native")
+            if f"{dtype} {mode}" in set(rows["mode"])
+        ]
+        table = _pooled(rows, ["label", "mode"]).unstack("mode") if len(rows) else pd.DataFrame()
+        return _tidy(table, ordered_labels(rows), columns)
+
+    return build
+
+
 @dataclass(frozen=True)
 class Pivot:
     """A reader's table: ``pivot(summary)`` builds it and records title and format in ``attrs``.
@@ -146,6 +237,11 @@ class Pivot:
     percent: bool
     columns: str
     build: Callable[[pd.DataFrame], pd.DataFrame]
+    #: An accuracy metric (NaN on non-finite outputs): the description names the share of
+    #: non-finite outputs it leaves out, per method and format (no survivorship).
+    accuracy: bool = False
+    #: What the rows are: "label" (the methods), or "scale" for the cast's table.
+    rows: str = "label"
 
     def __post_init__(self) -> None:
         # softmaxlab.report shows the first paragraph of PIVOTS[name].__doc__ above the table.
@@ -160,6 +256,8 @@ class Pivot:
         description = self.description
         if dtype is not None:
             description = description.replace("{dtype}", dtype)
+        note = excluded_note(summary, list(table.index) if self.accuracy else None)
+        description = f"{description} {note}".strip()
         table.attrs.update(
             title=self.title, description=description, percent=self.percent, columns=self.columns
         )
@@ -221,6 +319,36 @@ PIVOTS: dict[str, Pivot] = {
         percent=False,
         columns="dtype",
         build=_by_label_dtype("max_rel_error", "median", "median"),
+        accuracy=True,
+    ),
+    "nonfinite_output_rate": Pivot(
+        title="Non-finite output rate by method and format",
+        description="Share of vectors with finite rounded logits whose output has a NaN or "
+        "an infinite entry: the vectors the accuracy metrics (distances, entropy, errors) "
+        "leave out. " + _CELLS_ALL.format(what="non-finite output rate"),
+        percent=True,
+        columns="dtype",
+        build=_by_label_dtype("nonfinite_output", "mean", "mean"),
+    ),
+    "input_nonfinite_rate": Pivot(
+        title="Logits that are not finite once rounded to the format, by scale",
+        description="Share of vectors with a logit beyond the format's range once rounded to "
+        "it (inf, or NaN in float8_e4m3fn): the cast, not a method; these vectors are left "
+        "out of every other metric. Pooled over distributions and K (the one pooling rule).",
+        percent=True,
+        columns="dtype",
+        build=_input_nonfinite_by_scale,
+        rows="scale",
+    ),
+    "compute_modes": Pivot(
+        title="Non-finite output rate by compute mode (float16, bfloat16)",
+        description="The same formats computed two ways: float32 (input and output in the "
+        "format, arithmetic in float32, as PyTorch's and JAX's kernels run softmax; the mode "
+        "every other table and figure shows) and native (every operation rounded to the "
+        "format). " + _CELLS_ALL.format(what="non-finite output rate"),
+        percent=True,
+        columns="dtype",
+        build=_by_label_compute("nonfinite_output"),
     ),
     "distance_to_argmax": Pivot(
         title="Distance to argmax (total variation) by method and scale",

@@ -34,6 +34,7 @@ from softmaxlab.figures import (
     softmax_family,
 )
 from softmaxlab.figures.style import SVG_HASHSALT, save_figure, styled
+from softmaxlab.tables import excluded_note
 
 __all__ = [
     "FIGURES",
@@ -56,10 +57,13 @@ class FigureSpec:
     prepare: Callable[[pd.DataFrame], object]
     draw: Callable[[object], Figure]
     caption: Callable[[object], str]
+    #: Shows an accuracy metric (NaN on non-finite outputs): the caption names the largest
+    #: non-finite output shares it leaves out.
+    accuracy: bool = False
 
 
-def _from_module(module: ModuleType) -> FigureSpec:
-    return FigureSpec(module.TITLE, module.prepare, module.draw, module.caption)
+def _from_module(module: ModuleType, accuracy: bool = False) -> FigureSpec:
+    return FigureSpec(module.TITLE, module.prepare, module.draw, module.caption, accuracy)
 
 
 def _heatmap(metric: str) -> FigureSpec:
@@ -68,14 +72,14 @@ def _heatmap(metric: str) -> FigureSpec:
 
 
 FIGURES: dict[str, FigureSpec] = {
-    "distance_vs_scale": _from_module(distance_vs_scale),
-    "entropy_vs_scale": _from_module(entropy_vs_scale),
+    "distance_vs_scale": _from_module(distance_vs_scale, accuracy=True),
+    "entropy_vs_scale": _from_module(entropy_vs_scale, accuracy=True),
     "overflow_heatmap": _heatmap("overflow"),
     "nan_heatmap": _heatmap("nan_output"),
     "underflow_heatmap": _heatmap("underflow"),
-    "distance_vs_k": _from_module(distance_vs_k),
-    "softmax_family": _from_module(softmax_family),
-    "accuracy_by_dtype": _from_module(accuracy_by_dtype),
+    "distance_vs_k": _from_module(distance_vs_k, accuracy=True),
+    "softmax_family": _from_module(softmax_family, accuracy=True),
+    "accuracy_by_dtype": _from_module(accuracy_by_dtype, accuracy=True),
     "gradient_vs_scale": _from_module(gradient_vs_scale),
 }
 
@@ -94,7 +98,18 @@ def title(name: str) -> str:
 def caption(name: str, summary: pd.DataFrame) -> str:
     """What the figure shows and what to read from it, with numbers taken from ``summary``."""
     spec = _spec(name)
-    return spec.caption(spec.prepare(summary))
+    return _with_exclusions(spec, spec.caption(spec.prepare(summary)), summary)
+
+
+def _with_exclusions(spec: FigureSpec, text: str, summary: pd.DataFrame) -> str:
+    """The caption and, as its last paragraph, the shares of vectors the figure leaves out
+    (softmaxlab.tables.excluded_note): logits not finite in the format, and for accuracy
+    figures the largest non-finite output shares."""
+    if summary.empty:
+        return text
+    labels = list(dict.fromkeys(summary["label"])) if spec.accuracy else None
+    note = excluded_note(summary, labels)
+    return f"{text}\n\n{note}" if note else text
 
 
 def _draw(spec: FigureSpec, data) -> Figure:
@@ -115,4 +130,5 @@ def render(
     spec = _spec(name)
     data = spec.prepare(summary)
     save_figure(_draw(spec, data), svg_path, png_path)
-    write_caption(caption_path, Caption(spec.title, spec.caption(data)))
+    text = _with_exclusions(spec, spec.caption(data), summary)
+    write_caption(caption_path, Caption(spec.title, text))

@@ -40,6 +40,7 @@ from markupsafe import Markup, escape
 
 from softmaxlab import metrics as metrics_module
 from softmaxlab import stats as stats_module
+from softmaxlab import sweep as sweep_module
 from softmaxlab import tables as tables_module
 from softmaxlab.captions import Caption, caption_path, read_caption
 from softmaxlab.formatting import html_table, number, percent
@@ -146,9 +147,9 @@ def _worked(value) -> str:
 def sweep_overview(summary: pd.DataFrame) -> dict:
     """What the sweep covered, from the tidy summary: cells, vectors, evaluations.
 
-    Uses one metric's rows only (``overflow`` if present: it is 0/1 for every vector, so
-    its ``n`` is the number of vectors of the cell), which keeps this cheap on a table of
-    a million rows.
+    Uses one metric's rows only (``input_nonfinite`` if present: it is 0/1 for every
+    vector, so its ``n`` is the number of vectors of the cell), which keeps this cheap on a
+    table of a million rows. A cell is (distribution, scale, K, dtype, compute mode).
 
     The cells of a (distribution, K) share their draws (the first n of the (distribution,
     K) stream, softmaxlab.sweep.independent_vectors): ``streams`` lists (distribution, K,
@@ -158,11 +159,12 @@ def sweep_overview(summary: pd.DataFrame) -> dict:
     """
     if summary.empty or "metric" not in summary:
         return {}
-    metric = "overflow" if (summary["metric"] == "overflow").any() else summary["metric"].iloc[0]
-    rows = summary.loc[
-        summary["metric"] == metric, ["distribution", "scale", "k", "dtype", "label", "n"]
-    ]
-    cell_keys = ["distribution", "scale", "k", "dtype"]
+    present = set(summary["metric"])
+    metric = next(
+        (m for m in ("input_nonfinite", "overflow") if m in present), summary["metric"].iloc[0]
+    )
+    cell_keys = [key for key in sweep_module.CELL_KEYS if key in summary.columns]
+    rows = summary.loc[summary["metric"] == metric, [*cell_keys, "label", "n"]]
     per_cell = rows.groupby(cell_keys, sort=False)["n"].max()
     per_stream = per_cell.groupby(level=["distribution", "k"], sort=False).agg(["max", "size"])
     return {
@@ -170,6 +172,8 @@ def sweep_overview(summary: pd.DataFrame) -> dict:
         "scales": sorted(set(rows["scale"])),
         "k": sorted(set(rows["k"])),
         "dtypes": list(dict.fromkeys(rows["dtype"])),
+        # (format, compute mode) pairs: float16 and bfloat16 run in two modes by default.
+        "modes": len(rows[[key for key in ("dtype", "compute") if key in rows]].drop_duplicates()),
         "labels": list(dict.fromkeys(rows["label"])),
         "cells": len(per_cell),
         "cell_vectors": int(per_cell.sum()),
@@ -445,10 +449,13 @@ def figures_data(figures: Mapping[str, str | Path], captions: Mapping[str, Capti
     return out
 
 
-def pivots_data(pivots: Mapping[str, pd.DataFrame]) -> list[dict]:
+def pivots_data(
+    pivots: Mapping[str, pd.DataFrame], summary: pd.DataFrame | None = None
+) -> list[dict]:
     """Each pivot under its title and description from softmaxlab.tables.PIVOTS, rendered by
     tables.to_html (rates as percentages); a pivot unknown to that registry is shown as a
-    plain table under its name."""
+    plain table under its name. With the (headline) ``summary``, each description ends with
+    the shares of vectors the table leaves out (softmaxlab.tables.excluded_note)."""
     out = []
     for name, table in pivots.items():
         spec = tables_module.PIVOTS.get(name)
@@ -462,6 +469,10 @@ def pivots_data(pivots: Mapping[str, pd.DataFrame]) -> list[dict]:
             )
         else:
             title, description = spec.title, inspect.cleandoc(spec.__doc__ or "")
+            if summary is not None and name not in tables_module.EVERY_COMPUTE_MODE:
+                labels = list(table.index) if spec.accuracy else None
+                note = tables_module.excluded_note(summary, labels)
+                description = f"{description} {note}".strip()
             shown = table.copy()
             shown.attrs = {"columns": spec.columns}
             body = Markup(tables_module.to_html(shown, percent=spec.percent, title=""))
@@ -648,7 +659,8 @@ def build_report(
     figure_items = figures_data(
         figures, {name: read_caption(path) for name, path in caption_files.items()}
     )
-    pivot_items = pivots_data(pivots)
+    headline = sweep_module.headline_rows(summary)
+    pivot_items = pivots_data(pivots, headline)
     claim_ids = {str(c) for c in claims.get("claim", [])}
     appendix = [
         _detail(name, claim_details[name])

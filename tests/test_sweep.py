@@ -289,3 +289,24 @@ def test_merged_shards_are_the_sorted_table_byte_for_byte(tmp_path):
         assert rows == sum(len(frame) for frame in frames)
         assert (tmp_path / name / "merged.csv").read_bytes() == expected.read_bytes()
     assert "softmax(base=100, stable=False)" in expected.read_text()  # a quoted label
+
+
+def test_a_distribution_may_have_its_own_k():
+    """A parametric distribution's ``k`` list replaces the top-level one for its cells only;
+    its draws for a shared K are those it would have without the list (same stream)."""
+    base = {**MANY, "k": [3, 100], "dtypes": ["float64"], "methods": [{"method": "softmax"}]}
+    own = sl_config.validate(
+        {**base, "distributions": {**MANY["distributions"], "few": {"family": "normal", "k": [3]}}}
+    )
+    assert sweep.ks(own, "normal") == [3, 100] and sweep.ks(own, "few") == [3]
+    assert sorted({(c.distribution, c.k) for c in sweep.cells(own)}) == [
+        ("few", 3),
+        ("normal", 3),
+        ("normal", 100),
+    ]
+    plain = {**base, "distributions": {"few": {"family": "normal"}}}
+    z_own = sample_z(own["seed"], "few", own["distributions"]["few"], 3, 5)
+    z_plain = sample_z(plain["seed"], "few", plain["distributions"]["few"], 3, 5)
+    np.testing.assert_array_equal(z_own, z_plain)
+    with pytest.raises(sl_config.ConfigError, match=r"distributions\.few\.k\[0\]"):
+        sl_config.validate({**base, "distributions": {"few": {"family": "normal", "k": [1]}}})

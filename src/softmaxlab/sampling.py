@@ -146,7 +146,8 @@ def family_params(spec: Mapping) -> dict:
             f"unknown distribution family {family!r}; valid families: {', '.join(family_names())}"
         )
     defaults = FAMILIES[family][0]
-    params = {key: value for key, value in spec.items() if key != "family"}
+    # ``k``: the distribution's own K list (softmaxlab.sweep.ks), not a sampler parameter.
+    params = {key: value for key, value in spec.items() if key not in ("family", "k")}
     unknown = sorted(set(params) - set(defaults), key=repr)
     if unknown:
         raise ValueError(

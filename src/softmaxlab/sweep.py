@@ -126,18 +126,18 @@ def n_vectors(config: Mapping, k: int) -> int:
 
 
 def ks(config: Mapping, distribution: str) -> list[int]:
-    """The K of a distribution's cells: the config's ``k`` list, or for an empirical
-    distribution the one K of its file (its ``classes`` when stated: the file is then not
-    read, softmaxlab.sampling.empirical_k)."""
+    """The K of a distribution's cells: its own ``k`` list when it has one, else the
+    config's ``k``; for an empirical distribution the one K of its file (its ``classes``
+    when stated: the file is then not read, softmaxlab.sampling.empirical_k)."""
     spec = config["distributions"][distribution]
     if spec.get("family") == EMPIRICAL:
         return [empirical_k(spec)]
-    return [int(k) for k in config["k"]]
+    return [int(k) for k in spec.get("k", config["k"])]
 
 
 def all_ks(config: Mapping) -> list[int]:
-    """Every K of the sweep in canonical order: the ``k`` list, then the empirical
-    distributions' K that are not in it (in distribution order)."""
+    """Every K of the sweep in canonical order: the ``k`` list, then the distributions' own
+    K (their ``k`` lists, an empirical one's K) that are not in it, in distribution order."""
     found = [int(k) for k in config["k"]]
     for distribution in config["distributions"]:
         found += [k for k in ks(config, distribution) if k not in found]

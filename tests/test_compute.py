@@ -114,3 +114,101 @@ def test_edge_conventions_hold_in_float32_mode():
     assert normalize(np.float16(2.0), "softmax", compute="float32") == 1
     empty = normalize(np.empty((0, 4), np.float16), "softmax", compute="float32")
     assert empty.shape == (0, 4) and empty.dtype == np.float16
+
+
+# --- the sweep: compute modes as cells, the cast apart from the method ----------------------
+
+SWEEP = {
+    "seed": 7,
+    "scales": [1.0, 100.0, 316.227766, 1000.0],
+    "k": [2, 1000],
+    "dtypes": ["float64", "float16", "float8_e4m3fn"],
+    "compute": {"float16": ["float32", "native"], "float8_e4m3fn": ["native", "float32"]},
+    "distributions": {"normal": {"family": "normal"}},
+    "methods": [
+        {"method": "argmax"},
+        {"method": "softmax"},
+        {"method": "softmax", "stable": False},
+    ],
+    "vectors": {"elements": 60000, "min": 60, "max": 300},
+    "grad_vectors": 4,
+    "error_vectors": 4,
+}
+
+
+@pytest.fixture(scope="module")
+def modes_summary():
+    from softmaxlab import config, sweep
+
+    cfg = config.validate(SWEEP)
+    return sweep.run_cells(cfg, sweep.cells(cfg))
+
+
+def _rows(summary, **keys):
+    mask = np.ones(len(summary), dtype=bool)
+    for column, value in keys.items():
+        mask &= (summary[column] == value).to_numpy()
+    return summary[mask]
+
+
+def test_every_format_and_mode_is_a_cell(modes_summary):
+    pairs = set(map(tuple, modes_summary[["dtype", "compute"]].drop_duplicates().to_numpy()))
+    assert pairs == {
+        ("float64", "native"),
+        ("float16", "native"),
+        ("float16", "float32"),
+        ("float8_e4m3fn", "native"),
+        ("float8_e4m3fn", "float32"),
+    }
+
+
+def test_input_nonfinite_is_the_cast_and_the_methods_skip_those_vectors(modes_summary):
+    """float8_e4m3fn's max is 448: normal logits at scale 316 exceed it in a share of
+    vectors that is 1 - P(max |z| <= 448/316)^... counted exactly from the draws; those
+    vectors are left out of every method metric (n falls by their number)."""
+    from softmaxlab import config, sweep
+    from softmaxlab.sampling import sample_z
+
+    cfg = config.validate(SWEEP)
+    for k in (2, 1000):
+        n = sweep.n_vectors(cfg, k)
+        z = sample_z(cfg["seed"], "normal", cfg["distributions"]["normal"], k, n)
+        for scale in SWEEP["scales"]:
+            x = (scale * z).astype(ml_dtypes.float8_e4m3fn)
+            bad = int((~np.isfinite(x.astype(np.float64)).all(axis=-1)).sum())
+            for mode in ("native", "float32"):
+                cell = _rows(modes_summary, dtype="float8_e4m3fn", compute=mode, k=k, scale=scale)
+                cast = _rows(cell, metric="input_nonfinite", label="softmax")
+                assert int(cast["n"].iloc[0]) == n
+                assert cast["mean"].iloc[0] == pytest.approx(bad / n, abs=1e-15)
+                tv = _rows(cell, metric="tv_to_argmax", label="softmax")
+                out = _rows(cell, metric="nonfinite_output", label="softmax")
+                assert int(out["n"].iloc[0]) == n - bad  # the method ran on the finite rest
+                dropped = round(float(np.nan_to_num(out["mean"].iloc[0])) * (n - bad))
+                assert int(tv["n"].iloc[0]) == n - bad - dropped
+    assert bad > 0  # scale 1000 at K = 1000: the cast leaves nothing
+
+
+def test_float8_e4m3fn_argmax_is_never_invalid_in_float32_mode(modes_summary):
+    rows = _rows(modes_summary, dtype="float8_e4m3fn", compute="float32", label="argmax")
+    invalid = _rows(rows, metric="invalid")
+    measured = invalid[invalid["n"] > 0]
+    assert len(measured) and (measured["mean"] == 0).all()
+    assert (_rows(rows, metric="nonfinite_output")["mean"].fillna(0) == 0).all()
+
+
+def test_naive_float16_softmax_reports_its_nonfinite_share(modes_summary):
+    """Naive float16 softmax overflows at scale 100 (e^x > 65504 for x > 11.09): its accuracy
+    metrics are measured on the finite outputs only, and nonfinite_output says how many were
+    left out, matching the overflow count; the tables' note names it."""
+    from softmaxlab import tables
+
+    naive = _rows(modes_summary, dtype="float16", compute="native", label="softmax(stable=False)")
+    at_100 = _rows(naive, scale=100.0, k=1000)
+    share = _rows(at_100, metric="nonfinite_output")["mean"].iloc[0]
+    assert share > 0.9
+    n_all = _rows(at_100, metric="nonfinite_output")["n"].iloc[0]
+    n_tv = _rows(at_100, metric="tv_to_argmax")["n"].iloc[0]
+    assert n_tv == round(n_all * (1 - share))
+    note = tables.excluded_note(_rows(modes_summary, compute="native"), ["softmax(stable=False)"])
+    assert "softmax(stable=False)" in note and "float16" in note

@@ -25,7 +25,12 @@ dtype it times, best of ``--repeats`` runs with ``time.perf_counter``:
   bit for bit; and on sweep blocks of small K (``--small-k``, ``sweep.block_rows(K)``
   vectors each), where numpy's per-call overhead dominates;
 - numba's first-call cost: a fresh process with an empty cache (``NUMBA_CACHE_DIR``)
-  compiling the metric kernels, then one loading them from that cache.
+  compiling the metric kernels, then one loading them from that cache;
+- the sweep's cost per (logit, method) (``--sweep-k``, issue 10's first target):
+  ``sweep.run_cells`` on every cell of the default config's formats and compute modes and
+  its methods, normal logits at ``--sweep-scales``, K in ``--sweep-k`` with the default
+  budget's vectors per cell, as a ratio to one float64 ``np.exp`` per element timed in
+  the same run.
 
 Times are printed as ratios to scipy's softmax and to ``np.exp`` on the same array in the
 same dtype. scipy >= 1.15 computes in the input's dtype through the array API (float16 in,
@@ -105,8 +110,10 @@ def full_evaluation(z: np.ndarray, dtype: str, scale: float, method: str, grad_v
         "methods": [{"method": method}],
         "distributions": {"normal": {"family": "normal"}},
     }
+    config["error_vectors"] = load_schema()["properties"]["error_vectors"]["default"]
     specs = method_specs(config)
-    cell = sweep.Cell("normal", float(scale), int(k), dtype)
+    # the mode the sweep computes the format in by default (float32 for the narrow formats)
+    cell = sweep.Cell("normal", float(scale), int(k), dtype, sweep.compute_modes({}, dtype)[0])
     draws = sweep.gradient_draws(config, "normal", int(k), min(grad_vectors, n))
     # evaluate_group rounds scale * z to the dtype itself, as the sweep does.
     return lambda: sweep.evaluate_group(config, [cell], z, specs, draws)
@@ -259,11 +266,56 @@ def run(args) -> list[dict]:
     return rows
 
 
+def sweep_cost(args) -> list[dict]:
+    """The sweep's time per (logit, method) on the default config's formats, compute modes
+    and methods, per K and over all, against one float64 np.exp per element."""
+    from softmaxlab.config import load_config_file, validate
+
+    default = validate(load_config_file(Path(__file__).parents[1] / "config" / "config.yaml"))
+    x = np.random.default_rng(args.seed).standard_normal((2000, 1000))
+    exp_ns = best_time(lambda: np.exp(x), args.repeats) / x.size * 1e9
+    rows, total_seconds, total_evaluations = [], 0.0, 0
+    for k in args.sweep_k:
+        config = {
+            **default,
+            "k": [k],
+            "scales": args.sweep_scales,
+            "distributions": {"normal": {"family": "normal"}},
+        }
+        cells = sweep.cells(config)
+        evaluations = sum(sweep.cell_elements(config, cell) for cell in cells)
+        evaluations *= len(method_specs(config))
+        start = time.perf_counter()
+        sweep.run_cells(config, cells)
+        seconds = time.perf_counter() - start
+        total_seconds += seconds
+        total_evaluations += evaluations
+        ns = seconds / evaluations * 1e9
+        rows.append(
+            {"K": str(k), "cells": len(cells), "s": seconds, "ns": ns, "vs np.exp": ns / exp_ns}
+        )
+    ns = total_seconds / total_evaluations * 1e9
+    rows.append(
+        {
+            "K": "all",
+            "cells": sum(r["cells"] for r in rows),
+            "s": total_seconds,
+            "ns": ns,
+            "vs np.exp": ns / exp_ns,
+        }
+    )
+    for row in rows:
+        row["target"] = (
+            f"{'ok' if row['vs np.exp'] <= 8 else 'MISSED'} (<= 8)" if row["K"] == "all" else ""
+        )
+    return rows
+
+
 def table(rows: list[dict]) -> str:
     columns = list(rows[0])
     formats = {"ms": "{:.2f}", "Melem/s": "{:.1f}", "vs scipy": "{:.2f}", "vs np.exp": "{:.2f}"}
     formats |= {"numpy ms": "{:.3f}", "compiled ms": "{:.3f}", "speed-up": "{:.2f}"}
-    formats |= {"compiled ns/elem": "{:.1f}"}
+    formats |= {"compiled ns/elem": "{:.1f}", "s": "{:.1f}", "ns": "{:.1f}"}
     cells = [[formats.get(c, "{}").format(row[c]) for c in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
     lines = [" | ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
@@ -319,6 +371,20 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--skip-compile", action="store_true", help="do not time numba's first call"
     )
+    parser.add_argument(
+        "--sweep-k",
+        type=int,
+        nargs="*",
+        default=[3, 10, 1000],
+        help="K of the sweep-cost section (default 3 10 1000; none: skip it)",
+    )
+    parser.add_argument(
+        "--sweep-scales",
+        type=float,
+        nargs="+",
+        default=[0.1, 10.0],
+        help="scales of the sweep-cost section (default 0.1 10)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--profile", action="store_true", help="cProfile the full evaluation")
     parser.add_argument("--profile-dtype", default="float64")
@@ -340,6 +406,15 @@ def main(argv=None) -> int:
     if args.small_k:
         text += "\nvector_metrics on one sweep block (softmax), compiled against numpy:\n"
         text += table(small_k(args)) + "\n"
+    if args.sweep_k:
+        text += (
+            "\nThe sweep per (logit, method): sweep.run_cells on the default config's formats,"
+            " compute modes and methods, normal logits at scales "
+            f"{', '.join(f'{s:g}' for s in args.sweep_scales)}, the default budget's vectors; "
+            "vs one float64 np.exp per element (2000 x 1000, best of "
+            f"{args.repeats}):\n"
+        )
+        text += table(sweep_cost(args)) + "\n"
     if not args.skip_compile:
         cold, cached = compile_times()
         text += (

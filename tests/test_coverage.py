@@ -62,6 +62,8 @@ def cell_config(distribution: str, scale: float, k: int, dtype: str, labels) -> 
             "methods": [METHODS[label] for label in labels],
             "vectors": {"elements": N_VECTORS * k, "min": N_VECTORS, "max": N_VECTORS},
             "grad_vectors": 0,
+            # the naive float16 cell computes in the format (every operation rounded)
+            "compute": {"float16": ["native"]},
         }
     )
 

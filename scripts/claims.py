@@ -18,6 +18,7 @@ built = claims.build_claims(
     crossover=sweep.read_table(inputs.crossover),
     orderstats=sweep.read_table(inputs.orderstats),
     training_verdict=claims.read_training(inputs.training),
+    checks=claims.read_checks(inputs.checks),
 )
 ledger, details = claims.ledger_frame(built)
 with atomic_dir(snakemake.output.details) as tmp:

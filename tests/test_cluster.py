@@ -99,7 +99,7 @@ def _job_stats(output: str) -> dict[str, int]:
 
 
 def test_large_config_dry_run_has_the_planned_jobs(tmp_path):
-    from softmaxlab import claims, figures, tables
+    from softmaxlab import claim_checks, claims, figures, tables
 
     root = tmp_path / "large"
     root.mkdir()
@@ -135,6 +135,8 @@ def test_large_config_dry_run_has_the_planned_jobs(tmp_path):
         "claims": 1,
         "report": 1,
         "all": 1,
+        "claim_checks_cell": len(claim_checks.plan(config)),
+        "claim_checks": 1,
         **claim_jobs,
         **({"claims_cells": 1} if claim_jobs else {}),
     }

@@ -80,6 +80,8 @@ rule claims:
         crossover="results/tables/c2_crossover.csv",
         orderstats="results/tables/c13_reference.csv",
         training="results/tables/training_verdict.json",
+        # C4-C8 and C11's checks on seeded vectors (rule claim_checks).
+        checks="results/tables/claim_checks.csv",
     output:
         ledger=report(
             "results/tables/claims.csv",

@@ -1,5 +1,10 @@
 # Stage 3c: references the claims compare with, computed without the sweep: C2's crossover
-# scale by root finding on fresh seeded draws, C13's E[max softmax] for normal logits.
+# scale by root finding on fresh seeded draws, C13's E[max softmax] for normal logits; and
+# the claims' checks on seeded vectors (C4-C8, C11), so that the claims job draws none.
+from softmaxlab import claim_checks as sl_claim_checks
+
+# One job per (distribution, K) of the sweep, on that pair's vectors (softmaxlab.claim_checks).
+CHECK_CELLS = sl_claim_checks.plan(config)
 
 
 rule crossover:
@@ -34,3 +39,60 @@ rule orderstats:
         code=code("orderstats.py"),
     script:
         "../../scripts/orderstats.py"
+
+
+# C5, C7 and C8's checks on the sweep's vectors of one (distribution, K), every scale and
+# format: as many jobs as the sweep has (distribution, K) pairs, each streaming its vectors.
+rule claim_checks_cell:
+    input:
+        # An empirical distribution's logit file (the training study's digits logits).
+        logits=lambda wildcards: sl_claim_checks.logit_files(
+            config, [CHECK_CELLS[int(wildcards.shard)][0]]
+        ),
+    output:
+        "results/claim_checks/cell_{shard}.csv",
+    log:
+        "logs/claim_checks/cell_{shard}.log",
+    conda:
+        "../envs/softmaxlab.yaml"
+    params:
+        seed=config["seed"],
+        scales=config["scales"],
+        dtypes=config["dtypes"],
+        compute=config["compute"],
+        vectors=config["vectors"],
+        cell=lambda wildcards: sl_claim_checks.cell_params(
+            config, int(wildcards.shard), CHECK_CELLS
+        ),
+        code=code("claim_checks.py"),
+    script:
+        "../../scripts/claim_checks.py"
+
+
+# C4, C6 and C11's checks on their own seeded streams, and the table the claims read:
+# those rows, then every cell job's in plan order.
+rule claim_checks:
+    input:
+        cells=expand(
+            "results/claim_checks/cell_{shard}.csv", shard=range(len(CHECK_CELLS))
+        ),
+        logits=sl_claim_checks.logit_files(
+            config, sl_claim_checks.first_distribution(config)
+        ),
+    output:
+        "results/tables/claim_checks.csv",
+    log:
+        "logs/claim_checks.log",
+    conda:
+        "../envs/softmaxlab.yaml"
+    params:
+        seed=config["seed"],
+        k=config["k"],
+        scales=config["scales"],
+        dtypes=config["dtypes"],
+        compute=config["compute"],
+        first=sl_claim_checks.first_distribution(config),
+        cells=[list(cell) for cell in CHECK_CELLS],
+        code=code("claim_checks.py"),
+    script:
+        "../../scripts/claim_checks.py"

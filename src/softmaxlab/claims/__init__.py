@@ -8,7 +8,8 @@ common holds the verdicts, the ledger row and THE pooling rule (:data:`POOLING_R
 :func:`pool`); data the read-only access to what the jobs wrote and :func:`required_config`,
 the sweep work the claims need planned ahead; thresholds the exact overflow constructions;
 ledger builds the ledger and "the answer". Nothing in a verdict is typed in, and the claims
-job runs no sweep.
+job runs no sweep and draws no vector: the checks on seeded vectors are workflow work
+(softmaxlab.claim_checks), read from ``claim_checks.csv``.
 
 Sources: Bridle (1990) for softmax; Goodfellow, Bengio & Courville (2016, sec. 4.1) for the
 max-subtraction; Jaynes (1957) for the maximum-entropy (Boltzmann) derivation; Robbins
@@ -27,11 +28,11 @@ from .common import (
     Claim,
     pool,
 )
-from .data import ClaimData, read_training, required_config
+from .data import ClaimData, read_checks, read_training, required_config
 from .example import EXAMPLE_X, THREAD_EXAMPLE, worked_example
-from .gradients import C4_FD_TOLERANCE, softmax_ce_gradient_check
+from .gradients import C4_FD_TOLERANCE
 from .ledger import ANSWER_COLUMNS, answer_table, build_claims, build_ledger, ledger_frame
-from .theory import maxent_check, stirling_table
+from .theory import stirling_table
 from .thresholds import (
     exp_overflow_threshold,
     iterated_exp_threshold,
@@ -61,12 +62,11 @@ __all__ = [
     "exp_overflow_threshold",
     "iterated_exp_threshold",
     "ledger_frame",
-    "maxent_check",
     "overflow_boundary",
     "pool",
+    "read_checks",
     "read_training",
     "required_config",
-    "softmax_ce_gradient_check",
     "stirling_table",
     "threshold_check",
     "ulp_distance",

@@ -7,27 +7,27 @@ logits, without retuning (TV between them on the worked example and on the sweep
 vectors). It keeps the identity psi^x = e^(x ln psi) as a consistency check (the ulp
 distance between softmax(base=psi) and softmax(temperature=1/ln psi)), not as the verdict.
 
-The constructions here (C5's regenerated vectors, C6's uniform check, C7's thresholds and
-predicted overflow) regenerate the sweep's own seeded vectors; no sweep cell is re-run.
+What is measured on seeded vectors (C5's base-vs-e and identity checks on the sweep's first
+vectors, C6's uniform check, C7's overflow predicted by the thresholds on every vector) is
+computed by the workflow (softmaxlab.claim_checks) and read from ``claim_checks.csv``;
+here only the exact constructions (the worked example, the thresholds) are computed.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from softmaxlab.claim_checks import STABLE, total_variation
 from softmaxlab.config import method_specs
-from softmaxlab.dtypes import DTYPES, sum_tolerance
+from softmaxlab.dtypes import DTYPES
 from softmaxlab.formatting import number, percent
-from softmaxlab.methods import check_params, evaluate, normalize
+from softmaxlab.methods import check_params, normalize
 from softmaxlab.methods import label as method_label
-from softmaxlab.metrics import hardmax, tv_to_argmax
-from softmaxlab.sampling import logits, sample_z
-from softmaxlab.sweep import ks, n_vectors
 
 from .common import (
     CONDITIONAL,
@@ -44,17 +44,10 @@ from .common import (
 )
 from .data import C7_BASES, ClaimData, entry_label, unstable_entry
 from .example import EXAMPLE_X
-from .thresholds import (
-    base_in,
-    exp_overflow_threshold,
-    ln_overflow,
-    max_of,
-    threshold_check,
-    ulp_distance,
-)
+from .thresholds import base_in, exp_overflow_threshold, max_of, threshold_check
 
 # --- C5 ----------------------------------------------------------------------------------
-C5_BASES = (2.0, 3.0, 4.0, 10.0, 100.0)
+# The bases and the vectors measured: softmaxlab.claim_checks (C5_BASES, C5_MAX_ELEMENTS).
 #: The base the worked example is compared with (the thread's "3 or 4").
 C5_EXAMPLE_BASE = 3.0
 # Two outputs "the same": their total variation distance is below this (a visible difference
@@ -69,14 +62,8 @@ C5_SAME_TV = 1e-3
 # we allow |ulps| <= 4 (1 + |a| + ceil(log2 K)): within it, the two are "the same" up to
 # rounding.
 C5_ULPS_PER_ROUNDING = 4.0
-# Logit elements per (distribution, K, scale) regenerated for C5: the first vectors of each
-# sweep cell, at least one. K above this is measured on the first distribution only.
-C5_MAX_ELEMENTS = 1024
-
-
-def _tv(p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """Total variation distance 1/2 sum |p - q| along the last axis (float64)."""
-    return 0.5 * np.sum(np.abs(p.astype(np.float64) - q.astype(np.float64)), axis=-1)
+# C5_base's counts, read back as the integers they are.
+_C5_COUNTS = ("entries", "one_route_non_finite", "tv_vectors")
 
 
 @dataclass(frozen=True)
@@ -98,50 +85,9 @@ class C5Result:
     details: Mapping[str, pd.DataFrame] = field(default_factory=dict, compare=False, repr=False)
 
 
-def _c5_cell_rows(x, dtype, k, scales) -> list[pd.DataFrame]:
-    """Per base: ulps between the base and temperature routes, and (float64) the TV between
-    base psi and base e, for the logits x (scales, n, K) of one format."""
-    x64 = x.astype(np.float64)
-    with np.errstate(invalid="ignore"):
-        shifted = np.abs(x64 - np.max(x64, axis=-1, keepdims=True))
-    p_e = normalize(x, "softmax").astype(np.float64)
-    parts = []
-    for base in C5_BASES:
-        by_base = normalize(x, "softmax", base=base)
-        by_temp = normalize(x, "softmax", temperature=1 / math.log(base))
-        ulps = ulp_distance(by_base, by_temp)
-        p_base, p_temp = by_base.astype(np.float64), by_temp.astype(np.float64)
-        fin_a, fin_b = np.isfinite(p_base), np.isfinite(p_temp)
-        both = fin_a & fin_b
-        budget = 1 + shifted * math.log(base) + math.ceil(math.log2(k))
-        with np.errstate(invalid="ignore"):
-            over_budget = np.where(both, ulps / budget, 0.0)
-        tv = _tv(p_base, p_e)
-        tv_ok = np.isfinite(tv)
-        axes = (1, 2)
-        parts.append(
-            pd.DataFrame(
-                {
-                    "dtype": dtype,
-                    "base": base,
-                    "scale": scales,
-                    "entries": both.sum(axis=axes),
-                    "max_ulps": np.where(both, ulps, 0.0).max(axis=axes),
-                    "max_ulps_over_budget": over_budget.max(axis=axes),
-                    "one_route_non_finite": (fin_a ^ fin_b).sum(axis=axes),
-                    "tv_sum": np.where(tv_ok, tv, 0.0).sum(axis=1),
-                    "tv_vectors": tv_ok.sum(axis=1),
-                    "max_tv_to_base_e": np.where(tv_ok, tv, 0.0).max(axis=1),
-                }
-            )
-        )
-    return parts
-
-
 def measure_c5(data: ClaimData) -> C5Result:
     config = data.config
     dtypes = dtype_order([*config["dtypes"], MAIN_DTYPE])
-    scales = np.array(config["scales"], dtype=np.float64)
     aggregate = {
         "entries": "sum",
         "max_ulps": "max",
@@ -151,20 +97,17 @@ def measure_c5(data: ClaimData) -> C5Result:
         "tv_vectors": "sum",
         "max_tv_to_base_e": "max",
     }
-    parts = []
-    for index, (dist, spec) in enumerate(config["distributions"].items()):
-        for k in ks(config, dist):  # an empirical distribution has its file's K only
-            if k > C5_MAX_ELEMENTS and index > 0:
-                continue
-            n_cfg = n_vectors(config, k)
-            n = max(1, min(n_cfg, C5_MAX_ELEMENTS // k))
-            z = sample_z(config["seed"], dist, spec, k, n_cfg)[:n]
-            for dtype in dtypes:
-                x = np.stack([logits(z, s, dtype) for s in scales])  # (scales, n, K)
-                parts += _c5_cell_rows(x, dtype, k, scales)
+    # Per (distribution, K, format, base, scale), in the sweep's order of (distribution, K).
+    cells = data.check("C5_base", "C5")
+    absent = [t for t in dtypes if t not in set(cells["dtype"])]
+    if absent:
+        raise Missing(f"C5: claim_checks.csv has no C5_base rows in {', '.join(absent)}")
+    parts = cells.assign(
+        base=cells["variant"].astype(np.float64),
+        **{column: cells[column].astype(np.int64) for column in _C5_COUNTS},
+    )[["dtype", "base", "scale", *aggregate]]
     table = (
-        pd.concat(parts, ignore_index=True)
-        .groupby(["dtype", "base", "scale"], sort=False)[list(aggregate)]
+        parts.groupby(["dtype", "base", "scale"], sort=False)[list(aggregate)]
         .agg(aggregate)
         .reset_index()
     )
@@ -188,7 +131,7 @@ def measure_c5(data: ClaimData) -> C5Result:
     )
     differ = f64["mean_tv_to_base_e"] > C5_SAME_TV
     return C5Result(
-        example_tv=float(_tv(p_b, p_e)),
+        example_tv=float(total_variation(p_b, p_e)),
         example_max_base=float(p_b.max()),
         example_max_e=float(p_e.max()),
         sweep_cells=len(f64),
@@ -259,13 +202,23 @@ SPEC_C5 = Spec(
 
 
 def claim_c5(data: ClaimData) -> Claim:
-    result = measure_c5(data)
-    return SPEC_C5.row(result, result.details)
+    return SPEC_C5.measured(measure_c5, data)
 
 
 # --- C6 ----------------------------------------------------------------------------------
-C6_VECTORS = 8
-C6_MAX_ELEMENTS = 4096
+# The vectors measured: softmaxlab.claim_checks (C6_VECTORS, C6_MAX_ELEMENTS).
+C6_COLUMNS = (
+    "dtype",
+    "k",
+    "stable",
+    "vectors",
+    "exactly_uniform",
+    "p_value",
+    "one_over_k_in_dtype",
+    "max_tv_deviation",
+    "tolerance",
+    "ok_share",
+)
 
 
 @dataclass(frozen=True)
@@ -281,51 +234,13 @@ class C6Result:
     details: Mapping[str, pd.DataFrame] = field(default_factory=dict, compare=False, repr=False)
 
 
-def _uniform_rows(config: Mapping, dtypes: list[str]) -> pd.DataFrame:
-    """The uniform check per (format, K, stable) on the first distribution's vectors."""
-    dist, spec = next(iter(config["distributions"].items()))
-    scales = np.array(config["scales"], dtype=np.float64)
-    rows = []
-    for dtype in dtypes:
-        for k in config["k"]:
-            n = max(1, min(C6_VECTORS, C6_MAX_ELEMENTS // k))
-            z = sample_z(config["seed"], dist, spec, k, n)
-            x = np.stack([logits(z, s, dtype) for s in scales]).reshape(-1, k)
-            x64 = x.astype(np.float64)
-            finite = np.all(np.isfinite(x64), axis=-1)
-            ties = np.sum(x64 == np.max(x64, axis=-1, keepdims=True), axis=-1)
-            expected = 1 - ties / k
-            for stable in (False, True):
-                p, _ = evaluate(x, "softmax", base=1.0, stable=stable)
-                p64 = p.astype(np.float64)
-                equal = np.all(p64 == p64[:, :1], axis=-1) & np.all(np.isfinite(p64), axis=-1)
-                tv = tv_to_argmax(p64, hardmax(x64))
-                with np.errstate(invalid="ignore"):
-                    dev = np.abs(tv - expected)
-                tol = sum_tolerance(dtype, k)
-                ok = equal & (dev <= tol)
-                rows.append(
-                    {
-                        "dtype": dtype,
-                        "k": k,
-                        "stable": stable,
-                        "vectors": int(finite.sum()),
-                        "exactly_uniform": float(np.mean(equal[finite])),
-                        "p_value": float(p64[finite][0, 0]) if finite.any() else math.nan,
-                        "one_over_k_in_dtype": float(np.asarray(1 / k, dtype=DTYPES[dtype])),
-                        "max_tv_deviation": float(np.nanmax(dev[finite]))
-                        if np.isfinite(dev[finite]).any()
-                        else math.nan,
-                        "tolerance": tol,
-                        "ok_share": float(np.mean(ok[finite])),
-                    }
-                )
-    return pd.DataFrame(rows)
-
-
 def measure_c6(data: ClaimData) -> C6Result:
     dtypes = dtype_order([*data.config["dtypes"], MAIN_DTYPE])
-    table = _uniform_rows(data.config, dtypes)
+    cells = data.check("C6_uniform", "C6")
+    table = cells.assign(
+        stable=cells["variant"] == STABLE, vectors=cells["vectors"].astype(np.int64)
+    )
+    table = table.loc[:, list(C6_COLUMNS)]
     details = {"C6_uniform": table}
     sweep_dev = math.nan
     label = method_label("softmax", {"base": 1.0, "stable": False})
@@ -400,8 +315,7 @@ SPEC_C6 = Spec(
 
 
 def claim_c6(data: ClaimData) -> Claim:
-    result = measure_c6(data)
-    return SPEC_C6.row(result, result.details)
+    return SPEC_C6.measured(measure_c6, data)
 
 
 # --- C7 ----------------------------------------------------------------------------------
@@ -438,8 +352,8 @@ def measure_c7(data: ClaimData, thresholds: pd.DataFrame) -> C7Result:
     measured = rows[rows["label"] != "softmax"][
         ["distribution", "scale", "k", "dtype", "label", "mean", "n"]
     ]
-    present = sorted(set(rows["dtype"]), key=dtypes.index)
-    prediction = _overflow_prediction({**config, "dtypes": present}, C7_BASES)
+    present = set(rows["dtype"])
+    prediction = _overflow_prediction(data, present)
     cell = measured.merge(prediction, on=["distribution", "scale", "k", "dtype", "label"])
     cell["count_difference"] = (cell["mean"] - cell["predicted"]).abs() * cell["vectors"]
     cell["agrees"] = cell["count_difference"] < C7_COUNT_TOLERANCE
@@ -678,7 +592,7 @@ def claim_c9(data: ClaimData) -> Claim:
     return SPEC_C9.measured(measure_c9, data)
 
 
-# --- thresholds and the predicted overflow (exact constructions) ----------------------------
+# --- the thresholds (exact constructions) and the predicted overflow (claim_checks.csv) --
 
 
 def threshold_table() -> pd.DataFrame:
@@ -702,70 +616,12 @@ def threshold_table() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _predicted_overflow(
-    x64: np.ndarray,
-    row_max: np.ndarray,
-    finite: np.ndarray,
-    ln_base: float,
-    ln_over: float,
-    dtype: str,
-) -> np.ndarray:
-    """Rows (with finite input) whose unstable base^x is predicted to overflow.
-
-    A value rounds to infinity (NaN in float8_e4m3fn) at or above max + ulp(max)/2, i.e. at
-    ln value >= ``ln_over``. With a_j = x_j ln(base): some term overflows if max a >=
-    ln_over. Otherwise the sum may still overflow, possible only where max a + ln K reaches
-    ln_over; there the terms are rounded to the format (as computed), summed (in float32
-    for formats narrower than float32) and the sum rounded to the format. Rows where every
-    term underflows give 0/0 = NaN, which the library counts as NaN, not as overflow.
-    """
-    with np.errstate(invalid="ignore", over="ignore"):
-        m = row_max * ln_base
-    over = finite & (m >= ln_over)
-    unsure = finite & ~over & (m + math.log(x64.shape[-1]) >= ln_over)
-    if unsure.any():
-        fmt = DTYPES[dtype]
-        acc = np.float32 if fmt.itemsize < 4 else fmt
-        with np.errstate(over="ignore", invalid="ignore"):
-            terms = np.exp(x64[unsure] * ln_base).astype(fmt)
-            total = np.sum(terms, axis=-1, dtype=acc).astype(fmt).astype(np.float64)
-        over[unsure] = ~np.isfinite(total)
-    return over
-
-
-def _overflow_prediction(config: Mapping, bases: Sequence[float]) -> pd.DataFrame:
-    """Predicted overflow rate per cell and base, from the sweep's own vectors regenerated."""
-    labels = [entry_label(unstable_entry(base)) for base in bases]
-    dtypes = list(config["dtypes"])
-    ln_over = {dtype: ln_overflow(dtype) for dtype in dtypes}
-    ln_base = {dtype: [math.log(base_in(dtype, base)) for base in bases] for dtype in dtypes}
-    columns: dict[str, list] = {
-        key: [] for key in ("distribution", "scale", "k", "dtype", "label", "predicted", "vectors")
-    }
-    scales = [float(scale) for scale in config["scales"]]
-    for dist, spec in config["distributions"].items():
-        for k in ks(config, dist):  # an empirical distribution has its file's K only
-            z = sample_z(config["seed"], dist, spec, k, n_vectors(config, k))
-            for dtype in dtypes:
-                # every scale at once: shape (scales, vectors, K)
-                x64 = np.stack([logits(z, scale, dtype) for scale in scales]).astype(np.float64)
-                finite = np.all(np.isfinite(x64), axis=-1)
-                with np.errstate(invalid="ignore"):
-                    row_max = np.max(x64, axis=-1)
-                for label, lb in zip(labels, ln_base[dtype], strict=True):
-                    rate = np.mean(
-                        _predicted_overflow(x64, row_max, finite, lb, ln_over[dtype], dtype),
-                        axis=-1,
-                    )
-                    for scale, value in zip(scales, rate, strict=True):
-                        for key, item in (
-                            ("distribution", dist),
-                            ("scale", scale),
-                            ("k", int(k)),
-                            ("dtype", dtype),
-                            ("label", label),
-                            ("predicted", float(value)),
-                            ("vectors", z.shape[0]),
-                        ):
-                            columns[key].append(item)
-    return pd.DataFrame(columns)
+def _overflow_prediction(data: ClaimData, dtypes: set[str]) -> pd.DataFrame:
+    """The overflow rate the thresholds predict per cell and naive base (C7_predicted of
+    claim_checks.csv, on the sweep's own vectors), in the formats ``dtypes``: columns
+    distribution, scale, k, dtype, label, predicted, vectors."""
+    cells = data.check("C7_predicted", "C7")
+    cells = cells[cells["dtype"].isin(dtypes)].reset_index(drop=True)
+    return cells.rename(columns={"variant": "label", "n": "vectors"})[
+        ["distribution", "scale", "k", "dtype", "label", "predicted", "vectors"]
+    ]

@@ -9,28 +9,30 @@ format) come from the summary when it has them, else from the claims cells; a cl
 rows are in neither says "not measured" (:class:`softmaxlab.claims.common.Missing`).
 
 The other inputs (each optional, None when absent): C2's crossover table and C13's
-order-statistics reference (softmaxlab.crossover, softmaxlab.orderstats) and the training
-study's verdict JSON (C15, softmaxlab.training.verdict).
+order-statistics reference (softmaxlab.crossover, softmaxlab.orderstats), the training
+study's verdict JSON (C15, softmaxlab.training.verdict) and the checks on seeded vectors
+that C4-C8 and C11 read (``claim_checks.csv``, softmaxlab.claim_checks; by
+:meth:`ClaimData.check`): the claims job draws no vector.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+# C7_BASES (the bases of the naive softmax whose overflow C7 checks against the analytic
+# threshold) and unstable_entry are defined by the module that computes that check.
+from softmaxlab.claim_checks import C7_BASES, read, unstable_entry, wide
 from softmaxlab.config import method_specs
 from softmaxlab.methods import check_params
 from softmaxlab.methods import label as method_label
 
 from .common import MAIN_DTYPE, Missing, dtype_order, nonnegative_support
 
-#: Bases of the naive softmax whose overflow C7 checks against the analytic threshold.
-C7_BASES: tuple[float, ...] = (math.e, 2.0, 3.0, 4.0, 10.0, 100.0)
 #: The iterated exp forms C10 compares with softmax: depth 2 and 3, naive and stabilised.
 C10_ENTRIES: tuple[tuple[str, dict], ...] = tuple(
     ("iterated_exp", {"depth": depth, "stable": stable})
@@ -52,11 +54,6 @@ _SUMMARY_USED = (
     "q95",
 )
 Entry = tuple[str, Mapping]
-
-
-def unstable_entry(base: float) -> Entry:
-    """The naive softmax of base ``base``."""
-    return ("softmax", {"stable": False} if base == math.e else {"base": base, "stable": False})
 
 
 def entry_label(entry: Entry) -> str:
@@ -172,6 +169,7 @@ class ClaimData:
         crossover: pd.DataFrame | None = None,
         orderstats: pd.DataFrame | None = None,
         training: Mapping | None = None,
+        checks: pd.DataFrame | None = None,
     ):
         self.config = config
         frames = [self._typed(summary)]
@@ -186,6 +184,18 @@ class ClaimData:
         self.crossover = crossover
         self.orderstats = orderstats
         self.training = training
+        self.checks = checks
+
+    def check(self, name: str, claim: str) -> pd.DataFrame:
+        """The cells of one check of ``claim_checks.csv`` (softmaxlab.claim_checks.wide: one
+        row per cell, a float64 column per quantity). Missing when the table was not given
+        or has no rows of that check."""
+        if self.checks is None:
+            raise Missing(f"{claim} reads the checks table claim_checks.csv, which was not given")
+        cells = wide(self.checks, name)
+        if cells.empty:
+            raise Missing(f"{claim}: claim_checks.csv has no {name} rows")
+        return cells
 
     @staticmethod
     def _typed(summary: pd.DataFrame) -> pd.DataFrame:
@@ -242,3 +252,8 @@ def read_training(path) -> dict | None:
     """The training study's verdict JSON (softmaxlab.training.verdict.to_json), or None."""
     path = Path(path)
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def read_checks(path) -> pd.DataFrame | None:
+    """The checks on seeded vectors (claim_checks.csv, softmaxlab.claim_checks), or None."""
+    return read(path) if Path(path).exists() else None

@@ -12,16 +12,13 @@ fading at large scales says that p stops moving, not that training stops.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
-import numpy as np
 import pandas as pd
 
 from softmaxlab.formatting import interval, number, percent
-from softmaxlab.methods import normalize
 from softmaxlab.metrics import GRAD_VANISHING_THRESHOLD
-from softmaxlab.sampling import stream
 
 from . import c14
 from .common import (
@@ -49,9 +46,8 @@ C3_ALMOST_EVERYWHERE = 0.99
 # eps^(2/3) ~ 4e-11 times the size of the third derivative and of |CE|; for |x| <= ~30 and
 # CE <= ~60 that stays below 1e-8, so 1e-7 separates a wrong gradient from rounding.
 C4_FD_TOLERANCE = 1e-7
-C4_FD_SCALES = (0.1, 1.0, 10.0)
-C4_FD_VECTORS = 20
-C4_FD_MAX_K = 100  # 2K evaluations per vector: larger K adds run time, not information
+# The seeded vectors, K and scales of the check: softmaxlab.claim_checks (C4_fd).
+C4_FD_COLUMNS = ("k", "scale", "vectors", "max_abs_difference", "max_abs_gradient")
 
 
 @dataclass(frozen=True)
@@ -182,40 +178,13 @@ def claim_c3(data: ClaimData) -> Claim:
 # ------------------------------------------------------------------------------------ C4
 
 
-def softmax_ce_gradient_check(seed: int, ks: Sequence[int]) -> pd.DataFrame:
-    """Max |central FD of CE - (p - y)| per (K, scale) on seeded vectors, in float64.
-
-    CE(x) = -ln softmax(x)_y with softmax from the library; the analytic gradient is p - e_y
-    (Bridle 1990). Central differences with h = eps^(1/3) max(1, max|x|) per vector (Nocedal
-    & Wright 2006, sec. 8.1); all 2K perturbed vectors go through one normalize call.
-    """
-    rows = []
-    eps = np.finfo(np.float64).eps
-    for k in ks:
-        rng = stream(seed, "claims", "C4", "fd", k)
-        for scale in C4_FD_SCALES:
-            x = scale * rng.standard_normal((C4_FD_VECTORS, k))
-            y = rng.integers(0, k, C4_FD_VECTORS)
-            p = normalize(x, "softmax")
-            analytic = p - np.eye(k)[y]
-            h = np.cbrt(eps) * np.maximum(1.0, np.max(np.abs(x), axis=1))
-            steps = h[:, None, None] * np.eye(k)[None]
-            plus = normalize(x[:, None, :] + steps, "softmax")
-            minus = normalize(x[:, None, :] - steps, "softmax")
-            take = y[:, None, None]
-            ce_plus = -np.log(np.take_along_axis(plus, take, axis=2)[..., 0])
-            ce_minus = -np.log(np.take_along_axis(minus, take, axis=2)[..., 0])
-            numeric = (ce_plus - ce_minus) / (2 * h[:, None])
-            rows.append(
-                {
-                    "k": k,
-                    "scale": scale,
-                    "vectors": C4_FD_VECTORS,
-                    "max_abs_difference": float(np.max(np.abs(numeric - analytic))),
-                    "max_abs_gradient": float(np.max(np.abs(analytic))),
-                }
-            )
-    return pd.DataFrame(rows)
+def gradient_check(data: ClaimData) -> pd.DataFrame:
+    """Max |central FD of CE - (p - y)| per (K, scale) (C4_FD_COLUMNS), from the check the
+    workflow ran on seeded float64 vectors (softmaxlab.claim_checks.softmax_ce_gradient_check:
+    CE(x) = -ln softmax(x)_y, whose gradient is p - e_y, Bridle 1990)."""
+    cells = data.check("C4_fd", "C4")
+    table = cells.rename(columns={"n": "vectors"}).loc[:, list(C4_FD_COLUMNS)]
+    return table.reset_index(drop=True)
 
 
 @dataclass(frozen=True)
@@ -252,8 +221,7 @@ def measure_c4(data: ClaimData) -> C4Result:
     pos = tuple(d for d in dists if nonnegative_support(dists[d]) and d in by_dist.index)
     sig = tuple(d for d in dists if not nonnegative_support(dists[d]) and d in by_dist.index)
     signed_rows = invalid[invalid["distribution"].isin(sig)]
-    ks = sorted(k for k in data.config["k"] if k <= C4_FD_MAX_K) or [min(data.config["k"])]
-    fd = softmax_ce_gradient_check(data.config["seed"], ks)
+    fd = gradient_check(data)
     return C4Result(
         positive_invalid=float(by_dist[list(pos)].max()) if pos else math.nan,
         signed_invalid_min=float(by_dist[list(sig)].min()) if sig else math.nan,

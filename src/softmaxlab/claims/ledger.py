@@ -1,9 +1,10 @@
 """The ledger C1-C15 and "the answer": the claims in order, each from its module.
 
 :func:`build_ledger` reads only what the jobs wrote (the summary, the claims cells, the
-worked example, the reference tables and the training verdict JSON) plus the exact
-constructions of the claims themselves; :func:`answer_table` turns the typed results into
-the five to eight plain sentences the report opens with, each with one number.
+worked example, the reference tables, the training verdict JSON and the checks on seeded
+vectors) plus the exact constructions of the claims themselves; :func:`answer_table` turns
+the typed results into the five to eight plain sentences the report opens with, each with
+one number.
 """
 
 from __future__ import annotations
@@ -40,9 +41,10 @@ def build_claims(
     crossover: pd.DataFrame | None = None,
     orderstats: pd.DataFrame | None = None,
     training_verdict: Mapping | None = None,
+    checks: pd.DataFrame | None = None,
 ) -> list[Claim]:
     """Every claim C1-C15 (:class:`Claim`, with its typed result), in order."""
-    data = ClaimData(summary, config, cells, crossover, orderstats, training_verdict)
+    data = ClaimData(summary, config, cells, crossover, orderstats, training_verdict, checks)
     thresholds = bases.threshold_table()
     return [
         example_claim.claim(example, config),
@@ -55,7 +57,7 @@ def build_claims(
         stability.claim_c8(data),
         bases.claim_c9(data),
         stability.claim_c10(data),
-        theory.claim_c11(config["seed"]),
+        theory.claim_c11(data),
         theory.claim_c12(),
         distance.claim_c13(data),
         gradients.claim_c14(data),
@@ -83,6 +85,7 @@ def build_ledger(
     crossover: pd.DataFrame | None = None,
     orderstats: pd.DataFrame | None = None,
     training_verdict: Mapping | None = None,
+    checks: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """The ledger (one row per claim C1..C15, columns LEDGER_COLUMNS) and its detail tables.
 
@@ -90,10 +93,13 @@ def build_ledger(
     table (recomputed if None); ``config``: the validated config; ``cells``: the claims
     cells (:func:`softmaxlab.claims.required_config`'s sweep), ``crossover`` and
     ``orderstats``: the reference tables of C2 and C13, ``training_verdict``: the training
-    study's JSON payload (each None when absent: the claim then says so).
+    study's JSON payload, ``checks``: the checks on seeded vectors (claim_checks.csv,
+    softmaxlab.claim_checks) (each None when absent: the claim then says so).
     """
     return ledger_frame(
-        build_claims(summary, example, config, cells, crossover, orderstats, training_verdict)
+        build_claims(
+            summary, example, config, cells, crossover, orderstats, training_verdict, checks
+        )
     )
 
 

@@ -19,11 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from softmaxlab.dtypes import DTYPES
 from softmaxlab.formatting import number, percent
-from softmaxlab.methods import evaluate
-from softmaxlab.sampling import logits, sample_z
-from softmaxlab.sweep import n_vectors
 
 from . import c14
 from .common import (
@@ -33,6 +29,7 @@ from .common import (
     MAIN_DTYPE,
     RATE_SHARE_TOLERANCE,
     Claim,
+    Missing,
     Spec,
     dtype_order,
     pool,
@@ -74,57 +71,44 @@ class C8Result:
         return [t for t, v in self.of(self.stable_overflow).items() if v > RATE_SHARE_TOLERANCE]
 
 
-def stable_overflow_anatomy(config: Mapping, flagged: pd.DataFrame) -> pd.DataFrame:
-    """Why the stable softmax overflowed, per flagged cell, on the sweep's own vectors.
+#: The cell keys and counts of C8's anatomy table (C8_anatomy of claim_checks.csv).
+ANATOMY_COLUMNS = (
+    "distribution",
+    "scale",
+    "k",
+    "dtype",
+    "vectors_finite_input",
+    "overflow_flagged",
+    "non_finite_output",
+    "x_minus_max_out_of_range",
+    "sum_out_of_range",
+)
+_CELL = ["distribution", "scale", "k", "dtype"]
 
-    For each (distribution, scale, K, format) cell in ``flagged``, the vectors are
-    regenerated and the stable computation is redone step by step as the library does it:
-    y = x - max x in the format, e^y, the sum accumulated in float32 for narrow formats and
-    rounded to the format. Counts, among rows with finite input: rows flagged, rows whose
-    output is non-finite, rows where y left the format's range, rows where the sum did.
+
+def stable_overflow_anatomy(data: ClaimData, flagged: pd.DataFrame) -> pd.DataFrame:
+    """Why the stable softmax overflowed, per flagged cell (ANATOMY_COLUMNS).
+
+    For each (distribution, scale, K, format) cell in ``flagged``, the workflow redid the
+    stable computation on the sweep's own vectors step by step as the library does it
+    (softmaxlab.claim_checks, C8_anatomy): y = x - max x in the format, e^y, the sum
+    accumulated in float32 for narrow formats and rounded to the format. Counts, among rows
+    with finite input: rows flagged, rows whose output is non-finite, rows where y left the
+    format's range, rows where the sum did. Missing when a flagged cell has no counts.
     """
-    rows = []
-    for dist, scale, k, dtype in flagged[["distribution", "scale", "k", "dtype"]].itertuples(
-        index=False
-    ):
-        spec = config["distributions"][dist]
-        z = sample_z(config["seed"], dist, spec, int(k), n_vectors(config, int(k)))
-        x = logits(z, scale, dtype)
-        p, overflow = evaluate(x, "softmax")
-        finite_in = np.all(np.isfinite(x.astype(np.float64)), axis=-1)
-        fmt = DTYPES[dtype]
-        acc = np.float32 if fmt.itemsize < 4 else fmt
-        with np.errstate(all="ignore"):
-            y = x - np.max(x, axis=-1, keepdims=True)
-            total = np.sum(np.exp(y), axis=-1, dtype=acc).astype(fmt)
-        y_bad = ~np.all(np.isfinite(y.astype(np.float64)), axis=-1)
-        sum_bad = ~np.isfinite(total.astype(np.float64))
-        out_bad = ~np.all(np.isfinite(p.astype(np.float64)), axis=-1)
-        rows.append(
-            {
-                "distribution": dist,
-                "scale": float(scale),
-                "k": int(k),
-                "dtype": dtype,
-                "vectors_finite_input": int(finite_in.sum()),
-                "overflow_flagged": int((overflow & finite_in).sum()),
-                "non_finite_output": int((out_bad & finite_in).sum()),
-                "x_minus_max_out_of_range": int((y_bad & finite_in).sum()),
-                "sum_out_of_range": int((sum_bad & finite_in).sum()),
-            }
+    keys = flagged.loc[:, _CELL].reset_index(drop=True)
+    if keys.empty:
+        return pd.DataFrame({column: [] for column in ANATOMY_COLUMNS})
+    cells = data.check("C8_anatomy", "C8")
+    counts = cells.loc[:, list(ANATOMY_COLUMNS)].astype({c: np.int64 for c in ANATOMY_COLUMNS[4:]})
+    found = keys.merge(counts, on=_CELL, how="left", validate="many_to_one")
+    if found["vectors_finite_input"].isna().any():
+        absent = found[found["vectors_finite_input"].isna()].iloc[0]
+        raise Missing(
+            f"C8: claim_checks.csv has no C8_anatomy counts for {absent['distribution']} "
+            f"scale {absent['scale']:g} K {absent['k']} {absent['dtype']}"
         )
-    columns = [
-        "distribution",
-        "scale",
-        "k",
-        "dtype",
-        "vectors_finite_input",
-        "overflow_flagged",
-        "non_finite_output",
-        "x_minus_max_out_of_range",
-        "sum_out_of_range",
-    ]
-    return pd.DataFrame(rows, columns=columns)
+    return found
 
 
 def measure_c8(data: ClaimData) -> C8Result:
@@ -151,7 +135,7 @@ def measure_c8(data: ClaimData) -> C8Result:
 
     flagged = rows[(rows["label"] == STABLE) & (rows["metric"] == "overflow") & (rows["mean"] > 0)]
     anatomy = sort_rows(
-        stable_overflow_anatomy(data.config, flagged),
+        stable_overflow_anatomy(data, flagged),
         {"dtype": dtypes, "distribution": None, "k": None, "scale": None},
     )
     per = anatomy.groupby("dtype", sort=False)[

@@ -1,5 +1,7 @@
 """Theory: C11 (softmax is the maximum-entropy distribution given a mean energy) and C12
-(Stirling's approximation), both exact constructions on seeded problems, not the sweep.
+(Stirling's approximation), neither from the sweep. C11's seeded problems are solved by the
+workflow (softmaxlab.claim_checks.maxent_check, read from ``claim_checks.csv``); C12 is an
+exact construction computed here.
 
 Sources: Jaynes (1957) for the maximum-entropy (Boltzmann) derivation; Robbins (1955) for
 Stirling's series ln n! = n ln n - n + (1/2) ln(2 pi n) + O(1/n).
@@ -13,16 +15,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, special
-from threadpoolctl import threadpool_limits
+from scipy import special
 
+from softmaxlab.claim_checks import C11_MAX_K
 from softmaxlab.formatting import number
-from softmaxlab.sampling import stream
 
 from .common import CONDITIONAL, FAILS, HOLDS, Claim, Spec
+from .data import ClaimData
 
-C11_PROBLEMS = 120
-C11_MAX_K = 12
 # Boltzmann vs numerical maximum-entropy solution: the issue's target accuracy.
 C11_TOLERANCE = 1e-6
 # A numerical solution with more entropy than Boltzmann's by more than this refutes the claim.
@@ -32,101 +32,31 @@ C12_TABLE_N = (1, 2, 5, 10, 100, 10**3, 10**4, 10**5, 10**6)
 C12_REL_TARGET = 0.01  # "under 1%"
 
 
-def _boltzmann(energy: np.ndarray, beta: float) -> np.ndarray:
-    w = np.exp(-beta * (energy - (energy.min() if beta >= 0 else energy.max())))
-    return w / w.sum()
+#: C11's detail table: one row per seeded problem (softmaxlab.claim_checks.maxent_check).
+C11_COLUMNS = (
+    "problem",
+    "k",
+    "target_mean",
+    "beta",
+    "max_abs_difference",
+    "entropy_numeric",
+    "entropy_boltzmann",
+    "constraint_residual",
+    "solver_success",
+    "iterations",
+)
 
 
-def _boltzmann_beta(energy: np.ndarray, target: float) -> float:
-    """beta with sum_i p_i(beta) E_i = target, p(beta) = exp(-beta E)/Z (brentq; the mean
-    falls strictly with beta, d mean / d beta = -Var_p(E) < 0)."""
-
-    def gap(beta):
-        return float(_boltzmann(energy, beta) @ energy) - target
-
-    lo, hi = -1.0, 1.0
-    while gap(lo) <= 0:
-        lo *= 2
-    while gap(hi) >= 0:
-        hi *= 2
-    return optimize.brentq(gap, lo, hi, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=500)
-
-
-def _maxent_numeric(energy: np.ndarray, target: float) -> tuple[np.ndarray, bool, int]:
-    """argmax of -sum p ln p subject to sum p = 1, p . E = target, 0 <= p, by SLSQP.
-
-    Start: the uniform distribution mixed with a point mass at the lowest or highest energy
-    so that the start is feasible and strictly positive.
-    """
-    k = len(energy)
-    mean_u = energy.mean()
-    j = int(np.argmin(energy) if target <= mean_u else np.argmax(energy))
-    lam = 0.0 if energy[j] == mean_u else (target - mean_u) / (energy[j] - mean_u)
-    p0 = np.full(k, (1 - lam) / k)
-    p0[j] += lam
-    floor = 1e-300
-
-    def neg_entropy(p):
-        q = np.maximum(p, floor)
-        return float(np.sum(q * np.log(q)))
-
-    def grad(p):
-        return np.log(np.maximum(p, floor)) + 1.0
-
-    cons = [
-        {"type": "eq", "fun": lambda p: np.sum(p) - 1.0, "jac": lambda p: np.ones(k)},
-        {"type": "eq", "fun": lambda p: p @ energy - target, "jac": lambda p: energy},
-    ]
-    res = optimize.minimize(
-        neg_entropy,
-        p0,
-        jac=grad,
-        method="SLSQP",
-        bounds=[(0.0, 1.0)] * k,
-        constraints=cons,
-        options={"ftol": 1e-16, "maxiter": 1000},
+def maxent_table(data: ClaimData) -> pd.DataFrame:
+    """Numerical maximum entropy vs Boltzmann, one row per seeded problem (C11_COLUMNS), as
+    the workflow solved them (C11_maxent of claim_checks.csv)."""
+    cells = data.check("C11_maxent", "C11")
+    table = cells.assign(
+        problem=cells["variant"].astype(np.int64),
+        solver_success=cells["solver_success"].astype(bool),
+        iterations=cells["iterations"].astype(np.int64),
     )
-    return res.x, bool(res.success), int(res.nit)
-
-
-def maxent_check(seed: int, problems: int = C11_PROBLEMS) -> pd.DataFrame:
-    """Numerical maximum entropy vs Boltzmann on seeded problems, one row per problem.
-
-    Each problem: K in [2, C11_MAX_K], energies E ~ N(0, 1), target mean E_min + u (E_max -
-    E_min) with u ~ U(0.05, 0.95) (strictly feasible). Jaynes (1957): the maximiser is
-    p = exp(-beta E)/Z with beta fixed by the mean constraint.
-    """
-    rng = stream(seed, "claims", "C11")
-    # SLSQP stops at float64 noise (ftol 1e-16), where BLAS's threaded kernels round
-    # differently from its single-threaded ones: one BLAS thread makes the table the same
-    # in a notebook as in a Snakemake job (which runs with OPENBLAS_NUM_THREADS=1).
-    with threadpool_limits(limits=1, user_api="blas"):
-        rows = [_maxent_problem(rng, index) for index in range(problems)]
-    return pd.DataFrame(rows)
-
-
-def _maxent_problem(rng: np.random.Generator, index: int) -> dict:
-    """One problem of maxent_check, drawn from ``rng``."""
-    k = int(rng.integers(2, C11_MAX_K + 1))
-    energy = rng.standard_normal(k)
-    u = rng.uniform(0.05, 0.95)
-    target = float(energy.min() + u * (energy.max() - energy.min()))
-    beta = _boltzmann_beta(energy, target)
-    p_b = _boltzmann(energy, beta)
-    p_n, success, nit = _maxent_numeric(energy, target)
-    ent = special.entr
-    return {
-        "problem": index,
-        "k": k,
-        "target_mean": target,
-        "beta": beta,
-        "max_abs_difference": float(np.max(np.abs(p_n - p_b))),
-        "entropy_numeric": float(np.sum(ent(np.maximum(p_n, 0)))),
-        "entropy_boltzmann": float(np.sum(ent(p_b))),
-        "constraint_residual": float(abs(p_n @ energy - target) + abs(p_n.sum() - 1)),
-        "solver_success": success,
-        "iterations": nit,
-    }
+    return table.loc[:, list(C11_COLUMNS)].reset_index(drop=True)
 
 
 def stirling_table(max_n: int = C12_MAX_N) -> tuple[pd.DataFrame, int]:
@@ -178,8 +108,8 @@ class C11Result:
     details: Mapping[str, pd.DataFrame] = field(default_factory=dict, compare=False, repr=False)
 
 
-def measure_c11(seed: int) -> C11Result:
-    table = maxent_check(seed)
+def measure_c11(data: ClaimData) -> C11Result:
+    table = maxent_table(data)
     return C11Result(
         problems=len(table),
         worst=float(table["max_abs_difference"].max()),
@@ -236,9 +166,8 @@ SPEC_C11 = Spec(
 )
 
 
-def claim_c11(seed: int) -> Claim:
-    result = measure_c11(seed)
-    return SPEC_C11.row(result, result.details)
+def claim_c11(data: ClaimData) -> Claim:
+    return SPEC_C11.measured(measure_c11, data)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,8 @@
-"""Exact constructions shared by several claims: overflow thresholds (mpmath), the empirical
-overflow boundary of a method (bisection over bit patterns), and the ulp distance.
+"""Exact constructions shared by several claims: overflow thresholds (mpmath) and the
+empirical overflow boundary of a method (bisection over bit patterns). The format facts
+they rest on (the ulp distance, the base a format computes with, ln of where it overflows)
+are softmaxlab.claim_checks', which the checks on seeded vectors share; they are
+re-exported here.
 
 ln(max)/ln(psi) is where psi^x overflows (C7); ln applied d times to max is where exp applied
 d times does (C10); ``threshold_check`` confirms a derived threshold on [0, t -/+ 1 ulp].
@@ -13,76 +16,33 @@ from collections.abc import Mapping
 import mpmath
 import numpy as np
 
-from softmaxlab.dtypes import DTYPES, dtype_name, finfo
+# The format facts (the ulp distance, the base a format computes with, where it overflows)
+# are shared with the checks on seeded vectors, which define them.
+from softmaxlab.claim_checks import (
+    THRESHOLD_DIGITS,
+    base_in,
+    ln_overflow,
+    max_of,
+    overflow_value,
+    ulp_distance,
+)
+from softmaxlab.dtypes import DTYPES, dtype_name
 from softmaxlab.methods import evaluate
 
-# Digits for the exact thresholds (mpmath): far more than float64's 17, so the derived
-# threshold is the correctly rounded value of ln(max)/ln(psi).
-THRESHOLD_DIGITS = 40
+__all__ = [
+    "base_in",
+    "exp_overflow_threshold",
+    "iterated_exp_threshold",
+    "ln_overflow",
+    "max_of",
+    "overflow_boundary",
+    "threshold_check",
+    "ulp_distance",
+]
 
 
 def _uint(dtype) -> type:
     return {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}[np.dtype(dtype).itemsize]
-
-
-def _sint(dtype) -> type:
-    return {1: np.int8, 2: np.int16, 4: np.int32, 8: np.int64}[np.dtype(dtype).itemsize]
-
-
-def ulp_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """How many representable values of the format lie between a and b (0 when equal), float64.
-
-    The bit patterns of IEEE-style formats (and of bfloat16 and the OCP fp8 formats) are
-    sign-magnitude, so mapping a pattern with the sign bit set to minus its magnitude gives
-    integers in the order of the values; the ulp distance is their difference (+0 and -0 are
-    0 apart). Both NaN: 0; one NaN: inf.
-    """
-    a = np.asarray(a)
-    b = np.asarray(b)
-    if a.dtype != b.dtype:
-        raise ValueError(f"ulp_distance needs one format, got {a.dtype} and {b.dtype}")
-    sint = _sint(a.dtype)
-    ia = np.ascontiguousarray(a).view(sint).astype(np.int64)
-    ib = np.ascontiguousarray(b).view(sint).astype(np.int64)
-    if a.dtype.itemsize < 8:
-        bits = 8 * a.dtype.itemsize
-        mask = (1 << (bits - 1)) - 1
-        ordered_a = np.where(ia < 0, -(ia & mask), ia)
-        ordered_b = np.where(ib < 0, -(ib & mask), ib)
-        dist = np.abs(ordered_a - ordered_b).astype(np.float64)
-    else:
-        mask = np.int64(0x7FFFFFFFFFFFFFFF)
-        mag_a, mag_b = ia & mask, ib & mask
-        same_sign = (ia < 0) == (ib < 0)
-        dist = np.where(
-            same_sign,
-            np.abs(mag_a - mag_b).astype(np.float64),
-            mag_a.astype(np.float64) + mag_b.astype(np.float64),
-        )
-    nan_a, nan_b = np.isnan(a), np.isnan(b)
-    dist = np.where(nan_a & nan_b, 0.0, dist)
-    return np.where(nan_a ^ nan_b, np.inf, dist)
-
-
-def max_of(dtype) -> float:
-    return float(finfo(dtype).max)
-
-
-def base_in(dtype, base: float) -> float:
-    """The base the computation uses: e stays e (exp is called), others are rounded to dtype."""
-    return math.e if base == math.e else float(np.asarray(base, dtype=DTYPES[dtype_name(dtype)]))
-
-
-def _overflow_value(dtype, rounding: bool) -> mpmath.mpf:
-    """The format's max, or with ``rounding`` the smallest value that rounds to overflow
-    under round-to-nearest: max + ulp(max)/2 (ties go to the even neighbour, which is the
-    overflow: max has an odd significand)."""
-    top = max_of(dtype)
-    value = mpmath.mpf(top)
-    if rounding:
-        info = finfo(dtype)
-        value += mpmath.ldexp(mpmath.mpf(float(info.eps)), math.frexp(top)[1] - 1) / 2
-    return value
 
 
 def exp_overflow_threshold(
@@ -100,7 +60,7 @@ def exp_overflow_threshold(
     base = base_in(dtype, base) if round_base else base
     with mpmath.workdps(THRESHOLD_DIGITS):
         log_base = mpmath.mpf(1) if base == math.e else mpmath.log(mpmath.mpf(base))
-        return float(mpmath.log(_overflow_value(dtype, rounding)) / log_base)
+        return float(mpmath.log(overflow_value(dtype, rounding)) / log_base)
 
 
 def iterated_exp_threshold(dtype, depth: int, rounding: bool = False) -> float:
@@ -112,7 +72,7 @@ def iterated_exp_threshold(dtype, depth: int, rounding: bool = False) -> float:
     few ulps earlier (the table shows where).
     """
     with mpmath.workdps(THRESHOLD_DIGITS):
-        value = _overflow_value(dtype, rounding)
+        value = overflow_value(dtype, rounding)
         for _ in range(depth):
             value = mpmath.log(value)
         return float(value)
@@ -175,9 +135,3 @@ def threshold_check(dtype, threshold: float, method: str, **params) -> dict:
         "empirical_boundary": boundary,
         "consistent": (not over_below) and over_above,
     }
-
-
-def ln_overflow(dtype) -> float:
-    """ln of the smallest value that rounds to overflow in ``dtype`` (max + ulp(max)/2)."""
-    with mpmath.workdps(THRESHOLD_DIGITS):
-        return float(mpmath.log(_overflow_value(dtype, rounding=True)))

@@ -1,0 +1,31 @@
+"""The claims' checks on seeded vectors (softmaxlab.claim_checks): rule claim_checks_cell
+computes one (distribution, K) of the sweep; rule claim_checks the checks on their own
+streams, then the table claim_checks.csv with every cell job's rows in plan order."""
+
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")
+
+from softmaxlab import claim_checks, sweep
+
+params = snakemake.params
+if snakemake.rule == "claim_checks_cell":
+    cell = params.cell
+    table = claim_checks.cell_checks(
+        params.seed,
+        cell["distribution"],
+        cell["spec"],
+        cell["k"],
+        params.scales,
+        params.dtypes,
+        params.vectors,
+        cell["c5"],
+        params.compute,
+    )
+else:
+    fixed = claim_checks.fixed_checks(
+        params.seed, params.k, params.scales, params.dtypes, params.first, params.compute
+    )
+    cells = [claim_checks.read(path) for path in snakemake.input.cells]
+    table = claim_checks.merge(fixed, cells, params.cells)
+sweep.write_csv(table, snakemake.output[0])

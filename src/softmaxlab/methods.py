@@ -289,7 +289,14 @@ def _sparsemax(x, ctx):
     The threshold is found at accumulator precision on x - max x (shift-invariant); p is
     divided by its sum (1 up to rounding) and rounded to the dtype. -inf entries get 0
     when the row has a finite entry; the other edge rows follow the module's conventions.
+    float32 and float64 accumulators run softmaxlab.kernels.sparse (the same threshold by
+    Michelot's iteration, no sort); the numpy code below is its reference.
     """
+    from softmaxlab.kernels import sparse  # imports numba on the first call
+
+    p = sparse.threshold_map(x, ctx.acc, alpha=2.0)
+    if p is not None:
+        return ctx.check(p.astype(ctx.dtype, copy=False))
     acc = ctx.acc
     z = x.astype(acc)
     z = z - np.max(z, axis=-1, keepdims=True)
@@ -312,8 +319,15 @@ def _entmax15(x, ctx):
     tau_rho <= z_(rho), and tau = tau_support.
 
     Threshold at accumulator precision (the running variance cancels at large K), p
-    divided by its sum and rounded to the dtype. Edge inputs as sparsemax.
+    divided by its sum and rounded to the dtype. Edge inputs as sparsemax. float32 and
+    float64 accumulators run softmaxlab.kernels.sparse (the same threshold by Newton's
+    method, no sort); the numpy code below is its reference.
     """
+    from softmaxlab.kernels import sparse  # imports numba on the first call
+
+    p = sparse.threshold_map(x, ctx.acc, alpha=1.5)
+    if p is not None:
+        return ctx.check(p.astype(ctx.dtype, copy=False))
     acc = ctx.acc
     z = x.astype(acc)
     z = (z - np.max(z, axis=-1, keepdims=True)) / np.asarray(2, acc)
@@ -337,8 +351,17 @@ def _entmax(x, ctx, alpha):
     tau lies in [-1, -(1/K)^(alpha-1)]; the interval is halved until it is below the
     accumulator's unit roundoff (nmant + 2 steps), then p is normalised to sum to 1.
 
+    float32 and float64 accumulators run softmaxlab.kernels.sparse instead (Newton's method
+    on tau for alpha <= 2, bisection above, both to the accumulator's roundoff); the numpy
+    code below is its reference.
+
     alpha -> 1 is softmax, alpha = 2 is sparsemax. Edge inputs as sparsemax.
     """
+    from softmaxlab.kernels import sparse  # imports numba on the first call
+
+    p = sparse.threshold_map(x, ctx.acc, alpha=alpha)
+    if p is not None:
+        return ctx.check(p.astype(ctx.dtype, copy=False))
     acc = ctx.acc
     am1 = np.asarray(alpha - 1, acc)
     inv = np.asarray(1 / (alpha - 1), acc)

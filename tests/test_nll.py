@@ -300,3 +300,221 @@ def test_bad_input_is_one_clear_error():
 def test_metric_tables_cover_every_metric():
     assert set(nll.NLL_DEFINITIONS) == set(nll.NLL_METRICS) == set(nll.NLL_METRIC_RANGES)
     assert nll.NLL_RATE_METRICS <= set(nll.NLL_METRICS)
+
+
+# --- the shared forward and the compiled norms give the plain computation's bits -----------
+
+# Every built-in with the parameters of the default sweep and a few more.
+METHODS = [
+    ("argmax", {}),
+    ("linear", {}),
+    ("shifted_linear", {}),
+    ("relu", {}),
+    ("softplus", {}),
+    ("sigmoid", {}),
+    ("spherical", {}),
+    ("escort", {}),
+    ("escort", {"p": 0.5}),
+    ("taylor", {}),
+    ("taylor", {"order": 4}),
+    ("taylor", {"order": 0}),
+    ("stablemax", {}),
+    ("softmax", {}),
+    ("softmax", {"stable": False}),
+    ("softmax", {"base": 1.0, "stable": False}),
+    ("softmax", {"base": 100.0}),
+    ("softmax", {"base": 10.0, "stable": False}),
+    ("softmax", {"temperature": 0.5}),
+    ("iterated_exp", {}),
+    ("iterated_exp", {"depth": 3}),
+    ("iterated_exp", {"depth": 3, "stable": True}),
+    ("ssmax", {}),
+    ("sparsemax", {}),
+    ("entmax15", {}),
+    ("entmax", {"alpha": 1.25}),
+    ("entmax", {"alpha": 1.75}),
+    ("entmax", {"alpha": 3.0}),
+    ("gumbel_softmax", {"seed": 5}),
+]
+
+
+def _plain_metrics(x, x_far, y, method, params):
+    """nll_metrics computed the plain way, with the public functions only: one evaluate
+    for p, one vjp per target (losses.nll_grad, each with its own forward pass), numpy
+    norms of the (n, K) gradients, and the segment's two forwards on every row. The
+    reference for the shared forward, the stacked targets, the compiled norms and the
+    segment's row subsets, which must change no value."""
+    from softmaxlab import evaluate
+    from softmaxlab.training import losses
+
+    n, k = x.shape
+    p, overflow = evaluate(x, method, **params)
+    valid = np.all(np.isfinite(x), axis=-1) & ~overflow
+    p_y = np.where(valid, losses.target_prob(p, y), np.nan)
+    out = {}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        loss = losses.nll(p, y)
+    out["nll"] = np.where(np.isfinite(loss), loss, np.nan)
+    out["nll_infinite"] = (p_y == 0).astype(np.float64)
+    out["nll_undefined"] = (~(p_y >= 0)).astype(np.float64)
+    over = np.full(n, np.nan)
+    for suffix, target in (("", y), ("_argmax", x.argmax(-1)), ("_argmin", x.argmin(-1))):
+        with np.errstate(over="ignore"):
+            g = losses.nll_grad(x, p, target, method, params)
+        g = np.where((losses.target_prob(p, target) >= nll.TINY)[:, None], g, np.nan)
+        norm, largest = np.sqrt(np.sum(g * g, axis=-1)), np.max(np.abs(g), axis=-1)
+        out[f"nll_grad_norm{suffix}"] = norm
+        if not suffix:
+            out["nll_grad_max"] = largest
+        over = np.fmax(over, np.where(np.isnan(largest), np.nan, largest > nll.gradient_bound(k)))
+    out["nll_grad_over_one"] = over
+    p_far, overflow_far = evaluate(x_far, method, **params)
+    p_mid, overflow_mid = evaluate(0.5 * x + 0.5 * x_far, method, **params)
+    p_far, p_mid = losses.target_prob(p_far, y), losses.target_prob(p_mid, y)
+    counted = (
+        np.all(np.isfinite(x), axis=-1)
+        & np.all(np.isfinite(x_far), axis=-1)
+        & ~overflow_far
+        & ~overflow_mid
+        & (p_y >= nll.TINY)
+        & (p_far >= nll.TINY)
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a, b, c = -np.log(p_y), -np.log(p_far), -np.log(p_mid)
+        reach = np.maximum(np.abs(x).max(axis=-1), np.abs(x_far).max(axis=-1))
+        tol = nll.midpoint_tolerance(a, b, c, p_mid, k, reach)
+        within = c <= 0.5 * a + 0.5 * b + tol
+    out["nll_convexity_break"] = np.where(counted, (~within).astype(np.float64), np.nan)
+    return {name: np.where(valid, out[name], np.nan) for name in nll.NLL_METRICS}
+
+
+def _hard_rows(k: int, seed: int) -> np.ndarray:
+    """Logits that reach every branch: Gaussian rows from 0.01 to 1000 (naive forms
+    overflow, p_y underflows to subnormals and 0, sparse supports shrink), ties, a zero
+    sum and signed entries (linear's p_y = inf and < 0), no positive entry (relu's 0/0),
+    -inf beside finite entries, NaN and +inf rows, subnormal and huge entries."""
+    rng = np.random.default_rng(seed)
+    scales = np.repeat([0.01, 1.0, 3.0, 30.0, 300.0, 1000.0], 6)
+    rows = [scales[:, None] * rng.standard_normal((len(scales), k))]
+    special = np.zeros((8, k))
+    special[1] = np.linspace(-1.0, 1.0, k)  # sums to 0 (exactly, by symmetry)
+    special[2] = -1.0 - rng.random(k)
+    special[3, 0] = -np.inf
+    special[4, 0] = np.nan
+    special[5, 0] = np.inf
+    special[6] = 5e-324 * np.arange(k)
+    special[7] = 1e300 * rng.standard_normal(k)
+    if k > 1:
+        special[3, 1:] = rng.standard_normal(k - 1)
+    return np.concatenate(rows + [special])
+
+
+def _assert_same_bits(got: dict, expected: dict, context: str) -> None:
+    for name in nll.NLL_METRICS:
+        a, b = got[name], expected[name]
+        assert np.array_equal(a, b, equal_nan=True), (context, name)
+        assert np.array_equal(np.signbit(a), np.signbit(b)), (context, name)
+
+
+@pytest.mark.parametrize(("method", "params"), METHODS, ids=[str(m) for m in METHODS])
+@pytest.mark.parametrize("use_kernels", [True, False], ids=["compiled", "numpy"])
+def test_metrics_equal_the_plain_computation_bit_for_bit(method, params, use_kernels, monkeypatch):
+    """Rows of 1 to 300 classes (the compiled pairwise sums split above 128) on every
+    branch of :func:`_hard_rows`, the partners drawn the same way."""
+    monkeypatch.setattr(nll, "USE_KERNELS", use_kernels)
+    for k in (1, 2, 3, 9, 130, 300):
+        x, x_far = _hard_rows(k, k), _hard_rows(k, k + 1000)[::-1].copy()
+        y = np.random.default_rng(k).integers(0, k, len(x))
+        y[:4] = np.argmax(np.nan_to_num(x[:4]), axis=-1)  # the drawn target is the top too
+        got = nll.nll_metrics(x, x_far, y, method, params)
+        _assert_same_bits(got, _plain_metrics(x, x_far, y, method, params), f"K={k}")
+
+
+def test_a_plugin_goes_the_plain_way(monkeypatch):
+    """A registered method with its own vjp: the numpy path (no compiled form) and the
+    segment on whole arrays (a plugin is not assumed row-wise), the same bits."""
+    import softmaxlab
+
+    def scaled_softmax(x, c=2.0):
+        z = np.exp(c * (x - x.max(axis=-1, keepdims=True)))
+        return z / z.sum(axis=-1, keepdims=True)
+
+    def scaled_vjp(x, v, c=2.0):
+        p = scaled_softmax(x, c)
+        return c * p * (v - np.sum(v * p, axis=-1, keepdims=True))
+
+    softmaxlab.register_method("scaled_softmax_nll", scaled_softmax, vjp=scaled_vjp)
+    try:
+        x, x_far = _hard_rows(7, 1), _hard_rows(7, 2)
+        y = np.random.default_rng(3).integers(0, 7, len(x))
+        got = nll.nll_metrics(x, x_far, y, "scaled_softmax_nll", {})
+        plain = _plain_metrics(x, x_far, y, "scaled_softmax_nll", {"c": 2.0})
+        _assert_same_bits(got, plain, "plugin")
+        assert np.nanmax(got["nll_grad_norm"]) > 0  # resolved rows exist
+    finally:
+        softmaxlab.unregister_method("scaled_softmax_nll")
+
+
+def test_the_segment_skips_rows_that_cannot_count():
+    """sparsemax's targets outside the support at x: no forward at x' or the midpoint
+    for them, and the same test result as the plain computation."""
+    from unittest import mock
+
+    rng = np.random.default_rng(11)
+    x, x_far = 10 * rng.standard_normal((2, 50, 20))
+    y = rng.integers(0, 20, 50)
+    p_y = normalize(x, "sparsemax")[np.arange(50), y]
+    with mock.patch.object(nll, "evaluate", wraps=nll.evaluate) as spy:
+        breaks = nll.convexity_break(x, x_far, y, "sparsemax", {}, p_y)
+    rows_evaluated = [len(call.args[0]) for call in spy.call_args_list]
+    assert rows_evaluated[0] == np.count_nonzero(p_y >= nll.TINY) < 50
+    plain = _plain_metrics(x, x_far, y, "sparsemax", {})["nll_convexity_break"]
+    np.testing.assert_array_equal(breaks, plain)
+
+
+def _numpy_norms(factor, scale, weights, top, shift, targets, c):
+    """softmaxlab.kernels.nll.centred_gradient_norms written as numpy arrays, one pass per
+    operation (the form softmaxlab.vjp's pullbacks take, for cotangents c e_y)."""
+    m, (n, k) = len(targets), scale.shape
+    v = np.zeros((m, n, k))
+    np.put_along_axis(v, targets[..., None], c[..., None], axis=-1)
+    d = v - np.take_along_axis(v, np.broadcast_to(top[:, None], (m, n, 1)), axis=-1)
+    with np.errstate(all="ignore"):
+        r = (factor * scale) * (d - np.sum(d * weights, axis=-1, keepdims=True))
+        g = r if not len(shift) else r - shift * np.sum(r, axis=-1, keepdims=True)
+        return np.sqrt(np.sum(g * g, axis=-1)), np.max(np.abs(g), axis=-1)
+
+
+@pytest.mark.parametrize("k", [1, 2, 8, 127, 129, 1000])
+@pytest.mark.parametrize("shifted", [False, True])
+def test_compiled_norms_equal_numpy_on_any_operands(k, shifted):
+    """The compiled loop on arbitrary operands, non-finite weights and scales included
+    (where the shortcut for d . w must not be taken), against the numpy passes."""
+    from softmaxlab.kernels import nll as kernels
+
+    if not kernels.AVAILABLE:
+        pytest.skip("numba is not importable")
+    rng = np.random.default_rng(k)
+    n, m = 40, 3
+    scale = rng.standard_normal((n, k)) * 10.0 ** rng.integers(-300, 300, (n, 1))
+    weights = rng.random((n, k))
+    weights /= weights.sum(axis=-1, keepdims=True)
+    weights[0, -1] = np.inf  # a non-finite weight away from most targets
+    weights[1, 0] = np.nan
+    scale[2, -1] = np.inf
+    weights[3] = 0.0
+    weights[3, 0] = 1.0  # one-hot weights
+    top = np.argmax(weights, axis=-1).astype(np.int64)
+    targets = rng.integers(0, k, (m, n)).astype(np.int64)
+    targets[1] = top  # the target at the largest weight: the full pass
+    c = -1.0 / (10.0 ** rng.uniform(-300, 0, (m, n)))
+    shift = rng.random((n, k)) if shifted else np.empty((0, k))
+    factor = 1.0 if k % 2 else float(np.log(10.0))
+    resolved = np.ones((m, n), dtype=bool)
+    resolved[2, :5] = False
+    got = kernels.centred_gradient_norms(factor, scale, weights, top, shift, targets, c, resolved)
+    expected = _numpy_norms(factor, scale, weights, top, shift, targets, c)
+    for a, b in zip(got, expected, strict=True):
+        b = np.where(resolved, b, np.nan)
+        assert np.array_equal(a, b, equal_nan=True)
+        assert np.array_equal(np.signbit(a), np.signbit(b))

@@ -432,3 +432,69 @@ def test_iterated_exp_forms_agree_where_finite():
 def test_bad_input_raises_one_clear_value_error(args, kwargs, match):
     with pytest.raises(ValueError, match=match):
         softmaxlab.vjp(*args, **kwargs)
+
+
+# --- one forward pass for many cotangents, and the caller's p ----------------------------
+
+
+def _rows_with_edges(method: str, factor: float, k: int = 6) -> np.ndarray:
+    """Seeded rows plus a NaN row and a -inf entry (the edge conventions' cases)."""
+    x = draw(13, k, factor, method, rows=6)
+    x[1, 2] = np.nan
+    x[2, 0] = -np.inf
+    return x
+
+
+@pytest.mark.parametrize(("method", "params", "factor"), SETTINGS, ids=SETTING_IDS)
+def test_pullback_gives_each_vjp_and_evaluate_bit_for_bit(method, params, factor):
+    """Pullback(x)(V) on a stack of cotangents is vjp(x, V[j]) for each j, its forward is
+    evaluate's (values and overflow flags), and vjp with output=normalize(x) is vjp."""
+    from softmaxlab.vjp import Pullback
+
+    full = softmaxlab.check_params(method, params)
+    x = _rows_with_edges(method, factor)
+    stack = np.random.default_rng(14).standard_normal((3, *x.shape))
+    back = Pullback(x, method, full, track=True)
+    p, overflow = back.evaluated()
+    expected_p, expected_overflow = softmaxlab.evaluate(x, method, **params)
+    assert np.array_equal(p, expected_p, equal_nan=True)
+    np.testing.assert_array_equal(overflow, expected_overflow)
+    got = back(stack)
+    assert got.shape == stack.shape
+    for j in range(3):
+        one = softmaxlab.vjp(x, stack[j], method, **params)
+        assert np.array_equal(got[j], one, equal_nan=True), j
+        with_output = softmaxlab.vjp(x, stack[j], method, output=p, **params)
+        assert np.array_equal(with_output, one, equal_nan=True), j
+
+
+def test_output_skips_the_forward_of_the_maps_that_need_p_alone():
+    """For softmax the caller's p is what the formula uses (a different p gives a
+    different result); for linear, which needs its terms, the forward runs anyway."""
+    x = np.array([[1.0, 2.0, 4.0]])
+    v = np.array([[1.0, 0.0, 0.0]])
+    p = softmaxlab.normalize(x, "softmax")
+    uniform = np.full_like(x, 1 / 3)
+    np.testing.assert_allclose(
+        softmaxlab.vjp(x, v, "softmax", output=uniform), [[2 / 9, -1 / 9, -1 / 9]], rtol=1e-15
+    )
+    assert np.array_equal(
+        softmaxlab.vjp(x, v, "softmax", output=p), softmaxlab.vjp(x, v, "softmax")
+    )
+    assert np.array_equal(
+        softmaxlab.vjp(x, v, "linear", output=uniform), softmaxlab.vjp(x, v, "linear")
+    )
+    # escort's own parameter p is not the output
+    np.testing.assert_array_equal(
+        softmaxlab.vjp(x, v, "escort", p=3.0), softmaxlab.vjp(x, v, "escort", p=3.0, output=None)
+    )
+    with pytest.raises(ValueError, match=r"output of shape \(3,\) differs from x's shape"):
+        softmaxlab.vjp(x, v, "softmax", output=p[0])
+
+
+def test_pullback_refuses_what_it_cannot_hold():
+    from softmaxlab.vjp import Pullback
+
+    for x in (np.zeros((2, 3), dtype=np.float32), np.zeros((0, 3)), np.float64(1.0)):
+        with pytest.raises(ValueError, match="Pullback needs float64 rows"):
+            Pullback(np.asarray(x), "softmax", softmaxlab.check_params("softmax"))

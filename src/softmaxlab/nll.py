@@ -52,21 +52,27 @@ The targets are drawn uniformly from the named stream "nll_target" of the (distr
 (:func:`draw_targets`) and the partners from "nll_segment" (:func:`partner_z`), like the
 gradient directions: the same for every scale and format of a (distribution, K).
 
-Cost per call on n rows: one forward for p, three vjp (each one forward pass and O(nK)
-arithmetic) and two forwards for the segment (partner and midpoint), all vectorised over
-the rows.
+Cost per call on n rows: at most three forward passes, vectorised over the rows. The
+forward at x gives p, the overflow flags and what the derivative needs
+(:class:`softmaxlab.vjp.Pullback`), shared by the three targets; the gradients' norms are
+computed from it in one compiled loop (softmaxlab.kernels.nll) without forming the
+gradients as arrays; x' and the midpoint are evaluated only on the rows whose test can
+still count (:func:`convexity_break`). Every value is that of the plain computation (one
+``evaluate``, one ``vjp`` per target, numpy norms, the segment on every row) bit for bit:
+tests/test_nll.py compares the two.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 import numpy as np
 
-from softmaxlab.methods import evaluate
+from softmaxlab.methods import check_params, evaluate, plugin
 from softmaxlab.sampling import sampler, stream
 from softmaxlab.training import losses
-from softmaxlab.vjp import has_vjp
+from softmaxlab.vjp import Pullback, has_vjp
 
 _F64 = np.dtype(np.float64)
 _FINFO = np.finfo(np.float64)
@@ -181,11 +187,12 @@ def midpoint_tolerance(
 
 
 def _rows(x, name: str) -> np.ndarray:
-    """x as a float64 (n, K) array with K >= 1, read exactly, or ValueError naming it."""
+    """x as a float64 (n, K) array with K >= 1, read exactly (no copy when it is float64
+    already: nothing here writes to it), or ValueError naming it."""
     x = np.asarray(x)
     if x.ndim != 2 or x.shape[1] < 1:
         raise ValueError(f"{name} must be a 2-D array (rows, K >= 1 classes), got shape {x.shape}")
-    return x.astype(_F64)
+    return x.astype(_F64, copy=False)
 
 
 def _targets(y, n: int, k: int) -> np.ndarray:
@@ -202,22 +209,105 @@ def _targets(y, n: int, k: int) -> np.ndarray:
     return y.astype(np.int64)
 
 
-def nll_gradient(x: np.ndarray, p: np.ndarray, y: np.ndarray, method: str, params: Mapping):
-    """g = d(-ln p_y)/dx per row (float64, shape of x): vjp(x, -e_y / p_y, method), NaN on
-    the rows where p_y < 2^-1022 (the NLL is infinite, undefined or its cotangent 1/p_y is
-    not representable to full precision) or NaN; NaN everywhere for a plugin method
-    without a vjp (softmaxlab.plugins)."""
-    if not has_vjp(method):
-        return np.full(np.shape(x), np.nan)
+def _gradients(back: Pullback, p: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """g = d(-ln p_y)/dx for each row of ``targets`` (int, shape (m, n): m targets per row
+    of x), float64 of shape (m, n, K): the cotangents -e_y / p_y (losses.nll_cotangent)
+    stacked and pulled back through the one forward pass of ``back``; NaN on the rows where
+    p_y < 2^-1022 or is NaN (the NLL is infinite, undefined or its cotangent 1/p_y is not
+    representable to full precision). p: the forward's output at x (shape (n, K))."""
+    p_y = p[np.arange(p.shape[0]), targets]
     with np.errstate(over="ignore"):  # 1/p_y for a subnormal p_y: masked below
-        g = losses.nll_grad(x, p, y, method, params)
-    resolved = losses.target_prob(p, y) >= TINY
-    return np.where(resolved[:, None], g, np.nan)
+        g = back(losses.nll_cotangent(p_y, targets, p.shape[-1]))
+    return np.where((p_y >= TINY)[..., None], g, np.nan)
+
+
+def nll_gradient(x: np.ndarray, p: np.ndarray, y: np.ndarray, method: str, params: Mapping):
+    """g = d(-ln p_y)/dx per row (float64, shape of x (n, K)): vjp(x, -e_y / p_y, method)
+    with p_y read from the caller's p, NaN on the rows where p_y < 2^-1022 (the NLL is
+    infinite, undefined or its cotangent 1/p_y is not representable to full precision) or
+    NaN; NaN everywhere for a plugin method without a vjp (softmaxlab.plugins)."""
+    x = _rows(x, "x")
+    y = _targets(y, *x.shape)
+    if not has_vjp(method):
+        return np.full(x.shape, np.nan)
+    back = Pullback(x, method, check_params(method, params))
+    return _gradients(back, np.asarray(p, dtype=_F64), y[None])[0]
 
 
 def _norms(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(||g||_2, max_i |g_i|) per row; NaN rows stay NaN."""
+    """(||g||_2, max_i |g_i|) over the last axis; NaN rows stay NaN."""
     return np.sqrt(np.sum(g * g, axis=-1)), np.max(np.abs(g), axis=-1)
+
+
+#: Compute the gradients' norms in softmaxlab.kernels.nll where numba is importable; False
+#: runs the numpy reference (_norms of _gradients) everywhere (the tests compare the two).
+USE_KERNELS: bool = True
+
+
+@functools.cache
+def _norm_kernels():
+    """softmaxlab.kernels.nll, imported on first use, or None without numba."""
+    try:
+        from softmaxlab.kernels import nll as kernels
+    except ImportError:
+        return None
+    return kernels if kernels.AVAILABLE else None
+
+
+def _gradient_norms(
+    back: Pullback, p: np.ndarray, targets: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(||g||_2, max_i |g_i|), each of targets' shape (m, n), of the gradients
+    :func:`_gradients` gives, bit for bit: NaN where p_y < 2^-1022 or is NaN, and on the
+    rows the edge conventions make NaN. For the maps whose pullback is a scaled centring
+    (every built-in but argmax) the compiled loop of softmaxlab.kernels.nll, which forms
+    no (m, n, K) array; argmax's zeros directly; the numpy reference else (plugins, no
+    numba, USE_KERNELS False)."""
+    if not USE_KERNELS:
+        return _norms(_gradients(back, p, targets))
+    p_y = p[np.arange(p.shape[0]), targets]
+    resolved = p_y >= TINY
+    nan_rows = back.nan_rows()
+    if nan_rows is not None:
+        resolved &= ~nan_rows
+    if back.is_zero():  # argmax: g = 0, whose norms are 0.0 (sqrt(0.0 + 0.0 + ...))
+        zero = np.where(resolved, 0.0, np.nan)
+        return zero, zero.copy()
+    form = back.centred_form()
+    kernels = _norm_kernels() if form is not None else None
+    if kernels is None:
+        return _norms(_gradients(back, p, targets))
+    with np.errstate(all="ignore"):  # 1/p_y overflows for a subnormal p_y: not resolved
+        c = -1.0 / p_y  # the cotangent's entry at the target (losses.nll_cotangent)
+    return kernels.centred_gradient_norms(*form, targets.astype(np.int64), c, resolved)
+
+
+def _largest_magnitude(x: np.ndarray) -> np.ndarray:
+    """max_i |x_i| per row, as max(max x, -min x): the same value (NaN for a row with a
+    NaN) without an |x| array; only the sign of a zero maximum may differ, and the
+    tolerance adds it to positive terms."""
+    return np.maximum(np.max(x, axis=-1), -np.min(x, axis=-1))
+
+
+def _row_wise(method: str) -> bool:
+    """Whether each row of the method's output depends on that row alone, so that it can
+    be evaluated on a subset of the rows with the same bits: every built-in but
+    gumbel_softmax (its noise depends on the whole array's shape); plugins are not
+    assumed to be."""
+    return method != "gumbel_softmax" and plugin(method) is None
+
+
+def _target_forward(
+    x: np.ndarray, rows: np.ndarray | None, y: np.ndarray, method: str, params: Mapping
+) -> tuple[np.ndarray, np.ndarray]:
+    """(p_y, overflow) of the method's float64 forward (softmaxlab.evaluate) on the rows
+    ``rows`` of x (None: all), one value per evaluated row. The output is reduced to its
+    target's entry at once, so that its memory is reused by the next array instead of
+    fresh pages (numpy's large temporaries cost more in page faults than in arithmetic)."""
+    if rows is not None:
+        x, y = x[rows], y[rows]
+    p, overflow = evaluate(x, method, **params)
+    return losses.target_prob(p, y), overflow
 
 
 def convexity_break(
@@ -236,25 +326,39 @@ def convexity_break(
     finite); 0 otherwise. Counted where both endpoints have finite logits and p_y >= 2^-1022
     and no forward overflows (:func:`softmaxlab.evaluate`). ``p_y``: p_y at x when the
     caller has it, from a forward that did not overflow (saves one evaluation).
+
+    For the row-wise methods (:func:`_row_wise`) x' is evaluated only on the rows that
+    can still count, and the midpoint only on those whose x' counts too: the same values
+    on the counted rows, and no forward for the others (sparse maps with the target
+    outside the support, overflowing naive forms, underflowed p_y).
     """
     if p_y is None:
         p, overflow = evaluate(x, method, **params)
         p_y = np.where(overflow, np.nan, losses.target_prob(p, y))
-    p_far, overflow_far = evaluate(x_partner, method, **params)
-    mid = 0.5 * x + 0.5 * x_partner
-    p_mid, overflow_mid = evaluate(mid, method, **params)
-    p_far, p_mid = losses.target_prob(p_far, y), losses.target_prob(p_mid, y)
+    n = x.shape[0]
+    subsets = _row_wise(method)
     counted = (
-        np.all(np.isfinite(x), axis=-1)
-        & np.all(np.isfinite(x_partner), axis=-1)
-        & ~overflow_far
-        & ~overflow_mid
-        & (p_y >= TINY)
-        & (p_far >= TINY)
+        np.all(np.isfinite(x), axis=-1) & np.all(np.isfinite(x_partner), axis=-1) & (p_y >= TINY)
     )
+    p_far, p_mid = np.full(n, np.nan), np.full(n, np.nan)
+    for step in ("far", "mid"):
+        rows = np.flatnonzero(counted) if subsets else np.arange(n)
+        if not rows.size:
+            break
+        whole = None if rows.size == n else rows  # all rows: no copy
+        if step == "far":
+            at, overflow = _target_forward(x_partner, whole, y, method, params)
+            p_far[rows] = at
+            counted[rows] &= ~overflow & (at >= TINY)
+        else:
+            mid = 0.5 * x if whole is None else 0.5 * x[whole]
+            mid += 0.5 * (x_partner if whole is None else x_partner[whole])  # fl(x/2 + x'/2)
+            at, overflow = _target_forward(mid, None, y[rows], method, params)
+            p_mid[rows] = at
+            counted[rows] &= ~overflow
     with np.errstate(divide="ignore", invalid="ignore"):
         a, b, c = -np.log(p_y), -np.log(p_far), -np.log(p_mid)
-        reach = np.maximum(np.max(np.abs(x), axis=-1), np.max(np.abs(x_partner), axis=-1))
+        reach = np.maximum(_largest_magnitude(x), _largest_magnitude(x_partner))
         tol = midpoint_tolerance(a, b, c, p_mid, x.shape[-1], reach)
         within = c <= 0.5 * a + 0.5 * b + tol  # False for NaN or inf c
     return np.where(counted, (~within).astype(_F64), np.nan)
@@ -273,37 +377,40 @@ def nll_metrics(
     bad shape, a target outside [0, K), or what normalize refuses. Rows with a non-finite
     logit or whose float64 forward overflows are NaN in every metric.
     """
-    params = dict(params or {})
+    params = check_params(method, params)
     x = _rows(x, "x")
     n, k = x.shape
     y = _targets(y, n, k)
-    p, overflow = evaluate(x, method, **params)
+    partner = None if x_partner is None else _rows(x_partner, "x_partner")
+    if partner is not None and partner.shape != x.shape:
+        raise ValueError(f"x_partner's shape {partner.shape} differs from x's {x.shape}")
+    if n == 0:
+        return {name: np.empty(0, dtype=_F64) for name in NLL_METRICS}
+    # One forward pass at x: p and its overflow flags exactly as softmaxlab.evaluate gives
+    # them, and what the three gradients need.
+    back = Pullback(x, method, params, track=True)
+    p, overflow = back.evaluated()
     valid = np.all(np.isfinite(x), axis=-1) & ~overflow
-    p_y = np.where(valid, losses.target_prob(p, y), np.nan)
+    target_p = p[np.arange(n), y]
+    p_y = np.where(valid, target_p, np.nan)
     out: dict[str, np.ndarray] = {}
     with np.errstate(divide="ignore", invalid="ignore"):
-        loss = losses.nll(p, y)
+        loss = -np.log(target_p)
     out["nll"] = np.where(np.isfinite(loss), loss, np.nan)
     out["nll_infinite"] = (p_y == 0).astype(_F64)
     out["nll_undefined"] = (~(p_y >= 0)).astype(_F64)  # p_y < 0 or NaN
-    over = np.full(n, np.nan)
-    bound = gradient_bound(k)
-    for suffix, target in (
-        ("", y),
-        ("_argmax", np.argmax(x, axis=-1)),
-        ("_argmin", np.argmin(x, axis=-1)),
-    ):
-        norm, largest = _norms(nll_gradient(x, p, target, method, params))
-        out[f"nll_grad_norm{suffix}"] = norm
-        if not suffix:
-            out["nll_grad_max"] = largest
-        over = np.fmax(over, np.where(np.isnan(largest), np.nan, largest > bound))
-    out["nll_grad_over_one"] = over
-    if x_partner is None:
+    # The drawn, argmax and argmin targets as one stack of cotangents.
+    targets = np.stack([y, np.argmax(x, axis=-1), np.argmin(x, axis=-1)])
+    if has_vjp(method):
+        norm, largest = _gradient_norms(back, p, targets)
+    else:
+        norm = largest = np.full(targets.shape, np.nan)
+    out["nll_grad_norm"], out["nll_grad_max"] = norm[0], largest[0]
+    out["nll_grad_norm_argmax"], out["nll_grad_norm_argmin"] = norm[1], norm[2]
+    over = np.where(np.isnan(largest), np.nan, largest > gradient_bound(k))
+    out["nll_grad_over_one"] = np.fmax.reduce(over, axis=0)  # NaN only if all three are
+    if partner is None:
         out["nll_convexity_break"] = np.full(n, np.nan)
     else:
-        partner = _rows(x_partner, "x_partner")
-        if partner.shape != x.shape:
-            raise ValueError(f"x_partner's shape {partner.shape} differs from x's {x.shape}")
         out["nll_convexity_break"] = convexity_break(x, partner, y, method, params, p_y)
     return {name: np.where(valid, out[name], np.nan) for name in NLL_METRICS}

@@ -37,7 +37,6 @@ minima) use the one-sided conventions stated in each function.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable
 
@@ -47,6 +46,7 @@ from softmaxlab.methods import (
     _as_array,
     _Ctx,
     _lookup,
+    _nan_rows,
     _with_conventions,
     _without_rows,
     check_params,
@@ -58,20 +58,25 @@ _F64 = np.dtype(np.float64)
 
 
 class _TermsCtx(_Ctx):
-    """A float64, untracked method context that keeps the terms the method normalises.
+    """A float64 method context that keeps the terms the method normalises.
 
-    Every "g then normalise" method ends in ``ctx.normalise(t)`` with t = g(x) (for softmax,
-    the shifted powers base^((x - max x)/T)); this context records t, so the derivative
-    reuses the method's own forward evaluation instead of a second copy of it.
+    Every "g then normalise" method ends in ``ctx.normalise(t)`` with t = g(x); this context
+    records t, so the derivative reuses the method's own forward evaluation instead of a
+    second copy of it. The exponential maps (softmax, ssmax, iterated_exp,
+    gumbel_softmax) normalise a temporary of their own (``owned``), which the division
+    overwrites as in :func:`softmaxlab.evaluate`: their derivative needs p alone, and
+    keeping the terms would cost a fresh output array (page faults: about as much as the
+    whole forward at K = 1000). ``terms`` is None for them. ``track``: record the overflow
+    flags as :func:`softmaxlab.evaluate` does (same arithmetic).
     """
 
-    def __init__(self, x: np.ndarray):
-        super().__init__(x, track=False)
+    def __init__(self, x: np.ndarray, track: bool = False):
+        super().__init__(x, track=track)
         self.terms: np.ndarray | None = None
 
     def normalise(self, t: np.ndarray, owned: bool = False) -> np.ndarray:
-        self.terms = t  # float64 already; owned=False below leaves t untouched
-        return super().normalise(t, owned=False)
+        self.terms = None if owned else t  # float64 already; t stays untouched unless owned
+        return super().normalise(t, owned=owned)
 
 
 def _forward(x: np.ndarray, method: str, params: dict, **override) -> tuple[np.ndarray, _TermsCtx]:
@@ -83,199 +88,274 @@ def _forward(x: np.ndarray, method: str, params: dict, **override) -> tuple[np.n
     return p, ctx
 
 
-def _centred(v: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """v - (v . p) per row for weights p summing to 1, computed as (v - c) - (v - c) . p with
-    c = v at the row's largest weight: accurate to rounding for the dominant entry even when
-    p is nearly one-hot (where the plain form cancels to noise)."""
-    top = np.argmax(p, axis=-1)[..., None]  # a row with NaN is NaN whichever entry is picked
-    d = v - np.take_along_axis(v, top, axis=-1)
-    return d - np.sum(d * p, axis=-1, keepdims=True)
+class _Forward:
+    """The method's float64 forward pass on x, run at most once and shared by every
+    cotangent: ``p``, the output as the method computed it (before the edge conventions),
+    and ``terms``, what it normalised (None for the exponential maps, which need p alone,
+    for the maps that do not end in a normalisation and for plugins). ``output``: the
+    caller's float64 p of the same x, used by the formulas that need p alone (the
+    exponential and sparse maps); the maps that need their terms run the forward anyway.
+    ``track``: record the overflow flags of :func:`softmaxlab.evaluate` (``ctx.overflow``;
+    the arithmetic is the same)."""
+
+    def __init__(self, x: np.ndarray, method: str, params: dict, output=None, track=False):
+        self.x = x
+        self._method, self._params, self._track = method, params, track
+        self._p = output
+        self.ctx: _TermsCtx | None = None
+
+    def run(self) -> None:
+        """Evaluate the method once (no-op after the first call)."""
+        if self.ctx is None:
+            self.ctx = _TermsCtx(self.x, track=self._track)
+            self._p = _lookup(self._method)[0](self.x, self.ctx, **self._params)
+
+    @property
+    def p(self) -> np.ndarray:
+        if self._p is None:
+            self.run()
+        return self._p
+
+    @property
+    def terms(self) -> np.ndarray | None:
+        self.run()
+        return self.ctx.terms
 
 
-def _ratio_vjp(v, p, ctx, dg: np.ndarray) -> np.ndarray:
-    """v^T J for p = g / S: g' / S * (v - v.p), with S the sum of the captured terms."""
-    s = np.sum(ctx.terms, axis=-1, keepdims=True)
-    return dg / s * _centred(v, p)
+class _Centring:
+    """v -> v - (v . w) per row for fixed weights w summing to 1 (w of x's shape; v of x's
+    shape or with extra leading axes, one cotangent per leading index), computed as
+    (v - c) - (v - c) . w with c = v at the row's largest weight: accurate to rounding for
+    the dominant entry even when w is nearly one-hot (where the plain form cancels to
+    noise). The largest weight's index is found once, for every cotangent."""
+
+    def __init__(self, w: np.ndarray):
+        self.w = w
+        self.top = np.argmax(w, axis=-1)[..., None]  # a NaN row is NaN whichever is picked
+
+    def __call__(self, v: np.ndarray) -> np.ndarray:
+        top = np.broadcast_to(self.top, v.shape[:-1] + (1,))
+        d = v - np.take_along_axis(v, top, axis=-1)
+        return d - np.sum(d * self.w, axis=-1, keepdims=True)
+
+
+#: A pullback at fixed x: cotangent v (x's shape, or extra leading axes) -> v^T dp/dx.
+Apply = Callable[[np.ndarray], np.ndarray]
+
+
+class _Weighted:
+    """v -> r = (factor * scale) * (v - v.w), then r - shift * sum(r) per row when ``shift``
+    is given: the form every formula below ends in (the shift is shifted_linear's; argmax
+    and the plugins have their own form). ``scale``, ``shift``: float64 of x's shape;
+    ``factor``: a float (1.0 * scale is scale exactly, so 1.0 means none). The factor is
+    kept apart so that factor * scale is formed where it is used, not stored."""
+
+    def __init__(
+        self,
+        scale: np.ndarray,
+        centring: _Centring,
+        shift: np.ndarray | None = None,
+        factor: float = 1.0,
+    ):
+        self.scale, self.centring, self.shift, self.factor = scale, centring, shift, factor
+
+    def __call__(self, v: np.ndarray) -> np.ndarray:
+        r = (self.factor * self.scale) * self.centring(v)
+        if self.shift is None:
+            return r
+        return r - self.shift * np.sum(r, axis=-1, keepdims=True)
+
+
+def _ratio(fwd: _Forward, dg: np.ndarray) -> _Weighted:
+    """v^T J for p = g / S: g' / S * (v - v.p), with S the sum of the captured terms.
+    dg: a fresh float64 array of g' (divided by S in place)."""
+    s = np.sum(fwd.terms, axis=-1, keepdims=True)
+    return _Weighted(np.divide(dg, s, out=dg), _Centring(fwd.p))
 
 
 # --- the elementwise "g then normalise" maps ------------------------------------------------
 
 
-def _vjp_linear(x, v, params):
+def _vjp_linear(fwd: _Forward, params) -> Apply:
     """linear, g(x) = x, g' = 1: v^T J = (v - v.p) / sum x. Scale-invariant, so
     sum_j x_j (v^T J)_j = 0; a zero sum gives inf/NaN."""
-    p, ctx = _forward(x, "linear", params)
-    return _ratio_vjp(v, p, ctx, np.ones_like(x))
+    return _ratio(fwd, np.ones_like(fwd.x))
 
 
-def _vjp_shifted_linear(x, v, params):
+def _vjp_shifted_linear(fwd: _Forward, params) -> Apply:
     """shifted_linear, g = x - m with m = min x: dg_i/dx_j = delta_ij - dm/dx_j, so with
     w = (v - v.p) / S, (v^T J)_j = w_j - dm/dx_j sum_i w_i. dm/dx is the one-hot of the
     minimiser; tied minima share it equally (1/n_ties each, the convention of
     torch.amin's gradient), one choice among the subgradients at a tie.
     Shift-invariant: the entries of v^T J sum to 0."""
-    p, ctx = _forward(x, "shifted_linear", params)
-    w = _ratio_vjp(v, p, ctx, np.ones_like(x))
-    is_min = x == np.min(x, axis=-1, keepdims=True)
+    ratio = _ratio(fwd, np.ones_like(fwd.x))
+    is_min = fwd.x == np.min(fwd.x, axis=-1, keepdims=True)
     dmin = is_min / np.sum(is_min, axis=-1, keepdims=True)
-    return w - dmin * np.sum(w, axis=-1, keepdims=True)
+    return _Weighted(ratio.scale, ratio.centring, shift=dmin)
 
 
-def _vjp_relu(x, v, params):
+def _vjp_relu(fwd: _Forward, params) -> Apply:
     """relu, g = max(x, 0), g' = 1 for x > 0 and 0 for x <= 0 (the derivative from the left
     at the kink x = 0, as relu's gradient in the frameworks)."""
-    p, ctx = _forward(x, "relu", params)
-    return _ratio_vjp(v, p, ctx, (x > 0).astype(_F64))
+    return _ratio(fwd, (fwd.x > 0).astype(_F64))
 
 
-def _vjp_softplus(x, v, params):
+def _vjp_softplus(fwd: _Forward, params) -> Apply:
     """softplus, g = ln(1 + e^x), g' = sigma(x) = 1 - e^-g, evaluated as -expm1(-g) on the
     method's own g (no overflow, full relative accuracy for very negative x)."""
-    p, ctx = _forward(x, "softplus", params)
-    return _ratio_vjp(v, p, ctx, -np.expm1(-ctx.terms))
+    return _ratio(fwd, -np.expm1(-fwd.terms))
 
 
-def _vjp_sigmoid(x, v, params):
+def _vjp_sigmoid(fwd: _Forward, params) -> Apply:
     """sigmoid, g = sigma(x), g' = sigma(x) sigma(-x) = e^-|x| / (1 + e^-|x|)^2 (symmetric
     form: no overflow, no cancellation in 1 - sigma for large x)."""
-    p, ctx = _forward(x, "sigmoid", params)
-    e = np.exp(-np.abs(x))
-    return _ratio_vjp(v, p, ctx, e / ((1 + e) * (1 + e)))
+    e = np.abs(fwd.x)
+    np.exp(np.negative(e, out=e), out=e)
+    square = np.add(e, 1.0)  # 1 + e, then (1 + e)(1 + e), in place
+    np.multiply(square, square, out=square)
+    return _ratio(fwd, np.divide(e, square, out=e))
 
 
-def _vjp_spherical(x, v, params):
+def _vjp_spherical(fwd: _Forward, params) -> Apply:
     """spherical (de Brebisson & Vincent 2016), g = x^2 + eps, g' = 2x."""
-    p, ctx = _forward(x, "spherical", params)
-    return _ratio_vjp(v, p, ctx, 2 * x)
+    return _ratio(fwd, 2 * fwd.x)
 
 
-def _vjp_escort(x, v, params):
+def _vjp_escort(fwd: _Forward, params) -> Apply:
     """escort (Beck & Schloegl 1993), g = |x|^q, g' = q |x|^(q - 1) sign(x). At x = 0 this is
     0 for q > 1, sign(0) = 0 for q = 1, and NaN (inf * 0) for q < 1, where g has no
     derivative."""
-    p, ctx = _forward(x, "escort", params)
     q = params["p"]
-    return _ratio_vjp(v, p, ctx, q * np.power(np.abs(x), q - 1) * np.sign(x))
+    return _ratio(fwd, q * np.power(np.abs(fwd.x), q - 1) * np.sign(fwd.x))
 
 
-def _vjp_taylor(x, v, params):
+def _vjp_taylor(fwd: _Forward, params) -> Apply:
     """taylor (de Brebisson & Vincent 2016), g = t_n(x) = sum_{i<=n} x^i / i!, and
     g' = t_(n-1)(x), the method's own Horner evaluation one order lower (0 for n = 0)."""
-    p, ctx = _forward(x, "taylor", params)
     order = params["order"]
     if order == 0:
-        dg = np.zeros_like(x)
+        dg = np.zeros_like(fwd.x)
     else:
-        dg = _forward(x, "taylor", params, order=order - 1)[1].terms
-    return _ratio_vjp(v, p, ctx, dg)
+        dg = _forward(fwd.x, "taylor", params, order=order - 1)[1].terms
+    return _ratio(fwd, dg)
 
 
-def _vjp_stablemax(x, v, params):
+def _vjp_stablemax(fwd: _Forward, params) -> Apply:
     """stablemax (Prieto et al. 2025), g = x + 1 for x >= 0 and 1/(1 - x) below, so
     g' = 1 for x >= 0 and 1/(1 - x)^2 = g^2 below (both 1 at the joint: g is C^1 there;
     its second derivative jumps)."""
-    p, ctx = _forward(x, "stablemax", params)
-    g = ctx.terms
-    return _ratio_vjp(v, p, ctx, np.where(x >= 0, 1.0, g * g))
+    g = fwd.terms
+    return _ratio(fwd, np.where(fwd.x >= 0, 1.0, g * g))
 
 
 # --- the exponential maps ---------------------------------------------------------------------
 
 
-def _softmax_like(v, p, factor: float) -> np.ndarray:
+def _softmax_like(p: np.ndarray, factor: float) -> Apply:
     """v^T J of p = softmax(c x): J = c (diag(p) - p p^T), so v^T J = c p (v - v.p)
-    (Bridle 1990; the softmax Jacobian as in any autodiff framework)."""
-    return factor * p * _centred(v, p)
+    (Bridle 1990; the softmax Jacobian as in any autodiff framework). Needs p alone."""
+    return _Weighted(p, _Centring(p), factor=factor)
 
 
-def _vjp_softmax(x, v, params):
+def _vjp_softmax(fwd: _Forward, params) -> Apply:
     """softmax with base b and temperature T is softmax(x ln(b) / T), so
     v^T J = (ln b / T) p (v - v.p). ``stable`` does not change the math; p comes from the
     requested form in float64, so the naive form's overflow (x ln b / T > 709.78) gives
     NaN as normalize does."""
-    p, _ = _forward(x, "softmax", params)
-    return _softmax_like(v, p, math.log(params["base"]) / params["temperature"])
+    return _softmax_like(fwd.p, math.log(params["base"]) / params["temperature"])
 
 
-def _vjp_ssmax(x, v, params):
+def _vjp_ssmax(fwd: _Forward, params) -> Apply:
     """ssmax (Nakanishi 2025), softmax(s ln(K) x): the chain rule gives the factor s ln K
     (0 for K = 1)."""
-    p, _ = _forward(x, "ssmax", params)
-    return _softmax_like(v, p, params["s"] * math.log(x.shape[-1]))
+    return _softmax_like(fwd.p, params["s"] * math.log(fwd.x.shape[-1]))
 
 
-def _vjp_gumbel_softmax(x, v, params):
+def _vjp_gumbel_softmax(fwd: _Forward, params) -> Apply:
     """Gumbel-softmax (Jang et al. 2017), softmax((x + G)/tau) with the noise G fixed by
     the seed and the shape of x, drawn by the method itself (the float64 draw, i.e. the
     same noise as normalize(x, "gumbel_softmax", tau=..., seed=...) on float64 x):
     v^T J = p (v - v.p) / tau."""
-    p, _ = _forward(x, "gumbel_softmax", params)
-    return _softmax_like(v, p, 1 / params["tau"])
+    return _softmax_like(fwd.p, 1 / params["tau"])
 
 
-def _vjp_iterated_exp(x, v, params):
+def _vjp_iterated_exp(fwd: _Forward, params) -> Apply:
     """iterated_exp of depth d is softmax(u) with u = E_(d-1)(x), E_0 = x, E_k = exp(E_(k-1)).
     By the chain rule u' = prod_{k=1}^{d-1} E_k = exp(sum_{k=0}^{d-2} E_k), so
     v^T J = u' p (v - v.p); u' p is formed as exp(ln p + sum_{k<d-1} E_k), which stays
     finite where p underflows to 0. Naive and stable forms are the same math; where
     E_(d-1) overflows (x past ln ln max for d = 3, ...) both give NaN."""
-    p, _ = _forward(x, "iterated_exp", params)
-    log_du = np.zeros_like(x)
-    inner = x
-    for _ in range(params["depth"] - 1):
-        log_du = log_du + inner
-        inner = np.exp(inner)
+    p = fwd.p
+    depth = params["depth"]
+    log_du = np.zeros_like(fwd.x)
+    inner = fwd.x
+    for level in range(depth - 1):
+        np.add(log_du, inner, out=log_du)
+        if level < depth - 2:  # E_(d-1) itself is not needed
+            inner = np.exp(inner)
     with np.errstate(divide="ignore"):
-        weight = np.exp(np.log(p) + log_du)
-    return weight * _centred(v, p)
+        weight = np.log(p)
+    np.exp(np.add(weight, log_du, out=weight), out=weight)
+    return _Weighted(weight, _Centring(p))
 
 
 # --- sparse maps and argmax -------------------------------------------------------------------
 
 
-def _sparse_vjp(v, s) -> np.ndarray:
+def _sparse_vjp(s: np.ndarray) -> Apply:
     """v^T J with J = diag(s) - s s^T / sum s: s * (v - (s.v) / sum s) (J is symmetric; the
     entmax package's EntmaxBisectFunction.backward computes the same). The bracket is the
     centred form with weights s / sum s, so a dominant s (alpha > 2 at a small p) does not
     cancel to noise."""
-    return s * _centred(v, s / np.sum(s, axis=-1, keepdims=True))
+    return _Weighted(s, _Centring(s / np.sum(s, axis=-1, keepdims=True)))
 
 
-def _vjp_sparsemax(x, v, params):
+def _vjp_sparsemax(fwd: _Forward, params) -> Apply:
     """sparsemax (Martins & Astudillo 2016, eq. 12): J = diag(s) - s s^T / |S| with s the
     indicator of the support S = {i : p_i > 0}. Entries exactly at the support's edge
-    (p_i = 0 at a tie with tau) count as outside."""
-    p, _ = _forward(x, "sparsemax", params)
-    return _sparse_vjp(v, np.where(np.isnan(p), np.nan, (p > 0).astype(_F64)))
+    (p_i = 0 at a tie with tau) count as outside. Needs p alone."""
+    p = fwd.p
+    return _sparse_vjp(np.where(np.isnan(p), np.nan, (p > 0).astype(_F64)))
 
 
-def _entmax_vjp(x, v, method, params, alpha: float):
+def _entmax_vjp(p: np.ndarray, alpha: float) -> Apply:
     """alpha-entmax (Peters, Niculae & Martins 2019, Prop. 1): J = diag(s) - s s^T / sum s
-    with s_i = p_i^(2 - alpha) on the support and 0 outside."""
-    p, _ = _forward(x, method, params)
+    with s_i = p_i^(2 - alpha) on the support and 0 outside. Needs p alone."""
+    # np.power(..., where=p > 0) would skip the zeros but runs numpy's masked loop, whose
+    # power differs from the contiguous loop's in the last bit: the values would move.
     with np.errstate(divide="ignore", invalid="ignore"):
         s = np.where(p > 0, np.power(p, 2 - alpha), np.where(np.isnan(p), np.nan, 0.0))
-    return _sparse_vjp(v, s)
+    return _sparse_vjp(s)
 
 
-def _vjp_entmax15(x, v, params):
+def _vjp_entmax15(fwd: _Forward, params) -> Apply:
     """1.5-entmax: s_i = sqrt(p_i) on the support (see _entmax_vjp)."""
-    return _entmax_vjp(x, v, "entmax15", params, 1.5)
+    return _entmax_vjp(fwd.p, 1.5)
 
 
-def _vjp_entmax(x, v, params):
+def _vjp_entmax(fwd: _Forward, params) -> Apply:
     """alpha-entmax by bisection: s_i = p_i^(2 - alpha) on the support (see _entmax_vjp)."""
-    return _entmax_vjp(x, v, "entmax", params, params["alpha"])
+    return _entmax_vjp(fwd.p, params["alpha"])
 
 
-def _vjp_argmax(x, v, params):
+class _Zero:
+    """v -> 0 of v's shape broadcast with x's."""
+
+    def __init__(self, shape: tuple[int, ...]):
+        self.shape = shape
+
+    def __call__(self, v: np.ndarray) -> np.ndarray:
+        return np.zeros(np.broadcast_shapes(v.shape, self.shape), dtype=_F64)
+
+
+def _vjp_argmax(fwd: _Forward, params) -> Apply:
     """Hardmax is piecewise constant: its Jacobian is 0 wherever it exists, and 0 is what
     every finite row gets (also at ties, where it has none); the rows normalize makes NaN
-    get NaN (applied in :func:`vjp`)."""
-    return np.zeros_like(x)
+    get NaN (applied by :class:`Pullback`). No forward pass."""
+    return _Zero(fwd.x.shape)
 
 
-_VJPS: dict[str, Callable[[np.ndarray, np.ndarray, dict], np.ndarray]] = {
+_VJPS: dict[str, Callable[[_Forward, dict], Apply]] = {
     "argmax": _vjp_argmax,
     "linear": _vjp_linear,
     "shifted_linear": _vjp_shifted_linear,
@@ -296,7 +376,114 @@ _VJPS: dict[str, Callable[[np.ndarray, np.ndarray, dict], np.ndarray]] = {
 }
 
 
-def vjp(x, v, method: str, **params) -> np.ndarray:
+def _plugin_vjp(found, x: np.ndarray, params: dict) -> Apply:
+    """A plugin's own vjp(x, v, **params) on float64 x and v (one call per leading index of a
+    stacked v), checked to return float64 of x's shape (ValueError naming the method
+    otherwise)."""
+
+    def once(v: np.ndarray) -> np.ndarray:
+        v = np.broadcast_to(v, x.shape)
+        return checked_output(found.name, x, found.vjp(x, v, **params), "'s vjp")
+
+    def apply(v: np.ndarray) -> np.ndarray:
+        if v.ndim <= x.ndim:
+            return once(v)
+        flat = v.reshape((-1, *x.shape))
+        return np.stack([once(row) for row in flat]).reshape(v.shape)
+
+    return apply
+
+
+class Pullback:
+    """v -> v^T dp/dx of p = normalize(x, method, **params) at one fixed x, in float64.
+
+    What the formula needs besides v (the forward pass, its terms, the largest weight of
+    each row, g'/S, ...) is computed once, at the first call, and shared by every
+    cotangent: k cotangents cost one forward pass and k times O(K) arithmetic per row,
+    where k calls of :func:`vjp` cost k forward passes. Each call gives exactly what
+    :func:`vjp` gives for the same x and v (the same arithmetic), with the edge
+    conventions applied.
+
+    x: float64 with at least one row (ndim >= 1, size > 0); the method's name and full
+    parameters (:func:`softmaxlab.check_params`). ``output``: the float64 p the caller
+    already has for this x (the exponential and sparse maps then skip the forward pass).
+    ``track``: the forward records overflow as :func:`softmaxlab.evaluate` does, and
+    :meth:`evaluated` returns evaluate's (p, overflow), bit for bit.
+    """
+
+    def __init__(self, x: np.ndarray, method: str, params: dict, output=None, track=False):
+        if x.dtype != _F64 or x.ndim == 0 or x.size == 0:
+            raise ValueError(f"Pullback needs float64 rows, got {x.dtype} of shape {x.shape}")
+        self.x, self.method, self.params = x, method, params
+        self.forward = _Forward(x, method, params, output, track)
+        self._apply: Apply | None = None
+
+    def evaluated(self) -> tuple[np.ndarray, np.ndarray]:
+        """(p, overflow) of the forward pass with the edge conventions, as
+        :func:`softmaxlab.evaluate` returns them (overflow all False unless ``track``)."""
+        with np.errstate(all="ignore"):
+            self.forward.run()
+            p = self.forward.p
+            if p.dtype != _F64:  # as softmaxlab.methods._run: a promoted constant is a bug
+                raise AssertionError(f"{self.method} computed in {p.dtype} instead of float64")
+            ctx = self.forward.ctx
+            return _with_conventions(self.x, p, ctx.finite_rows), ctx.overflow
+
+    def __call__(self, v: np.ndarray) -> np.ndarray:
+        """g = v^T dp/dx (float64) for a float64 v of x's shape, or of shape (m, *x.shape)
+        for m cotangents at once (g then has v's shape). ValueError for a method without
+        a vjp (:func:`has_vjp`)."""
+        with np.errstate(all="ignore"):
+            return _with_conventions(self.x, self._built()(v))
+
+    def centred_form(self) -> tuple[float, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        """(factor, scale, w, top, shift) when the pullback (before the edge conventions) is
+        v -> r = (factor * scale) * (d - d.w), d = v - v[top] per row, then
+        r - shift * sum(r): a float factor, float64 C-contiguous scale, w and shift of x's
+        shape (shift of shape (0, K): none, every map but shifted_linear) and top, the
+        int64 index of each row's largest w (x's leading shape); None for argmax and
+        plugins. What a compiled loop needs to apply the pullback without numpy's
+        intermediate arrays (softmaxlab.kernels.nll, for x of shape (n, K))."""
+        with np.errstate(all="ignore"):
+            apply = self._built()
+            if not isinstance(apply, _Weighted):
+                return None
+            scale = np.ascontiguousarray(np.broadcast_to(apply.scale, self.x.shape))
+        centring = apply.centring
+        top = np.ascontiguousarray(centring.top[..., 0], dtype=np.int64)
+        k = self.x.shape[-1]
+        shift = np.empty((0, k)) if apply.shift is None else apply.shift
+        w = np.ascontiguousarray(centring.w, dtype=_F64)
+        return float(apply.factor), scale, w, top, np.ascontiguousarray(shift, dtype=_F64)
+
+    def is_zero(self) -> bool:
+        """Whether the pullback is identically 0 before the edge conventions (argmax)."""
+        return isinstance(self._built(), _Zero)
+
+    def nan_rows(self) -> np.ndarray | None:
+        """The rows (x's leading shape) the edge conventions make NaN, or None if none."""
+        return _nan_rows(self.x)
+
+    def _built(self) -> Apply:
+        """The pullback without the edge conventions, built at the first use."""
+        if self._apply is None:
+            with np.errstate(all="ignore"):  # as vjp: inf/NaN are the formula's values
+                self._apply = self._build()
+        return self._apply
+
+    def _build(self) -> Apply:
+        found = plugin(self.method)
+        if found is None:
+            return _VJPS[self.method](self.forward, self.params)
+        if found.vjp is None:
+            raise ValueError(
+                f"method {self.method!r} has no vjp: give its function a vjp(x, v, **params) "
+                "attribute, or pass vjp= to softmaxlab.register_method (softmaxlab.plugins)"
+            )
+        return _plugin_vjp(found, self.x, self.params)
+
+
+def vjp(x, v, method: str, *, output=None, **params) -> np.ndarray:
     """v^T dp/dx of p = normalize(x, method, **params) along the last axis, in float64.
 
     Per row, g_j = sum_i v_i dp_i/dx_j. x (any shape, 0-d and empty included) and v are
@@ -307,16 +494,19 @@ def vjp(x, v, method: str, **params) -> np.ndarray:
     Never raises on inf/NaN input: NaN rows where normalize's edge conventions give NaN,
     elsewhere the formula's NaN/inf.
 
+    ``output`` (optional, keyword only): p = normalize(x, method, **params) as the caller
+    computed it in float64 (x's shape), to save the forward pass of the maps whose
+    derivative needs p alone (softmax with its bases and temperatures, ssmax,
+    iterated_exp, gumbel_softmax, sparsemax, entmax15, entmax); the other maps need the
+    terms they normalise and evaluate themselves. The result is the same as without it
+    when ``output`` is that p. (Named ``output``, not ``p``: escort's parameter is p.)
+    For several cotangents at the same x, :class:`Pullback` shares the forward pass.
+
     >>> vjp([1.0, 2.0], [1.0, 0.0], "softmax").round(4)  # row 0 of p(1-p) [[1,-1],[-1,1]]
     array([ 0.1966, -0.1966])
     """
     full = check_params(method, params)
-    found = plugin(method)
-    if found is None:
-        formula = _VJPS[method]
-    elif found.vjp is not None:
-        formula = functools.partial(_plugin_vjp, found)
-    else:
+    if not has_vjp(method):
         raise ValueError(
             f"method {method!r} has no vjp: give its function a vjp(x, v, **params) "
             "attribute, or pass vjp= to softmaxlab.register_method (softmaxlab.plugins)"
@@ -331,8 +521,11 @@ def vjp(x, v, method: str, **params) -> np.ndarray:
     degenerate = _without_rows(x, np.zeros((), dtype=_F64))
     if degenerate is not None:
         return degenerate
-    with np.errstate(all="ignore"):
-        return _with_conventions(x, formula(x, v, full))
+    if output is not None:
+        output = np.asarray(output, dtype=_F64)
+        if output.shape != x.shape:
+            raise ValueError(f"output of shape {output.shape} differs from x's shape {x.shape}")
+    return Pullback(x, method, full, output)(v)
 
 
 def has_vjp(method: str) -> bool:
@@ -340,9 +533,3 @@ def has_vjp(method: str) -> bool:
     a vjp (softmaxlab.plugins). ValueError for an unknown method."""
     found = plugin(method)
     return found is None or found.vjp is not None
-
-
-def _plugin_vjp(found, x: np.ndarray, v: np.ndarray, params: dict) -> np.ndarray:
-    """A plugin's own vjp(x, v, **params) on float64 x and v, checked to return float64 of
-    x's shape (ValueError naming the method otherwise)."""
-    return checked_output(found.name, x, found.vjp(x, v, **params), "'s vjp")

@@ -54,14 +54,24 @@ def nll(p: np.ndarray, y: np.ndarray) -> np.ndarray:
         return -np.log(target_prob(p, y))
 
 
-def nll_grad(x: np.ndarray, p: np.ndarray, y: np.ndarray, method: str, params: Mapping):
-    """d(-log p_y)/dx per row, float64: vjp(x, v, method) with v = -e_y / p_y (p the
-    forward's output, the value reverse-mode differentiation would reuse)."""
-    k = np.shape(x)[-1]
+def nll_cotangent(p_y: np.ndarray, y: np.ndarray, k: int) -> np.ndarray:
+    """dL/dp of L = -log p_y: -1/p_y at the target class y and exactly 0 elsewhere (0 * inf
+    would give NaN off the target), float64 of shape p_y.shape + (k,); y broadcasts against
+    p_y. -inf at the target where p_y = 0, NaN where p_y is NaN."""
+    p_y = np.asarray(p_y, dtype=_F64)
+    v = np.zeros(p_y.shape + (k,), dtype=_F64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        v = -one_hot(y, k) / target_prob(p, y)[..., None]
-    # 0 * inf off the target would give NaN: v is exactly 0 there.
-    v = np.where(one_hot(y, k) > 0, v, 0.0)
+        at_target = -1.0 / p_y
+    index = np.broadcast_to(np.asarray(y)[..., None], p_y.shape + (1,))
+    np.put_along_axis(v, index, at_target[..., None], axis=-1)
+    return v
+
+
+def nll_grad(x: np.ndarray, p: np.ndarray, y: np.ndarray, method: str, params: Mapping):
+    """d(-log p_y)/dx per row, float64: vjp(x, v, method) with v = -e_y / p_y
+    (:func:`nll_cotangent`; p the forward's output, the value reverse-mode differentiation
+    would reuse)."""
+    v = nll_cotangent(target_prob(p, y), y, np.shape(x)[-1])
     return vjp(x, v, method, **params)
 
 

@@ -791,17 +791,19 @@ def _run(
     degenerate = _without_rows(x, np.ones((), dtype=x.dtype))
     if degenerate is not None:
         return degenerate, np.zeros(x.shape[:-1], dtype=bool)
-    work = x if work_dtype == x.dtype else x.astype(work_dtype)  # exact: a wider format
+    from softmaxlab.kernels import formats  # compiled casts; imports numba on the first call
+
+    work = x if work_dtype == x.dtype else formats.widen(x, work_dtype)  # exact: wider
     ctx = _Ctx(work, track)
     with np.errstate(all="ignore"):
         p = _with_conventions(work, fn(work, ctx, **full), ctx.finite_rows)
         if p.dtype != work.dtype:  # a constant promoted the computation: a bug, never a result
             raise AssertionError(f"{method} computed in {p.dtype} instead of {work.dtype}")
         if work is not x:
-            wide, p = p, p.astype(x.dtype)  # the output rounded to the format, once
+            wide, p = p, formats.round_to(p, x.dtype)  # the output rounded to the format, once
             if track:
                 # float8_e4m3fn has no inf: a value beyond its max becomes NaN.
-                beyond = np.any(~np.isfinite(p) & np.isfinite(wide), axis=-1)
+                beyond = formats.overflow_rows(wide, p)
                 ctx.overflow |= beyond & ctx.finite_rows
     return p, ctx.overflow
 

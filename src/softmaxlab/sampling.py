@@ -458,8 +458,10 @@ def sample_z_blocks(
 
 def logits(z: np.ndarray, scale: float, dtype) -> np.ndarray:
     """x = scale * z computed in float64, then rounded to ``dtype`` (round to nearest)."""
+    from softmaxlab.kernels import formats  # compiled casts; imports numba on the first call
+
     with np.errstate(over="ignore", invalid="ignore"):
-        return (scale * z).astype(get_dtype(dtype))
+        return formats.round_to(scale * z, get_dtype(dtype))  # astype's bits, faster
 
 
 def vectors_per_cell(k: int, element_budget: int, min_count: int, max_count: int) -> int:

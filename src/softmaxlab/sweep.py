@@ -286,16 +286,18 @@ def _fill_metrics(block, rows, x, name: str, call: dict, compute: str, reference
     """Every metric but the gradient and NLL ones, for the logits x (rounded to the cell's
     format, every entry finite) that are rows ``rows`` of block. The error metrics are
     measured on ``reference_rows`` of them (a mask; None: all) and NaN on the others."""
+    from softmaxlab.kernels.formats import widen  # imports numba on the first call
+
     p, overflow = evaluate(x, name, compute=compute, **call)
     wide = reference_dtype(x.dtype)
     if reference_rows is None:
-        metric_values = vector_metrics(x, p, overflow, normalize(x.astype(wide), name, **call))
+        metric_values = vector_metrics(x, p, overflow, normalize(widen(x, wide), name, **call))
     else:
         metric_values = vector_metrics(x, p, overflow, None)
         if reference_rows.any():
             # gumbel_softmax's noise depends on the array's shape: reference all its rows.
             part = slice(None) if name == "gumbel_softmax" else reference_rows
-            p_ref = normalize(x[part].astype(wide), name, **call)
+            p_ref = normalize(widen(x[part], wide), name, **call)
             if name == "gumbel_softmax":
                 p_ref = p_ref[reference_rows]
             errors = error_metrics(p[reference_rows], p_ref)
@@ -342,9 +344,11 @@ class _Stack:
 
 def _stack(z: np.ndarray, group: list[Cell], first: int, error_vectors: int) -> _Stack:
     """The _Stack of block rows z (vectors first, first + 1, ... of each cell)."""
+    from softmaxlab.kernels.formats import finite_rows  # imports numba on the first call
+
     x = _stacked_logits(z, group, slice(0, len(group) * len(z)))
     vector = first + np.tile(np.arange(len(z)), len(group))
-    finite = np.isfinite(x).all(axis=-1)
+    finite = finite_rows(x)
     return _Stack(x, finite, vector, _reference_rows(x, vector, error_vectors))
 
 

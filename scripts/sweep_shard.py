@@ -12,7 +12,7 @@ from softmaxlab.config import method_specs
 from softmaxlab.sweep import Cell
 
 shard = snakemake.params.shard
-cells = [Cell(d, float(s), int(k), t) for d, s, k, t in shard["cells"]]
+cells = [Cell(d, float(s), int(k), t, c) for d, s, k, t, c in shard["cells"]]
 with contextlib.ExitStack() as stack:
     write_raw = None
     if "raw" in snakemake.output.keys():

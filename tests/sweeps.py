@@ -5,6 +5,8 @@ SMALL = {
     "scales": [0.1, 3.0, 200.0],
     "k": [2, 10],
     "dtypes": ["float64", "float16"],
+    # both modes: the workflow plans, merges and reads cells of two modes of one format
+    "compute": {"float16": ["float32", "native"]},
     "distributions": {
         "normal": {"family": "normal"},
         "positive": {"family": "uniform", "low": 0, "high": 1},

@@ -68,7 +68,7 @@ class _Ctx:
         self.acc = np.dtype(np.float32) if x.dtype.itemsize < 4 else x.dtype
         # Without tracking (normalize), check() costs nothing: same arithmetic, no flags.
         self.track = track
-        self.finite_rows = np.all(np.isfinite(x), axis=-1) if track else None
+        self.finite_rows = _finite_rows(x) if track else None
         self.overflow = np.zeros(x.shape[:-1], dtype=bool)
 
     def c(self, value, dtype=None) -> np.ndarray:
@@ -88,9 +88,10 @@ class _Ctx:
         """
         if not self.track:
             return a
-        bad = ~np.isfinite(a)
-        if where is not None:
-            bad &= where
+        if where is None:
+            self.overflow |= ~_finite_rows(a) & self.finite_rows
+            return a
+        bad = ~np.isfinite(a) & where
         self.overflow |= np.any(bad, axis=-1) & self.finite_rows
         return a
 
@@ -104,6 +105,16 @@ class _Ctx:
     def sort_descending(self, a: np.ndarray) -> np.ndarray:
         # Sorting is exact in any wider format; numpy sorts the ml_dtypes formats slowly.
         return np.flip(np.sort(a.astype(self.acc), axis=-1), axis=-1)
+
+
+def _finite_rows(a: np.ndarray) -> np.ndarray:
+    """Per row (last axis) whether every entry of ``a`` is finite: a test of the exponent
+    bits for the narrow formats (numpy's isfinite loops element by element there)."""
+    if a.dtype.itemsize >= 4:
+        return np.all(np.isfinite(a), axis=-1)
+    from softmaxlab.kernels import formats  # imports numba on the first call
+
+    return formats.finite_rows(a)
 
 
 def _nan_rows(x: np.ndarray, finite_rows: np.ndarray | None = None) -> np.ndarray | None:

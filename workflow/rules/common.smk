@@ -29,6 +29,7 @@ PLAN_KEYS = (
     "k",
     "scales",
     "dtypes",
+    "compute",
     "methods",
     "vectors",
     "shard_elements",
@@ -38,10 +39,12 @@ CLAIMS_KEYS = (
     "scales",
     "k",
     "dtypes",
+    "compute",
     "distributions",
     "methods",
     "vectors",
     "grad_vectors",
+    "error_vectors",
     "quantile_vectors",
 )
 TRAINING_KEYS = ("seed", "methods", "training")

@@ -327,12 +327,13 @@ def test_one_pooling_rule_one_number(small):
     assert shown in ledger.set_index("claim").loc["C4", "value"]
     # Naive softmax's largest float16 overflow rate: C8 and the overflow heat map agree.
     naive = dict(zip(result["C8"].dtypes, result["C8"].naive_overflow, strict=True))
-    heat = heatmap.prepare(summary, "overflow").tables["float16"]
+    heat = heatmap.prepare(sweep.headline_rows(summary), "overflow").tables["float16"]
     assert heat.loc["softmax(stable=False)"].max() == pytest.approx(naive["float16"], rel=1e-12)
-    part = summary[
-        (summary["label"] == "softmax(stable=False)")
-        & (summary["metric"] == "overflow")
-        & (summary["dtype"] == "float16")
+    headline = sweep.headline_rows(summary)
+    part = headline[
+        (headline["label"] == "softmax(stable=False)")
+        & (headline["metric"] == "overflow")
+        & (headline["dtype"] == "float16")
     ]
     by_scale = [_pooled_by_hand(p) for _, p in part.groupby("scale")]
     assert naive["float16"] == pytest.approx(max(by_scale), rel=1e-12)

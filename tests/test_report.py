@@ -599,7 +599,9 @@ def test_independent_vectors_counted_from_the_config():
     per_stream = {k: int(np.clip(v["elements"] // k, v["min"], v["max"])) for k in config["k"]}
     independent = len(config["distributions"]) * sum(per_stream.values())
     assert independent == sum(sweep.independent_vectors(config).values())
-    reuse = len(config["scales"]) * len(config["dtypes"])
+    # every scale and every (format, compute mode) pair reuses the draws
+    modes = sum(len(sweep.compute_modes(config, dtype)) for dtype in config["dtypes"])
+    reuse = len(config["scales"]) * modes
     gradient = len(config["distributions"]) * sum(
         min(config["grad_vectors"], n) for n in per_stream.values()
     )

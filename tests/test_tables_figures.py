@@ -41,6 +41,7 @@ def hand_summary(
                         "scale": scale,
                         "k": k,
                         "dtype": dtype,
+                        "compute": sweep.compute_modes({}, dtype)[0],
                         "method": method,
                         "label": label,
                         "metric": metric,
@@ -360,7 +361,7 @@ def test_render_writes_the_caption_of_the_data_it_drew(small, tmp_path):
 def test_figure_module_parts(small):
     # prepare -> data, draw(data) -> Figure, caption(data) -> text, for every figure.
     for name, spec in figures.FIGURES.items():
-        data = spec.prepare(small)
+        data = spec.prepare(sweep.headline_rows(small))
         # figures.caption adds the shares of vectors left out (tables.excluded_note).
         assert figures.caption(name, small).startswith(spec.caption(data)), name
         with matplotlib.rc_context({"svg.hashsalt": figures.SVG_HASHSALT}):

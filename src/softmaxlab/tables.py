@@ -29,6 +29,7 @@ import pandas as pd
 from softmaxlab import formatting
 from softmaxlab.dtypes import DTYPES
 from softmaxlab.stats import pool
+from softmaxlab.sweep import headline_rows
 
 __all__ = [
     "PIVOTS",
@@ -196,11 +197,6 @@ def _input_nonfinite_by_scale(summary: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-#: The pivots built from every compute mode's rows (the others read each format's headline
-#: mode only: softmaxlab.sweep.headline_rows).
-EVERY_COMPUTE_MODE = frozenset({"compute_modes"})
-
-
 def _by_label_compute(metric: str) -> Callable[[pd.DataFrame], pd.DataFrame]:
     """label x "dtype compute" table of a rate's pooled mean, for the formats the sweep
     computes in more than one mode."""
@@ -242,6 +238,9 @@ class Pivot:
     accuracy: bool = False
     #: What the rows are: "label" (the methods), or "scale" for the cast's table.
     rows: str = "label"
+    #: Built from every compute mode's rows; the others read each format's headline mode
+    #: only (softmaxlab.sweep.headline_rows), whatever summary they are given.
+    every_mode: bool = False
 
     def __post_init__(self) -> None:
         # softmaxlab.report shows the first paragraph of PIVOTS[name].__doc__ above the table.
@@ -251,6 +250,8 @@ class Pivot:
         object.__setattr__(self, "__doc__", doc)
 
     def __call__(self, summary: pd.DataFrame) -> pd.DataFrame:
+        if not self.every_mode:
+            summary = headline_rows(summary)
         table = self.build(summary)
         dtype = table.attrs.get("dtype")
         description = self.description
@@ -349,6 +350,7 @@ PIVOTS: dict[str, Pivot] = {
         percent=True,
         columns="dtype",
         build=_by_label_compute("nonfinite_output"),
+        every_mode=True,
     ),
     "distance_to_argmax": Pivot(
         title="Distance to argmax (total variation) by method and scale",
@@ -377,6 +379,10 @@ PIVOTS: dict[str, Pivot] = {
         build=_by_label_scale("grad_vanishes"),
     ),
 }
+
+
+#: The pivots built from every compute mode's rows (Pivot.every_mode).
+EVERY_COMPUTE_MODE = frozenset(name for name, pivot in PIVOTS.items() if pivot.every_mode)
 
 
 def to_html(table: pd.DataFrame, percent: bool | None = None, title: str | None = None) -> str:

@@ -30,6 +30,7 @@ from softmaxlab.claim_checks import C7_BASES, read, unstable_entry, wide
 from softmaxlab.config import method_specs
 from softmaxlab.methods import check_params
 from softmaxlab.methods import label as method_label
+from softmaxlab.sweep import headline_rows
 
 from .common import MAIN_DTYPE, Missing, dtype_order, nonnegative_support
 
@@ -158,8 +159,9 @@ def required_config(config: Mapping) -> dict | None:
 
 
 class ClaimData:
-    """The rows the claims read: the summary's, then the claims cells' for what it lacks;
-    and the optional reference tables. Nothing here computes a sweep."""
+    """The rows the claims read: the summary's, then the claims cells' for what it lacks,
+    each format in its headline compute mode (softmaxlab.sweep.headline_rows); and the
+    optional reference tables. Nothing here computes a sweep."""
 
     def __init__(
         self,
@@ -172,9 +174,9 @@ class ClaimData:
         checks: pd.DataFrame | None = None,
     ):
         self.config = config
-        frames = [self._typed(summary)]
+        frames = [self._typed(headline_rows(summary))]
         if cells is not None and len(cells):
-            extra = self._typed(cells)
+            extra = self._typed(headline_rows(cells))
             have = set(map(tuple, frames[0][["label", "distribution", "dtype"]].to_numpy()))
             keys = list(zip(extra["label"], extra["distribution"], extra["dtype"], strict=True))
             frames.append(extra[[key not in have for key in keys]])

@@ -3,8 +3,9 @@
 One module per figure, each with ``prepare(summary) -> data`` (the slice of the sweep it
 shows, see :mod:`softmaxlab.figures.data`), ``draw(data) -> Figure`` and
 ``caption(data) -> str``: the caption states what the figure shows and which slice it
-uses, with every number read from the same data the figure plots. The look and the shared
-drawing helpers live in :mod:`softmaxlab.figures.style`.
+uses, with every number read from the same data the figure plots. The entry points below
+read each format in its headline compute mode (softmaxlab.sweep.headline_rows). The look
+and the shared drawing helpers live in :mod:`softmaxlab.figures.style`.
 
 :data:`FIGURES` maps each figure's name to its :class:`FigureSpec`. The figure job calls
 :func:`render`, which writes the SVG, the PNG and the caption file (softmaxlab.captions)
@@ -34,6 +35,7 @@ from softmaxlab.figures import (
     softmax_family,
 )
 from softmaxlab.figures.style import SVG_HASHSALT, save_figure, styled
+from softmaxlab.sweep import headline_rows
 from softmaxlab.tables import excluded_note
 
 __all__ = [
@@ -98,6 +100,7 @@ def title(name: str) -> str:
 def caption(name: str, summary: pd.DataFrame) -> str:
     """What the figure shows and what to read from it, with numbers taken from ``summary``."""
     spec = _spec(name)
+    summary = headline_rows(summary)
     return _with_exclusions(spec, spec.caption(spec.prepare(summary)), summary)
 
 
@@ -120,7 +123,7 @@ def _draw(spec: FigureSpec, data) -> Figure:
 def make_figure(name: str, summary: pd.DataFrame) -> Figure:
     """Draw figure ``name`` from the tidy summary (an Agg-backed matplotlib Figure)."""
     spec = _spec(name)
-    return _draw(spec, spec.prepare(summary))
+    return _draw(spec, spec.prepare(headline_rows(summary)))
 
 
 def render(
@@ -128,6 +131,7 @@ def render(
 ) -> None:
     """The figure job: prepare the data once, draw it to SVG and PNG, caption it from it."""
     spec = _spec(name)
+    summary = headline_rows(summary)
     data = spec.prepare(summary)
     save_figure(_draw(spec, data), svg_path, png_path)
     text = _with_exclusions(spec, spec.caption(data), summary)

@@ -19,9 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.workflow
 
 
-SUMMARY_COLUMNS = (
-    "distribution,scale,k,dtype,method,label,metric,n,mean,std,ci_low,ci_high,q05,median,q95"
-)
+SUMMARY_COLUMNS = "distribution,scale,k,dtype,compute,method,label,metric,n,mean,std,ci_low,ci_high,q05,median,q95"
 
 
 def make_project(root: Path, config: dict) -> Path:
@@ -54,7 +52,7 @@ def test_end_to_end_outputs(full_run):
     summary_text = (tables / "summary.csv").read_text()
     assert summary_text.splitlines()[0] == SUMMARY_COLUMNS
     summary = pd.read_csv(tables / "summary.csv")
-    n_cells = 2 * 3 * 2 * 2
+    n_cells = 2 * 3 * 2 * 3  # distributions x scales x K x (format, compute mode) pairs
     assert len(summary) == n_cells * len(SMALL["methods"]) * len(METRICS)
     assert set(summary["label"]) == {
         "argmax",
@@ -121,9 +119,9 @@ def test_raw_metrics_as_parquet_change_no_summary(full_run, tmp_path):
     per_vector = pd.read_parquet(other / "results" / "raw")
     summary = pd.read_csv(other / summary_path, keep_default_na=False, na_values=[""])
     vectors = {2: 30, 10: 20}  # elements 200 // K clipped to [5, 30]
-    cells_per_k = 2 * 3 * 2  # distributions x scales x dtypes
+    cells_per_k = 2 * 3 * 3  # distributions x scales x (format, compute mode) pairs
     assert len(per_vector) == sum(cells_per_k * len(SMALL["methods"]) * n for n in vectors.values())
-    keys = ["distribution", "scale", "k", "dtype", "label"]
+    keys = ["distribution", "scale", "k", "dtype", "compute", "label"]
     means = per_vector.groupby(keys, observed=True)[["max_prob", "overflow"]].mean()
     for metric in ("max_prob", "overflow"):
         rows = summary[summary.metric == metric].set_index(keys)["mean"]

@@ -11,10 +11,10 @@ inputs = snakemake.input
 # The claims cells exist only when the config lacks cells a claim needs (required_config).
 cells = [inputs.cells] if isinstance(inputs.cells, str) else list(inputs.cells)
 built = claims.build_claims(
-    sweep.read_summary(inputs.summary),  # read in headline modes by claims.ClaimData
+    sweep.read_summary(inputs.summary, headline=True),  # the rows the claims read
     sweep.read_table(inputs.example),
     snakemake.params.claims,
-    cells=sweep.read_summary(cells[0]) if cells else None,
+    cells=sweep.read_summary(cells[0], headline=True) if cells else None,
     crossover=sweep.read_table(inputs.crossover),
     orderstats=sweep.read_table(inputs.orderstats),
     training_verdict=claims.read_training(inputs.training),

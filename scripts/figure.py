@@ -8,5 +8,5 @@ sys.stderr = open(snakemake.log[0], "w")
 from softmaxlab import figures, sweep
 
 out = snakemake.output
-summary = sweep.read_summary(snakemake.input[0])  # read in headline modes by figures
+summary = sweep.read_summary(snakemake.input[0], headline=True)  # the rows figures read
 figures.render(snakemake.wildcards.figure, summary, out.svg, out.png, out.caption)

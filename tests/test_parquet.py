@@ -103,3 +103,22 @@ def test_readme_queries(merged):
     expected = whole[(whole.metric == "overflow") & whole.dtype.isin(["float16", "bfloat16"])]
     assert len(overflow) == len(expected) > 0
     np.testing.assert_array_equal(overflow["mean"].to_numpy(), expected["mean"].to_numpy())
+
+
+def test_filtered_reads_equal_filtering_the_whole_table(merged):
+    """read_summary(headline=True, metrics=...) filters in Arrow before pandas: the same
+    rows as headline_rows and a metric filter on the whole frame, from Parquet and CSV."""
+    _, root, _ = merged
+    for name in ("summary.parquet", "summary.csv"):
+        whole = sweep.read_summary(root / name)
+        pd.testing.assert_frame_equal(
+            sweep.read_summary(root / name, headline=True), sweep.headline_rows(whole)
+        )
+        picked = whole[whole["metric"].isin(["overflow", "nan_output"])].reset_index(drop=True)
+        pd.testing.assert_frame_equal(
+            sweep.read_summary(root / name, metrics=["overflow", "nan_output"]), picked
+        )
+    assert set(sweep.read_summary(root / "summary.parquet", headline=True)["compute"]) == {
+        "native",
+        "float32",
+    }

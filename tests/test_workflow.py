@@ -19,7 +19,10 @@ REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.workflow
 
 
-SUMMARY_COLUMNS = "distribution,scale,k,dtype,compute,method,label,metric,n,mean,std,ci_low,ci_high,q05,median,q95"
+SUMMARY_COLUMNS = (
+    "distribution,scale,k,dtype,compute,method,label,metric,"
+    "n,mean,std,ci_low,ci_high,q05,median,q95"
+)
 
 
 def make_project(root: Path, config: dict) -> Path:

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from softmaxlab import nll, plugins
@@ -865,13 +866,46 @@ def read_table(path, dtype: Mapping | None = None, **kwargs) -> pd.DataFrame:
     )
 
 
-def read_summary(path) -> pd.DataFrame:
+def read_summary(path, headline: bool = False, metrics=None) -> pd.DataFrame:
     """A summary table (or shard) with the SUMMARY_DTYPES: summary.parquet (written by
     :func:`write_parquet`) or a CSV written by :func:`write_csv` (see :func:`read_table`).
-    Both give equal frames for the same rows (tests/test_parquet.py)."""
-    if Path(path).suffix == ".parquet":
-        return pd.read_parquet(path)
-    return read_table(path, dtype=SUMMARY_DTYPES)
+    Both give equal frames for the same rows (tests/test_parquet.py).
+
+    ``headline``: only each format's headline compute mode (:func:`headline_rows`);
+    ``metrics``: only those metrics. From Parquet the rows are filtered before they become
+    a pandas frame, so a job holds only the rows it reads (about half the memory)."""
+    if Path(path).suffix != ".parquet":
+        frame = read_table(path, dtype=SUMMARY_DTYPES)
+        if metrics is not None:
+            frame = frame[frame["metric"].isin(list(metrics))].reset_index(drop=True)
+        return headline_rows(frame) if headline else frame
+    # Text columns as dictionaries while filtering (a few distinct names each): a fraction
+    # of the plain strings' memory; back to plain strings in the frame.
+    text = [column for column in TEXT_COLUMNS if column in pq.read_schema(path).names]
+    table = pq.read_table(path, read_dictionary=text)
+    keep = None
+    if metrics is not None:
+        keep = pc.is_in(table["metric"], value_set=pa.array(list(metrics), pa.string()))
+    if headline and "compute" in table.column_names:
+        pairs = pq.read_table(path, columns=["dtype", "compute"]).to_pandas()
+        modes: dict[str, list[str]] = {}
+        for dtype, mode in pairs.drop_duplicates().itertuples(index=False):
+            modes.setdefault(dtype, []).append(mode)
+        chosen = None
+        for dtype, found in modes.items():
+            pick = pc.and_(
+                pc.equal(table["dtype"], dtype),
+                pc.equal(table["compute"], headline_compute(dtype, found)),
+            )
+            chosen = pick if chosen is None else pc.or_(chosen, pick)
+        if chosen is not None:
+            keep = chosen if keep is None else pc.and_(keep, chosen)
+    if keep is not None:
+        table = table.filter(keep)
+    table = table.cast(
+        pa.schema([pa.field(f.name, pa.string()) if f.name in text else f for f in table.schema])
+    )
+    return table.to_pandas(self_destruct=True)
 
 
 def write_parquet(frame: pd.DataFrame, path) -> None:

@@ -158,6 +158,23 @@ def required_config(config: Mapping) -> dict | None:
     }
 
 
+class _RowsBy(Mapping):
+    """label -> the frame's rows of that label (in frame order), each taken on access."""
+
+    def __init__(self, frame: pd.DataFrame, column: str):
+        self._frame = frame
+        self._rows = frame.groupby(column, sort=True).indices
+
+    def __getitem__(self, key: str) -> pd.DataFrame:
+        return self._frame.take(self._rows[key])
+
+    def __iter__(self):
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+
 class ClaimData:
     """The rows the claims read: the summary's, then the claims cells' for what it lacks,
     each format in its headline compute mode (softmaxlab.sweep.headline_rows); and the
@@ -180,9 +197,11 @@ class ClaimData:
             have = set(map(tuple, frames[0][["label", "distribution", "dtype"]].to_numpy()))
             keys = list(zip(extra["label"], extra["distribution"], extra["dtype"], strict=True))
             frames.append(extra[[key not in have for key in keys]])
-        frame = pd.concat(frames, ignore_index=True)
+        frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
         self.frame = frame
-        self.by_label: dict[str, pd.DataFrame] = dict(tuple(frame.groupby("label", sort=True)))
+        # The rows of one label, taken when asked for: a dict of every label's rows would
+        # hold a second copy of the summary (the claims job's peak memory).
+        self.by_label: Mapping[str, pd.DataFrame] = _RowsBy(frame, "label")
         self.crossover = crossover
         self.orderstats = orderstats
         self.training = training

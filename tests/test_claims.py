@@ -397,7 +397,7 @@ def test_ledger_reads_the_claims_cells_for_what_the_summary_lacks():
     cfg = config.validate(
         {
             "seed": 2,
-            "scales": [1.0, 300.0],
+            "scales": [1.0, 300.0, 3000.0],  # at 3000 the cast leaves no finite vector
             "k": [3, 1000],
             "dtypes": ["float8_e4m3fn"],
             "distributions": {"normal": {"family": "normal"}},
@@ -420,6 +420,10 @@ def test_ledger_reads_the_claims_cells_for_what_the_summary_lacks():
     assert uniform.loc[("float64", 1000, False), "exactly_uniform"] == 1
     # Stable softmax never overflows, in any format, computed as the frameworks do.
     assert verdict["C8"] == "holds"
+    # C7 compares only cells that measured a vector: fp8 at scale 3000 measured none.
+    cells = details["C7_overflow_cells"]
+    assert (cells["n"] > 0).all() and cells["agrees"].all()
+    assert 3000.0 not in set(cells.loc[cells["dtype"] == "float8_e4m3fn", "scale"])
 
 
 def test_ledger_on_a_degenerate_config():

@@ -29,6 +29,11 @@ rule worked_example:
 
 
 rule claims_shard:
+    input:
+        # An empirical distribution's logit file, as for the sweep's shards.
+        logits=lambda wildcards: sl_sweep.logit_files(
+            CLAIM_CELLS, CLAIM_SHARDS[int(wildcards.shard)]
+        ),
     output:
         summary="results/claims_shards/shard_{shard}.csv",
         manifest="results/claims_shards/shard_{shard}.json",

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from softmaxlab.claim_checks import STABLE, total_variation
+from softmaxlab.claim_checks import QUANTITIES, STABLE, total_variation
 from softmaxlab.config import method_specs
 from softmaxlab.dtypes import DTYPES
 from softmaxlab.formatting import number, percent
@@ -207,18 +207,7 @@ def claim_c5(data: ClaimData) -> Claim:
 
 # --- C6 ----------------------------------------------------------------------------------
 # The vectors measured: softmaxlab.claim_checks (C6_VECTORS, C6_MAX_ELEMENTS).
-C6_COLUMNS = (
-    "dtype",
-    "k",
-    "stable",
-    "vectors",
-    "exactly_uniform",
-    "p_value",
-    "one_over_k_in_dtype",
-    "max_tv_deviation",
-    "tolerance",
-    "ok_share",
-)
+C6_COLUMNS = ("dtype", "k", "stable", *QUANTITIES["C6_uniform"])
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from softmaxlab.claim_checks import C11_MAX_K
+from softmaxlab.claim_checks import C11_MAX_K, QUANTITIES
 from softmaxlab.formatting import number
 
 from .common import CONDITIONAL, FAILS, HOLDS, Claim, Spec
@@ -33,18 +33,7 @@ C12_REL_TARGET = 0.01  # "under 1%"
 
 
 #: C11's detail table: one row per seeded problem (softmaxlab.claim_checks.maxent_check).
-C11_COLUMNS = (
-    "problem",
-    "k",
-    "target_mean",
-    "beta",
-    "max_abs_difference",
-    "entropy_numeric",
-    "entropy_boltzmann",
-    "constraint_residual",
-    "solver_success",
-    "iterations",
-)
+C11_COLUMNS = ("problem", "k", *QUANTITIES["C11_maxent"])
 
 
 def maxent_table(data: ClaimData) -> pd.DataFrame:

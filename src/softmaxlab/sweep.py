@@ -366,12 +366,12 @@ def _fill_stacked(block, stack: _Stack, span: slice, name, call, compute, chunk_
             _fill_metrics(block, rows, x, name, call, compute, reference)
 
 
-def _fill_float64(block, z, group, stack: _Stack, name, call, draws: GradientDraws, chunk_rows):
+def _fill_float64(block, n, stack: _Stack, far, name, call, draws: GradientDraws, chunk_rows):
     """The gradient and NLL metrics of the first len(draws) rows of each float64 cell of
-    the group (rows whose logits are all finite), ``chunk_rows`` stack rows at a time."""
-    n, n_grad = len(z), len(draws)
-    total = len(group) * n_grad
-    far = _stacked_logits(draws.partners, group, slice(0, total))  # the NLL segments' ends
+    the stack (n rows a cell; rows whose logits are all finite), ``chunk_rows`` stack rows
+    at a time. ``far``: the NLL segments' far ends, len(draws) rows a cell."""
+    n_grad = len(draws)
+    total = len(far)
     for start in range(0, total, chunk_rows):
         stack_rows = np.arange(start, min(start + chunk_rows, total))
         rows = (stack_rows // n_grad) * n + stack_rows % n_grad  # the cells' first n_grad rows
@@ -417,6 +417,12 @@ def evaluate_group(
     compute = group[0].compute
     stack = _stack(z, group, first, config["error_vectors"])
     with_float64 = group[0].dtype == NLL_DTYPE and n_grad > 0
+    # the NLL segments' far ends, rounded once for every method (n_grad rows a cell)
+    far = (
+        _stacked_logits(block_draws.partners, group, slice(0, len(group) * n_grad))
+        if with_float64
+        else None
+    )
     values = np.full((len(group) * n, len(specs) * width), np.nan)
     for m, (name, params, _label) in enumerate(specs):
         columns = values[:, m * width : (m + 1) * width]
@@ -428,12 +434,15 @@ def evaluate_group(
                 _fill_stacked(columns, stack, span, name, call, compute, n)
                 if with_float64:
                     cell_stack = _Stack(stack.x[span], stack.finite[span], stack.vector[span], None)
-                    _fill_float64(columns[span], z, [cell], cell_stack, name, call, block_draws, n)
+                    cell_far = far[i * n_grad : (i + 1) * n_grad]
+                    _fill_float64(
+                        columns[span], n, cell_stack, cell_far, name, call, block_draws, n
+                    )
         else:
             span = slice(0, len(stack.x))
             _fill_stacked(columns, stack, span, name, params, compute, chunk_rows)
             if with_float64:
-                _fill_float64(columns, z, group, stack, name, params, block_draws, chunk_rows)
+                _fill_float64(columns, n, stack, far, name, params, block_draws, chunk_rows)
     return [values[i * n : (i + 1) * n] for i in range(len(group))]
 
 

@@ -705,6 +705,34 @@ def test_softmax_unstable_and_base_one_edges():
         )
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("base", [2.0, 3.0, 100.0, 0.5, 0.01, 1.0001])
+def test_power_skips_only_certain_zeros_and_overflows(dtype, base):
+    """The base softmaxes' _power (which does not call power where the result is certainly
+    0 or inf) gives np.power's bits on every y across both thresholds, where power's
+    result crosses into the subnormals, to 0 and to inf, and on NaN, +-inf and +-0."""
+    from softmaxlab.methods import _power
+
+    info = np.finfo(dtype)
+    b = np.asarray(base, dtype=dtype)
+    ln_b = math.log(float(b))
+    edges = [math.log(float(info.tiny)), math.log(float(info.smallest_subnormal))]
+    edges += [edges[1] - math.log(2), math.log(float(info.max))]
+    y = np.concatenate(
+        [np.linspace(e / ln_b - 4 / abs(ln_b), e / ln_b + 4 / abs(ln_b), 40001) for e in edges]
+        + [[np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0]]
+    ).astype(dtype)
+    with np.errstate(all="ignore"):
+        expected = np.power(b, y)
+        for out in (None, y.copy()):
+            got = _power(b, y.copy() if out is None else out, out=out)
+            assert got.dtype == dtype
+            np.testing.assert_array_equal(
+                got.view(f"u{y.itemsize}"), expected.view(f"u{y.itemsize}")
+            )
+    assert (expected == 0).any() and np.isinf(expected).any()  # both sides were crossed
+
+
 def test_spherical_eps_rounds_to_zero_in_e4m3():
     """Documented: eps = 1e-5 is 0 in float8_e4m3fn, so all-zero logits give 0/0 there."""
     x = np.zeros(3, dtype=ml_dtypes.float8_e4m3fn)

@@ -1,6 +1,7 @@
 """The claims' checks on seeded vectors (softmaxlab.claim_checks): rule claim_checks_cell
-computes one (distribution, K) of the sweep; rule claim_checks the checks on their own
-streams, then the table claim_checks.csv with every cell job's rows in plan order."""
+computes the (distribution, K) pairs of one distribution of the sweep; rule claim_checks
+the checks on their own streams, then the table claim_checks.csv with every cell job's
+rows in plan order."""
 
 import sys
 
@@ -10,17 +11,8 @@ from softmaxlab import claim_checks, sweep
 
 params = snakemake.params
 if snakemake.rule == "claim_checks_cell":
-    cell = params.cell
-    table = claim_checks.cell_checks(
-        params.seed,
-        cell["distribution"],
-        cell["spec"],
-        cell["k"],
-        params.scales,
-        params.dtypes,
-        params.vectors,
-        cell["c5"],
-        params.compute,
+    table = claim_checks.job_checks(
+        params.seed, params.cells, params.scales, params.dtypes, params.vectors, params.compute
     )
 else:
     fixed = claim_checks.fixed_checks(

@@ -310,7 +310,7 @@ def test_maxent_check_does_not_depend_on_blas_threads():
 # --- the plan, the merge and the workflow -----------------------------------------------------
 
 
-def test_plan_has_one_job_per_distribution_and_k(tmp_path):
+def test_plan_has_one_job_per_distribution(tmp_path):
     np.save(tmp_path / "mine.npy", np.random.default_rng(0).standard_normal((20, 5)))
     cfg = config.validate(
         {
@@ -328,16 +328,27 @@ def test_plan_has_one_job_per_distribution_and_k(tmp_path):
                        ("positive", 3000)]  # fmt: skip
     c5 = [claim_checks.cell_params(cfg, shard)["c5"] for shard in range(len(planned))]
     assert c5 == [True, True, True, True, False]
+    jobs = claim_checks.plan_jobs(cfg)
+    assert jobs == [planned[:2], planned[2:3], planned[3:]]
+    assert [cell["c5"] for cell in claim_checks.job_params(cfg, 2)] == [True, False]
+    assert [cell["k"] for cell in claim_checks.job_params(cfg, 0, jobs)] == [2, 3000]
     assert claim_checks.logit_files(cfg, ["normal", "mine"]) == [str(tmp_path / "mine.npy")]
 
 
 def test_merge_refuses_a_cell_table_of_another_pair(table):
     fixed = table[~table["check"].isin(CELL_CHECKS)]
     normal, positive = _cell_rows(table, "normal", 3), _cell_rows(table, "positive", 3)
-    merged = claim_checks.merge(fixed, [normal, positive], [["normal", 3], ["positive", 3]])
+    planned = [[["normal", 3]], [["positive", 3]]]
+    merged = claim_checks.merge(fixed, [normal, positive], planned)
     assert len(merged) == len(fixed) + len(normal) + len(positive)
     with pytest.raises(ValueError, match="planned"):
-        claim_checks.merge(fixed, [positive, normal], [["normal", 3], ["positive", 3]])
+        claim_checks.merge(fixed, [positive, normal], planned)
+    # one job's table holds its pairs in plan order
+    both = pd.concat([normal, positive], ignore_index=True)
+    joined = claim_checks.merge(fixed, [both], [[["normal", 3], ["positive", 3]]])
+    pd.testing.assert_frame_equal(joined, merged)
+    with pytest.raises(ValueError, match="planned"):
+        claim_checks.merge(fixed, [both], [[["positive", 3], ["normal", 3]]])
 
 
 def test_code_digests_follow_the_checks_module():
@@ -351,7 +362,7 @@ def test_code_digests_follow_the_checks_module():
 
 @pytest.mark.workflow
 def test_workflow_plans_the_check_jobs(tmp_path):
-    """The dry run has one claim_checks_cell job per (distribution, K), one merge, and the
+    """The dry run has one claim_checks_cell job per distribution, one merge, and the
     claims job waits for it."""
     root = tmp_path / "project"
     root.mkdir()
@@ -374,5 +385,7 @@ def test_workflow_plans_the_check_jobs(tmp_path):
             break
         jobs[parts[0]] = int(parts[1])
     cfg = config.validate({**TINY, "k": [2, 10]})
-    assert jobs["claim_checks_cell"] == len(claim_checks.plan(cfg)) == 2 * 2
+    assert (
+        jobs["claim_checks_cell"] == len(claim_checks.plan_jobs(cfg)) == len(cfg["distributions"])
+    )
     assert jobs["claim_checks"] == 1 and jobs["claims"] == 1

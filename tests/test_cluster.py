@@ -135,7 +135,7 @@ def test_large_config_dry_run_has_the_planned_jobs(tmp_path):
         "claims": 1,
         "report": 1,
         "all": 1,
-        "claim_checks_cell": len(claim_checks.plan(config)),
+        "claim_checks_cell": len(claim_checks.plan_jobs(config)),
         "claim_checks": 1,
         **claim_jobs,
         **({"claims_cells": 1} if claim_jobs else {}),

@@ -317,6 +317,23 @@ def plan(config: Mapping) -> list[tuple[str, int]]:
     return [(name, k) for name in config["distributions"] for k in ks(config, name)]
 
 
+def plan_jobs(config: Mapping) -> list[list[tuple[str, int]]]:
+    """The cell jobs: per distribution, its (distribution, K) pairs in plan order. One job
+    a distribution rather than a pair: a job's start (Python, numpy, pandas, softmaxlab)
+    costs about 1.5 s, more than most pairs' checks."""
+    jobs: dict[str, list[tuple[str, int]]] = {}
+    for name, k in plan(config):
+        jobs.setdefault(name, []).append((name, k))
+    return list(jobs.values())
+
+
+def job_params(config: Mapping, job: int, jobs: list[list[tuple[str, int]]] | None = None):
+    """:func:`cell_params` of every pair of cell job ``job``, in plan order."""
+    pairs = plan(config)
+    job_pairs = (plan_jobs(config) if jobs is None else jobs)[job]
+    return [cell_params(config, pairs.index(tuple(pair)), pairs) for pair in job_pairs]
+
+
 def cell_params(config: Mapping, shard: int, cells: list[tuple[str, int]] | None = None) -> dict:
     """What cell job ``shard`` computes, as plain data: its distribution (name and spec), K,
     and whether C5 is measured there (K <= C5_MAX_ELEMENTS or the first distribution)."""
@@ -561,6 +578,33 @@ def cell_checks(
     )
     parts.append(to_long("C8_anatomy", c8_cells))
     return pd.concat(parts, ignore_index=True)
+
+
+def job_checks(
+    seed: int,
+    cells: Sequence[Mapping],
+    scales: Sequence[float],
+    dtypes: Sequence[str],
+    vectors: Mapping,
+    compute: Mapping | None = None,
+) -> pd.DataFrame:
+    """One cell job's table: :func:`cell_checks` of each of its ``cells``
+    (:func:`job_params`), in order."""
+    tables = [
+        cell_checks(
+            seed,
+            cell["distribution"],
+            cell["spec"],
+            cell["k"],
+            scales,
+            dtypes,
+            vectors,
+            cell["c5"],
+            compute,
+        )
+        for cell in cells
+    ]
+    return pd.concat(tables, ignore_index=True)
 
 
 def _share(count: int, n: int) -> float:
@@ -808,34 +852,31 @@ def first_distribution(config: Mapping) -> dict[str, dict]:
 
 def merge(fixed: pd.DataFrame, cells: Sequence[pd.DataFrame], planned: Sequence) -> pd.DataFrame:
     """The table claim_checks.csv: the fixed checks' rows, then each cell job's in plan
-    order. ValueError when a cell job's rows are not those of its planned (distribution, K)."""
-    for frame, (name, k) in zip(cells, planned, strict=True):
-        pairs = set(zip(frame["distribution"], frame["k"].astype(int), strict=True))
-        if pairs != {(str(name), int(k))}:
-            raise ValueError(f"a cell table holds {sorted(pairs)}, planned ({name}, {k})")
+    order. ``planned``: per cell job's table, its (distribution, K) pairs (plan_jobs).
+    ValueError when a table's rows are not those of its planned pairs, in that order."""
+    for frame, pairs in zip(cells, planned, strict=True):
+        expected = [(str(name), int(k)) for name, k in pairs]
+        found = list(dict.fromkeys(zip(frame["distribution"], frame["k"].astype(int), strict=True)))
+        if found != expected:
+            raise ValueError(f"a cell table holds {found}, planned {expected}")
     return pd.concat([fixed, *cells], ignore_index=True)[list(CHECK_COLUMNS)]
 
 
 def checks_table(config: Mapping) -> pd.DataFrame:
     """The whole table for a (validated) config in one process, as the workflow's jobs
     compute it (cell jobs, then the merge): for tests and notebooks."""
-    planned = plan(config)
-    cells = []
-    for shard in range(len(planned)):
-        params = cell_params(config, shard, planned)
-        cells.append(
-            cell_checks(
-                config["seed"],
-                params["distribution"],
-                params["spec"],
-                params["k"],
-                config["scales"],
-                config["dtypes"],
-                config["vectors"],
-                params["c5"],
-                config.get("compute", {}),
-            )
+    jobs = plan_jobs(config)
+    cells = [
+        job_checks(
+            config["seed"],
+            job_params(config, job, jobs),
+            config["scales"],
+            config["dtypes"],
+            config["vectors"],
+            config.get("compute", {}),
         )
+        for job in range(len(jobs))
+    ]
     fixed = fixed_checks(
         config["seed"],
         config["k"],
@@ -844,4 +885,4 @@ def checks_table(config: Mapping) -> pd.DataFrame:
         first_distribution(config),
         config.get("compute", {}),
     )
-    return merge(fixed, cells, planned)
+    return merge(fixed, cells, jobs)

@@ -3,8 +3,9 @@
 # the claims' checks on seeded vectors (C4-C8, C11), so that the claims job draws none.
 from softmaxlab import claim_checks as sl_claim_checks
 
-# One job per (distribution, K) of the sweep, on that pair's vectors (softmaxlab.claim_checks).
-CHECK_CELLS = sl_claim_checks.plan(config)
+# One job per distribution of the sweep, on the vectors of its (distribution, K) pairs
+# (softmaxlab.claim_checks.plan_jobs).
+CHECK_JOBS = sl_claim_checks.plan_jobs(config)
 
 
 rule crossover:
@@ -41,13 +42,13 @@ rule orderstats:
         "../../scripts/orderstats.py"
 
 
-# C5, C7 and C8's checks on the sweep's vectors of one (distribution, K), every scale and
-# format: as many jobs as the sweep has (distribution, K) pairs, each streaming its vectors.
+# C5, C7 and C8's checks on the sweep's vectors of one distribution's (distribution, K)
+# pairs, every scale and format: one job per distribution, streaming its vectors.
 rule claim_checks_cell:
     input:
         # An empirical distribution's logit file (the training study's digits logits).
         logits=lambda wildcards: sl_claim_checks.logit_files(
-            config, [CHECK_CELLS[int(wildcards.shard)][0]]
+            config, [CHECK_JOBS[int(wildcards.shard)][0][0]]
         ),
     output:
         "results/claim_checks/cell_{shard}.csv",
@@ -61,8 +62,8 @@ rule claim_checks_cell:
         dtypes=config["dtypes"],
         compute=config["compute"],
         vectors=config["vectors"],
-        cell=lambda wildcards: sl_claim_checks.cell_params(
-            config, int(wildcards.shard), CHECK_CELLS
+        cells=lambda wildcards: sl_claim_checks.job_params(
+            config, int(wildcards.shard), CHECK_JOBS
         ),
         code=code("claim_checks.py"),
     script:
@@ -74,7 +75,7 @@ rule claim_checks_cell:
 rule claim_checks:
     input:
         cells=expand(
-            "results/claim_checks/cell_{shard}.csv", shard=range(len(CHECK_CELLS))
+            "results/claim_checks/cell_{shard}.csv", shard=range(len(CHECK_JOBS))
         ),
         logits=sl_claim_checks.logit_files(
             config, sl_claim_checks.first_distribution(config)
@@ -92,7 +93,7 @@ rule claim_checks:
         dtypes=config["dtypes"],
         compute=config["compute"],
         first=sl_claim_checks.first_distribution(config),
-        cells=[list(cell) for cell in CHECK_CELLS],
+        cells=[[list(pair) for pair in job] for job in CHECK_JOBS],
         code=code("claim_checks.py"),
     script:
         "../../scripts/claim_checks.py"

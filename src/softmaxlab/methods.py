@@ -47,6 +47,8 @@ The methods (name, parameters with defaults, formula, source) are listed by
 
 from __future__ import annotations
 
+import decimal
+import functools
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -260,19 +262,35 @@ def _softmax(x, ctx, temperature, base, stable):
 
 
 def _power(base: np.ndarray, y: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    """np.power(base, y) for a positive 0-d base. float32 and float64: bit for bit, by
+    :func:`_power_skipping_ends`. x87 long double (the float64 cells' reference): by
+    :func:`_power_x87`, within 3 units of roundoff (2^-64) of base^y (powl: 1.24), 4 to
+    6x faster than powl; np.power's bits where the result is subnormal, 0 or inf."""
+    ln_base = math.log(float(base))
+    if y.dtype not in (np.float32, np.float64, np.longdouble) or ln_base == 0:
+        return np.power(base, y, out=out)
+    if not math.isfinite(ln_base) or y.size == 0:
+        return np.power(base, y, out=out)
+    if y.dtype == np.longdouble and np.finfo(np.longdouble).nmant == 63:
+        return _power_x87(base, y, ln_base, out)
+    return _power_skipping_ends(base, y, ln_base, out)
+
+
+def _power_skipping_ends(
+    base: np.ndarray, y: np.ndarray, ln_base: float, out: np.ndarray | None
+) -> np.ndarray:
     """np.power(base, y) for a positive 0-d base, bit for bit, without calling power on
     the entries whose result is certainly 0 or the format's overflow (numpy's SIMD power
     takes a slow path there: 50 to 130 ns an entry instead of 2 to 5 in float32 and
     float64, the dearest operation of the sweep at large scales). Certainly: a margin of 1
     in ln(result) beyond half the smallest subnormal and beyond the largest finite value,
     far more than power's error of an ulp."""
-    ln_base = math.log(float(base))
-    if y.dtype not in (np.float32, np.float64) or ln_base == 0 or not math.isfinite(ln_base):
-        return np.power(base, y, out=out)
     info = np.finfo(y.dtype)
-    # y beyond these gives 0 and inf (for base < 1 the division flips them).
-    to_zero = (math.log(float(info.smallest_subnormal)) - 1) / ln_base
-    to_inf = (math.log(float(info.max)) + 1) / ln_base
+    # y beyond these gives 0 and inf (for base < 1 the division flips them). The logs in
+    # long double: float() of long double's smallest subnormal is 0.
+    ln_tiny, ln_max = (float(np.log(np.longdouble(v))) for v in (info.smallest_subnormal, info.max))
+    to_zero = (ln_tiny - 1) / ln_base
+    to_inf = (ln_max + 1) / ln_base
     zero_side, inf_side = (y < to_zero, y > to_inf) if ln_base > 0 else (y > to_zero, y < to_inf)
     if not (zero_side.any() or inf_side.any()):
         return np.power(base, y, out=out)
@@ -281,6 +299,67 @@ def _power(base: np.ndarray, y: np.ndarray, out: np.ndarray | None) -> np.ndarra
     t = np.power(base, np.where(zero_side | inf_side, y.dtype.type(0), y), out=out)
     np.copyto(t, y.dtype.type(0), where=zero_side)
     np.copyto(t, y.dtype.type(np.inf), where=inf_side)
+    return t
+
+
+# |y ln base| up to which _power_x87's exp(z_hi) (1 + expm1(z_lo)) is a normal number:
+# ln of the smallest normal long double is -11355.14, of the largest 11356.52.
+_X87_NORMAL_LN = 11354.0
+
+
+@functools.lru_cache(maxsize=64)
+def _ln_split(num: int, den: int) -> tuple[float, float, float]:
+    """ln(num / den) = hi + lo1 + lo2 to 60 digits (decimal): hi with 32 significant bits,
+    so that hi times a 32-bit number is exact in a 64-bit significand; lo1 + lo2 (two
+    doubles) the rest, |lo1 + lo2| <= 2^-32 |hi|, to 2^-106 of itself."""
+    with decimal.localcontext() as context:
+        context.prec = 60
+        ln = (decimal.Decimal(num) / decimal.Decimal(den)).ln()
+        exponent = math.frexp(float(ln))[1]
+        scaled = ln * decimal.Decimal(2) ** (32 - exponent)
+        hi = math.ldexp(int(scaled.to_integral_value()), exponent - 32)
+        rest = ln - decimal.Decimal(hi)
+        lo1 = float(rest)
+        lo2 = float(rest - decimal.Decimal(lo1))
+    return hi, lo1, lo2
+
+
+def _power_x87(base: np.ndarray, y: np.ndarray, ln_base: float, out: np.ndarray | None):
+    """base^y in x87 long double (64-bit significand) as exp(y ln base) without powl
+    (768 ns an entry, 25x expl). y ln base is needed to about 2^-66 absolute (|y ln base|
+    reaches 11356), which one long double product cannot give, so it is split:
+    y = y_hi + y_lo (Veltkamp, y_hi with 32 significant bits) and ln base = L_hi + L_lo
+    (:func:`_ln_split`, L_hi with 32 bits); z_hi = y_hi L_hi is exact, and
+    z_lo = y_lo L_hi + y L_lo, |z_lo| <= 2^-31 |y ln base| <= 2^-17.5, carries rounding
+    errors below 2^-81. base^y = exp(z_hi) (1 + expm1(z_lo)): relative error expl's at an
+    exact argument (1 ulp, <= 2^-63; measured 1.56 x 2^-64) + the last addition's 2^-64
+    + below 2^-78: at most 3 x 2^-64 (measured 2.20 x 2^-64 against mpmath).
+
+    Entries with |y ln base| > 11354 (and NaN) go to :func:`_power_skipping_ends`: there
+    exp(z_hi) or the result may be subnormal, 0 or inf, and np.power's bits are kept."""
+    hi, lo1, lo2 = _ln_split(*np.longdouble(base).as_integer_ratio())
+    ln_hi = np.longdouble(hi)
+    ln_lo = np.longdouble(lo1) + np.longdouble(lo2)
+    bound = np.longdouble(_X87_NORMAL_LN / abs(hi))
+    ends = None
+    if not (-bound <= y.min() and y.max() <= bound):  # NaN compares false: an end
+        ends = ~(np.abs(y) <= bound)
+        end_values = _power_skipping_ends(base, y[ends], ln_base, None)  # before out is written
+    # Ends (huge, inf, NaN y) give garbage and warnings here; their values come after.
+    with np.errstate(all="ignore"):
+        y_hi = y * np.longdouble(2**32 + 1)  # Veltkamp's split of y at 32 bits
+        y_lo = y_hi - y
+        np.subtract(y_hi, y_lo, out=y_hi)
+        np.subtract(y, y_hi, out=y_lo)
+        z_hi = np.multiply(y_hi, ln_hi, out=y_hi)  # exact: 32 bits by 32 bits
+        z_lo = np.multiply(y_lo, ln_hi, out=y_lo)  # exact too; y is read for the last time:
+        z_lo += y * ln_lo  # out (which may be y) is free from here
+        t = np.exp(z_hi, out=out)
+        np.expm1(z_lo, out=z_lo)
+        z_lo *= t
+        t += z_lo
+    if ends is not None:
+        t[ends] = end_values
     return t
 
 

@@ -1,8 +1,18 @@
 """Normalisation methods: maps from logits x to (pseudo-)probability vectors, last axis.
 
-Every method computes in the dtype of its input. Elementwise operations run in that dtype
-(numpy's float16 and ml_dtypes' bfloat16/fp8 ufuncs compute each operation in float32 and
-round the result to the dtype, so each operation carries one rounding, as on hardware).
+Every method computes in the dtype of its input, each operation carrying one rounding to
+it, as on hardware. For the formats narrower than float32 (float16, bfloat16, fp8) in the
+default ``compute="native"`` mode, :func:`_run` hands the method its input widened to
+float32 as a :class:`softmaxlab.rounding.Rounded` array: every operation runs in float32
+and its result is rounded to the format (to nearest even, into the format's subnormals,
+beyond its max to inf, or to NaN in float8_e4m3fn). For +, -, x, / and sqrt that is the
+format's own correctly rounded arithmetic, since float32 carries at least 2p + 2 bits: bit
+for bit what numpy's float16 loops and ml_dtypes' ufuncs compute (up to the sign of a NaN,
+which IEEE 754 leaves open, and float16's max(-0, +0), which numpy's float16 loop gives as
+-0), at a quarter of their cost or less. exp, log1p and power are float32's function
+rounded once (numpy 2.4's float16 exp differs from that on 4 of the 65536 float16 values,
+ml_dtypes' bfloat16 exp on 1, each by one code). Methods registered by users receive the
+narrow array itself (softmaxlab.plugins).
 Reductions over the last axis (sums, cumulative sums, the thresholds of sparsemax and
 entmax) are accumulated in float32 for formats narrower than float32 and rounded to the
 dtype afterwards, as numpy's float16 sum and the training frameworks' low-precision kernels
@@ -62,24 +72,40 @@ _SUPPORTED = {*DTYPES.values(), np.dtype(np.longdouble)}
 
 
 class _Ctx:
-    """The dtype of one call, its accumulator, and the call's overflow bookkeeping."""
+    """The dtype of one call, its accumulator, and the call's overflow bookkeeping.
 
-    def __init__(self, x: np.ndarray, track: bool = True):
+    ``fmt``: the narrow format of a native call (softmaxlab.rounding): x is then a float32
+    :class:`softmaxlab.rounding.Rounded` of the format's values, dtype and acc are float32,
+    every operation on x rounds to the format, and so do the constants and sums below."""
+
+    def __init__(self, x: np.ndarray, track: bool = True, fmt: np.dtype | None = None):
         self.dtype = x.dtype
+        self.fmt = fmt
         # float32 accumulation for the narrow formats (float16, bfloat16, fp8).
         self.acc = np.dtype(np.float32) if x.dtype.itemsize < 4 else x.dtype
         # Without tracking (normalize), check() costs nothing: same arithmetic, no flags.
         self.track = track
-        self.finite_rows = _finite_rows(x) if track else None
+        self.finite_rows = self._finite_rows(np.asarray(x)) if track else None
         self.overflow = np.zeros(x.shape[:-1], dtype=bool)
 
     def c(self, value, dtype=None) -> np.ndarray:
         """A constant rounded to the dtype (a 0-d array: Python scalars would promote
-        ml_dtypes arrays to float32)."""
+        ml_dtypes arrays to float32), or to the format of a native narrow call (as
+        ``np.asarray(value, dtype=fmt)`` rounds it: 100 is 96 in float8_e4m3fn)."""
+        if self.fmt is not None and dtype is None:
+            from softmaxlab import rounding
+
+            return rounding.constant(value, self.fmt)
         return np.asarray(value, dtype=self.dtype if dtype is None else dtype)
 
     def sum(self, a: np.ndarray) -> np.ndarray:
-        """Sum over the last axis (keepdims), accumulated in ``acc``, rounded to the dtype."""
+        """Sum over the last axis (keepdims), accumulated in ``acc``, rounded to the dtype
+        (to the format of a native narrow call, once)."""
+        if self.fmt is not None:
+            from softmaxlab import rounding
+
+            total = np.sum(np.asarray(a), axis=-1, keepdims=True, dtype=self.acc)
+            return rounding.round_array(total, self.fmt)
         return np.sum(a, axis=-1, keepdims=True, dtype=self.acc).astype(self.dtype)
 
     def check(self, a: np.ndarray, where: np.ndarray | None = None) -> np.ndarray:
@@ -90,12 +116,22 @@ class _Ctx:
         """
         if not self.track:
             return a
+        values = np.asarray(a)  # a Rounded's float32 values: the tests need no rounding
         if where is None:
-            self.overflow |= ~_finite_rows(a) & self.finite_rows
+            self.overflow |= ~self._finite_rows(values) & self.finite_rows
             return a
-        bad = ~np.isfinite(a) & where
+        bad = ~np.isfinite(values) & where
         self.overflow |= np.any(bad, axis=-1) & self.finite_rows
         return a
+
+    def _finite_rows(self, values: np.ndarray) -> np.ndarray:
+        """Per row whether every entry is finite: for a native narrow call the compiled
+        exponent-bit test on float32 (np.all over short rows costs more than the method)."""
+        if self.fmt is not None:
+            from softmaxlab.kernels import formats
+
+            return formats.finite_rows(values)
+        return _finite_rows(values)
 
     def normalise(self, t: np.ndarray, owned: bool = False) -> np.ndarray:
         """t / sum(t), checking the sum and, where the sum is finite and non-zero, the quotient.
@@ -863,8 +899,10 @@ COMPUTE_MODES: tuple[str, ...] = ("native", "float32")
 def compute_dtype(dtype, compute: str = "native") -> np.dtype:
     """The dtype a method's arithmetic runs in for inputs of ``dtype``.
 
-    "native": the dtype itself (every operation rounded to the format; the sums of the
-    narrow formats still accumulate in float32, see _Ctx). "float32": float32 for the
+    "native": the dtype itself: the format's arithmetic, every operation rounded to the
+    format (for the narrow formats carried out in float32 and rounded after each
+    operation, softmaxlab.rounding; their sums accumulate in float32 and are rounded once,
+    see _Ctx). "float32": float32 for the
     formats narrower than float32 (float16, bfloat16, the fp8 formats), the way the
     frameworks' kernels run softmax in half precision: PyTorch's CUDA kernel
     (aten/src/ATen/native/cuda/SoftMax.cu) computes the max, the exponentials and their sum
@@ -908,8 +946,16 @@ def _run(
         return degenerate, np.zeros(x.shape[:-1], dtype=bool)
     from softmaxlab.kernels import formats  # compiled casts; imports numba on the first call
 
-    work = x if work_dtype == x.dtype else formats.widen(x, work_dtype)  # exact: wider
-    ctx = _Ctx(work, track)
+    fmt = None
+    if work_dtype == x.dtype and x.dtype in formats.NARROW and plugin(method) is None:
+        # native narrow: float32 arithmetic rounded to the format after every operation
+        from softmaxlab import rounding
+
+        fmt = x.dtype
+        work = rounding.enter(formats.widen(x, np.float32), fmt)
+    else:  # plugins get x itself in native mode (their arithmetic is theirs)
+        work = x if work_dtype == x.dtype else formats.widen(x, work_dtype)  # exact: wider
+    ctx = _Ctx(work, track, fmt)
     with np.errstate(all="ignore"):
         p = _with_conventions(work, fn(work, ctx, **full), ctx.finite_rows)
         if p.dtype != work.dtype:  # a constant promoted the computation: a bug, never a result

@@ -12,7 +12,10 @@ quarter of the evaluation. Here every cast is one compiled loop over the bits:
   format's every value (:func:`decode_table`, made by the format's own cast);
 - :func:`finite_rows`: per row (last axis) whether every entry is finite, a test of the
   exponent bits (every format, float32 and float64 included);
-- :func:`overflow_rows`: per row whether rounding made a finite entry non-finite.
+- :func:`overflow_rows`: per row whether rounding made a finite entry non-finite;
+- :func:`round_in_place`: float32 rounded to a narrow format and kept in float32, in
+  place (``widen(round_to(a))`` in one pass): the rounding after every operation of the
+  narrow formats' native arithmetic (softmaxlab.rounding).
 
 How ``astype`` rounds, measured on numpy 2.4 and ml_dtypes 0.5/0.6 (tests/test_formats.py
 checks every claim below on every value of each format and every midpoint between
@@ -437,3 +440,87 @@ def _overflow_rows(wide, wide_mask, narrow, narrow_mask, out):
                 (narrow[i, j] & narrow_mask) == narrow_mask
             )
         out[i] = count > 0
+
+
+def round_in_place(a: np.ndarray, dtype) -> np.ndarray:
+    """Round the float32 array ``a`` to the narrow ``dtype`` in place, keeping float32: each
+    entry becomes ``widen(round_to(entry, dtype))``, bit for bit (NaNs included), in one
+    compiled pass. Returns ``a``. This is the rounding after every operation of the narrow
+    formats' native arithmetic (softmaxlab.rounding). ``a`` must be a writeable float32
+    array (C-contiguous for the compiled pass; any other layout rounds a copy and writes it
+    back); ValueError otherwise or for a ``dtype`` not in NARROW."""
+    dtype = np.dtype(dtype)
+    if not isinstance(a, np.ndarray) or a.dtype != np.float32 or dtype not in NARROW:
+        raise ValueError(f"round_in_place: needs a float32 array and a narrow format, got {dtype}")
+    if a.size == 0:
+        return a
+    if not _kernels_on() or not a.flags.c_contiguous:
+        a[...] = widen(round_to(np.ascontiguousarray(a), dtype), np.float32)
+        return a
+    _round_float32_codes(a.reshape(-1).view(np.int32), *_float32_rounding(dtype))
+    return a
+
+
+@functools.cache
+def _float32_rounding(dtype: np.dtype) -> tuple:
+    """The constants of :func:`_round_float32_codes` for one narrow format: float32 bits
+    (int32) and values read from the format's layout and its decode table."""
+    fmt = _narrow(dtype)
+    shift = 23 - fmt.mant
+    table_bits = decode_table(dtype, np.float32).view(np.int32)
+    return (
+        np.int32(shift),
+        np.int32(~((1 << shift) - 1)),  # keeps the format's significand bits
+        np.int32((128 - fmt.bias) << 23),  # float32 bits of the smallest normal 2^(1 - bias)
+        np.float32(2.0 ** (1 - fmt.bias - fmt.mant + 23)),  # float32 ulp = the format's quantum
+        table_bits[fmt.max_code],
+        table_bits[fmt.overflow_code],  # +inf, or e4m3fn's NaN, as float32
+        table_bits[fmt.nan_code],
+        fmt.keep_payload,
+    )
+
+
+_I32 = np.int32
+
+
+@_jit
+def _round_float32_codes(
+    bits, shift, keep_mask, min_normal_bits, magic, max_bits, overflow_bits, nan_bits, keep_payload
+):
+    """Every float32 of ``bits`` (an int32 view of them) rounded to a narrow format and
+    stored back as the float32 of the rounded value.
+
+    The arithmetic of :func:`_round_codes` without leaving float32's encoding: normal
+    results round the bits to nearest even (add 2^(shift - 1) - 1 plus the lowest kept bit,
+    clear the ``shift`` dropped bits; a carry moves to the next binade), and past the
+    format's max become its overflow (+inf, or NaN in float8_e4m3fn). Results below the
+    format's smallest normal: |v| + magic in float32, magic being the float32 whose ulp is
+    the format's quantum, rounds |v| to a multiple of that quantum (float32's own rounding,
+    to nearest even; |v| < magic), and subtracting magic is exact. NaN: the format's NaN
+    (float16: the payload's top bits, as numpy's cast keeps them). The sign is the input's.
+
+    Speed (about 0.3 ns an element): every branch is a select and every integer is cast
+    back to int32 after each operation (numba widens int32 arithmetic to int64, which
+    halves the vector lanes); one array in and out, because a second view of the same
+    memory makes LLVM's runtime alias check fail and run the scalar loop.
+    """
+    half = _I32(_I32(_I32(1) << _I32(shift - 1)) - 1)
+    inf = _I32(0x7F800000)
+    for i in range(bits.size):
+        b = bits[i]
+        a = _I32(b & _I32(0x7FFFFFFF))
+        capped = a if a < inf else inf  # NaN is chosen below
+        lowest_kept = _I32(_I32(capped >> shift) & _I32(1))
+        normal = _I32(_I32(_I32(capped + half) + lowest_kept) & keep_mask)
+        normal = overflow_bits if normal > max_bits else normal
+        t = _I32(a if a < min_normal_bits else _I32(0)).view(np.float32)  # |v| or +0
+        subnormal = np.float32((t + magic) - magic).view(np.int32)
+        code = normal if a >= min_normal_bits else subnormal
+        if keep_payload:
+            payload = _I32(_I32(a & _I32(0x007FFFFF)) & keep_mask)
+            quiet = _I32(_I32(1) << shift) if payload == _I32(0) else _I32(0)
+            nan = _I32(_I32(inf | payload) | quiet)
+        else:
+            nan = nan_bits
+        code = nan if a > inf else code
+        bits[i] = _I32(code | _I32(b & _I32(-0x80000000)))

@@ -7,7 +7,9 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w")
 
-from softmaxlab import claim_checks, sweep
+from softmaxlab import allocator, claim_checks, sweep
+
+allocator.keep_freed_memory()  # reuse numpy's freed temporaries (softmaxlab.allocator)
 
 params = snakemake.params
 if snakemake.rule == "claim_checks_cell":

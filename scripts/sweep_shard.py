@@ -7,9 +7,11 @@ import sys
 sys.stderr = open(snakemake.log[0], "w")
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s")
 
-from softmaxlab import raw, sweep
+from softmaxlab import allocator, raw, sweep
 from softmaxlab.config import method_specs
 from softmaxlab.sweep import Cell
+
+allocator.keep_freed_memory()  # reuse numpy's freed temporaries (softmaxlab.allocator)
 
 shard = snakemake.params.shard
 cells = [Cell(d, float(s), int(k), t, c) for d, s, k, t, c in shard["cells"]]

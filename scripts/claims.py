@@ -10,11 +10,15 @@ from softmaxlab.files import atomic_dir
 inputs = snakemake.input
 # The claims cells exist only when the config lacks cells a claim needs (required_config).
 cells = [inputs.cells] if isinstance(inputs.cells, str) else list(inputs.cells)
+# The rows the claims read (each format's headline compute mode) and the columns: every one
+# but those claims.ClaimData drops (the compute mode, once the rows are the headline's).
+UNREAD = ("compute", "std", "q05", "median")
+COLUMNS = [column for column in sweep.COLUMNS if column not in UNREAD]
 built = claims.build_claims(
-    sweep.read_summary(inputs.summary, headline=True),  # the rows the claims read
+    sweep.read_summary(inputs.summary, headline=True, columns=COLUMNS),
     sweep.read_table(inputs.example),
     snakemake.params.claims,
-    cells=sweep.read_summary(cells[0], headline=True) if cells else None,
+    cells=sweep.read_summary(cells[0], headline=True, columns=COLUMNS) if cells else None,
     crossover=sweep.read_table(inputs.crossover),
     orderstats=sweep.read_table(inputs.orderstats),
     training_verdict=claims.read_training(inputs.training),

@@ -15,8 +15,11 @@ details = {
     path.stem.removeprefix("claim_"): sweep.read_table(path)
     for path in sorted(Path(inputs.details).glob("claim_*.csv"))
 }
+# The columns build_report reads of the summary (the sweep's overview, the pivots' notes,
+# the methods present): not the statistics beyond the mean.
+SUMMARY_COLUMNS = (*sweep.CELL_KEYS, "method", "label", "metric", "n", "mean")
 html = report.build_report(
-    summary=sweep.read_summary(inputs.summary),
+    summary=sweep.read_summary(inputs.summary, columns=SUMMARY_COLUMNS),
     claims=sweep.read_table(inputs.claims),
     claim_details=details,
     worked_example=sweep.read_table(inputs.example),

@@ -263,8 +263,9 @@ def test_claims_job_runs_no_sweep(small, monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("the claims job must not run the sweep or draw a vector")
 
-    monkeypatch.setattr(sweep, "run_cells", forbidden)
-    monkeypatch.setattr(sweep, "evaluate_group", forbidden)
+    for module in (sweep, sweep.run):  # the package's names and the calls inside the run
+        monkeypatch.setattr(module, "run_cells", forbidden)
+        monkeypatch.setattr(module, "evaluate_group", forbidden)
     # Every seeded draw (softmaxlab.sampling.stream, numpy's generators) and every check
     # on seeded vectors is the workflow's: the claims only read their table.
     monkeypatch.setattr(np.random, "Generator", forbidden)

@@ -163,6 +163,37 @@ def test_field_and_key_checks_without_the_checksum(damaged, kind):
         merge()
 
 
+# Damage at the tenth data row, where a shard parsed 4 rows at a time is in its third part.
+LATE_DAMAGE = {
+    "fractional n": lambda rows: [*rows[:9], replace_field(rows[9], "n", "3.5"), *rows[10:]],
+    "text for a mean": lambda rows: [*rows[:9], replace_field(rows[9], "mean", "x"), *rows[10:]],
+    "scale spelled otherwise": lambda rows: [*rows[:9], respell_scale(rows[9]), *rows[10:]],
+    "duplicated row": lambda rows: [*rows[:10], rows[9], *rows[11:]],
+    "extra field": lambda rows: [*rows[:9], rows[9].replace("\n", ",1\n"), *rows[10:]],
+}
+
+
+@pytest.mark.parametrize("kind", LATE_DAMAGE)
+def test_a_shard_parsed_in_parts_is_verified_as_whole(damaged, shard_set, monkeypatch, kind):
+    """The merge parses a shard VERIFY_ROWS rows at a time (its memory): parsed 4 rows at a
+    time, intact shards merge to the same bytes, and damage past the first part is refused
+    with the message (and row) of the shard parsed at once."""
+    copy, merge = damaged
+    monkeypatch.setattr(sweep.io, "VERIFY_ROWS", 4)
+    merge()
+    assert (copy / "merged.csv").read_bytes() == shard_set[3]
+    (copy / "merged.csv").unlink()
+    edit_lines(copy / "shard_1.csv", LATE_DAMAGE[kind])
+    reseal(copy / "shard_1.csv")
+    with pytest.raises(sweep.ShardError, match=r"shard_1\.csv: ") as in_parts:
+        merge()
+    monkeypatch.setattr(sweep.io, "VERIFY_ROWS", 10**6)
+    with pytest.raises(sweep.ShardError) as whole:
+        merge()
+    assert str(in_parts.value) == str(whole.value)
+    assert not (copy / "merged.csv").exists()
+
+
 def test_shard_and_manifest_copied_over_another(damaged):
     copy, merge = damaged
     for suffix in (".csv", ".json"):
@@ -299,6 +330,9 @@ def test_scripts_depend_on_the_modules_they_import():
         assert "softmaxlab.report" not in modules[script]
     assert "softmaxlab.claims" not in modules["sweep_shard"] | modules["pivot_table"]
     assert "softmaxlab.raw" in modules["sweep_shard"]
+    # The sweep package's modules, each of them: an edit to any reruns the sweep's jobs.
+    sweep_modules = {f"softmaxlab.sweep.{name}" for name in ("plan", "run", "io")}
+    assert sweep_modules <= modules["sweep_shard"] & modules["merge_summary"]
     # A package's data files (the report's templates) count for the scripts that import it.
     report_data = [name for name in provenance.code_version(scripts / "report.py") if ":" in name]
     assert any(name.startswith("softmaxlab.report:") for name in report_data)

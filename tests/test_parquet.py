@@ -122,3 +122,33 @@ def test_filtered_reads_equal_filtering_the_whole_table(merged):
         "native",
         "float32",
     }
+
+
+def test_a_summary_of_many_row_groups_reads_and_merges_as_one(merged, tmp_path, monkeypatch):
+    """The merge writes summary.parquet from its CSV a row group at a time, and read_summary
+    reads it a row group at a time: with groups of 50 rows, the merged file has the bytes of
+    write_parquet on the whole table, and every filtered read (rows and columns) equals
+    filtering the CSV's frame, itself read whole."""
+    config, root, rows = merged
+    monkeypatch.setattr(sweep.io, "PARQUET_ROW_GROUP", 50)
+    shards = [root / f"shard_{i}.csv" for i in range(len(sweep.plan_shards(config)))]
+    parquet = tmp_path / "summary.parquet"
+    sweep.merge_shards(shards, config, tmp_path / "summary.csv", parquet=parquet)
+    assert pq.ParquetFile(parquet).num_row_groups == -(-rows // 50) > 2
+    whole = sweep.read_summary(root / "summary.csv")
+    sweep.write_parquet(whole, tmp_path / "whole.parquet")
+    assert parquet.read_bytes() == (tmp_path / "whole.parquet").read_bytes()
+    columns = ["label", "k", "metric", "median"]  # not in the summary's order
+    picked = sweep.headline_rows(whole[whole["metric"].isin(["overflow", "invalid"])])
+    for name, kwargs, expected in [
+        ("all", {}, whole),
+        ("columns", {"columns": columns}, whole[["k", "label", "metric", "median"]]),
+        ("filtered", {"headline": True, "metrics": ["overflow", "invalid"]}, picked),
+        ("none", {"metrics": []}, whole.iloc[:0]),
+    ]:
+        for path in (parquet, root / "summary.csv"):
+            got = sweep.read_summary(path, **kwargs)
+            pd.testing.assert_frame_equal(got, expected.reset_index(drop=True), obj=name)
+    # Each name is one object, whatever rows hold it (8 bytes a row, not a string each).
+    labels = sweep.read_summary(parquet, columns=["label"])["label"].to_numpy()
+    assert len({id(label) for label in labels}) <= whole["label"].nunique() * -(-rows // 50)

@@ -87,7 +87,7 @@ def test_grouping_and_passes_change_nothing(many_summary, monkeypatch):
         [sweep.run_cells(MANY, [cell]) for cell in sweep.cells(MANY)], ignore_index=True
     )
     pd.testing.assert_frame_equal(one_by_one, many_summary, check_exact=True)
-    monkeypatch.setattr(sweep, "PASS_BYTES", 1)  # one cell per pass
+    monkeypatch.setattr(sweep.run, "PASS_BYTES", 1)  # one cell per pass
     pd.testing.assert_frame_equal(
         sweep.run_cells(MANY, sweep.cells(MANY)), many_summary, check_exact=True
     )
@@ -158,7 +158,7 @@ def test_nll_columns_against_scipy_across_the_block_boundary():
 def test_nll_wiring_leaves_every_other_metric_bit_for_bit(many_summary, monkeypatch):
     """The summary rows of the metrics before C14 do not depend on the NLL's: the same
     bytes without them (the NLL draws come from their own streams)."""
-    monkeypatch.setattr(sweep, "_fill_nll", lambda *args: None)
+    monkeypatch.setattr(sweep.run, "_fill_nll", lambda *args: None)
     without = sweep.run_cells(MANY, sweep.cells(MANY))
     before = ~many_summary["metric"].isin(nll.NLL_METRICS)
     pd.testing.assert_frame_equal(without[before], many_summary[before], check_exact=True)
@@ -256,7 +256,7 @@ def test_job_memory_request_is_constant_until_huge_k():
 
 
 def test_long_cells_report_progress_between_blocks(monkeypatch, caplog):
-    monkeypatch.setattr(sweep, "PROGRESS_SECONDS", 0.0)
+    monkeypatch.setattr(sweep.run, "PROGRESS_SECONDS", 0.0)
     config = {**MANY, "dtypes": ["float32"], "methods": [{"method": "softmax"}]}
     with caplog.at_level("INFO", logger="softmaxlab.sweep"):
         sweep.run_cells(config, sweep.cells(config))

@@ -333,6 +333,11 @@ def test_scripts_depend_on_the_modules_they_import():
     # The sweep package's modules, each of them: an edit to any reruns the sweep's jobs.
     sweep_modules = {f"softmaxlab.sweep.{name}" for name in ("plan", "run", "io")}
     assert sweep_modules <= modules["sweep_shard"] & modules["merge_summary"]
+    # Likewise the methods package's modules: an edit to any method reruns the sweep's jobs.
+    methods_modules = {
+        f"softmaxlab.methods.{name}" for name in ("context", "maps", "registry", "run")
+    }
+    assert {"softmaxlab.methods", *methods_modules} <= modules["sweep_shard"]
     # A package's data files (the report's templates) count for the scripts that import it.
     report_data = [name for name in provenance.code_version(scripts / "report.py") if ":" in name]
     assert any(name.startswith("softmaxlab.report:") for name in report_data)

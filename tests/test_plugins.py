@@ -22,16 +22,16 @@ from softmaxlab import config as sl_config
 from softmaxlab import plugins, sweep
 
 REPO = Path(__file__).resolve().parents[1]
-# The module, not the function softmaxlab.methods that shadows it as an attribute.
-sl_methods = importlib.import_module("softmaxlab.methods")
+# The module that holds the registry of users' methods (patched where it is used).
+sl_registry = importlib.import_module("softmaxlab.methods.registry")
 POWER = "examples.my_method:power_softmax"
 
 
 @pytest.fixture(autouse=True)
 def clean_registry(monkeypatch):
     """Every test starts with no registered or imported plugin and leaves none behind."""
-    monkeypatch.setattr(sl_methods, "_REGISTERED", {})
-    monkeypatch.setattr(sl_methods, "_IMPORTED", {})
+    monkeypatch.setattr(sl_registry, "_REGISTERED", {})
+    monkeypatch.setattr(sl_registry, "_IMPORTED", {})
     monkeypatch.chdir(REPO)
     monkeypatch.setattr(sys, "path", list(sys.path))
 

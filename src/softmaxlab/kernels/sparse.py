@@ -1,6 +1,6 @@
 """The threshold maps sparsemax, 1.5-entmax and alpha-entmax, compiled, row by row.
 
-``softmaxlab.methods._sparsemax``, ``_entmax15`` and ``_entmax`` call :func:`threshold_map`
+``softmaxlab.methods.maps._sparsemax``, ``_entmax15`` and ``_entmax`` call :func:`threshold_map`
 for the float32 and float64 accumulators; their numpy bodies (a full sort with cumulative
 sums for sparsemax and 1.5-entmax, a bisection over the sorted rows for alpha-entmax) stay
 the reference (tests/test_kernels_sparse.py compares the two, and both with mpmath) and the

@@ -1,0 +1,398 @@
+"""The built-in methods: ``_name(x, ctx, **params)`` maps logits x to (pseudo-)probability
+vectors along the last axis, each documented in its docstring (:func:`method_doc`), and
+:func:`_power`, the bit-exact and fast np.power of a positive base that softmax uses.
+
+Each runs in x's dtype through its :class:`softmaxlab.methods.context._Ctx`; the edge
+conventions are applied after it (softmaxlab.methods.run), never inside it.
+"""
+
+from __future__ import annotations
+
+import decimal
+import functools
+import math
+
+import numpy as np
+
+
+def _argmax(x, ctx):
+    """Hardmax: p_i = 1/m on the m maximisers of x, 0 elsewhere (ties share the mass).
+
+    Not differentiable (its gradient is 0 almost everywhere): the reference the distances
+    are measured to. Rows with NaN, with +inf or all -inf are NaN (the module's edge
+    conventions), like every method's.
+    """
+    is_max = x == np.max(x, axis=-1, keepdims=True)
+    count = np.sum(is_max, axis=-1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(is_max, (1.0 / count).astype(ctx.dtype), ctx.c(0))
+
+
+def _linear(x, ctx):
+    """Plain normalisation p_i = x_i / sum_j x_j, no guard (the thread's alternative).
+
+    A probability vector only for non-negative x with a positive sum: signed logits give
+    negative entries or entries above 1, a zero sum gives inf/NaN. Scale-invariant.
+    """
+    return ctx.normalise(x)
+
+
+def _shifted_linear(x, ctx):
+    """p_i = (x_i - min x) / sum_j (x_j - min x): linear after shifting the minimum to 0.
+
+    Always non-negative; the minimum gets 0. All-equal x gives 0/0 = NaN (no guard).
+    """
+    return ctx.normalise(ctx.check(x - np.min(x, axis=-1, keepdims=True)))
+
+
+def _relu(x, ctx):
+    """p_i = max(x_i, 0) / sum_j max(x_j, 0). No positive entry gives 0/0 = NaN."""
+    return ctx.normalise(np.maximum(x, ctx.c(0)))
+
+
+def _softplus(x, ctx):
+    """p_i = s(x_i) / sum_j s(x_j), s(x) = ln(1 + e^x), computed as max(x, 0) + ln(1 + e^-|x|)
+    (no overflow for large x). Positive for every finite x, unless s underflows."""
+    t = np.maximum(x, ctx.c(0)) + np.log1p(np.exp(-np.abs(x)))
+    return ctx.normalise(ctx.check(t))
+
+
+def _sigmoid(x, ctx):
+    """p_i = sigma(x_i) / sum_j sigma(x_j), sigma(x) = 1 / (1 + e^-x), computed as
+    1/(1 + e^-|x|) for x >= 0 and e^-|x|/(1 + e^-|x|) below (no overflow)."""
+    e = np.exp(-np.abs(x))
+    one = ctx.c(1)
+    t = np.where(x >= ctx.c(0), one / (one + e), e / (one + e))
+    return ctx.normalise(t)
+
+
+def _spherical(x, ctx, eps):
+    """Spherical softmax p_i = (x_i^2 + eps) / sum_j (x_j^2 + eps) (de Brebisson & Vincent
+    2016, "An exploration of softmax alternatives belonging to the spherical loss family").
+    eps is rounded to the dtype (1e-5 is 0 in float8_e4m3fn). Even in x: the sign is lost.
+    """
+    return ctx.normalise(ctx.check(ctx.check(x * x) + ctx.c(eps)))
+
+
+def _escort(x, ctx, p):
+    """Escort transform p_i = |x_i|^p / sum_j |x_j|^p (Beck & Schloegl 1993; the
+    "p-normalisation" of the thread with p = 2). Even in x for every p: the sign is lost."""
+    return ctx.normalise(ctx.check(np.power(np.abs(x), ctx.c(p))))
+
+
+def _taylor(x, ctx, order):
+    """Taylor softmax p_i = t(x_i) / sum_j t(x_j), t(x) = sum_{i=0}^{n} x^i / i!
+    (de Brebisson & Vincent 2016). For even n, t > 0 on the real line, so p is a
+    distribution; t is evaluated in Horner form 1 + x(1 + x/2 (1 + x/3 (...))).
+    Not monotone below the minimum of t (e.g. n = 2: t(x) = ((x + 1)^2 + 1)/2 falls until
+    x = -1), so very negative logits can outweigh the maximum.
+    """
+    t = np.broadcast_to(ctx.c(1), x.shape)
+    one = ctx.c(1)
+    for i in range(order, 0, -1):
+        t = ctx.check(one + ctx.check(x * t) / ctx.c(i))
+    return ctx.normalise(np.array(t, copy=True))
+
+
+def _stablemax(x, ctx):
+    """Stablemax p_i = s(x_i) / sum_j s(x_j), s(x) = x + 1 for x >= 0 and 1/(1 - x) below
+    (Prieto, Barsbey, Mediano & Birdal 2025, "Grokking at the edge of numerical
+    stability"). Positive, monotone, grows linearly: no overflow short of the format's max.
+    """
+    one = ctx.c(1)
+    t = np.where(x >= ctx.c(0), x + one, one / (one - x))
+    return ctx.normalise(ctx.check(t))
+
+
+def _softmax(x, ctx, temperature, base, stable):
+    """Softmax p_i = base^(x_i/T) / sum_j base^(x_j/T) (Bridle 1990; base psi as in the
+    thread: psi^x = e^(x ln psi), so base psi is temperature 1/ln psi).
+
+    base = e uses exp; any other base uses np.power with the base rounded to the dtype
+    (100 is 96 in float8_e4m3fn). stable=True subtracts max x first (the shift does not
+    change p, and every power is then <= 1: no overflow on finite input; Goodfellow et al.
+    2016, sec. 4.1); stable=False computes the powers as they are, so base^(x/T) overflows
+    above ln(max)/ln(base) * T (709.78 for e in float64).
+
+    Edge inputs: the module's conventions, which are scipy.special.softmax's arithmetic
+    here (all -inf: 0/0, or -inf - -inf when stable; +inf: inf - inf, or inf/inf when
+    unstable). base = 1 is uniform whatever finite x (1^y = 1).
+    """
+    y = x
+    if stable:
+        y = ctx.check(x - np.max(x, axis=-1, keepdims=True))
+    if temperature != 1:
+        y = ctx.check(y / ctx.c(temperature))
+    # y is a temporary unless it is still the caller's x: then exp may overwrite it.
+    out = None if y is x else y
+    t = np.exp(y, out=out) if base == math.e else _power(ctx.c(base), y, out=out)
+    return ctx.normalise(ctx.check(t), owned=True)
+
+
+def _power(base: np.ndarray, y: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    """np.power(base, y) for a positive 0-d base. float32 and float64: bit for bit, by
+    :func:`_power_skipping_ends`. x87 long double (the float64 cells' reference): by
+    :func:`_power_x87`, within 3 units of roundoff (2^-64) of base^y (powl: 1.24), 4 to
+    6x faster than powl; np.power's bits where the result is subnormal, 0 or inf."""
+    ln_base = math.log(float(base))
+    if y.dtype not in (np.float32, np.float64, np.longdouble) or ln_base == 0:
+        return np.power(base, y, out=out)
+    if not math.isfinite(ln_base) or y.size == 0:
+        return np.power(base, y, out=out)
+    if y.dtype == np.longdouble and np.finfo(np.longdouble).nmant == 63:
+        return _power_x87(base, y, ln_base, out)
+    return _power_skipping_ends(base, y, ln_base, out)
+
+
+def _power_skipping_ends(
+    base: np.ndarray, y: np.ndarray, ln_base: float, out: np.ndarray | None
+) -> np.ndarray:
+    """np.power(base, y) for a positive 0-d base, bit for bit, without calling power on
+    the entries whose result is certainly 0 or the format's overflow (numpy's SIMD power
+    takes a slow path there: 50 to 130 ns an entry instead of 2 to 5 in float32 and
+    float64, the dearest operation of the sweep at large scales). Certainly: a margin of 1
+    in ln(result) beyond half the smallest subnormal and beyond the largest finite value,
+    far more than power's error of an ulp."""
+    info = np.finfo(y.dtype)
+    # y beyond these gives 0 and inf (for base < 1 the division flips them). The logs in
+    # long double: float() of long double's smallest subnormal is 0.
+    ln_tiny, ln_max = (float(np.log(np.longdouble(v))) for v in (info.smallest_subnormal, info.max))
+    to_zero = (ln_tiny - 1) / ln_base
+    to_inf = (ln_max + 1) / ln_base
+    zero_side, inf_side = (y < to_zero, y > to_inf) if ln_base > 0 else (y > to_zero, y < to_inf)
+    if not (zero_side.any() or inf_side.any()):
+        return np.power(base, y, out=out)
+    # power of 0 (1, a fast case) in their place, then their known values: cheaper than
+    # boolean indexing. NaN y is neither side: power gives NaN.
+    t = np.power(base, np.where(zero_side | inf_side, y.dtype.type(0), y), out=out)
+    np.copyto(t, y.dtype.type(0), where=zero_side)
+    np.copyto(t, y.dtype.type(np.inf), where=inf_side)
+    return t
+
+
+# |y ln base| up to which _power_x87's exp(z_hi) (1 + expm1(z_lo)) is a normal number:
+# ln of the smallest normal long double is -11355.14, of the largest 11356.52.
+_X87_NORMAL_LN = 11354.0
+
+
+@functools.lru_cache(maxsize=64)
+def _ln_split(num: int, den: int) -> tuple[float, float, float]:
+    """ln(num / den) = hi + lo1 + lo2 to 60 digits (decimal): hi with 32 significant bits,
+    so that hi times a 32-bit number is exact in a 64-bit significand; lo1 + lo2 (two
+    doubles) the rest, |lo1 + lo2| <= 2^-32 |hi|, to 2^-106 of itself."""
+    with decimal.localcontext() as context:
+        context.prec = 60
+        ln = (decimal.Decimal(num) / decimal.Decimal(den)).ln()
+        exponent = math.frexp(float(ln))[1]
+        scaled = ln * decimal.Decimal(2) ** (32 - exponent)
+        hi = math.ldexp(int(scaled.to_integral_value()), exponent - 32)
+        rest = ln - decimal.Decimal(hi)
+        lo1 = float(rest)
+        lo2 = float(rest - decimal.Decimal(lo1))
+    return hi, lo1, lo2
+
+
+def _power_x87(base: np.ndarray, y: np.ndarray, ln_base: float, out: np.ndarray | None):
+    """base^y in x87 long double (64-bit significand) as exp(y ln base) without powl
+    (768 ns an entry, 25x expl). y ln base is needed to about 2^-66 absolute (|y ln base|
+    reaches 11356), which one long double product cannot give, so it is split:
+    y = y_hi + y_lo (Veltkamp, y_hi with 32 significant bits) and ln base = L_hi + L_lo
+    (:func:`_ln_split`, L_hi with 32 bits); z_hi = y_hi L_hi is exact, and
+    z_lo = y_lo L_hi + y L_lo, |z_lo| <= 2^-31 |y ln base| <= 2^-17.5, carries rounding
+    errors below 2^-81. base^y = exp(z_hi) (1 + expm1(z_lo)): relative error expl's at an
+    exact argument (1 ulp, <= 2^-63; measured 1.56 x 2^-64) + the last addition's 2^-64
+    + below 2^-78: at most 3 x 2^-64 (measured 2.20 x 2^-64 against mpmath).
+
+    Entries with |y ln base| > 11354 (and NaN) go to :func:`_power_skipping_ends`: there
+    exp(z_hi) or the result may be subnormal, 0 or inf, and np.power's bits are kept."""
+    hi, lo1, lo2 = _ln_split(*np.longdouble(base).as_integer_ratio())
+    ln_hi = np.longdouble(hi)
+    ln_lo = np.longdouble(lo1) + np.longdouble(lo2)
+    bound = np.longdouble(_X87_NORMAL_LN / abs(hi))
+    ends = None
+    if not (-bound <= y.min() and y.max() <= bound):  # NaN compares false: an end
+        ends = ~(np.abs(y) <= bound)
+        end_values = _power_skipping_ends(base, y[ends], ln_base, None)  # before out is written
+    # Ends (huge, inf, NaN y) give garbage and warnings here; their values come after.
+    with np.errstate(all="ignore"):
+        y_hi = y * np.longdouble(2**32 + 1)  # Veltkamp's split of y at 32 bits
+        y_lo = y_hi - y
+        np.subtract(y_hi, y_lo, out=y_hi)
+        np.subtract(y, y_hi, out=y_lo)
+        z_hi = np.multiply(y_hi, ln_hi, out=y_hi)  # exact: 32 bits by 32 bits
+        z_lo = np.multiply(y_lo, ln_hi, out=y_lo)  # exact too; y is read for the last time:
+        z_lo += y * ln_lo  # out (which may be y) is free from here
+        t = np.exp(z_hi, out=out)
+        np.expm1(z_lo, out=z_lo)
+        z_lo *= t
+        t += z_lo
+    if ends is not None:
+        t[ends] = end_values
+    return t
+
+
+def _iterated_exp(x, ctx, depth, stable):
+    """p_i = E_d(x_i) / sum_j E_d(x_j) with E_0 = x, E_k = exp(E_(k-1)): exp applied
+    ``depth`` times (the thread's "why not e^e^e^x"). Depth d is softmax(E_(d-1)(x)), the
+    softmax of the inner value, so the max-shift applies to that inner value:
+    stable=True computes exp(E_(d-1)(x) - max E_(d-1)(x)) for the last exp (the shift does
+    not change p; depth 3 on [5, 4] gives [1, 0] in float64 where the naive form's
+    e^e^e^5 = inf gives inf/inf = NaN). stable=False applies exp d times as written.
+
+    What the shift fixes: the overflow of the last exp. What it cannot fix: E_(d-1) itself
+    still overflows (and counts as overflow) once x exceeds ln applied d - 1 times to the
+    format's max, in float64 about 709.78 for d = 2, 6.565 for d = 3, 1.8817 for d = 4;
+    the naive form overflows one ln earlier (6.565 for d = 2, 1.8817 for d = 3). The
+    result is not shift-invariant in x (E_(d-1)(x + c) - E_(d-1)(x) depends on x for
+    d >= 2). stable=True at depth 1 is the stable softmax.
+    """
+    t = x
+    for _ in range(depth - 1):
+        t = ctx.check(np.exp(t))
+    if stable:
+        t = ctx.check(t - np.max(t, axis=-1, keepdims=True))
+    return ctx.normalise(ctx.check(np.exp(t)), owned=True)
+
+
+def _ssmax(x, ctx, s):
+    """Scalable softmax p = softmax(s ln(K) x) (Nakanishi 2025, "Scalable-Softmax Is
+    Superior for Attention"): the ln K factor keeps the maximum's mass from fading as the
+    number of classes K grows. Computed as the stable softmax; K = 1 gives [1].
+    """
+    k = x.shape[-1]
+    y = ctx.check(x * ctx.c(s * math.log(k)))
+    return _softmax(y, ctx, temperature=1, base=math.e, stable=True)
+
+
+def _sparsemax(x, ctx):
+    """Sparsemax p = argmin_{p in simplex} ||p - x||^2 = max(x - tau, 0) (Martins &
+    Astudillo 2016, Algorithm 1): sort z descending, k(z) = max{k : 1 + k z_(k) >
+    sum_{j<=k} z_(j)}, tau = (sum_{j<=k(z)} z_(j) - 1) / k(z).
+
+    The threshold is found at accumulator precision on x - max x (shift-invariant); p is
+    divided by its sum (1 up to rounding) and rounded to the dtype. -inf entries get 0
+    when the row has a finite entry; the other edge rows follow the module's conventions.
+    float32 and float64 accumulators run softmaxlab.kernels.sparse (the same threshold by
+    Michelot's iteration, no sort); the numpy code below is its reference.
+    """
+    from softmaxlab.kernels import sparse  # imports numba on the first call
+
+    p = sparse.threshold_map(x, ctx.acc, alpha=2.0)
+    if p is not None:
+        return ctx.check(p.astype(ctx.dtype, copy=False))
+    acc = ctx.acc
+    z = x.astype(acc)
+    z = z - np.max(z, axis=-1, keepdims=True)
+    zs = ctx.sort_descending(z)
+    cumsum = np.cumsum(zs, axis=-1, dtype=acc)
+    k = np.arange(1, x.shape[-1] + 1, dtype=acc)
+    support = np.sum(np.asarray(1, acc) + k * zs > cumsum, axis=-1, keepdims=True)
+    top = np.take_along_axis(cumsum, np.maximum(support - 1, 0), axis=-1)
+    tau = (top - np.asarray(1, acc)) / support.astype(acc)
+    p = np.maximum(z - tau, np.asarray(0, acc))
+    return ctx.check((p / np.sum(p, axis=-1, keepdims=True)).astype(ctx.dtype))
+
+
+def _entmax15(x, ctx):
+    """1.5-entmax p = [(x/2 - tau)_+]^2 with tau such that sum p = 1 (Peters, Niculae &
+    Martins 2019, "Sparse Sequence-to-Sequence Models", Algorithm 2: the exact sort-based
+    threshold). With z = (x - max x)/2 sorted descending and rho = 1..K: mean_rho, the mean
+    of the top rho, ss_rho = rho (mean of squares - mean^2), delta_rho = (1 - ss_rho)/rho,
+    tau_rho = mean_rho - sqrt(max(delta_rho, 0)); the support is the largest rho with
+    tau_rho <= z_(rho), and tau = tau_support.
+
+    Threshold at accumulator precision (the running variance cancels at large K), p
+    divided by its sum and rounded to the dtype. Edge inputs as sparsemax. float32 and
+    float64 accumulators run softmaxlab.kernels.sparse (the same threshold by Newton's
+    method, no sort); the numpy code below is its reference.
+    """
+    from softmaxlab.kernels import sparse  # imports numba on the first call
+
+    p = sparse.threshold_map(x, ctx.acc, alpha=1.5)
+    if p is not None:
+        return ctx.check(p.astype(ctx.dtype, copy=False))
+    acc = ctx.acc
+    z = x.astype(acc)
+    z = (z - np.max(z, axis=-1, keepdims=True)) / np.asarray(2, acc)
+    zs = ctx.sort_descending(z)
+    rho = np.arange(1, x.shape[-1] + 1, dtype=acc)
+    mean = np.cumsum(zs, axis=-1, dtype=acc) / rho
+    mean_sq = np.cumsum(zs * zs, axis=-1, dtype=acc) / rho
+    delta = (np.asarray(1, acc) - rho * (mean_sq - mean * mean)) / rho
+    tau = mean - np.sqrt(np.maximum(delta, np.asarray(0, acc)))
+    support = np.sum(tau <= zs, axis=-1, keepdims=True)
+    tau_star = np.take_along_axis(tau, np.maximum(support - 1, 0), axis=-1)
+    p = np.maximum(z - tau_star, np.asarray(0, acc))
+    p = p * p
+    return ctx.check((p / np.sum(p, axis=-1, keepdims=True)).astype(ctx.dtype))
+
+
+def _entmax(x, ctx, alpha):
+    """alpha-entmax p_i = [(alpha - 1) x_i - tau]_+^(1/(alpha - 1)) with tau such that
+    sum p = 1 (Peters, Niculae & Martins 2019), tau found by bisection (Blondel et al.
+    2020; the entmax package's EntmaxBisectFunction): with X = (alpha - 1)(x - max x),
+    tau lies in [-1, -(1/K)^(alpha-1)]; the interval is halved until it is below the
+    accumulator's unit roundoff (nmant + 2 steps), then p is normalised to sum to 1.
+
+    float32 and float64 accumulators run softmaxlab.kernels.sparse instead (Newton's method
+    on tau for alpha <= 2, bisection above, both to the accumulator's roundoff); the numpy
+    code below is its reference.
+
+    alpha -> 1 is softmax, alpha = 2 is sparsemax. Edge inputs as sparsemax.
+    """
+    from softmaxlab.kernels import sparse  # imports numba on the first call
+
+    p = sparse.threshold_map(x, ctx.acc, alpha=alpha)
+    if p is not None:
+        return ctx.check(p.astype(ctx.dtype, copy=False))
+    acc = ctx.acc
+    am1 = np.asarray(alpha - 1, acc)
+    inv = np.asarray(1 / (alpha - 1), acc)
+    zero, one, two = (np.asarray(v, acc) for v in (0, 1, 2))
+    z = x.astype(acc)
+    z = (z - np.max(z, axis=-1, keepdims=True)) * am1
+    k = x.shape[-1]
+    tau_lo = np.full(z.shape[:-1] + (1,), -1, dtype=acc)
+    width = np.full_like(tau_lo, np.asarray(1 - (1 / k) ** (alpha - 1), acc))
+
+    def mass(values, tau, exact=True):
+        base = np.maximum(values - tau, zero)
+        if not exact and float(inv) in (2.0, 4.0):  # alpha 1.5, 1.25: squaring beats pow
+            square = base * base
+            return square if float(inv) == 2.0 else square * square
+        if acc == np.longdouble:  # powl is ~20x slower than expl(logl): same accuracy here
+            return np.exp(inv * np.log(base))
+        return np.power(base, inv)
+
+    # tau only grows, so entries at or below tau_lo never count again: bisect over the
+    # shrinking prefix of the sorted values that can still be in the support. Each row's
+    # mass is summed over its own support only (np.add.reduceat on per-row segments), so a
+    # row's result does not depend on the other rows of the batch.
+    zs = ctx.sort_descending(z).reshape(-1, k)
+    rows = len(zs)
+    for _ in range(np.finfo(acc).nmant + 2):
+        alive = max(int(np.max(np.sum(zs > tau_lo.reshape(-1, 1), axis=-1), initial=0)), 1)
+        zs = zs[:, :alive]
+        width = width / two
+        tau_mid = tau_lo + width
+        support = np.maximum(np.sum(zs > tau_mid.reshape(-1, 1), axis=-1), 1)
+        flat = np.concatenate([mass(zs, tau_mid.reshape(-1, 1), exact=False).ravel(), [zero]])
+        starts = np.arange(rows) * alive
+        bounds = np.stack([starts, starts + support], axis=1).ravel()
+        total = np.add.reduceat(flat, bounds)[::2].reshape(tau_mid.shape)
+        tau_lo = np.where(total >= one, tau_mid, tau_lo)
+    p = mass(z, tau_lo)
+    p = (p / np.sum(p, axis=-1, keepdims=True, dtype=acc)).astype(ctx.dtype)
+    return ctx.check(p)
+
+
+def _gumbel_softmax(x, ctx, tau, seed):
+    """Gumbel-softmax p = softmax((x + g) / tau), g_i ~ Gumbel(0, 1) i.i.d. (Jang, Gu &
+    Poole 2017; Maddison, Mnih & Teh 2017): a differentiable relaxation of sampling from
+    softmax(x). g = numpy.random.default_rng(seed).gumbel(size=x.shape) in float64,
+    rounded to the dtype, so the noise depends on the whole array's shape (a batch and its
+    rows one by one draw different noise). Stable softmax after the noise.
+    """
+    g = np.random.default_rng(seed).gumbel(size=x.shape).astype(ctx.dtype)
+    y = ctx.check(x + g)
+    return _softmax(y, ctx, temperature=tau, base=math.e, stable=True)

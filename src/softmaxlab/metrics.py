@@ -183,7 +183,7 @@ def hardmax(x: np.ndarray) -> np.ndarray:
 
 
 def _hardmax_value(count: np.ndarray, x_nan: np.ndarray) -> np.ndarray:
-    """The hardmax's mass per row, 1/m for m maximisers (as methods._argmax rounds it:
+    """The hardmax's mass per row, 1/m for m maximisers (as methods.maps._argmax rounds it:
     1.0 / count in float64), NaN on rows whose x has NaN (no maximiser, m = 0). Times the
     mask it is h: 1 * (1/m) and 0 * (1/m) are exact, 0 * NaN fills the NaN rows."""
     with np.errstate(divide="ignore"):

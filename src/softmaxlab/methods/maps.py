@@ -135,9 +135,12 @@ def _power(base: np.ndarray, y: np.ndarray, out: np.ndarray | None) -> np.ndarra
     :func:`_power_x87`, within 3 units of roundoff (2^-64) of base^y (powl: 1.24), 4 to
     6x faster than powl; np.power's bits where the result is subnormal, 0 or inf."""
     ln_base = math.log(float(base))
-    if y.dtype not in (np.float32, np.float64, np.longdouble) or ln_base == 0:
-        return np.power(base, y, out=out)
-    if not math.isfinite(ln_base) or y.size == 0:
+    if (
+        y.dtype not in (np.float32, np.float64, np.longdouble)
+        or ln_base == 0
+        or not math.isfinite(ln_base)
+        or y.size == 0
+    ):
         return np.power(base, y, out=out)
     if y.dtype == np.longdouble and np.finfo(np.longdouble).nmant == 63:
         return _power_x87(base, y, ln_base, out)

@@ -73,13 +73,9 @@ class _Ctx:
         return a
 
     def _finite_rows(self, values: np.ndarray) -> np.ndarray:
-        """Per row whether every entry is finite: for a native narrow call the compiled
-        exponent-bit test on float32 (np.all over short rows costs more than the method)."""
-        if self.fmt is not None:
-            from softmaxlab.kernels import formats
-
-            return formats.finite_rows(values)
-        return _finite_rows(values)
+        """:func:`_finite_rows` of values; a native narrow call's float32 values take the
+        compiled test too (np.all over short rows costs more than the method)."""
+        return _finite_rows(values, compiled=self.fmt is not None)
 
     def normalise(self, t: np.ndarray, owned: bool = False) -> np.ndarray:
         """t / sum(t), checking the sum and, where the sum is finite and non-zero, the quotient.
@@ -93,10 +89,11 @@ class _Ctx:
         return np.flip(np.sort(a.astype(self.acc), axis=-1), axis=-1)
 
 
-def _finite_rows(a: np.ndarray) -> np.ndarray:
-    """Per row (last axis) whether every entry of ``a`` is finite: a test of the exponent
-    bits for the narrow formats (numpy's isfinite loops element by element there)."""
-    if a.dtype.itemsize >= 4:
+def _finite_rows(a: np.ndarray, compiled: bool = False) -> np.ndarray:
+    """Per row (last axis) whether every entry of ``a`` is finite: the compiled test of the
+    exponent bits for the narrow formats (numpy's isfinite loops element by element there)
+    and where ``compiled`` is set, numpy's isfinite otherwise."""
+    if a.dtype.itemsize >= 4 and not compiled:
         return np.all(np.isfinite(a), axis=-1)
     from softmaxlab.kernels import formats  # imports numba on the first call
 

@@ -19,8 +19,8 @@ def _argmax(x, ctx):
     """Hardmax: p_i = 1/m on the m maximisers of x, 0 elsewhere (ties share the mass).
 
     Not differentiable (its gradient is 0 almost everywhere): the reference the distances
-    are measured to. Rows with NaN, with +inf or all -inf are NaN (the module's edge
-    conventions), like every method's.
+    are measured to. Rows with NaN, with +inf or all -inf are NaN (the edge
+    conventions of softmaxlab.methods), like every method's.
     """
     is_max = x == np.max(x, axis=-1, keepdims=True)
     count = np.sum(is_max, axis=-1, keepdims=True)
@@ -114,7 +114,7 @@ def _softmax(x, ctx, temperature, base, stable):
     2016, sec. 4.1); stable=False computes the powers as they are, so base^(x/T) overflows
     above ln(max)/ln(base) * T (709.78 for e in float64).
 
-    Edge inputs: the module's conventions, which are scipy.special.softmax's arithmetic
+    Edge inputs: softmaxlab.methods' conventions, which are scipy.special.softmax's arithmetic
     here (all -inf: 0/0, or -inf - -inf when stable; +inf: inf - inf, or inf/inf when
     unstable). base = 1 is uniform whatever finite x (1^y = 1).
     """
@@ -274,7 +274,7 @@ def _sparsemax(x, ctx):
 
     The threshold is found at accumulator precision on x - max x (shift-invariant); p is
     divided by its sum (1 up to rounding) and rounded to the dtype. -inf entries get 0
-    when the row has a finite entry; the other edge rows follow the module's conventions.
+    when the row has a finite entry; the other edge rows follow softmaxlab.methods' conventions.
     float32 and float64 accumulators run softmaxlab.kernels.sparse (the same threshold by
     Michelot's iteration, no sort); the numpy code below is its reference.
     """

@@ -15,8 +15,8 @@ def evaluate(x, method: str, *, compute: str = "native", **params) -> tuple[np.n
     """(p, overflow): the method's output in x's dtype and, per row (the leading shape), True
     where an intermediate or the output overflowed (exceeded the format's max, becoming inf,
     or NaN in float8_e4m3fn) although the row's input was finite. Division by a zero sum is
-    not overflow (see the module docstring). 0-d and empty x, and rows with NaN, +inf or
-    all -inf, follow the module's edge conventions (never flagged). ``compute``: one of
+    not overflow (see softmaxlab.methods' docstring). 0-d and empty x, and rows with NaN, +inf or
+    all -inf, follow softmaxlab.methods' edge conventions (never flagged). ``compute``: one of
     COMPUTE_MODES (:func:`compute_dtype`); with "float32" the overflow of an intermediate is
     float32's, and an output beyond the format's max when rounded to it counts too.
     ValueError for an unknown method, a bad parameter, an unsupported dtype or mode."""
@@ -27,7 +27,7 @@ def _run(
     x, method: str, params: Mapping, track: bool, compute: str = "native"
 ) -> tuple[np.ndarray, np.ndarray]:
     """(p, overflow) of the method on x, the edge conventions applied after it (the one
-    place they are applied; see the module docstring)."""
+    place they are applied; see softmaxlab.methods' docstring)."""
     fn, _ = _lookup(method)
     full = check_params(method, params)
     x = _as_array(x)
@@ -65,7 +65,7 @@ def normalize(x, method: str, *, compute: str = "native", **params) -> np.ndarra
     dtype (or in float32 for the narrow formats with ``compute="float32"``, see
     :func:`compute_dtype`) and returned as x's dtype. Never raises on inf/NaN input; 0-d
     input gives 1.0, empty input an empty array, and rows with NaN, +inf or all -inf give
-    NaN (the module docstring's edge conventions). See :func:`evaluate` for the overflow
+    NaN (softmaxlab.methods' edge conventions). See :func:`evaluate` for the overflow
     flags and :func:`methods` for the names.
 
     >>> normalize([2.0, 4.0, 2.0, 1.0], "linear").round(4)

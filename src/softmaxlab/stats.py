@@ -44,6 +44,8 @@ standard error of 0.34 percentage points).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 
@@ -217,22 +219,15 @@ class RunningSummary:
             taken = values[:free]
             self._sample[self.rows : self.rows + len(taken)] = taken[:, self._kept]
         self.rows += len(values)
-        present = ~np.isnan(values)
-        n = present.sum(axis=0)
+        n, total, m2, low, high = _column_moments(values)
         with np.errstate(all="ignore"):
-            # nanmean/nanstd without their copies and warnings: NaN is left out, inf kept
-            # (an infinite observation makes the mean infinite and the std NaN, as numpy's).
-            total = np.sum(np.where(present, values, 0.0), axis=0)
             mean = total / n
-            deviation = np.where(present, values - mean, 0.0)
-            m2 = np.sum(deviation * deviation, axis=0)
             merged_n = self.n + n
             delta = mean - self.total / self.n
             merged = self.m2 + m2 + delta * delta * (self.n * n / merged_n)
         self.m2 = np.where(self.n == 0, m2, np.where(n == 0, self.m2, merged))
-        # fmin/fmax leave NaN out; the initial value makes an empty block a no-op.
-        self.min = np.fmin(self.min, np.fmin.reduce(values, axis=0, initial=np.inf))
-        self.max = np.fmax(self.max, np.fmax.reduce(values, axis=0, initial=-np.inf))
+        self.min = np.fmin(self.min, low)
+        self.max = np.fmax(self.max, high)
         self.total = self.total + total
         self.n = merged_n
 
@@ -269,6 +264,51 @@ class RunningSummary:
             "median": median,
             "q95": q95,
         }
+
+
+#: Fold blocks in with the compiled pass (softmaxlab.kernels.summary) where numba is
+#: importable; False runs the numpy reference (the tests switch it to compare the two).
+USE_KERNELS: bool = True
+
+
+def _column_moments(values: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(n, total, m2, low, high) per column of a block: the compiled pass where numba is
+    importable and USE_KERNELS is set, else :func:`_column_moments_numpy`; the same values
+    bit for bit (tests/test_stats.py)."""
+    if USE_KERNELS:
+        kernels = _summary_kernels()
+        if kernels is not None:
+            return kernels.column_moments(np.ascontiguousarray(values))
+    return _column_moments_numpy(values)
+
+
+def _column_moments_numpy(values: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The reference of the block's column moments: n, the sum and the sum of squared
+    deviations from the block mean of the present (non-NaN) values, their min and max
+    (+-inf for none)."""
+    present = ~np.isnan(values)
+    n = present.sum(axis=0)
+    with np.errstate(all="ignore"):
+        # nanmean/nanstd without their copies and warnings: NaN is left out, inf kept
+        # (an infinite observation makes the mean infinite and the std NaN, as numpy's).
+        total = np.sum(np.where(present, values, 0.0), axis=0)
+        deviation = np.where(present, values - total / n, 0.0)
+        m2 = np.sum(deviation * deviation, axis=0)
+    # fmin/fmax leave NaN out; the initial value makes an empty block a no-op.
+    low = np.fmin.reduce(values, axis=0, initial=np.inf)
+    high = np.fmax.reduce(values, axis=0, initial=-np.inf)
+    return n, total, m2, low, high
+
+
+@functools.cache
+def _summary_kernels():
+    """softmaxlab.kernels.summary, imported on first use (importing numba costs about
+    0.3 s), or None where numba cannot be imported."""
+    try:
+        from softmaxlab.kernels import summary
+    except ImportError:
+        return None
+    return summary if summary.AVAILABLE else None
 
 
 def _bounds(given, default: np.ndarray, name: str) -> np.ndarray:

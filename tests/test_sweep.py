@@ -9,10 +9,11 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from scipy import special
-from sweeps import TINY
+from sweeps import SMALL, TINY
 
 from softmaxlab import config as sl_config
 from softmaxlab import nll, raw, stats, sweep
+from softmaxlab.methods import evaluate
 from softmaxlab.metrics import METRICS, NLL_DTYPE, RATE_METRICS, metric_ranges
 from softmaxlab.sampling import logits, sample_z
 
@@ -91,6 +92,124 @@ def test_grouping_and_passes_change_nothing(many_summary, monkeypatch):
     pd.testing.assert_frame_equal(
         sweep.run_cells(MANY, sweep.cells(MANY)), many_summary, check_exact=True
     )
+
+
+# Both compute modes of two narrow formats: K = 100 puts 1500 stack rows (3 scales x 500)
+# in chunks of 1310, so a chunk spans scales; scale 20000 makes some float16 vectors
+# non-finite (|z| > 3.27), bfloat16 none; 150000 logits a shard split the modes of a cell.
+MODES = sl_config.validate(
+    {
+        "seed": 7,
+        "scales": [0.5, 30.0, 20000.0],
+        "k": [10, 100],
+        "dtypes": ["float16", "bfloat16"],
+        "compute": {"float16": ["float32", "native"], "bfloat16": ["float32", "native"]},
+        "distributions": {"normal": {"family": "normal"}},
+        "methods": SMALL["methods"],  # with gumbel_softmax: noise per (distribution, K, block)
+        "vectors": {"elements": 50_000, "min": 1, "max": 500},
+        "shard_elements": 150_000,
+    }
+)
+
+
+def _run_recording(config, cells):
+    """run_cells's summary, its raw blocks {(cell, first vector): values} and progress calls."""
+    blocks, calls = {}, []
+    summary = sweep.run_cells(
+        config,
+        cells,
+        progress=lambda done, total, cell: calls.append((done, total, cell)),
+        raw=lambda cell, first, values: blocks.setdefault((cell, first), values.copy()),
+    )
+    return summary, blocks, calls
+
+
+@pytest.fixture(scope="module")
+def modes_run():
+    return _run_recording(MODES, sweep.cells(MODES))
+
+
+def test_compute_modes_evaluated_together_equal_each_cell_alone(modes_run):
+    """The two modes of a format share their rounded logits and reference in one group:
+    every per-vector value and summary row is the one of the cell run on its own."""
+    summary, blocks, calls = modes_run
+    cells = sweep.cells(MODES)
+    assert len(cells) == 3 * 2 * 2 * 2  # scales x K x formats x modes
+    assert [(done, total) for done, total, _ in calls] == [(i + 1, 24) for i in range(24)]
+    alone = [_run_recording(MODES, [cell]) for cell in cells]
+    pd.testing.assert_frame_equal(
+        summary, pd.concat([frame for frame, _, _ in alone], ignore_index=True), check_exact=True
+    )
+    alone_blocks = {key: values for _, found, _ in alone for key, values in found.items()}
+    assert blocks.keys() == alone_blocks.keys()
+    for key, values in blocks.items():
+        np.testing.assert_array_equal(values, alone_blocks[key])
+
+
+def test_compute_modes_are_measured_against_the_float64_softmax(modes_run):
+    """Each mode's rows hold its own output's error against one float64 reference: scipy's
+    softmax of the rounded logits (an independent float64 softmax: equal to about an ulp)."""
+    _, blocks, _ = modes_run
+    n = sweep.n_vectors(MODES, 100)
+    z = sample_z(MODES["seed"], "normal", MODES["distributions"]["normal"], 100, n)
+    errors = {}
+    for mode in ("float32", "native"):
+        cell = sweep.Cell("normal", 30.0, 100, "float16", mode)
+        x = logits(z, 30.0, "float16")
+        p = evaluate(x, "softmax", compute=mode)[0].astype(np.float64)
+        expected = np.abs(p - special.softmax(x.astype(np.float64), axis=1)).max(axis=1)
+        errors[mode] = _method_column(blocks[(cell, 0)], MODES, "softmax", "max_abs_error")
+        np.testing.assert_allclose(errors[mode], expected, rtol=1e-9, atol=1e-15)
+    assert (errors["native"] != errors["float32"]).mean() > 0.1  # two outputs, not one twice
+
+
+def test_passes_and_shards_that_split_a_cells_modes_change_nothing(modes_run, monkeypatch):
+    """A pass or a shard may end between the two modes of a (scale, format): a chunk then
+    holds rows of one mode only at some scale. Checked that both happen here."""
+    summary, _, _ = modes_run
+    shards = sweep.plan_shards(MODES)
+    ends = [(shard[-1], following[0]) for shard, following in zip(shards, shards[1:], strict=False)]
+    assert any(a.scale == b.scale and a.dtype == b.dtype and a.k == b.k for a, b in ends)
+    sharded = pd.concat([sweep.run_cells(MODES, shard) for shard in shards], ignore_index=True)
+    pd.testing.assert_frame_equal(sharded, summary, check_exact=True)
+
+    n = 500  # vectors a cell at both K, under a block (2048 and 1310 rows)
+    assert sweep.n_vectors(MODES, 10) == sweep.n_vectors(MODES, 100) == n
+    row_bytes = len(sl_config.method_specs(MODES)) * len(METRICS) * 8
+    monkeypatch.setattr(sweep.run, "PASS_BYTES", 3 * (n + n) * row_bytes)  # values + quantiles
+    passes = []
+    original = sweep.run._passes
+
+    def recorded(group, bytes_per_cell):
+        found = original(group, bytes_per_cell)
+        passes.extend(found)
+        return found
+
+    monkeypatch.setattr(sweep.run, "_passes", recorded)
+    in_three = sweep.run_cells(MODES, sweep.cells(MODES))
+    assert {len(part) for part in passes} == {3}
+    assert any(len({c.compute for c in part if c.scale == part[-1].scale}) == 1 for part in passes)
+    pd.testing.assert_frame_equal(in_three, summary, check_exact=True)
+
+
+def test_a_cell_listed_twice_is_evaluated_once(modes_run):
+    summary, _, _ = modes_run
+    cell = sweep.Cell("normal", 30.0, 10, "bfloat16", "native")
+    once = summary[
+        (summary["scale"] == 30.0)
+        & (summary["k"] == 10)
+        & (summary["dtype"] == "bfloat16")
+        & (summary["compute"] == "native")
+    ]
+    twice = sweep.run_cells(MODES, [cell, cell])
+    pd.testing.assert_frame_equal(
+        twice, pd.concat([once, once], ignore_index=True), check_exact=True
+    )
+    z = sample_z(MODES["seed"], "normal", MODES["distributions"]["normal"], 10, 5)
+    draws = sweep.gradient_draws(MODES, "normal", 10, 0)
+    specs = sl_config.method_specs(MODES)
+    with pytest.raises(ValueError, match="listed twice"):
+        sweep.evaluate_group(MODES, [cell, cell], z, specs, draws)
 
 
 def _method_column(values, config, label, metric):

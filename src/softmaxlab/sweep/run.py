@@ -1,8 +1,10 @@
 """The sweep's run: every method on the vectors of a job's cells, folded into summaries.
 
 :func:`run_cells` draws each cell's vectors a block at a time (softmaxlab.sweep.plan's
-block_rows) and evaluates the cells that differ only in scale together
-(:func:`evaluate_group`, on one stack of their rounded logits); each block's per-vector
+block_rows) and evaluates the cells of a (distribution, K, format) together
+(:func:`evaluate_group`): their logits are rounded once per scale, as one stack, and each
+method's float64 reference is computed once for the compute modes (native, float32) of a
+format that has two, whose cells share the rounded logits; each block's per-vector
 metrics are folded into running summaries (softmaxlab.stats), so that a job's memory does
 not grow with its vectors. The gradient and NLL metrics read the draws that every cell of
 a (distribution, K) shares (:class:`GradientDraws`). The rows are the summary's
@@ -49,7 +51,9 @@ log = logging.getLogger("softmaxlab.sweep")
 
 
 def _method_call(name: str, params: dict, seed: int, cell: Cell, block: int) -> dict:
-    """Parameters for one block: Gumbel noise gets its own stream per cell and block."""
+    """Parameters for one block: Gumbel noise gets its own stream per (distribution, K) and
+    block, so every scale, format and compute mode of a block draws the same noise (which
+    lets evaluate_group run the method once per block with one call for all its cells)."""
     if name != "gumbel_softmax":
         return params
     rng = stream(seed, "gumbel", params["seed"], cell.distribution, cell.k, block)
@@ -57,8 +61,9 @@ def _method_call(name: str, params: dict, seed: int, cell: Cell, block: int) -> 
 
 
 def _stacked_logits(z: np.ndarray, group: list[Cell], rows: slice) -> np.ndarray:
-    """Rows ``rows`` of the virtual stack [x(scale_1); x(scale_2); ...] of a group's cells,
-    made on demand so that no more than a chunk of logits is ever held."""
+    """Rows ``rows`` of the virtual stack [x(scale_1); x(scale_2); ...] of the cells
+    ``group`` (one per part: their scales and formats), made on demand so that no more
+    than a chunk of logits is ever held."""
     n = len(z)
     parts = []
     for i, cell in enumerate(group):
@@ -81,24 +86,35 @@ def _reference_rows(x: np.ndarray, first_rows: np.ndarray, error_vectors: int) -
     return first_rows < error_vectors
 
 
-def _fill_metrics(block, rows, x, name: str, call: dict, compute: str, reference_rows) -> None:
-    """Every metric but the gradient and NLL ones, for the logits x (rounded to the cell's
-    format, every entry finite) that are rows ``rows`` of block. The error metrics are
-    measured on ``reference_rows`` of them (a mask; None: all) and NaN on the others."""
+def _reference(x, name: str, call: dict, reference_rows) -> np.ndarray | None:
+    """The method in x's reference format (reference_dtype: float64, or long double for
+    float64 x) on the rows of x whose error metrics are measured: all (``reference_rows``
+    None) or the rows of that mask; None when there are none. It does not depend on the
+    compute mode, so a format's modes share it (evaluate_group)."""
     from softmaxlab.kernels.formats import widen  # imports numba on the first call
 
-    p, overflow = evaluate(x, name, compute=compute, **call)
     wide = reference_dtype(x.dtype)
     if reference_rows is None:
-        metric_values = vector_metrics(x, p, overflow, normalize(widen(x, wide), name, **call))
+        return normalize(widen(x, wide), name, **call)
+    if not reference_rows.any():
+        return None
+    # gumbel_softmax's noise depends on the array's shape: reference all its rows.
+    part = slice(None) if name == "gumbel_softmax" else reference_rows
+    p_ref = normalize(widen(x[part], wide), name, **call)
+    return p_ref[reference_rows] if name == "gumbel_softmax" else p_ref
+
+
+def _fill_metrics(block, rows, x, name, call: dict, compute: str, reference_rows, p_ref) -> None:
+    """Every metric but the gradient and NLL ones, for the logits x (rounded to the cell's
+    format, every entry finite) that are rows ``rows`` of block. The error metrics are
+    measured on ``reference_rows`` of them (a mask; None: all) against p_ref (the
+    :func:`_reference` of those rows) and NaN on the others."""
+    p, overflow = evaluate(x, name, compute=compute, **call)
+    if reference_rows is None:
+        metric_values = vector_metrics(x, p, overflow, p_ref)
     else:
         metric_values = vector_metrics(x, p, overflow, None)
-        if reference_rows.any():
-            # gumbel_softmax's noise depends on the array's shape: reference all its rows.
-            part = slice(None) if name == "gumbel_softmax" else reference_rows
-            p_ref = normalize(widen(x[part], wide), name, **call)
-            if name == "gumbel_softmax":
-                p_ref = p_ref[reference_rows]
+        if p_ref is not None:
             errors = error_metrics(p[reference_rows], p_ref)
             for metric, values in errors.items():
                 metric_values[metric][reference_rows] = values
@@ -131,7 +147,7 @@ def _fill_nll(block, rows, x, x_far, targets, name: str, call: dict) -> None:
 
 @dataclass(frozen=True)
 class _Stack:
-    """A block of a group's cells as one stack of rows [x(scale_1); x(scale_2); ...]: the
+    """A block of a group's scales as one stack of rows [x(scale_1); x(scale_2); ...]: the
     rounded logits, which rows are all finite, each row's vector index in its cell, and
     the rows whose error metrics are measured (None: all)."""
 
@@ -141,46 +157,113 @@ class _Stack:
     reference: np.ndarray | None
 
 
-def _stack(z: np.ndarray, group: list[Cell], first: int, error_vectors: int) -> _Stack:
-    """The _Stack of block rows z (vectors first, first + 1, ... of each cell)."""
+def _stack(z: np.ndarray, parts: list[Cell], first: int, error_vectors: int) -> _Stack:
+    """The _Stack of block rows z (vectors first, first + 1, ... of each cell) at the
+    scales of ``parts`` (one cell per scale, :class:`_Layout`)."""
     from softmaxlab.kernels.formats import finite_rows  # imports numba on the first call
 
-    x = _stacked_logits(z, group, slice(0, len(group) * len(z)))
-    vector = first + np.tile(np.arange(len(z)), len(group))
+    x = _stacked_logits(z, parts, slice(0, len(parts) * len(z)))
+    vector = first + np.tile(np.arange(len(z)), len(parts))
     finite = finite_rows(x)
     return _Stack(x, finite, vector, _reference_rows(x, vector, error_vectors))
 
 
-def _fill_stacked(block, stack: _Stack, span: slice, name, call, compute, chunk_rows) -> None:
-    """Every metric but the gradient and NLL ones for rows ``span`` of the stack,
-    ``chunk_rows`` at a time: the method on the rows whose rounded logits are all finite,
-    NaN (left out of every summary) on the others."""
-    for start in range(span.start, span.stop, chunk_rows):
-        rows = np.arange(start, min(start + chunk_rows, span.stop))
+@dataclass(frozen=True)
+class _Layout:
+    """Where a group's cells are in its stack. The compute modes of a format round the
+    logits alike (the mode is how the method computes, not how x is rounded), so the stack
+    has one part of n rows per distinct scale, shared by that scale's cells of every mode.
+    ``parts``: a cell of each scale, in the group's order; ``cell_rows``: for each row of
+    the cells' values (cell i's vectors are rows [i * n, (i + 1) * n)), its stack row;
+    ``modes``: each compute mode -> for each stack row, the row of the values of that
+    mode's cell at its scale, -1 where the group has no such cell."""
+
+    parts: list[Cell]
+    cell_rows: np.ndarray
+    modes: dict[str, np.ndarray]
+
+
+def _layout(group: list[Cell], n: int) -> _Layout:
+    """The _Layout of distinct cells ``group`` of one (distribution, K, format), n rows
+    a cell; ValueError for a cell listed twice (its rows would be one mode's twice) or
+    cells of two (distribution, K, format) (a part's logits are its first cell's)."""
+    if len(set(group)) < len(group):
+        raise ValueError("evaluate_group: a cell is listed twice")
+    if len({(cell.distribution, cell.k, cell.dtype) for cell in group}) > 1:
+        raise ValueError("evaluate_group: cells of more than one (distribution, K, format)")
+    first_of_scale: dict[float, Cell] = {}
+    for cell in group:
+        first_of_scale.setdefault(cell.scale, cell)
+    part = {scale: i for i, scale in enumerate(first_of_scale)}
+    vector = np.arange(n, dtype=np.intp)
+    cell_rows = np.concatenate([part[cell.scale] * n + vector for cell in group])
+    modes: dict[str, np.ndarray] = {}
+    for i, cell in enumerate(group):
+        rows = modes.setdefault(cell.compute, np.full(len(part) * n, -1, dtype=np.intp))
+        rows[part[cell.scale] * n : (part[cell.scale] + 1) * n] = i * n + vector
+    return _Layout(list(first_of_scale.values()), cell_rows, modes)
+
+
+def _fill_stacked(block, stack: _Stack, modes: dict, name, call, chunk_rows) -> None:
+    """Every metric but the gradient and NLL ones for every stack row in each compute mode
+    (``modes``: _Layout.modes, which say the rows of block), ``chunk_rows`` at a time: on
+    a chunk's rows whose rounded logits are all finite, the reference once (it does not
+    depend on the mode), then each mode's method; NaN (left out of every summary) on the
+    others."""
+    total = len(stack.x)
+    for start in range(0, total, chunk_rows):
+        rows = np.arange(start, min(start + chunk_rows, total))
         rows = rows[stack.finite[rows]]
-        if rows.size:
-            reference = None if stack.reference is None else stack.reference[rows]
-            x = stack.x[rows] if rows.size < len(stack.x) else stack.x
-            _fill_metrics(block, rows, x, name, call, compute, reference)
+        if not rows.size:
+            continue
+        reference = None if stack.reference is None else stack.reference[rows]
+        x = stack.x[rows] if rows.size < total else stack.x
+        p_ref = _reference(x, name, call, reference)
+        for compute, block_rows_of in modes.items():
+            targets = block_rows_of[rows]
+            _fill_mode(block, targets, x, name, call, compute, reference, p_ref)
 
 
-def _fill_float64(block, n, stack: _Stack, far, name, call, draws: GradientDraws, chunk_rows):
-    """The gradient and NLL metrics of the first len(draws) rows of each float64 cell of
-    the stack (n rows a cell; rows whose logits are all finite), ``chunk_rows`` stack rows
-    at a time. ``far``: the NLL segments' far ends, len(draws) rows a cell."""
+def _fill_mode(block, targets, x, name, call, compute, reference_rows, p_ref) -> None:
+    """_fill_metrics of one compute mode on the rows of x (reference_rows and p_ref as
+    there) that the mode's cells hold: ``targets``, each row's row in block, -1 where the
+    mode has no cell at the row's scale (a pass may hold one mode of a scale only). A
+    subset of rows is run on its own, which changes no value of a row-wise method;
+    gumbel_softmax's chunks are one scale each, so a mode holds all of a chunk or none."""
+    held = targets >= 0
+    if held.all():
+        _fill_metrics(block, targets, x, name, call, compute, reference_rows, p_ref)
+        return
+    if not held.any():
+        return
+    if reference_rows is None:
+        p_ref = p_ref[held]
+    else:
+        p_ref = None if p_ref is None else p_ref[held[reference_rows]]
+        reference_rows = reference_rows[held]
+        p_ref = p_ref if reference_rows.any() else None
+    _fill_metrics(block, targets[held], x[held], name, call, compute, reference_rows, p_ref)
+
+
+def _fill_float64(block, n, stack: _Stack, far, name, call, draws, chunk_rows, block_rows_of):
+    """The gradient and NLL metrics of the first len(draws) rows of each float64 scale of
+    the stack (n rows a scale; rows whose logits are all finite), ``chunk_rows`` of those
+    at a time, into the rows of block that ``block_rows_of`` (a _Layout mode) says.
+    ``far``: the NLL segments' far ends, len(draws) rows a scale."""
     n_grad = len(draws)
     total = len(far)
     for start in range(0, total, chunk_rows):
-        stack_rows = np.arange(start, min(start + chunk_rows, total))
-        rows = (stack_rows // n_grad) * n + stack_rows % n_grad  # the cells' first n_grad rows
-        keep = stack.finite[rows]
-        rows, stack_rows = rows[keep], stack_rows[keep]
+        far_rows = np.arange(start, min(start + chunk_rows, total))
+        rows = (far_rows // n_grad) * n + far_rows % n_grad  # the scales' first n_grad rows
+        keep = stack.finite[rows] & (block_rows_of[rows] >= 0)
+        rows, far_rows = rows[keep], far_rows[keep]
         if not rows.size:
             continue
         x = stack.x[rows]
-        draw = stack_rows % n_grad
-        _fill_grad(block, rows, x, draws.directions[draw], name, call)
-        _fill_nll(block, rows, x, far[stack_rows], draws.targets[draw], name, call)
+        draw = far_rows % n_grad
+        targets = block_rows_of[rows]
+        _fill_grad(block, targets, x, draws.directions[draw], name, call)
+        _fill_nll(block, targets, x, far[far_rows], draws.targets[draw], name, call)
 
 
 def evaluate_group(
@@ -191,19 +274,24 @@ def evaluate_group(
     draws: GradientDraws,
     block: int = 0,
 ) -> list[np.ndarray]:
-    """Per-vector metrics of every method on block ``block`` of cells that differ only in
-    scale.
+    """Per-vector metrics of every method on block ``block`` of distinct cells that share
+    (distribution, K, format) and differ in scale and compute mode.
 
-    The cells share (distribution, K, dtype, compute) and so their draws: z holds rows
-    [block * block_rows(K), ...) of them, ``draws`` the gradient directions, NLL targets
-    and partners of the cells' first grad_vectors rows (:func:`gradient_draws`). The
-    group's logits are rounded once, as one stack (_Stack); a vector whose rounded logits
-    are not all finite counts in input_nonfinite and is left out of every other metric.
-    The methods run on the stack in chunks of about CHUNK_ELEMENTS, which amortises
-    numpy's per-call cost over the scales without changing any value (every method but
-    gumbel_softmax is row-wise); gumbel_softmax draws its noise per cell and block, so it
-    runs cell by cell. The gradient and NLL metrics are measured on float64 groups only
-    (NaN elsewhere), the error metrics of float64 on the first error_vectors vectors.
+    The cells share their draws: z holds rows [block * block_rows(K), ...) of them,
+    ``draws`` the gradient directions, NLL targets and partners of the cells' first
+    grad_vectors rows (:func:`gradient_draws`). The group's logits are rounded once per
+    scale, as one stack (_Stack) whose parts the compute modes share (_Layout); a vector
+    whose rounded logits are not all finite counts in input_nonfinite and is left out of
+    every other metric. The methods run on the stack in chunks of about CHUNK_ELEMENTS,
+    which amortises numpy's per-call cost over the scales without changing any value
+    (every method but gumbel_softmax is row-wise); per chunk, the method's reference
+    (float64 for a narrow format) is computed once and each mode's output measured against
+    it, so a format's second mode costs only its own method and metrics. gumbel_softmax's
+    noise depends on the shape of the array it runs on, so it runs a scale at a time, as
+    on a cell of its own; its noise is drawn per (distribution, K) and block
+    (:func:`_method_call`), the same for every cell of the group. The gradient and NLL
+    metrics are measured on float64 groups only (NaN elsewhere), the error metrics of
+    float64 on the first error_vectors vectors.
     Returns one array per cell, shape (len(z), n_methods * n_metrics).
     """
     n, k = z.shape
@@ -212,35 +300,29 @@ def evaluate_group(
     block_draws = draws.rows(first, n_grad)
     chunk_rows = max(1, CHUNK_ELEMENTS // k)
     width = len(METRICS)
-    compute = group[0].compute
-    stack = _stack(z, group, first, config["error_vectors"])
+    layout = _layout(group, n)
+    stack = _stack(z, layout.parts, first, config["error_vectors"])
     with_float64 = group[0].dtype == NLL_DTYPE and n_grad > 0
-    # the NLL segments' far ends, rounded once for every method (n_grad rows a cell)
+    # the NLL segments' far ends, rounded once for every method (n_grad rows a scale)
     far = (
-        _stacked_logits(block_draws.partners, group, slice(0, len(group) * n_grad))
+        _stacked_logits(block_draws.partners, layout.parts, slice(0, len(layout.parts) * n_grad))
         if with_float64
         else None
     )
     values = np.full((len(group) * n, len(specs) * width), np.nan)
+    input_nonfinite = ~stack.finite[layout.cell_rows]
     for m, (name, params, _label) in enumerate(specs):
         columns = values[:, m * width : (m + 1) * width]
-        columns[:, _INPUT_NONFINITE] = ~stack.finite
-        if name == "gumbel_softmax":
-            for i, cell in enumerate(group):
-                call = _method_call(name, params, config["seed"], cell, block)
-                span = slice(i * n, (i + 1) * n)
-                _fill_stacked(columns, stack, span, name, call, compute, n)
-                if with_float64:
-                    cell_stack = _Stack(stack.x[span], stack.finite[span], stack.vector[span], None)
-                    cell_far = far[i * n_grad : (i + 1) * n_grad]
-                    _fill_float64(
-                        columns[span], n, cell_stack, cell_far, name, call, block_draws, n
-                    )
-        else:
-            span = slice(0, len(stack.x))
-            _fill_stacked(columns, stack, span, name, params, compute, chunk_rows)
-            if with_float64:
-                _fill_float64(columns, n, stack, far, name, params, block_draws, chunk_rows)
+        columns[:, _INPUT_NONFINITE] = input_nonfinite
+        call = _method_call(name, params, config["seed"], group[0], block)
+        noisy = name == "gumbel_softmax"  # a scale (its first n_grad rows) at a time
+        _fill_stacked(columns, stack, layout.modes, name, call, n if noisy else chunk_rows)
+        if with_float64:
+            for block_rows_of in layout.modes.values():  # one mode: float64 computes natively
+                grad_chunk = n_grad if noisy else chunk_rows
+                _fill_float64(
+                    columns, n, stack, far, name, call, block_draws, grad_chunk, block_rows_of
+                )
     return [values[i * n : (i + 1) * n] for i in range(len(group))]
 
 
@@ -283,10 +365,56 @@ def gradient_draws(config: Mapping, distribution: str, k: int, count: int) -> Gr
 
 
 def _passes(group: list[Cell], bytes_per_cell: int) -> list[list[Cell]]:
-    """The group split so that the cells evaluated together hold at most PASS_BYTES of
-    metric values and quantile samples (at least one cell per pass)."""
+    """The group split, in its order, so that the cells evaluated together hold at most
+    PASS_BYTES of metric values and quantile samples (at least one cell per pass). Counted
+    in cells, whatever their compute mode: a pass may end between a scale's two modes."""
     size = max(1, PASS_BYTES // max(bytes_per_cell, 1))
     return [group[i : i + size] for i in range(0, len(group), size)]
+
+
+def _summarize_pass(config, part: list[Cell], specs, draws, raw, log_blocks) -> list[dict]:
+    """The summaries (RunningSummary.result) of a pass: cells ``part`` of one group,
+    evaluated together a block at a time (:func:`evaluate_group`); ``raw`` as run_cells's,
+    ``log_blocks`` a :func:`_block_logger`. A function of its own so that its metric values
+    and quantile samples are freed on return, before the next pass allocates its own: two
+    passes' values and samples are never held at once."""
+    distribution, k = part[0].distribution, part[0].k
+    n, step = n_vectors(config, k), block_rows(k)
+    columns = [metric for _ in specs for metric in METRICS]
+    quantile_rows = min(n, config["quantile_vectors"])
+    running = [RunningSummary.of_metrics(columns, quantile_rows) for _ in part]
+    spec = config["distributions"][distribution]
+    for block, z in enumerate(sample_z_blocks(config["seed"], distribution, spec, k, n, step)):
+        cell_values = evaluate_group(config, part, z, specs, draws, block)
+        for cell, summary, values in zip(part, running, cell_values, strict=True):
+            summary.add(values)
+            if raw is not None:
+                raw(cell, block * step, values)
+        done = block * step + len(z)
+        if done < n:
+            log_blocks(part, done, n)
+    return [summary.result() for summary in running]
+
+
+def _block_logger() -> Callable[[list[Cell], int, int], None]:
+    """log_blocks(part, done, n): logs that ``done`` of the n vectors of the pass ``part``
+    are done, at most every PROGRESS_SECONDS (a long pass says it is alive)."""
+    logged = time.monotonic()
+
+    def log_blocks(part: list[Cell], done: int, n: int) -> None:
+        nonlocal logged
+        if time.monotonic() - logged < PROGRESS_SECONDS:
+            return
+        logged = time.monotonic()
+        modes = ", ".join(dict.fromkeys(cell.compute for cell in part))
+        scales = len({cell.scale for cell in part})
+        first = part[0]
+        log.info(
+            "%s k=%d %s (%s), %d scale(s): %d/%d vectors",
+            *(first.distribution, first.k, first.dtype, modes, scales, done, n),
+        )
+
+    return log_blocks
 
 
 def run_cells(
@@ -299,50 +427,38 @@ def run_cells(
 
     Each cell's vectors are drawn and evaluated a block at a time and folded into running
     summaries (softmaxlab.stats.RunningSummary), so memory does not grow with the number
-    of vectors. ``raw(cell, first_vector, values)``, when given, receives every block's
-    per-vector metrics (columns: methods x METRICS) before they are dropped.
+    of vectors. The cells of a (distribution, K, format) are evaluated together, both
+    compute modes of a format that has two (:func:`evaluate_group`: they share the rounded
+    logits and the reference), in passes of at most PASS_BYTES. A cell listed twice is
+    evaluated once (its rows appear twice). ``raw(cell, first_vector, values)``, when
+    given, receives every block's per-vector metrics (columns: methods x METRICS) before
+    they are dropped; ``progress(done, total, cell)`` hears of each distinct cell done.
     """
     specs = method_specs(config)
     shard_cells = list(shard_cells)
     is_rate = np.array([metric in RATE_METRICS for _ in specs for metric in METRICS])
     groups: dict[tuple, list[Cell]] = {}
-    for cell in shard_cells:
-        groups.setdefault((cell.distribution, cell.k, cell.dtype, cell.compute), []).append(cell)
+    for cell in dict.fromkeys(shard_cells):
+        groups.setdefault((cell.distribution, cell.k, cell.dtype), []).append(cell)
+    total = sum(len(group) for group in groups.values())
     frames: dict[Cell, pd.DataFrame] = {}
     draws_of: tuple | None = None  # (distribution, K) whose gradient draws are held
-    logged = time.monotonic()
+    log_blocks = _block_logger()
     with np.errstate(all="ignore"):
-        for (distribution, k, dtype, compute), group in groups.items():
+        for (distribution, k, _dtype), group in groups.items():
             n = n_vectors(config, k)
-            spec = config["distributions"][distribution]
             if draws_of != (distribution, k):
                 count = min(config["grad_vectors"], n)
                 draws = gradient_draws(config, distribution, k, count)
                 draws_of = (distribution, k)
-            step = block_rows(k)
             quantile_rows = min(n, config["quantile_vectors"])
-            per_cell_bytes = (min(n, step) + quantile_rows) * len(is_rate) * 8
+            per_cell_bytes = (min(n, block_rows(k)) + quantile_rows) * len(is_rate) * 8
             for part in _passes(group, per_cell_bytes):
-                columns = [metric for _ in specs for metric in METRICS]
-                running = [RunningSummary.of_metrics(columns, quantile_rows) for _ in part]
-                blocks = sample_z_blocks(config["seed"], distribution, spec, k, n, step)
-                for block, z in enumerate(blocks):
-                    cell_values = evaluate_group(config, part, z, specs, draws, block)
-                    for cell, summary, values in zip(part, running, cell_values, strict=True):
-                        summary.add(values)
-                        if raw is not None:
-                            raw(cell, block * step, values)
-                    done = block * step + len(z)
-                    if done < n and time.monotonic() - logged >= PROGRESS_SECONDS:
-                        logged = time.monotonic()
-                        log.info(
-                            "%s k=%d %s (%s), %d scale(s): %d/%d vectors",
-                            *(distribution, k, dtype, compute, len(part), done, n),
-                        )
-                for cell, summary in zip(part, running, strict=True):
-                    frames[cell] = _summary_frame(cell, specs, summary.result())
+                results = _summarize_pass(config, part, specs, draws, raw, log_blocks)
+                for cell, result in zip(part, results, strict=True):
+                    frames[cell] = _summary_frame(cell, specs, result)
                     if progress is not None:
-                        progress(len(frames), len(shard_cells), cell)
+                        progress(len(frames), total, cell)
     if not frames:
         return pd.DataFrame(columns=list(COLUMNS))
     return pd.concat([frames[cell] for cell in shard_cells], ignore_index=True)[list(COLUMNS)]

@@ -484,6 +484,26 @@ def test_gumbel_softmax_is_softmax_of_perturbed_logits(tau, seed):
     np.testing.assert_allclose(p, ref, rtol=8 * EPS64 * (4 + y_scale), atol=5e-324)
 
 
+def test_gumbel_noise_kept_between_calls_is_the_fresh_draw():
+    """The noise kept for the next call (methods.maps._gumbel_noise) is what a fresh
+    generator draws, for every (seed, shape) in any order of calls, and cannot be written
+    through: an output's later change never reaches the next call's noise."""
+    from softmaxlab.methods import maps
+
+    x = seeded_vectors(5, 30).reshape(3, 10)
+    fresh = {}
+    for seed, shape in [(1, (3, 10)), (2, (3, 10)), (1, (2, 10)), (1, (3, 10)), (2, (3, 10))]:
+        noise = maps._gumbel_noise(seed, shape)
+        np.testing.assert_array_equal(noise, np.random.default_rng(seed).gumbel(size=shape))
+        assert not noise.flags.writeable
+        fresh.setdefault(
+            (seed, shape), softmaxlab.normalize(x[: shape[0]], "gumbel_softmax", seed=seed)
+        )
+        p = softmaxlab.normalize(x[: shape[0]], "gumbel_softmax", seed=seed)
+        np.testing.assert_array_equal(p, fresh[seed, shape])
+        p[...] = np.nan  # the caller owns its output
+
+
 def test_gumbel_softmax_seeds():
     x = seeded_vectors(1, 10)
     a = softmaxlab.normalize(x, "gumbel_softmax", seed=42)

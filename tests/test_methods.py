@@ -738,19 +738,59 @@ def test_power_skips_only_certain_zeros_and_overflows(dtype, base):
     ln_b = math.log(float(b))
     edges = [math.log(float(info.tiny)), math.log(float(info.smallest_subnormal))]
     edges += [edges[1] - math.log(2), math.log(float(info.max))]
-    y = np.concatenate(
+    every_y = np.concatenate(
         [np.linspace(e / ln_b - 4 / abs(ln_b), e / ln_b + 4 / abs(ln_b), 40001) for e in edges]
         + [[np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0]]
     ).astype(dtype)
-    with np.errstate(all="ignore"):
-        expected = np.power(b, y)
-        for out in (None, y.copy()):
-            got = _power(b, y.copy() if out is None else out, out=out)
-            assert got.dtype == dtype
-            np.testing.assert_array_equal(
-                got.view(f"u{y.itemsize}"), expected.view(f"u{y.itemsize}")
-            )
-    assert (expected == 0).any() and np.isinf(expected).any()  # both sides were crossed
+    # every y, and the finite ones alone (without +-inf the ends are skipped by arithmetic)
+    for y in (every_y, every_y[np.isfinite(every_y)]):
+        with np.errstate(all="ignore"):
+            expected = np.power(b, y)
+            for out in (None, y.copy()):
+                got = _power(b, y.copy() if out is None else out, out=out)
+                assert got.dtype == dtype
+                np.testing.assert_array_equal(
+                    got.view(f"u{y.itemsize}"), expected.view(f"u{y.itemsize}")
+                )
+        assert (expected == 0).any() and np.isinf(expected).any()  # both sides were crossed
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.longdouble])
+def test_exp_skips_only_certain_zeros_and_overflows(dtype):
+    """The exponential of softmax, sigmoid, softplus and iterated_exp (which in float64 does
+    not call exp where the result is certainly 0 or inf) gives np.exp's bits on every y
+    across both thresholds, where exp's result crosses into the subnormals, to 0 and to
+    inf, on NaN, +-inf and +-0, with and without ``out``; other dtypes are np.exp's."""
+    from softmaxlab.methods.maps import _exp
+
+    info = np.finfo(dtype)
+    edges = [float(np.log(np.longdouble(v))) for v in (info.tiny, info.smallest_subnormal)]
+    edges += [edges[1] - math.log(2), float(np.log(np.longdouble(info.max)))]
+    with np.errstate(over="ignore"):  # +-1e308 are +-inf in float32
+        y = np.concatenate(
+            [np.linspace(e - 4, e + 4, 40001) for e in edges if math.isfinite(e)]
+            + [[np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, -1e308, 1e308]]
+        ).astype(dtype)
+    every_y = np.stack([y, y[::-1]])  # two rows: the masks work on any shape
+    finite = every_y[
+        :, np.isfinite(every_y).all(axis=0)
+    ]  # without +-inf: the ends skipped by arithmetic
+    few = np.concatenate([finite, np.zeros((2, 20 * finite.shape[1]), dtype)], axis=1)
+    if dtype == np.float64:  # beyond the ends: enough to skip them; then too few
+        share = np.mean((finite < -745.2) | (finite > 709.8))
+        assert share > 0.2 > share / 21
+    for y in (every_y, finite, few):
+        with np.errstate(all="ignore"):
+            expected = np.exp(y)
+            for out in (None, y.copy()):
+                got = _exp(y.copy() if out is None else out, out=out)
+                assert got.dtype == dtype and got.shape == y.shape
+                assert out is None or got is out
+                np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+                finite_out = ~np.isnan(expected)
+                np.testing.assert_array_equal(got[finite_out], expected[finite_out])
+                assert not np.signbit(got[finite_out]).any()
+        assert (expected == 0).any() and np.isinf(expected).any()  # both sides were crossed
 
 
 def test_spherical_eps_rounds_to_zero_in_e4m3():

@@ -53,14 +53,14 @@ def _relu(x, ctx):
 def _softplus(x, ctx):
     """p_i = s(x_i) / sum_j s(x_j), s(x) = ln(1 + e^x), computed as max(x, 0) + ln(1 + e^-|x|)
     (no overflow for large x). Positive for every finite x, unless s underflows."""
-    t = np.maximum(x, ctx.c(0)) + np.log1p(np.exp(-np.abs(x)))
+    t = np.maximum(x, ctx.c(0)) + np.log1p(_exp(-np.abs(x)))
     return ctx.normalise(ctx.check(t))
 
 
 def _sigmoid(x, ctx):
     """p_i = sigma(x_i) / sum_j sigma(x_j), sigma(x) = 1 / (1 + e^-x), computed as
     1/(1 + e^-|x|) for x >= 0 and e^-|x|/(1 + e^-|x|) below (no overflow)."""
-    e = np.exp(-np.abs(x))
+    e = _exp(-np.abs(x))
     one = ctx.c(1)
     t = np.where(x >= ctx.c(0), one / (one + e), e / (one + e))
     return ctx.normalise(t)
@@ -125,7 +125,7 @@ def _softmax(x, ctx, temperature, base, stable):
         y = ctx.check(y / ctx.c(temperature))
     # y is a temporary unless it is still the caller's x: then exp may overwrite it.
     out = None if y is x else y
-    t = np.exp(y, out=out) if base == math.e else _power(ctx.c(base), y, out=out)
+    t = _exp(y, out=out) if base == math.e else _power(ctx.c(base), y, out=out)
     return ctx.normalise(ctx.check(t), owned=True)
 
 
@@ -153,9 +153,33 @@ def _power_skipping_ends(
     """np.power(base, y) for a positive 0-d base, bit for bit, without calling power on
     the entries whose result is certainly 0 or the format's overflow (numpy's SIMD power
     takes a slow path there: 50 to 130 ns an entry instead of 2 to 5 in float32 and
-    float64, the dearest operation of the sweep at large scales). Certainly: a margin of 1
-    in ln(result) beyond half the smallest subnormal and beyond the largest finite value,
-    far more than power's error of an ulp."""
+    float64, the dearest operation of the sweep at large scales)."""
+    return _skipping_ends(lambda v, o: np.power(base, v, out=o), y, ln_base, out, 0.0)
+
+
+#: The share of entries beyond exp's ends from which skipping them pays: the skip costs
+#: about 1.5 ns an entry, an entry beyond the ends about 9 in numpy's float64 exp.
+_EXP_SKIP_SHARE = 0.2
+
+
+def _exp(y: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """np.exp(y), bit for bit. In float64 without calling exp on the entries whose result
+    is certainly 0 or inf, where they are more than _EXP_SKIP_SHARE of y: numpy's SIMD exp
+    takes a slow path there (measured: about 9 ns an entry below -745.13, 3.4 above
+    709.78, against 0.8), and at scales >= 316 most of a softmax's entries, and of its
+    float64 reference in every other format, lie there. float32's exp has no such path;
+    other dtypes call np.exp."""
+    if y.dtype != np.float64 or y.size == 0:
+        return np.exp(y, out=out)
+    return _skipping_ends(lambda v, o: np.exp(v, out=o), y, 1.0, out, _EXP_SKIP_SHARE)
+
+
+def _skipping_ends(fn, y: np.ndarray, ln_base: float, out, min_share: float) -> np.ndarray:
+    """fn(y, out) = base^y, ln_base = ln(base) != 0 (np.power of a 0-d base, or np.exp),
+    with the entries whose result is certainly 0 or the format's overflow set to those
+    values instead of passed to fn, when they are more than ``min_share`` of y. Certainly:
+    a margin of 1 in ln(result) beyond half the smallest subnormal and beyond the largest
+    finite value, far more than fn's error of an ulp."""
     info = np.finfo(y.dtype)
     # y beyond these gives 0 and inf (for base < 1 the division flips them). The logs in
     # long double: float() of long double's smallest subnormal is 0.
@@ -163,14 +187,25 @@ def _power_skipping_ends(
     to_zero = (ln_tiny - 1) / ln_base
     to_inf = (ln_max + 1) / ln_base
     zero_side, inf_side = (y < to_zero, y > to_inf) if ln_base > 0 else (y > to_zero, y < to_inf)
-    if not (zero_side.any() or inf_side.any()):
-        return np.power(base, y, out=out)
-    # power of 0 (1, a fast case) in their place, then their known values: cheaper than
-    # boolean indexing. NaN y is neither side: power gives NaN.
-    t = np.power(base, np.where(zero_side | inf_side, y.dtype.type(0), y), out=out)
-    np.copyto(t, y.dtype.type(0), where=zero_side)
-    np.copyto(t, y.dtype.type(np.inf), where=inf_side)
-    return t
+    keep = ~(zero_side | inf_side)
+    beyond = keep.size - np.count_nonzero(keep)
+    if beyond == 0 or beyond <= min_share * keep.size:
+        return fn(y, out)
+    if not np.isfinite(y).all():
+        # +-inf beyond an end: y * 0 below would be NaN. Rare: the masked copies (about 3
+        # ns an entry each) are good enough.
+        t = fn(np.where(keep, y, y.dtype.type(0)), out)
+        np.copyto(t, y.dtype.type(0), where=zero_side)
+        np.copyto(t, y.dtype.type(np.inf), where=inf_side)
+        return t
+    # Arithmetic, not masked copies (which branch on every entry): fn(y * 0) = fn(+-0) = 1
+    # beyond the ends, then times 1 (exact) where kept, 0 below, and inf above (the factor
+    # (keep | inf_side) / ~inf_side: 1/1, 0/1 and 1/0).
+    t = fn(np.multiply(y, keep, out=out), out)
+    if inf_side.any():
+        with np.errstate(divide="ignore"):
+            keep = np.divide(keep | inf_side, ~inf_side, dtype=y.dtype)
+    return np.multiply(t, keep, out=t)
 
 
 # |y ln base| up to which _power_x87's exp(z_hi) (1 + expm1(z_lo)) is a normal number:
@@ -251,10 +286,10 @@ def _iterated_exp(x, ctx, depth, stable):
     """
     t = x
     for _ in range(depth - 1):
-        t = ctx.check(np.exp(t))
+        t = ctx.check(_exp(t))
     if stable:
         t = ctx.check(t - np.max(t, axis=-1, keepdims=True))
-    return ctx.normalise(ctx.check(np.exp(t)), owned=True)
+    return ctx.normalise(ctx.check(_exp(t)), owned=True)
 
 
 def _ssmax(x, ctx, s):

@@ -793,6 +793,40 @@ def test_exp_skips_only_certain_zeros_and_overflows(dtype):
         assert (expected == 0).any() and np.isinf(expected).any()  # both sides were crossed
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_select_is_where_bit_for_bit(dtype):
+    """stablemax's select (methods.maps._select, integer masks) gives np.where's bits on
+    every kind of value, NaN payloads and signed zeros included, keeps a Rounded a
+    Rounded, and falls back to np.where for what it does not cover."""
+    from softmaxlab import rounding
+    from softmaxlab.methods.maps import _select
+
+    ints = np.dtype(f"i{np.dtype(dtype).itemsize}")
+    rng = np.random.default_rng(3)
+    # random bit patterns: every exponent, subnormals, infinities and NaNs of any payload
+    a = rng.integers(np.iinfo(ints).min, np.iinfo(ints).max, (50, 40), dtype=ints).view(dtype)
+    b = rng.integers(np.iinfo(ints).min, np.iinfo(ints).max, (50, 40), dtype=ints).view(dtype)
+    a[0, :4] = b[1, :4] = [-0.0, 0.0, np.inf, -np.inf]
+    condition = rng.random((50, 40)) < 0.5
+    got = _select(condition, a, b)
+    assert type(got) is np.ndarray and got.dtype == dtype
+    np.testing.assert_array_equal(got.view(ints), np.where(condition, a, b).view(ints))
+    assert not np.shares_memory(got, a) and not np.shares_memory(got, b)
+    # a Rounded (native float16 arithmetic) stays one, with its operands' values
+    x = rounding.enter(
+        rng.standard_normal((4, 6)).astype(np.float16).astype(np.float32), np.float16
+    )
+    y = x * x
+    picked = _select(np.asarray(x) >= 0, x, y)
+    assert type(picked) is type(x)
+    np.testing.assert_array_equal(np.asarray(picked), np.where(np.asarray(x) >= 0, x, y))
+    # broadcasting and mixed dtypes are np.where's
+    np.testing.assert_array_equal(_select(condition, a, b[0]), np.where(condition, a, b[0]))
+    with np.errstate(invalid="ignore"):  # NaN payloads widen with a warning
+        wide = b.astype(np.float64)
+    np.testing.assert_array_equal(_select(condition, a, wide), np.where(condition, a, wide))
+
+
 def test_spherical_eps_rounds_to_zero_in_e4m3():
     """Documented: eps = 1e-5 is 0 in float8_e4m3fn, so all-zero logits give 0/0 there."""
     x = np.zeros(3, dtype=ml_dtypes.float8_e4m3fn)

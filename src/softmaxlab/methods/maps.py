@@ -62,7 +62,9 @@ def _sigmoid(x, ctx):
     1/(1 + e^-|x|) for x >= 0 and e^-|x|/(1 + e^-|x|) below (no overflow)."""
     e = _exp(-np.abs(x))
     one = ctx.c(1)
-    t = np.where(x >= ctx.c(0), one / (one + e), e / (one + e))
+    # The numerator, 1 where x >= 0 and e below, is max(e, x >= 0) exactly (0 <= e <= 1):
+    # one division, and no np.where, which branches on every entry (3.5 ns an entry).
+    t = np.maximum(e, x >= ctx.c(0)) / (one + e)
     return ctx.normalise(t)
 
 
@@ -100,8 +102,33 @@ def _stablemax(x, ctx):
     stability"). Positive, monotone, grows linearly: no overflow short of the format's max.
     """
     one = ctx.c(1)
-    t = np.where(x >= ctx.c(0), x + one, one / (one - x))
+    t = _select(x >= ctx.c(0), x + one, one / (one - x))
     return ctx.normalise(ctx.check(t))
+
+
+def _select(condition: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """np.where(condition, a, b), bit for bit, for a and b of one shape and one float32 or
+    float64 dtype (a Rounded stays Rounded: the values are its operands'), by integer
+    masks: numpy's where branches on every entry, 3.5 ns an entry on an unpredictable
+    condition, the masks about 1 to 2. Anything else goes to np.where."""
+    plain_a, plain_b = np.asarray(a), np.asarray(b)
+    dtype = plain_a.dtype
+    if not (
+        dtype == plain_b.dtype
+        and dtype in (np.float32, np.float64)
+        and plain_a.shape == plain_b.shape == np.shape(condition)
+    ):
+        return np.where(condition, a, b)
+    ints = np.dtype(f"i{dtype.itemsize}")
+    mask = np.negative(np.asarray(condition, dtype=ints))  # every bit set where chosen
+    bits_b = plain_b.view(ints)
+    chosen = np.bitwise_xor(plain_a.view(ints), bits_b)
+    np.bitwise_and(chosen, mask, out=chosen)
+    np.bitwise_xor(chosen, bits_b, out=chosen)
+    result = chosen.view(dtype)
+    return (
+        result.view(type(a)) if type(a) is not np.ndarray and isinstance(a, np.ndarray) else result
+    )
 
 
 def _softmax(x, ctx, temperature, base, stable):

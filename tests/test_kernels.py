@@ -4,7 +4,9 @@
   (numpy/_core/src/umath/loops_utils.h.src), at every length up to 600 and at random
   lengths up to 10^6, on values chosen to make the order of the additions show.
 - metrics.vector_metrics through the compiled pass against the numpy reference
-  (metrics._vector_metrics_numpy), on the outputs of every method in every format.
+  (metrics._vector_metrics_numpy), on the outputs of every method in every format and on
+  rows of special values; the kernels' parts (four sums in one walk, order keys, padded
+  output rows, the hardmax's log table) against their definitions.
 - The fallback: without numba, vector_metrics runs the numpy reference, which matches the
   frozen formulas (tests/metrics_reference.py) as the compiled pass does.
 - The sweep's summary: the same bytes with either engine.
@@ -88,6 +90,72 @@ def test_pairwise_sum_from_an_offset_matches_numpy_on_the_slice():
         assert_same_bits(got, expected, f"{start}, {n}")
 
 
+@needs_numba
+def test_four_range_pairwise_sums_match_numpy_on_each_range():
+    """One walk of _pairwise_sums over four equally long rows (as row_metrics sums its
+    terms, the rows padded_stride apart) gives each row's own pairwise sum, at every
+    remainder mod 8 and one to three levels of splitting."""
+    rng = np.random.default_rng(26)
+    spans, partial = kernels.pairwise_stack()
+    for k in [*range(0, 140), 255, 256, 257, 600, 1000, 4099]:
+        stride = kernels.padded_stride(k)
+        rows = adversarial_rows(k, rng)[rng.permutation(8)[:4]]
+        flat = np.zeros(4 * stride)
+        for c in range(4):
+            flat[c * stride : c * stride + k] = rows[c]
+        with np.errstate(all="ignore"):
+            expected = [np.add.reduce(row, initial=-0.0) for row in rows]
+            got = kernels._pairwise_sums(flat, 0, stride, 4, k, spans, partial)
+        for c in range(4):
+            assert_same_bits(got[c], expected[c], f"K = {k}, row {c}")
+
+
+@needs_numba
+def test_order_keys_order_floats_as_comparisons_do():
+    """_order_key is increasing in the float (-0.0 just below +0.0) and _key_value undoes
+    it bit for bit, NaN payloads included: the maxima of keys are the float maxima."""
+    tiny = np.finfo(np.float64).smallest_subnormal
+    big = np.finfo(np.float64).max
+    ascending = [-np.inf, -big, -1.0, -tiny, -0.0, 0.0, tiny, 1.0, big, np.inf]
+    keys = [kernels._order_key(v) for v in ascending]
+    assert keys == sorted(keys) and len(set(keys)) == len(keys)
+    rng = np.random.default_rng(27)
+    values = rng.standard_normal(2000) * 10.0 ** rng.integers(-300, 300, 2000)
+    order = np.argsort(values, kind="stable")
+    assert np.all(np.diff([kernels._order_key(v) for v in values[order]]) > 0)
+    bits = rng.integers(np.iinfo(np.int64).min, np.iinfo(np.int64).max, 2000, dtype=np.int64)
+    for b in [*bits.tolist(), 0x7FF8000000000001, -0x0008000000000000]:
+        v = np.int64(b).view(np.float64)
+        back = np.float64(kernels._key_value(kernels._order_key(v)))
+        assert back.view(np.int64) == b
+
+
+def test_output_rows_start_in_distinct_cache_sets():
+    """The output rows are padded_stride apart: at least n, less than 64 entries of
+    padding, and any 64 consecutive rows start in 64 different sets of a 4 KiB L1 way
+    (a stride of 2048 entries would put them all in one)."""
+    for n in [0, 1, 3, 8, 9, 64, 72, 131, 512, 1000, 2048, 4096, 2**20]:
+        stride = kernels.padded_stride(n)
+        assert n <= stride < n + 64
+        sets = {(c * stride * 8 // 64) % 64 for c in range(64)}
+        assert len(sets) == 64, n
+        out = kernels.output_rows(n)
+        assert out.shape == (len(kernels.OUTPUTS), n)
+        assert out.strides == (stride * 8, 8)
+
+
+def test_log_hardmax_masses_are_the_references_logs():
+    """The table row_metrics reads ln(1/m) from: numpy's log of the reference's 1/m at every
+    m up to K, read-only (cached and shared)."""
+    k = 1000
+    masses = kernels.log_hardmax_masses(k)
+    counts = np.arange(1, k + 1)
+    expected = np.log(metrics._hardmax_value(counts, np.zeros(k, dtype=bool)))
+    assert_same_bits(masses, expected, "ln(1/m)")
+    assert not masses.flags.writeable
+    assert kernels.log_hardmax_masses(k) is masses
+
+
 def compare_paths(monkeypatch, x, p, overflow, p_ref, what):
     """vector_metrics compiled and through the numpy reference: the same bits."""
     monkeypatch.setattr(metrics, "USE_KERNELS", True)
@@ -159,6 +227,37 @@ def test_compiled_metrics_match_numpy_on_arbitrary_outputs(monkeypatch):
             p_ref[rng.random(p.shape) < 0.05] = 0
             overflow = rng.random(16) < 0.5
             compare_paths(monkeypatch, x, p, overflow, p_ref, f"{name} K={k}")
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_metrics_match_numpy_on_every_small_row_of_specials(monkeypatch, dtype):
+    """Every row of three entries from {-inf, -1, -0, +0, 1/4, 1, inf, NaN} as p, against
+    logits with one maximiser, two, three (all equal), a maximum 0 reached as +0 and -0,
+    and a NaN: signed zeros and infinities at and off x's maximisers (argmax_agrees
+    compares p's maxima at and off them), rows of -inf only, every NaN position; with a
+    float64 reference of specials too, and without."""
+    specials = np.array([-np.inf, -1.0, -0.0, 0.0, 0.25, 1.0, np.inf, np.nan])
+    p = np.array(np.meshgrid(specials, specials, specials, indexing="ij")).reshape(3, -1).T
+    rng = np.random.default_rng(28)
+    p_ref = rng.choice(np.array([-1.0, -0.0, 0.0, 1e-300, 0.25, 0.5, 1.0, np.inf]), p.shape)
+    p_ref[::3] = p[::3] * (1 + 2.0**-40)
+    patterns = [[1, 0, 0], [0, 1, 1], [2, 2, 2], [0.0, -0.0, -1], [np.nan, 0, 1]]
+    overflow = np.zeros(len(p), dtype=bool)
+    for pattern in patterns:
+        x = np.tile(np.array(pattern, dtype=dtype), (len(p), 1))
+        what = f"{np.dtype(dtype).name} x={pattern}"
+        compare_paths(monkeypatch, x, p.astype(dtype), overflow, p_ref, what)
+        compare_paths(monkeypatch, x, p.astype(dtype), overflow, None, what + " no reference")
+    # Long rows (the pairwise walk and the tied KL's), ties of many maximisers.
+    k = 300
+    x = rng.integers(0, 2, (64, k)).astype(dtype)
+    x[0] = 1  # every entry a maximiser
+    long_p = rng.choice(specials, (64, k), p=[0.02, 0.02, 0.1, 0.1, 0.3, 0.4, 0.03, 0.03])
+    long_p[1:8] = np.abs(rng.standard_normal((7, k))) / k
+    long_ref = np.abs(long_p) * (1 + rng.integers(-4, 5, long_p.shape) * 2.0**-52)
+    what = f"{np.dtype(dtype).name} K={k}"
+    compare_paths(monkeypatch, x, long_p.astype(dtype), np.zeros(64, bool), long_ref, what)
 
 
 def test_without_numba_vector_metrics_runs_the_numpy_reference(monkeypatch):

@@ -502,11 +502,11 @@ def _logit_rows(x, k):
 
 
 def _vector_metrics_fused(kernels, x, p, k, tol, p_ref) -> dict[str, np.ndarray]:
-    """_vector_metrics_numpy's values from two compiled loops over the rows (x_maxima and
-    row_metrics of ``kernels``, softmaxlab.kernels.metrics), with numpy left what must be
-    numpy's to the last bit: ln p (one pass, in float64), 1/m and ln(1/m) of the hardmax
-    per row, ln K, the sign of a zero row maximum of p, and the errors against a long
-    double reference (numba has no long double; _errors_wide)."""
+    """_vector_metrics_numpy's values from one compiled loop over the rows (row_metrics of
+    ``kernels``, softmaxlab.kernels.metrics), with numpy left what must be numpy's to the
+    last bit: ln p (one pass, in float64), ln(1/m) of the hardmax (a table over m), ln K,
+    the sign of a zero row maximum of p, and the errors against a long double reference
+    (numba has no long double; _errors_wide)."""
     xw = _kernel_rows(x, k)
     pw = _kernel_rows(p, k)
     n = pw.shape[0]
@@ -515,13 +515,10 @@ def _vector_metrics_fused(kernels, x, p, k, tol, p_ref) -> dict[str, np.ndarray]
     if len(set(shapes)) > 1:  # the kernels do not check bounds
         raise ValueError(f"vector_metrics: x, p and p_ref must have the same shape; got {shapes}")
     with np.errstate(all="ignore"):
-        x_max, count = kernels.x_maxima(xw)
-        h_value = _hardmax_value(count, np.isnan(x_max))
-        log_h = np.log(h_value)
         log_p = np.log(pw, dtype=np.float64)  # float32 is cast exactly, in numpy's buffers
         r = p_ref if fused_ref else np.empty((0, 0))
-        out = np.empty((len(kernels.OUTPUTS), n))
-        kernels.row_metrics(xw, x_max, h_value, log_h, pw, log_p, r, tol, out)
+        out = kernels.output_rows(n)  # rows apart in L1: see kernels.padded_stride
+        kernels.row_metrics(xw, pw, log_p, r, kernels.log_hardmax_masses(k), tol, out)
         values = dict(zip(kernels.OUTPUTS, out, strict=True))
         # numpy's max of a row of +-0 may be either zero (SIMD lane order): ask numpy.
         zero_max = np.flatnonzero(values["max_prob"] == 0)

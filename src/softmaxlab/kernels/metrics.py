@@ -481,14 +481,24 @@ def _hardmax(x, i):
     return top, count
 
 
+@_jit_inlined
+def _ln_p(v, log_v):
+    """ln v as np.log gives it, from log_v, which row_metrics' caller computes only where
+    v > 0 (:func:`row_metrics`): -inf where v is +-0, NaN where v < 0 or v is NaN."""
+    if v > 0:
+        return log_v
+    return -np.inf if v == 0 else np.nan
+
+
 @_jit
-def _tied_kl(x, log_p, i, top, h, log_h, scratch, spans, partial):
+def _tied_kl(x, p, log_p, i, top, h, log_h, scratch, spans, partial):
     """KL(h || p) of the row i with m > 1 maximisers (x[i] == top), h = 1/m and
     log_h = ln h: the row sum of the terms h (ln h - ln p_j) at the maximisers and +0.0
     elsewhere, as the reference sums them; the terms go to scratch (K)."""
     k = x.shape[1]
     for j in range(k):
-        scratch[j] = h * (log_h - log_p[i, j]) if x[i, j] == top else 0.0
+        ln_p = _ln_p(np.float64(p[i, j]), log_p[i, j])
+        scratch[j] = h * (log_h - ln_p) if x[i, j] == top else 0.0
     return 0.0 + pairwise_sum(scratch, 0, k, spans, partial)
 
 
@@ -531,7 +541,10 @@ def row_metrics(x, p, log_p, r, log_masses, tol, out):
     metric of ``OUTPUTS`` per row.
 
     x: the (n, K) logits, float32 or float64; p: the output (n, K), float32 or float64,
-    every operation on it in float64; log_p = np.log(p) in float64; r: the float64
+    every operation on it in float64; log_p: np.log(p) in float64 where p > 0, anything
+    elsewhere (the caller passes the log of max(p, the smallest subnormal): numpy's log
+    takes a slow path, 4 to 9 ns an entry, on 0, negative and NaN p; their ln p is
+    :func:`_ln_p`'s); r: the float64
     reference (n, K), or a (0, 0) array for none (error metrics NaN); all C-contiguous;
     log_masses: :func:`log_hardmax_masses` (K); tol: the invalid metric's sum tolerance.
     Each value is that of metrics._vector_metrics_numpy (its comments give the
@@ -582,7 +595,7 @@ def row_metrics(x, p, log_p, r, log_masses, tol, out):
             dist[j] = a
             dist2[j] = a * a
             # -p ln p = -(p ln p) (rounding is symmetric), 0 where p = 0.
-            ent[j] = 0.0 if v == 0 else -(v * log_p[i, j])
+            ent[j] = 0.0 if v == 0 else -(v * (log_p[i, j] if v > 0 else np.nan))
             key = _order_key(v)
             key_at = key if at and key > key_at else key_at
             key_off = key if not at and key > key_off else key_off
@@ -605,10 +618,10 @@ def row_metrics(x, p, log_p, r, log_masses, tol, out):
         if p_nan or x_nan:
             kl = np.nan
         elif count == 1:
-            kl = hv * (log_masses[0] - log_p[i, first])
+            kl = hv * (log_masses[0] - _ln_p(np.float64(p[i, first]), log_p[i, first]))
         else:
             log_h = log_masses[count - 1]
-            kl = _tied_kl(x, log_p, i, xm, hv, log_h, dist, spans, partial)
+            kl = _tied_kl(x, p, log_p, i, xm, hv, log_h, dist, spans, partial)
 
         # Every maximiser of p is one of x: p's maximum is not reached off x's maximisers,
         # i.e. off them p stays below its maximum at them (a NaN x has no maximisers).

@@ -57,8 +57,6 @@ PIVOTS = list(sl_tables.PIVOTS)
 
 wildcard_constraints:
     shard=r"\d+",
-    figure="|".join(FIGURES),
-    pivot="|".join(PIVOTS),
 
 
 def config_keys(keys, cfg=None):

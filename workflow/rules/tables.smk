@@ -1,22 +1,27 @@
-# Stage 2: pivot tables for readers, from the tidy summary.
+# Stage 2: pivot tables for readers, from the tidy summary: one job reads it once and writes
+# every pivot (softmaxlab.tables.PIVOTS), a CSV and an HTML table each.
 
 
-rule pivot_table:
+rule pivot_tables:
     input:
         "results/tables/summary.parquet",
     output:
-        csv="results/tables/pivot_{pivot}.csv",
-        html=report(
-            "results/tables/pivot_{pivot}.html",
-            caption="../report/pivot.rst",
-            category="Tables",
-            labels={"table": "{pivot}"},
-        ),
+        csv=expand("results/tables/pivot_{pivot}.csv", pivot=PIVOTS),
+        html=[
+            report(
+                f"results/tables/pivot_{pivot}.html",
+                caption="../report/pivot.rst",
+                category="Tables",
+                labels={"table": pivot},
+            )
+            for pivot in PIVOTS
+        ],
     log:
-        "logs/tables/pivot_{pivot}.log",
+        "logs/tables/pivot_tables.log",
     conda:
         "../envs/softmaxlab.yaml"
     params:
-        code=code("pivot_table.py"),
+        pivots=PIVOTS,
+        code=code("pivot_tables.py"),
     script:
-        "../../scripts/pivot_table.py"
+        "../../scripts/pivot_tables.py"

@@ -8,9 +8,13 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: report test lint format bench clean
 
+# pip compiles the packages' bytecode on one core (about 20 s of a 45 s install here);
+# compileall does the same files with a worker per core.
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile -r requirements.lock
+	$(BIN)/python -c "import compileall, sys, sysconfig; \
+	sys.exit(not compileall.compile_dir(sysconfig.get_paths()['purelib'], quiet=1, workers=0))"
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 

@@ -201,16 +201,23 @@ def _exp(y: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return _skipping_ends(lambda v, o: np.exp(v, out=o), y, 1.0, out, _EXP_SKIP_SHARE)
 
 
+@functools.cache
+def _log_range(dtype: np.dtype) -> tuple[float, float]:
+    """ln of the dtype's smallest subnormal and of its largest finite value, computed once
+    per dtype (every exp and power of the sweep asks). The logs in long double: float() of
+    long double's smallest subnormal is 0."""
+    info = np.finfo(dtype)
+    return tuple(float(np.log(np.longdouble(v))) for v in (info.smallest_subnormal, info.max))
+
+
 def _skipping_ends(fn, y: np.ndarray, ln_base: float, out, min_share: float) -> np.ndarray:
     """fn(y, out) = base^y, ln_base = ln(base) != 0 (np.power of a 0-d base, or np.exp),
     with the entries whose result is certainly 0 or the format's overflow set to those
     values instead of passed to fn, when they are more than ``min_share`` of y. Certainly:
     a margin of 1 in ln(result) beyond half the smallest subnormal and beyond the largest
     finite value, far more than fn's error of an ulp."""
-    info = np.finfo(y.dtype)
-    # y beyond these gives 0 and inf (for base < 1 the division flips them). The logs in
-    # long double: float() of long double's smallest subnormal is 0.
-    ln_tiny, ln_max = (float(np.log(np.longdouble(v))) for v in (info.smallest_subnormal, info.max))
+    # y beyond these gives 0 and inf (for base < 1 the division flips them).
+    ln_tiny, ln_max = _log_range(y.dtype)
     to_zero = (ln_tiny - 1) / ln_base
     to_inf = (ln_max + 1) / ln_base
     low, high = (to_zero, to_inf) if ln_base > 0 else (to_inf, to_zero)

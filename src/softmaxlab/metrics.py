@@ -485,11 +485,9 @@ USE_KERNELS: bool = True
 @functools.cache
 def _metric_kernels():
     """softmaxlab.kernels.metrics, imported on first use (importing numba costs about
-    0.3 s), or None where numba cannot be imported."""
-    try:
-        from softmaxlab.kernels import metrics as kernels
-    except ImportError:
-        return None
+    0.3 s), or None where numba cannot be imported (the module catches that itself)."""
+    from softmaxlab.kernels import metrics as kernels
+
     return kernels if kernels.AVAILABLE else None
 
 

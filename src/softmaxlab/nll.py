@@ -246,11 +246,10 @@ USE_KERNELS: bool = True
 
 @functools.cache
 def _norm_kernels():
-    """softmaxlab.kernels.nll, imported on first use, or None without numba."""
-    try:
-        from softmaxlab.kernels import nll as kernels
-    except ImportError:
-        return None
+    """softmaxlab.kernels.nll, imported on first use, or None without numba (the module
+    catches numba's ImportError itself)."""
+    from softmaxlab.kernels import nll as kernels
+
     return kernels if kernels.AVAILABLE else None
 
 

@@ -303,11 +303,9 @@ def _column_moments_numpy(values: np.ndarray) -> tuple[np.ndarray, ...]:
 @functools.cache
 def _summary_kernels():
     """softmaxlab.kernels.summary, imported on first use (importing numba costs about
-    0.3 s), or None where numba cannot be imported."""
-    try:
-        from softmaxlab.kernels import summary
-    except ImportError:
-        return None
+    0.3 s), or None where numba cannot be imported (the module catches that itself)."""
+    from softmaxlab.kernels import summary
+
     return summary if summary.AVAILABLE else None
 
 

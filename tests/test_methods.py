@@ -1343,12 +1343,21 @@ def test_longdouble_power_against_mpmath(base):
     assert worst["_power"] <= 4, worst
 
 
-def test_longdouble_power_base_one():
-    """Base 1 gives np.power's ones in long double (NaN y included, as C's pow)."""
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64, np.longdouble])
+def test_power_base_one(dtype):
+    """Base 1 gives np.power's ones bit for bit (NaN and +-inf y included, as C's pow),
+    with and without ``out``, without calling power."""
     from softmaxlab.methods import _power
 
-    y = np.array([np.nan, np.inf, -np.inf, 0.0, 1e300, -3.5], dtype=np.longdouble)
-    one = np.asarray(1.0, dtype=np.longdouble)
+    y = np.array([np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0, 6e4, -3.5, 1e-5], dtype=dtype)
+    y = np.stack([y, y[::-1]])
+    one = np.asarray(1.0, dtype=dtype)
     with np.errstate(all="ignore"):
-        np.testing.assert_array_equal(_power(one, y.copy(), out=None), np.power(one, y))
-        assert (_power(one, y.copy(), out=None) == 1).all()
+        expected = np.power(one, y)
+        for out in (None, y.copy()):
+            got = _power(one, y.copy() if out is None else out, out=out)
+            assert got.dtype == dtype and got.shape == y.shape
+            assert got is out or out is None
+            # every expected value is +1.0: equal values and signs are equal bits
+            np.testing.assert_array_equal(got, expected)
+            assert (expected == 1).all() and not np.signbit(got).any()

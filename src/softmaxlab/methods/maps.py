@@ -160,11 +160,16 @@ def _power(base: np.ndarray, y: np.ndarray, out: np.ndarray | None) -> np.ndarra
     """np.power(base, y) for a positive 0-d base. float32 and float64: bit for bit, by
     :func:`_power_skipping_ends`. x87 long double (the float64 cells' reference): by
     :func:`_power_x87`, within 3 units of roundoff (2^-64) of base^y (powl: 1.24), 4 to
-    6x faster than powl; np.power's bits where the result is subnormal, 0 or inf."""
+    6x faster than powl; np.power's bits where the result is subnormal, 0 or inf. Base 1
+    (1^y = 1 for every y, NaN and +-inf included, as C's pow and np.power in every format
+    give it): ones, without power's 9 ns an entry in float64 and 520 in long double."""
     ln_base = math.log(float(base))
+    if ln_base == 0 and y.dtype.kind == "f" and np.asarray(base).dtype == y.dtype:
+        result = np.empty_like(y) if out is None else out
+        result.fill(1)
+        return result
     if (
         y.dtype not in (np.float32, np.float64, np.longdouble)
-        or ln_base == 0
         or not math.isfinite(ln_base)
         or y.size == 0
     ):

@@ -13,8 +13,6 @@ against an exact oracle (rational arithmetic on the format's list of values).
 """
 
 import functools
-import importlib
-import sys
 import warnings
 
 import ml_dtypes
@@ -24,8 +22,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from sweeps import TINY
+from without_numba import kernels_without_numba
 
-import softmaxlab.kernels
 from softmaxlab import config as sl_config
 from softmaxlab import sweep
 from softmaxlab.dtypes import DTYPES
@@ -359,10 +357,7 @@ def test_without_numba_the_numpy_paths_give_the_same_bits(monkeypatch):
     in numpy, with the same bits."""
     x = np.concatenate([around(probes("float8_e5m2"), np.float32), nans(np.float32)])
     x64 = around(probes("bfloat16"), np.float64)
-    monkeypatch.setitem(sys.modules, "numba", None)  # import numba raises ImportError
-    monkeypatch.delitem(sys.modules, "softmaxlab.kernels.formats")
-    monkeypatch.setattr(softmaxlab.kernels, "formats", formats)  # restored afterwards
-    without = importlib.import_module("softmaxlab.kernels.formats")
+    without = kernels_without_numba(monkeypatch, "formats")
     assert not without.AVAILABLE
     for name in NARROW:
         dtype = DTYPES[name]

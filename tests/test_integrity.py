@@ -366,9 +366,9 @@ def later():
         "softmaxlab.report",
         "softmaxlab.methods",
     } <= names
-    assert provenance._module_file("softmaxlab.normalize") is None
-    assert provenance._module_file("numpy") is None
-    assert provenance._module_file("softmaxlab.tables") == provenance.package_dir() / "tables.py"
+    assert provenance.module_file("softmaxlab.normalize") is None
+    assert provenance.module_file("numpy") is None
+    assert provenance.module_file("softmaxlab.tables") == provenance.package_dir() / "tables.py"
 
 
 def test_code_version_follows_the_installed_copy(tmp_path):

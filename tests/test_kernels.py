@@ -12,7 +12,8 @@
 - The sweep's summary: the same bytes with either engine.
 """
 
-import importlib
+import os
+import shutil
 import subprocess
 import sys
 
@@ -21,10 +22,11 @@ import pytest
 import test_metrics
 from sweeps import SMALL
 from test_metrics import assert_same_bits
+from without_numba import kernels_without_numba
 
 import softmaxlab
 from softmaxlab import config as sl_config
-from softmaxlab import metrics, sweep
+from softmaxlab import metrics, provenance, sweep
 from softmaxlab.dtypes import DTYPES, finfo, reference_dtype
 
 kernels = pytest.importorskip("softmaxlab.kernels.metrics")
@@ -269,10 +271,7 @@ def test_without_numba_vector_metrics_runs_the_numpy_reference(monkeypatch):
     p_ref = softmaxlab.normalize(x.astype(np.longdouble), "softmax")
     expected = metrics.vector_metrics(x, p, overflow, p_ref)
 
-    monkeypatch.setitem(sys.modules, "numba", None)  # import numba raises ImportError
-    monkeypatch.delitem(sys.modules, "softmaxlab.kernels.metrics")
-    monkeypatch.setattr(softmaxlab.kernels, "metrics", kernels)  # restored afterwards
-    without = importlib.import_module("softmaxlab.kernels.metrics")
+    without = kernels_without_numba(monkeypatch, "metrics")
     assert not without.AVAILABLE
     assert not hasattr(without.row_sums, "py_func")  # plain Python
     rng = np.random.default_rng(25)
@@ -320,6 +319,84 @@ def test_compiled_kernels_load_from_the_disk_cache_in_a_new_process():
     for run in runs:
         assert run.returncode == 0, run.stderr[-2000:]
     assert runs[0].stdout == runs[1].stdout
+
+
+#: A kernel and its helper in two files of the kernels package: {header} imports the
+#: decorator {decorator}.
+_PROBE_HELPER = "{header}\n{decorator}\ndef helper(x):\n    return x + {step}\n"
+_PROBE_KERNEL = (
+    "{header}\n"
+    "from softmaxlab.kernels.probe_helper import helper\n"
+    "{decorator}\n"
+    "def kernel(x):\n"
+    "    return helper(x)\n"
+)
+_COMPILERS = {
+    "numba": ("import numba", "@numba.njit(cache=True)"),
+    "softmaxlab": ("from softmaxlab.kernels.jit import jit", "@jit"),
+}
+
+
+def _probe_values(tmp_path, compiler: str) -> list[str]:
+    """kernel(1.0), each time in a new process, before and after the helper in another
+    file of the kernels package changes from x + 1 to x + 2, compiled by ``compiler`` (a
+    key of _COMPILERS) with its disk cache, in a copy of the package."""
+    header, decorator = _COMPILERS[compiler]
+    lib = tmp_path / compiler
+    shutil.copytree(
+        provenance.package_dir(), lib / "softmaxlab", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    kernels_dir = lib / "softmaxlab" / "kernels"
+    (kernels_dir / "probe.py").write_text(_PROBE_KERNEL.format(header=header, decorator=decorator))
+    env = {**os.environ, "PYTHONPATH": str(lib), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    env.pop("NUMBA_CACHE_DIR", None)
+    values = []
+    for step in (1.0, 2.0):
+        (kernels_dir / "probe_helper.py").write_text(
+            _PROBE_HELPER.format(header=header, decorator=decorator, step=step)
+        )
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from softmaxlab.kernels.probe import kernel; print(kernel(1.0))",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=lib,
+        )
+        assert run.returncode == 0, run.stderr[-2000:]
+        values.append(run.stdout.strip())
+    return values
+
+
+@needs_numba
+def test_a_kernel_recompiles_when_a_helper_in_another_file_changes(tmp_path):
+    """numba keys its disk cache on a kernel's own file, so with plain njit(cache=True) a
+    new process runs the old helper's machine code after the helper's file changed (the
+    control: 2.0 twice); softmaxlab.kernels.jit's cache follows every file of the package
+    and gives 3.0."""
+    assert _probe_values(tmp_path, "numba") == ["2.0", "2.0"]  # the hazard is real
+    assert _probe_values(tmp_path, "softmaxlab") == ["2.0", "3.0"]
+
+
+@needs_numba
+def test_kernel_cache_folder_follows_the_package_and_its_imports(tmp_path):
+    """The cache folder's digest covers every file of the kernels package and the
+    softmaxlab modules they import (softmaxlab.dtypes: formats compiles its constants in),
+    and nothing else."""
+    from softmaxlab.kernels import jit
+
+    names = {path.name for path in jit.source_files()}
+    assert {"formats.py", "metrics.py", "nll.py", "sparse.py", "summary.py", "jit.py"} <= names
+    assert "dtypes.py" in names and "tables.py" not in names
+    copy = tmp_path / "kernels"
+    shutil.copytree(jit.PACKAGE_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    assert jit.source_digest(copy) == jit.source_digest()
+    (copy / "metrics.py").write_text((copy / "metrics.py").read_text() + "\n# an edit\n")
+    assert jit.source_digest(copy) != jit.source_digest()
+    assert jit.cache_dir().name == f"numba-{jit.source_digest()}"
 
 
 @needs_numba

@@ -26,7 +26,6 @@ agree to that conditioning's tolerance, 64 units of it (the numpy bodies' own er
 from __future__ import annotations
 
 import contextlib
-import importlib
 import math
 import subprocess
 import sys
@@ -37,6 +36,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from without_numba import kernels_without_numba
 
 import softmaxlab
 
@@ -332,10 +332,7 @@ def test_without_numba_the_numpy_bodies_run(monkeypatch):
     x = np.random.default_rng(6).standard_normal((8, 30))
     with numpy_bodies():
         expected = {(n, a): softmaxlab.normalize(x, n, **p) for n, p, a in METHODS}
-    monkeypatch.setitem(sys.modules, "numba", None)  # import numba raises ImportError
-    monkeypatch.delitem(sys.modules, "softmaxlab.kernels.sparse")
-    monkeypatch.setattr(softmaxlab.kernels, "sparse", sparse)  # restored afterwards
-    without = importlib.import_module("softmaxlab.kernels.sparse")
+    without = kernels_without_numba(monkeypatch, "sparse")
     try:
         assert not without.AVAILABLE
         assert without.threshold_map(x, np.dtype(np.float64), 2.0) is None

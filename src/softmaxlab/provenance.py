@@ -36,7 +36,7 @@ def package_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def _module_file(name: str) -> Path | None:
+def module_file(name: str) -> Path | None:
     """The source file of module ``name`` if it is one of PACKAGE's, else None (a name
     that is not a module, e.g. ``softmaxlab.normalize``, or another package's). Found from
     the file layout, so that nothing is imported."""
@@ -99,7 +99,7 @@ def library_modules(script) -> dict[str, Path]:
         for name in sorted(imported_names(source, current, is_package)):
             if name in found:
                 continue
-            path = _module_file(name)
+            path = module_file(name)
             if path is None:
                 continue
             found[name] = path

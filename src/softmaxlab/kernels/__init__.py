@@ -8,6 +8,8 @@ run the numpy reference.
 
 - :mod:`softmaxlab.kernels.metrics`: the per-vector metric pass of
   ``softmaxlab.metrics.vector_metrics``, and numpy's pairwise summation.
+- :mod:`softmaxlab.kernels.jit`: the njit every kernel is compiled with, and the disk
+  cache that recompiles every kernel when any code compiled into one changes.
 
 Nothing is imported here: importing numba costs about 0.3 s, paid only by the processes
 that run a kernel.

@@ -48,6 +48,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from softmaxlab.dtypes import DTYPES, finfo
+from softmaxlab.kernels.jit import jit
 
 try:
     import numba
@@ -65,13 +66,7 @@ USE_KERNELS: bool = True
 NARROW: tuple[np.dtype, ...] = tuple(d for d in DTYPES.values() if d.itemsize < 4)
 
 
-def _jit(fn):
-    """njit with IEEE semantics (no fastmath), numpy's error model, cached on disk; the
-    plain Python function where numba is missing (never called then: the numpy paths
-    run)."""
-    if numba is None:
-        return fn
-    return numba.njit(cache=True, error_model="numpy", fastmath=False)(fn)
+_jit = jit  # numba.njit, cached where the kernels' code decides (softmaxlab.kernels.jit)
 
 
 def _kernels_on() -> bool:

@@ -32,7 +32,7 @@ maximum (the caller's): they are integer maxima of order keys (:func:`_order_key
 the loop vectoriser does vectorise (a float maximum it may not: a NaN would make the
 order show).
 
-Compiled on first use and cached on disk (``cache=True``): the sweep's jobs, separate
+Compiled on first use and cached on disk (softmaxlab.kernels.jit): the sweep's jobs, separate
 processes, load the compiled code instead of compiling again.
 """
 
@@ -41,6 +41,8 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+
+from softmaxlab.kernels.jit import jit
 
 try:
     import numba
@@ -90,24 +92,13 @@ OUTPUTS: tuple[str, ...] = (
 PW_BLOCKSIZE = 128
 
 
-def _jit(fn):
-    """njit with IEEE semantics (no fastmath), numpy's error model, cached on disk; the
-    plain Python function where numba is missing (slow, but the same values). Not inlined
-    by numba (LLVM still may): inlining every helper took compilation from 4 s to 9 s;
-    :func:`_jit_inlined` inlines the few whose calls cost."""
-    if numba is None:
-        return fn
-    return numba.njit(cache=True, error_model="numpy", fastmath=False)(fn)
-
-
-def _jit_inlined(fn):
-    """:func:`_jit`, and inlined by numba into its callers: for :func:`row_metrics`'
-    per-row helpers, whose calls (each array passed as its fields, the frame, the status
-    check) cost a fifth of a row of K = 3 to 10; inlining the three costs 0.7 s of
-    compilation."""
-    if numba is None:
-        return fn
-    return numba.njit(cache=True, error_model="numpy", fastmath=False, inline="always")(fn)
+# Helpers are not inlined by numba (LLVM still may): inlining every helper took
+# compilation from 4 s to 9 s. _jit_inlined inlines the few whose calls cost: row_metrics'
+# per-row helpers, whose calls (each array passed as its fields, the frame, the status
+# check) cost a fifth of a row of K = 3 to 10; inlining the three costs 0.7 s of
+# compilation.
+_jit = jit
+_jit_inlined = jit(inline=True)
 
 
 if numba is not None:

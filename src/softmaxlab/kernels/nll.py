@@ -26,7 +26,7 @@ arrays that stay in cache, every value bit for bit the reference's:
 - the maximum propagates NaN as np.max does (|g| has no zero of either sign to tell
   apart).
 
-Compiled on first use and cached on disk (``cache=True``), like the metric pass.
+Compiled on first use and cached on disk (softmaxlab.kernels.jit), like the metric pass.
 """
 
 from __future__ import annotations

@@ -50,12 +50,14 @@ rows where the numpy bodies reach 38 (their running sums and variances);
 tests/test_kernels_sparse.py. Numba compiles without fastmath, so every operation is one
 IEEE rounding; float32 operations are float32's.
 
-Compiled on first use and cached on disk (``cache=True``), like softmaxlab.kernels.metrics.
+Compiled on first use and cached on disk (softmaxlab.kernels.jit), like softmaxlab.kernels.metrics.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from softmaxlab.kernels.jit import jit
 
 try:
     import numba
@@ -104,22 +106,10 @@ _TWO52 = 4503599627370496.0
 _SQRT2 = 1.4142135623730951
 
 
-def _jit(fn):
-    """njit with IEEE semantics (no fastmath), numpy's error model, cached on disk; the
-    plain Python function where numba is missing (never called then: callers fall back
-    to the numpy bodies)."""
-    if numba is None:
-        return fn
-    return numba.njit(cache=True, error_model="numpy", fastmath=False)(fn)
-
-
-def _jit_inline(fn):
-    """:func:`_jit`, inlined into its callers by numba: the small helpers of the hot loops,
-    which LLVM does not inline across numba's calling convention (a call per entry kept
-    the loops from vectorising)."""
-    if numba is None:
-        return fn
-    return numba.njit(cache=True, error_model="numpy", fastmath=False, inline="always")(fn)
+_jit = jit
+# The small helpers of the hot loops are inlined by numba: LLVM does not inline across
+# numba's calling convention (a call per entry kept the loops from vectorising).
+_jit_inline = jit(inline=True)
 
 
 if numba is not None:

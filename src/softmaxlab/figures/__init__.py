@@ -110,7 +110,7 @@ def _with_exclusions(spec: FigureSpec, text: str, summary: pd.DataFrame) -> str:
     figures the largest non-finite output shares."""
     if summary.empty:
         return text
-    labels = list(dict.fromkeys(summary["label"])) if spec.accuracy else None
+    labels = list(summary["label"].unique()) if spec.accuracy else None  # in order of appearance
     note = excluded_note(summary, labels)
     return f"{text}\n\n{note}" if note else text
 

@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 .PHONY: report test lint format bench clean
 
 # uv installs the pinned packages in seconds where pip takes about 25 s; uv's own pin is in
-# the lock file, and pip installs them itself where no uv wheel exists for this platform.
+# the lock file, and pip installs the rest itself where no uv wheel exists for this platform.
 # Bytecode is compiled once, a worker per core, so that no job compiles the modules it
 # imports (with PYTHONDONTWRITEBYTECODE set, every job would); the packages' own test suites
 # are left out, since nothing imports them (2,846 of 8,948 files, half the time).
@@ -19,8 +19,8 @@ $(STAMP): requirements.lock pyproject.toml
 		"$$(grep '^uv==' requirements.lock)"; then \
 		$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock; \
 	else \
-		$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile \
-			-r requirements.lock; \
+		grep -v '^uv==' requirements.lock | $(BIN)/python -m pip install --quiet \
+			--disable-pip-version-check --no-compile -r /dev/stdin; \
 	fi
 	$(BIN)/python -c "import compileall, re, sys, sysconfig; sys.exit(not compileall.compile_dir(\
 	sysconfig.get_paths()['purelib'], quiet=1, workers=0, rx=re.compile(r'[/\\\\]tests?[/\\\\]')))"

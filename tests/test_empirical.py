@@ -155,8 +155,9 @@ def test_results_do_not_depend_on_the_sharding(tmp_path, logits):
     base = config_with({"mine": s, "normal": {"family": "normal"}})
     whole = sl_config.validate({**base, "shard_elements": 10**6})
     split = sl_config.validate({**base, "shard_elements": 50})
-    assert len(sweep.plan_shards(whole)) == 1 < len(sweep.plan_shards(split))
-    one = sweep.run_cells(whole, sweep.plan_shards(whole)[0])
+    # the file's cells and the rest: two jobs, however large shard_elements
+    assert len(sweep.plan_shards(whole)) == 2 < len(sweep.plan_shards(split))
+    one = pd.concat([sweep.run_cells(whole, shard) for shard in sweep.plan_shards(whole)])
     paths = []
     for index, shard in enumerate(sweep.plan_shards(split)):
         path = tmp_path / f"shard_{index}.csv"
@@ -178,6 +179,31 @@ def test_shards_get_their_logit_files_as_inputs(tmp_path, logits):
     assert [] in files and [path] in files
     for shard, shard_files in zip(sweep.plan_shards(config), files, strict=True):
         assert (path in shard_files) == any(cell.distribution == "mine" for cell in shard)
+
+
+def test_cells_that_read_a_file_are_jobs_of_their_own(tmp_path, logits):
+    """A job that waits for a logit file (one the workflow writes) holds only the cells of
+    that file, whatever shard_elements allows: the other cells never wait for it."""
+    first = spec(write(tmp_path / "x.npy", logits))
+    second = spec(write(tmp_path / "y.npy", logits))
+    config = sl_config.validate(
+        config_with(
+            {"mine": first, "normal": {"family": "normal"}, "theirs": second},
+            shard_elements=10**9,
+        )
+    )
+    plan = sweep.plan_shards(config)
+    assert [sorted({cell.distribution for cell in shard}) for shard in plan] == [
+        ["mine"],
+        ["normal"],
+        ["theirs"],
+    ]
+    assert [sweep.logit_files(config, shard) for shard in plan] == [
+        [first["path"]],
+        [],
+        [second["path"]],
+    ]
+    assert sum(len(shard) for shard in plan) == len(sweep.cells(config))
 
 
 # --- refused before any job ---------------------------------------------------------------

@@ -153,16 +153,22 @@ def cell_elements(config: Mapping, cell: Cell) -> int:
 
 
 def plan_shards(config: Mapping) -> list[list[Cell]]:
-    """Cells packed in order into jobs of about ``shard_elements`` logit elements each."""
+    """Cells packed in order into jobs of about ``shard_elements`` logit elements each. The
+    cells that read a logit file (an empirical distribution's) are jobs of their own, one
+    file a job: a file the workflow writes (the training study's digits logits) holds back
+    only the small jobs that read it, never a share of the other distributions' cells."""
     shards: list[list[Cell]] = [[]]
     load = 0
+    reads = None  # the logit files the current job reads
     for cell in cells(config):
         size = cell_elements(config, cell)
-        if shards[-1] and load + size > config["shard_elements"]:
+        cell_reads = logit_files(config, [cell])
+        if shards[-1] and (load + size > config["shard_elements"] or cell_reads != reads):
             shards.append([])
             load = 0
         shards[-1].append(cell)
         load += size
+        reads = cell_reads
     return shards
 
 

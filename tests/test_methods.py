@@ -1361,3 +1361,7 @@ def test_power_base_one(dtype):
             # every expected value is +1.0: equal values and signs are equal bits
             np.testing.assert_array_equal(got, expected)
             assert (expected == 1).all() and not np.signbit(got).any()
+        # a base of another dtype: np.power's promotion, as before the shortcut
+        other = np.asarray(1.0, dtype=np.float64 if dtype != np.float64 else np.float32)
+        mixed = _power(other, y.copy(), out=None)
+        assert mixed.dtype == np.power(other, y).dtype and (mixed == 1).all()

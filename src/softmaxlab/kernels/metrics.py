@@ -32,8 +32,8 @@ maximum (the caller's): they are integer maxima of order keys (:func:`_order_key
 the loop vectoriser does vectorise (a float maximum it may not: a NaN would make the
 order show).
 
-Compiled on first use and cached on disk (softmaxlab.kernels.jit): the sweep's jobs, separate
-processes, load the compiled code instead of compiling again.
+Compiled on first use and cached on disk (softmaxlab.kernels.jit): the sweep's jobs,
+separate processes, load the compiled code instead of compiling again.
 """
 
 from __future__ import annotations

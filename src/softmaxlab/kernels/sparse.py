@@ -50,7 +50,8 @@ rows where the numpy bodies reach 38 (their running sums and variances);
 tests/test_kernels_sparse.py. Numba compiles without fastmath, so every operation is one
 IEEE rounding; float32 operations are float32's.
 
-Compiled on first use and cached on disk (softmaxlab.kernels.jit), like softmaxlab.kernels.metrics.
+Compiled on first use and cached on disk (softmaxlab.kernels.jit), like
+softmaxlab.kernels.metrics.
 """
 
 from __future__ import annotations

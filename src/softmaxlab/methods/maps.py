@@ -170,6 +170,7 @@ def _power(base: np.ndarray, y: np.ndarray, out: np.ndarray | None) -> np.ndarra
         return result
     if (
         y.dtype not in (np.float32, np.float64, np.longdouble)
+        or ln_base == 0
         or not math.isfinite(ln_base)
         or y.size == 0
     ):

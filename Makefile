@@ -9,16 +9,18 @@ STAMP := $(VENV)/.installed-stamp
 .PHONY: report test lint format bench clean
 
 # uv installs the pinned packages in seconds where pip takes about 25 s; uv's own pin is in
-# the lock file, and pip installs the rest itself where no uv wheel exists for this platform.
+# the lock file. Where pip cannot install uv (no wheel for the platform) or uv cannot install
+# the lock (uv reads UV_INDEX_URL and its own config, not pip's), pip installs the rest.
 # Bytecode is compiled once, a worker per core, so that no job compiles the modules it
 # imports (with PYTHONDONTWRITEBYTECODE set, every job would); the packages' own test suites
 # are left out, since nothing imports them (2,846 of 8,948 files, half the time).
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	if $(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile \
-		"$$(grep '^uv==' requirements.lock)"; then \
-		$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock; \
+		"$$(grep '^uv==' requirements.lock)" && \
+		$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock; then :; \
 	else \
+		echo "uv could not install the lock; pip installs it"; \
 		grep -v '^uv==' requirements.lock | $(BIN)/python -m pip install --quiet \
 			--disable-pip-version-check --no-compile -r /dev/stdin; \
 	fi

@@ -525,7 +525,7 @@ def _fill_powers(o, tau, r, kind, fast, support, powers, scratch):
     float32's rounding. scratch: a 1-element array of o's dtype; powers: float64 scratch
     of K."""
     k = o.shape[0]
-    m = 0
+    m = np.int64(0)  # not a literal 0: see threshold_rows' count
     for j in range(k):
         t = o[j] - tau
         positive = t > 0
@@ -587,7 +587,9 @@ def threshold_rows(x, am1, r, rel_tol, out):
             continue
         scratch[0] = top
         shift = scratch[0]  # exact: top is one of the row's values
-        count = 0
+        # np.int64, not a literal 0: numba would also compile every helper count reaches
+        # for a Literal[int](0) argument, unused (about 3 s of the sparse kernels' 14)
+        count = np.int64(0)
         nans = 0
         total = 0.0
         cmin = 0.0

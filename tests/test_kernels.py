@@ -444,3 +444,30 @@ def test_mismatched_shapes_are_refused_before_the_kernels_run():
         metrics.vector_metrics(x, p, overflow, np.full((2, 4), 0.25))
     with pytest.raises(ValueError, match="same shape"):
         metrics.vector_metrics(x[:2], p, overflow, None)
+
+
+def test_stale_kernel_cache_folders_are_pruned(tmp_path):
+    """The cache folders of other versions of the kernels unused for more than STALE_DAYS
+    are deleted; the current one (however old), recent ones and folders of other names
+    are kept."""
+    from softmaxlab.kernels import jit
+
+    now = 1_800_000_000.0
+    day = 86400
+    ages = {
+        "numba-0123456789abcdef": 30 * day,  # the current version's
+        "numba-00000000000000aa": jit.STALE_DAYS * day + 60,
+        "numba-00000000000000bb": jit.STALE_DAYS * day - 60,
+        "numba-not-a-digest": 30 * day,
+        "other": 30 * day,
+    }
+    for name, age in ages.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "kernel.nbi").write_bytes(b"index")
+        os.utime(tmp_path / name, (now - age, now - age))
+    current = tmp_path / "numba-0123456789abcdef"
+    assert jit.prune_stale(current, now=now) == [tmp_path / "numba-00000000000000aa"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
+        set(ages) - {"numba-00000000000000aa"}
+    )
+    assert jit.prune_stale(current, now=now + 2 * 60) == [tmp_path / "numba-00000000000000bb"]

@@ -13,6 +13,9 @@ The folder is ``numba-<digest>`` under the first writable of: numba's own cache 
 when the user set one (NUMBA_CACHE_DIR), this package's ``__pycache__``, and
 ``$XDG_CACHE_HOME/softmaxlab`` (``~/.cache/softmaxlab``); with none writable the kernels
 compile in every process, uncached, rather than fall back to numba's per-file stamps.
+Each process that uses a folder marks it used (its mtime); the folders of other versions
+not used for STALE_DAYS are deleted (about 3 MB each), so that a checkout whose kernels
+change often does not collect them.
 """
 
 from __future__ import annotations
@@ -20,7 +23,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import re
+import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from softmaxlab import provenance
@@ -34,6 +40,10 @@ except ImportError:  # a platform without numba wheels: callers use the numpy re
 AVAILABLE: bool = numba is not None
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+
+#: A cache folder of another version of the kernels not used for this many days is deleted.
+STALE_DAYS = 7
+_FOLDER_NAME = re.compile(r"numba-[0-9a-f]{16}")
 
 
 def source_files(folder: Path = PACKAGE_DIR) -> list[Path]:
@@ -77,7 +87,31 @@ def cache_dir() -> Path | None:
     if numba is not None and numba.config.CACHE_DIR:
         roots.insert(0, Path(numba.config.CACHE_DIR))
     name = f"numba-{source_digest()}"
-    return next((root / name for root in roots if _writable(root / name)), None)
+    folder = next((root / name for root in roots if _writable(root / name)), None)
+    if folder is not None:
+        os.utime(folder)  # used now
+        prune_stale(folder)
+    return folder
+
+
+def prune_stale(folder: Path, now: float | None = None) -> list[Path]:
+    """Delete the ``numba-<digest>`` folders beside ``folder`` (other versions of the kernels)
+    last used more than STALE_DAYS before ``now`` (default: the current time); returns
+    them. A folder another process still uses is marked at its start, so it is kept; one
+    deleted under a process that has not run for a week costs that process a compilation
+    (numba recompiles what it cannot load)."""
+    cutoff = (time.time() if now is None else now) - STALE_DAYS * 86400
+    stale = []
+    for other in folder.parent.glob("numba-*"):
+        if other == folder or not _FOLDER_NAME.fullmatch(other.name):
+            continue  # only this module's folders: numba-<16 hex digits>
+        try:
+            if other.is_dir() and other.stat().st_mtime < cutoff:
+                shutil.rmtree(other, ignore_errors=True)
+                stale.append(other)
+        except OSError:  # gone meanwhile (another process pruned it)
+            continue
+    return sorted(stale)
 
 
 def jit(fn=None, *, inline: bool = False):

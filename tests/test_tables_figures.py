@@ -4,6 +4,8 @@ import copy
 import itertools
 import math
 import re
+import subprocess
+import sys
 
 import matplotlib
 import numpy as np
@@ -86,6 +88,23 @@ def test_pivot_names_are_file_name_parts():
     } <= set(tables.PIVOTS)
     for name in [*tables.PIVOTS, *figures.FIGURES]:
         assert re.fullmatch(r"[a-z0-9_]+", name), name
+
+
+def test_figure_names_are_read_without_importing_matplotlib():
+    """The Snakefile reads softmaxlab.figures.NAMES: the names of FIGURES, in its order,
+    from a module that imports neither matplotlib nor seaborn (about 1 s a Snakemake
+    start); the rest of the package loads on first use."""
+    assert list(figures.FIGURES) == list(figures.NAMES)
+    probe = (
+        "import sys; from softmaxlab import figures; names = figures.NAMES; "
+        "print(sorted(m for m in ('matplotlib', 'seaborn') if m in sys.modules)); "
+        "figures.render; print('matplotlib' in sys.modules)"
+    )
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split("\n")[:2] == ["[]", "True"]
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        figures.nope  # noqa: B018
 
 
 def test_rate_pivot_pools_cells_by_their_vectors():

@@ -51,7 +51,7 @@ TRAINING_KEYS = ("seed", "methods", "training")
 RUN_ONLY_KEYS = ("shard_elements", "raw_metrics", "limits")
 
 SHARDS = sl_sweep.plan_shards(config)
-FIGURES = list(sl_figures.FIGURES)
+FIGURES = list(sl_figures.NAMES)
 PIVOTS = list(sl_tables.PIVOTS)
 
 

@@ -7,39 +7,32 @@ uses, with every number read from the same data the figure plots. The entry poin
 read each format in its headline compute mode (softmaxlab.sweep.headline_rows). The look
 and the shared drawing helpers live in :mod:`softmaxlab.figures.style`.
 
-:data:`FIGURES` maps each figure's name to its :class:`FigureSpec`. The figure job calls
-:func:`render`, which writes the SVG, the PNG and the caption file (softmaxlab.captions)
+:data:`FIGURES` maps each figure's name to its :class:`FigureSpec`; :data:`NAMES` lists
+the names alone, without importing matplotlib (the workflow's Snakefile reads them): the
+rest lives in :mod:`softmaxlab.figures.registry`, imported on first use. The figure job
+calls :func:`render`, which writes the SVG, the PNG and the caption file (softmaxlab.captions)
 that the report reads, so the report needs no plotting code. ``make_figure``,
 ``caption`` and ``title`` give the pieces one at a time (notebooks, tests).
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
-from types import ModuleType
-
-import pandas as pd
-from matplotlib.figure import Figure
-
-from softmaxlab.captions import Caption, write_caption
-from softmaxlab.figures import (
-    accuracy_by_dtype,
-    distance_vs_k,
-    distance_vs_scale,
-    entropy_vs_scale,
-    gradient_vs_scale,
-    heatmap,
-    softmax_family,
+#: The figures' names, in the report's order: the keys of FIGURES.
+NAMES: tuple[str, ...] = (
+    "distance_vs_scale",
+    "entropy_vs_scale",
+    "overflow_heatmap",
+    "nan_heatmap",
+    "underflow_heatmap",
+    "distance_vs_k",
+    "softmax_family",
+    "accuracy_by_dtype",
+    "gradient_vs_scale",
 )
-from softmaxlab.figures.style import SVG_HASHSALT, save_figure, styled
-from softmaxlab.sweep import headline_rows
-from softmaxlab.tables import excluded_note
 
 __all__ = [
     "FIGURES",
+    "NAMES",
     "SVG_HASHSALT",
     "FigureSpec",
     "caption",
@@ -50,89 +43,19 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class FigureSpec:
-    """A report figure: its title; ``prepare(summary) -> data``; ``draw(data) -> Figure``;
-    ``caption(data) -> str`` (paragraphs separated by blank lines)."""
+def __getattr__(name: str):
+    """The names of softmaxlab.figures.registry (and the style's two the figure jobs use),
+    imported on first use (PEP 562)."""
+    if name in ("SVG_HASHSALT", "save_figure"):
+        from softmaxlab.figures import style
 
-    title: str
-    prepare: Callable[[pd.DataFrame], object]
-    draw: Callable[[object], Figure]
-    caption: Callable[[object], str]
-    #: Shows an accuracy metric (NaN on non-finite outputs): the caption names the largest
-    #: non-finite output shares it leaves out.
-    accuracy: bool = False
+        return getattr(style, name)
+    if name in __all__ and name != "NAMES":
+        from softmaxlab.figures import registry
 
-
-def _from_module(module: ModuleType, accuracy: bool = False) -> FigureSpec:
-    return FigureSpec(module.TITLE, module.prepare, module.draw, module.caption, accuracy)
+        return getattr(registry, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _heatmap(metric: str) -> FigureSpec:
-    prepare = functools.partial(heatmap.prepare, metric=metric)
-    return FigureSpec(heatmap.TITLES[metric], prepare, heatmap.draw, heatmap.caption)
-
-
-FIGURES: dict[str, FigureSpec] = {
-    "distance_vs_scale": _from_module(distance_vs_scale, accuracy=True),
-    "entropy_vs_scale": _from_module(entropy_vs_scale, accuracy=True),
-    "overflow_heatmap": _heatmap("overflow"),
-    "nan_heatmap": _heatmap("nan_output"),
-    "underflow_heatmap": _heatmap("underflow"),
-    "distance_vs_k": _from_module(distance_vs_k, accuracy=True),
-    "softmax_family": _from_module(softmax_family, accuracy=True),
-    "accuracy_by_dtype": _from_module(accuracy_by_dtype, accuracy=True),
-    "gradient_vs_scale": _from_module(gradient_vs_scale),
-}
-
-
-def _spec(name: str) -> FigureSpec:
-    if name not in FIGURES:
-        raise ValueError(f"unknown figure {name!r}; valid figures: {', '.join(FIGURES)}")
-    return FIGURES[name]
-
-
-def title(name: str) -> str:
-    """The figure's title."""
-    return _spec(name).title
-
-
-def caption(name: str, summary: pd.DataFrame) -> str:
-    """What the figure shows and what to read from it, with numbers taken from ``summary``."""
-    spec = _spec(name)
-    summary = headline_rows(summary)
-    return _with_exclusions(spec, spec.caption(spec.prepare(summary)), summary)
-
-
-def _with_exclusions(spec: FigureSpec, text: str, summary: pd.DataFrame) -> str:
-    """The caption and, as its last paragraph, the shares of vectors the figure leaves out
-    (softmaxlab.tables.excluded_note): logits not finite in the format, and for accuracy
-    figures the largest non-finite output shares."""
-    if summary.empty:
-        return text
-    labels = list(summary["label"].unique()) if spec.accuracy else None  # in order of appearance
-    note = excluded_note(summary, labels)
-    return f"{text}\n\n{note}" if note else text
-
-
-def _draw(spec: FigureSpec, data) -> Figure:
-    with styled():
-        return spec.draw(data)
-
-
-def make_figure(name: str, summary: pd.DataFrame) -> Figure:
-    """Draw figure ``name`` from the tidy summary (an Agg-backed matplotlib Figure)."""
-    spec = _spec(name)
-    return _draw(spec, spec.prepare(headline_rows(summary)))
-
-
-def render(
-    name: str, summary: pd.DataFrame, svg_path: str | Path, png_path: str | Path, caption_path
-) -> None:
-    """The figure job: prepare the data once, draw it to SVG and PNG, caption it from it."""
-    spec = _spec(name)
-    summary = headline_rows(summary)
-    data = spec.prepare(summary)
-    save_figure(_draw(spec, data), svg_path, png_path)
-    text = _with_exclusions(spec, spec.caption(data), summary)
-    write_caption(caption_path, Caption(spec.title, text))
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -2,6 +2,7 @@
 running summaries. Checked against the summaries of all the per-vector values at once,
 across groupings and passes, and for memory that does not grow with the vectors."""
 
+import itertools
 import tracemalloc
 
 import numpy as np
@@ -372,6 +373,51 @@ def test_job_memory_request_is_constant_until_huge_k():
     # (less the fixed part) with K.
     assert 1.5 * 963 < small < 2.5 * 963
     assert 1.7 * small < large < 2 * small
+
+
+def test_job_cost_counts_elements_vectors_and_float64_gradients():
+    """shard_cost, by hand: K x n logit elements, VECTOR_COST per vector, and for a
+    float64 cell GRADIENT_COST per logit of its first grad_vectors vectors."""
+    config = {
+        **sl_config.validate({}),
+        "vectors": {"elements": 2_000_000, "min": 200, "max": 1000},
+        "grad_vectors": 256,
+    }
+    vector, gradient = sweep.plan.VECTOR_COST, sweep.plan.GRADIENT_COST
+    assert sweep.n_vectors(config, 10_000) == 200  # fewer than grad_vectors
+    assert sweep.shard_cost(config, [sweep.Cell("normal", 1.0, 10_000, "float32")]) == (
+        200 * 10_000 + vector * 200
+    )
+    assert sweep.shard_cost(config, [sweep.Cell("normal", 1.0, 10_000, "float64")]) == (
+        200 * 10_000 + vector * 200 + gradient * 200 * 10_000
+    )
+    assert sweep.n_vectors(config, 3) == 1000  # only the first 256 measure gradients
+    cells = [sweep.Cell("normal", 1.0, 3, "float64"), sweep.Cell("normal", 10.0, 3, "bfloat16")]
+    assert sweep.shard_cost(config, cells) == 2 * (1000 * 3 + vector * 1000) + gradient * 256 * 3
+
+
+def test_costliest_jobs_get_the_highest_priorities():
+    """Longest first: the priorities rank the jobs by cost (1 the cheapest), ties in plan
+    order; on the default sweep the digits job, a few seconds, is the last."""
+    config = {
+        **sl_config.validate({}),
+        "vectors": {"elements": 2_000_000, "min": 200, "max": 1000},
+        "grad_vectors": 256,
+    }
+    # K = 100: 1000 vectors, 180,000 elements a cell; float64 adds 4 x 25,600
+    cell = sweep.Cell("normal", 1.0, 100, "float32")
+    shards = [[cell], [cell] * 2, [sweep.Cell("normal", 1.0, 100, "float64")], [cell]]
+    assert sweep.shard_priorities(config, shards) == [2, 4, 3, 1]
+    default = sl_config.load_config_file("config/config.yaml")
+    plan = sweep.plan_shards(default)
+    priorities = sweep.shard_priorities(default, plan)
+    assert sorted(priorities) == list(range(1, len(plan) + 1))
+    cheapest = plan[priorities.index(1)]
+    assert {cell.distribution for cell in cheapest} == {"digits"}
+    costs = [sweep.shard_cost(default, shard) for shard in plan]
+    for i, j in itertools.permutations(range(len(plan)), 2):
+        if costs[i] > costs[j]:
+            assert priorities[i] > priorities[j], (i, j)
 
 
 def test_long_cells_report_progress_between_blocks(monkeypatch, caplog):

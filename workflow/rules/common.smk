@@ -51,6 +51,8 @@ TRAINING_KEYS = ("seed", "methods", "training")
 RUN_ONLY_KEYS = ("shard_elements", "raw_metrics", "limits")
 
 SHARDS = sl_sweep.plan_shards(config)
+# The costliest sweep jobs start first, the cheap ones fill the cores at the end.
+SHARD_PRIORITIES = sl_sweep.shard_priorities(config, SHARDS)
 FIGURES = list(sl_figures.NAMES)
 PIVOTS = list(sl_tables.PIVOTS)
 

@@ -17,6 +17,9 @@ rule sweep_shard:
         "logs/sweep/shard_{shard}.log",
     benchmark:
         "results/benchmarks/sweep_shard_{shard}.tsv"
+    # Longest first (softmaxlab.sweep.shard_priorities): on the default sweep the cores
+    # finish within a few seconds of each other instead of one idling for a job's length.
+    priority: lambda wildcards: SHARD_PRIORITIES[int(wildcards.shard)]
     conda:
         "../envs/softmaxlab.yaml"
     resources:

@@ -23,6 +23,8 @@ rule training:
         ),
     log:
         "logs/training.log",
+    # Before every sweep job: the sweep's digits cells read the logits it writes.
+    priority: len(SHARDS) + 1
     conda:
         "../envs/softmaxlab.yaml"
     params:

@@ -10,7 +10,8 @@ Three modules, whose names are all here (``from softmaxlab import sweep``, then
 
 - :mod:`softmaxlab.sweep.plan`: the cells (:class:`Cell`, :func:`cells`, the compute modes
   and the headline mode the claims, figures and tables read), their packing into jobs
-  (:func:`plan_shards`, :func:`shard_params`, :func:`job_mem_mb`) and into blocks of
+  (:func:`plan_shards`, :func:`shard_params`, :func:`job_mem_mb`, the order they start
+  in: :func:`shard_priorities`) and into blocks of
   vectors (:func:`block_rows`).
 - :mod:`softmaxlab.sweep.run`: the evaluation, :func:`evaluate_group` on a block of cells
   that differ only in scale, :func:`run_cells` a job's summary rows.
@@ -66,7 +67,9 @@ from .plan import (
     n_vectors,
     plan_shards,
     plugin_sources,
+    shard_cost,
     shard_params,
+    shard_priorities,
 )
 from .run import (
     PASS_BYTES,
@@ -120,7 +123,9 @@ __all__ = [
     "read_summary",
     "read_table",
     "run_cells",
+    "shard_cost",
     "shard_params",
+    "shard_priorities",
     "sort_summary",
     "stderr_progress",
     "write_csv",

@@ -176,8 +176,9 @@ def plan_shards(config: Mapping) -> list[list[Cell]]:
 #: about VECTOR_COST more (its summaries and the row-wise steps of the methods, whatever
 #: K), and each logit of a float64 cell's gradient vectors GRADIENT_COST more (the
 #: gradient and NLL metrics' forwards). Least squares on the default sweep's 11 jobs
-#: (fresh clone at 2f12c72): 0.49 s per 10^6 elements, 40 ms per 1000 vectors, 1.85 s per
-#: 10^6 gradient logits, every job's time within 10 s.
+#: (fresh clone at 2f12c72; the jobs took 4 to 66 s): 0.49 s per 10^6 elements, 40 ms per
+#: 1000 vectors, 1.85 s per 10^6 gradient logits, within 11 s of each job's time but the
+#: one that also compiled the kernels (left out of the fit).
 VECTOR_COST = 80
 GRADIENT_COST = 4
 

@@ -66,9 +66,6 @@ USE_KERNELS: bool = True
 NARROW: tuple[np.dtype, ...] = tuple(d for d in DTYPES.values() if d.itemsize < 4)
 
 
-_jit = jit  # numba.njit, cached where the kernels' code decides (softmaxlab.kernels.jit)
-
-
 def _kernels_on() -> bool:
     """Whether the compiled kernels run (numba importable and USE_KERNELS set)."""
     return AVAILABLE and USE_KERNELS
@@ -232,7 +229,7 @@ def _round_by_table(a: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return code.astype(fmt.codes).view(dtype)
 
 
-@_jit
+@jit
 def _round_codes(
     values,
     bits,
@@ -284,7 +281,7 @@ def _round_codes(
         out[i] = code | (sign_bit if b < 0 else 0)
 
 
-@_jit
+@jit
 def _round_codes_same_range(bits, out, abs_mask, inf_bits, shift, nan_code, sign_bit):
     """:func:`_round_codes` for a format with the source's exponent field (bfloat16 from
     float32): its subnormals are the source's, cut short, so the bit rounding alone is
@@ -332,7 +329,7 @@ def widen(a, to=np.float32) -> np.ndarray:
     return out
 
 
-@_jit
+@jit
 def _gather(table, codes, out):
     """out[i] = table[codes[i]]: every code indexes the table (it has an entry per bit
     pattern), so no bounds to check."""
@@ -340,7 +337,7 @@ def _gather(table, codes, out):
         out[i] = table[codes[i]]
 
 
-@_jit
+@jit
 def _widen_bfloat16(codes, out):
     """bfloat16 codes to the float32 or float64 ``out``: a bfloat16 is the top half of a
     float32 (ml_dtypes' cast to float64 goes through that float32 too, NaNs included)."""
@@ -378,7 +375,7 @@ def finite_rows(a) -> np.ndarray:
     return out
 
 
-@_jit
+@jit
 def _finite_rows(codes, mask, out):
     """out[i]: no entry of row i has every bit of ``mask`` set (counts, no early exit:
     the loop vectorises)."""
@@ -423,7 +420,7 @@ def _isfinite(a: np.ndarray) -> np.ndarray:
     return np.isfinite(a)
 
 
-@_jit
+@jit
 def _overflow_rows(wide, wide_mask, narrow, narrow_mask, out):
     """out[i]: some j has wide[i, j] finite and narrow[i, j] not (bits and masks as in
     :func:`_finite_rows`)."""
@@ -478,7 +475,7 @@ def _float32_rounding(dtype: np.dtype) -> tuple:
 _I32 = np.int32
 
 
-@_jit
+@jit
 def _round_float32_codes(
     bits, shift, keep_mask, min_normal_bits, magic, max_bits, overflow_bits, nan_bits, keep_payload
 ):

@@ -93,12 +93,10 @@ PW_BLOCKSIZE = 128
 
 
 # Helpers are not inlined by numba (LLVM still may): inlining every helper took
-# compilation from 4 s to 9 s. _jit_inlined inlines the few whose calls cost: row_metrics'
-# per-row helpers, whose calls (each array passed as its fields, the frame, the status
-# check) cost a fifth of a row of K = 3 to 10; inlining the three costs 0.7 s of
-# compilation.
-_jit = jit
-_jit_inlined = jit(inline=True)
+# compilation from 4 s to 9 s. jit(inline=True) marks the few whose calls cost:
+# row_metrics' per-row helpers, whose calls (each array passed as its fields, the frame,
+# the status check) cost a fifth of a row of K = 3 to 10; inlining the three costs 0.7 s
+# of compilation.
 
 
 if numba is not None:
@@ -224,7 +222,7 @@ else:  # plain Python, the same values
 _MAGNITUDE = 0x7FFFFFFFFFFFFFFF
 
 
-@_jit
+@jit
 def _order_key(v):
     """An int64 whose integer order is the order of the float64 v (with -0.0 below +0.0;
     NaN anywhere): its bits, the magnitude bits flipped where v is negative. Maxima of
@@ -234,7 +232,7 @@ def _order_key(v):
     return b ^ ((b >> 63) & _MAGNITUDE)
 
 
-@_jit
+@jit
 def _key_value(key):
     """The float64 whose :func:`_order_key` is key (flipping the bits is its own inverse:
     the sign bit, which selects the flip, is not flipped)."""
@@ -245,7 +243,7 @@ def _key_value(key):
 _NEG_INF_KEY = int(np.float64(-np.inf).view(np.int64)) ^ _MAGNITUDE
 
 
-@_jit
+@jit
 def padded_stride(n: int) -> int:
     """The row stride (in float64 entries) at least n that puts the starts of up to 64
     rows in different L1 sets: 8 past a multiple of 64. (4 KiB, 512 entries, spans the 64
@@ -270,7 +268,7 @@ STACK_FRAMES = 64
 MAX_RANGES = 4
 
 
-@_jit
+@jit
 def pairwise_stack():
     """Scratch for :func:`pairwise_sum`'s walk, allocated once per kernel call: the frames'
     spans and phases (int64 (STACK_FRAMES, 3)) and their left halves' sums (float64,
@@ -278,7 +276,7 @@ def pairwise_stack():
     return np.empty((STACK_FRAMES, 3), dtype=np.int64), np.empty(STACK_FRAMES * MAX_RANGES)
 
 
-@_jit
+@jit
 def _block_sum(a, start, n):
     """numpy's pairwise sum of the float64 a[start:start + n] for n <= PW_BLOCKSIZE: below 8
     entries a sequential sum from -0.0; else eight accumulators, r_l = a[start + l] then
@@ -293,7 +291,7 @@ def _block_sum(a, start, n):
     return res
 
 
-@_jit_inlined
+@jit(inline=True)
 def _block_sums(a, start, stride, n):
     """:func:`_block_sum` of the four ranges a[start + c stride:start + c stride + n],
     c = 0..3, the four in one loop (:func:`_sum_lanes4`), and the remainders in one loop:
@@ -312,7 +310,7 @@ def _block_sums(a, start, stride, n):
     return s0, s1, s2, s3
 
 
-@_jit
+@jit
 def _leaf_sums(a, start, stride, ranges, n):
     """The block sums of one leaf of :func:`_pairwise_sums`' walk: of four ranges, or of
     the one range (then -0.0 thrice)."""
@@ -321,7 +319,7 @@ def _leaf_sums(a, start, stride, ranges, n):
     return _block_sum(a, start, n), -0.0, -0.0, -0.0
 
 
-@_jit
+@jit
 def _split(n):
     """Where numpy's pairwise sum splits n > PW_BLOCKSIZE entries: n / 2 rounded down to a
     multiple of 8 (the unroll factor)."""
@@ -329,7 +327,7 @@ def _split(n):
     return half - half % 8
 
 
-@_jit
+@jit
 def _pairwise_sums(a, start, stride, ranges, n, spans, partial):
     """numpy's pairwise sums (DOUBLE_pairwise_sum, numpy/_core/src/umath/loops_utils.h.src)
     of the float64 ranges a[start + c stride:start + c stride + n], c = 0..ranges - 1, as
@@ -385,7 +383,7 @@ def _pairwise_sums(a, start, stride, ranges, n, spans, partial):
         spans[top, 2] = 0
 
 
-@_jit
+@jit
 def pairwise_sum(a, start, n, spans, partial):
     """numpy's pairwise summation of the float64 a[start:start + n] (DOUBLE_pairwise_sum:
     :func:`_pairwise_sums` of the one range); spans, partial: from :func:`pairwise_stack`."""
@@ -394,7 +392,7 @@ def pairwise_sum(a, start, n, spans, partial):
     return _pairwise_sums(a, start, 0, 1, n, spans, partial)[0]
 
 
-@_jit
+@jit
 def row_sums(a):
     """What ``np.sum(a, axis=-1)`` returns for the C-contiguous float64 (n, K) array a:
     per row add's identity +0.0 plus the pairwise sum of the whole row (numpy does not
@@ -409,7 +407,7 @@ def row_sums(a):
     return out
 
 
-@_jit
+@jit
 def row_max(a, start, n):
     """The largest non-NaN value of a[start:start + n] (-inf if there is none), with
     eight independent running maxima (one comparison chain would serialise the loop);
@@ -449,7 +447,7 @@ def log_hardmax_masses(k: int) -> np.ndarray:
     return masses
 
 
-@_jit_inlined
+@jit(inline=True)
 def _hardmax(x, i):
     """(maximum, count) of the row x[i] of the (n, K) float32 or float64 x: its largest
     entry as float64 and how many entries equal it, the hardmax's m; (NaN, 0) where the
@@ -472,7 +470,7 @@ def _hardmax(x, i):
     return top, count
 
 
-@_jit_inlined
+@jit(inline=True)
 def _ln_p(v, log_v):
     """ln v as np.log gives it, from log_v, which row_metrics' caller computes only where
     v > 0 (:func:`row_metrics`): -inf where v is +-0, NaN where v < 0 or v is NaN."""
@@ -481,7 +479,7 @@ def _ln_p(v, log_v):
     return -np.inf if v == 0 else np.nan
 
 
-@_jit
+@jit
 def _tied_kl(x, p, log_p, i, top, h, log_h, scratch, spans, partial):
     """KL(h || p) of the row i with m > 1 maximisers (x[i] == top), h = 1/m and
     log_h = ln h: the row sum of the terms h (ln h - ln p_j) at the maximisers and +0.0
@@ -493,7 +491,7 @@ def _tied_kl(x, p, log_p, i, top, h, log_h, scratch, spans, partial):
     return 0.0 + pairwise_sum(scratch, 0, k, spans, partial)
 
 
-@_jit_inlined
+@jit(inline=True)
 def _errors(p, r, i):
     """metrics.errors of the row p[:K] (float64) against the row r[i] of the float64
     reference r (n, K): (underflow, max_abs_error, max_rel_error). underflow: some p_j = 0
@@ -526,7 +524,7 @@ def _errors(p, r, i):
     return (1.0 if underflow else 0.0), abs_err, rel_err
 
 
-@_jit
+@jit
 def row_metrics(x, p, log_p, r, log_masses, tol, out):
     """Fill ``out`` (len(OUTPUTS), n), rows contiguous (:func:`output_rows`), with every
     metric of ``OUTPUTS`` per row.

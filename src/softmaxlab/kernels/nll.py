@@ -33,11 +33,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from softmaxlab.kernels.jit import jit
 from softmaxlab.kernels.metrics import (
     AVAILABLE,
     PW_BLOCKSIZE,
     _block_sum,
-    _jit,
     pairwise_stack,
     pairwise_sum,
     row_max,
@@ -46,7 +46,7 @@ from softmaxlab.kernels.metrics import (
 __all__ = ["AVAILABLE", "centred_gradient_norms"]
 
 
-@_jit
+@jit
 def _row_sum(a, k, spans, partial):
     """np.sum of a[:k] as numpy sums a contiguous row: +0.0 plus the pairwise sum (short
     rows call the block sum directly: passing the walk's stack costs more than summing)."""
@@ -55,7 +55,7 @@ def _row_sum(a, k, spans, partial):
     return 0.0 + pairwise_sum(a, 0, k, spans, partial)
 
 
-@_jit
+@jit
 def centred_gradient_norms(factor, scale, weights, top, shift, targets, c, resolved):
     """(norm, largest), float64 arrays of targets' shape (m, n): ||g||_2 and max_i |g_i| of
     g = r - shift * sum(r), r = (factor * scale) * (d - d . weights), d = v - v[top],

@@ -107,10 +107,9 @@ _TWO52 = 4503599627370496.0
 _SQRT2 = 1.4142135623730951
 
 
-_jit = jit
-# The small helpers of the hot loops are inlined by numba: LLVM does not inline across
-# numba's calling convention (a call per entry kept the loops from vectorising).
-_jit_inline = jit(inline=True)
+# The small helpers of the hot loops are jit(inline=True), inlined by numba: LLVM does
+# not inline across numba's calling convention (a call per entry kept the loops from
+# vectorising).
 
 
 if numba is not None:
@@ -142,7 +141,7 @@ else:  # never called without numba (callers run the numpy bodies); defined for 
         return float(np.int64(bits).view(np.float64))
 
 
-@_jit_inline
+@jit(inline=True)
 def _fast_pow(t, a):
     """t^a for a normal t in (0, 1] and a > 0, without a libm call: exp(a ln t) with ln t
     from the exponent and mantissa bits (mantissa in [sqrt(1/2), sqrt 2), ln m = 2 atanh(s),
@@ -196,7 +195,7 @@ def _fast_pow(t, a):
     return taylor * scale if k > -1020.0 else 0.0
 
 
-@_jit
+@jit
 def _kind(r):
     """The exponent r as a small integer 1 to 4 when it is one (their powers are products),
     else 0 (pow)."""
@@ -206,7 +205,7 @@ def _kind(r):
     return 0
 
 
-@_jit_inline
+@jit(inline=True)
 def _two_product(a, b):
     """(h, l) with h = fl(a b) and h + l = a b exactly (Dekker 1971, with Veltkamp's
     split: numba has no fused multiply-add), for |a b| well inside float64's range."""
@@ -220,7 +219,7 @@ def _two_product(a, b):
     return h, ((a_hi * b_hi - h) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
 
 
-@_jit_inline
+@jit(inline=True)
 def _power(t, r, kind):
     """t^r in float64 for t >= 0, as accurate as pow (about half an ulp): t for r = 1;
     t t for r = 2 (one rounding); for r = 3 and 4 products carried exactly as sums of two
@@ -241,7 +240,7 @@ def _power(t, r, kind):
     return t**r
 
 
-@_jit_inline
+@jit(inline=True)
 def _add(total, err, term):
     """One step of Neumaier's compensated sum: (total + term, the running error)."""
     s = total + term
@@ -251,7 +250,7 @@ def _add(total, err, term):
     return s, err + ((big - s) + small)
 
 
-@_jit
+@jit
 def _row_max(a):
     """The largest non-NaN entry of the row a (-inf if none), with four independent running
     maxima (one comparison chain serialises the loop). Returned as a float64 (exact)."""
@@ -270,7 +269,7 @@ def _row_max(a):
     return r2 if r2 > r0 else r0
 
 
-@_jit
+@jit
 def _row_sum(a):
     """The sum of the row a (float32 or float64) in float64, Neumaier-compensated in four
     interleaved lanes: within about an ulp of the exact sum."""
@@ -291,7 +290,7 @@ def _row_sum(a):
     return total + err
 
 
-@_jit
+@jit
 def _inverse_root(n, r, kind):
     """n^(-1/r) for a count n >= 1."""
     if kind == 1:
@@ -301,7 +300,7 @@ def _inverse_root(n, r, kind):
     return np.float64(n) ** (-1.0 / r)
 
 
-@_jit
+@jit
 def _start(cand, count, total, cmin, r, kind, counts, sums):
     """A lower bound of the root tau of f(tau) = sum (cand_i - tau)_+^r - 1 (r >= 1, max
     cand = 0), from Jensen's inequality: for any subset T of the candidates and tau below
@@ -333,7 +332,7 @@ def _start(cand, count, total, cmin, r, kind, counts, sums):
     return best
 
 
-@_jit
+@jit
 def _raise(values, n, r, kind, fast):
     """values[:n] <- values[:n]^r in place (float64, each >= 0): :func:`_fast_pow` when
     ``fast`` (values > 0), else :func:`_power`. A loop of its own, so it vectorises (one
@@ -347,7 +346,7 @@ def _raise(values, n, r, kind, fast):
             values[j] = _power(values[j], r, kind)
 
 
-@_jit_inline
+@jit(inline=True)
 def _terms(t, r, kind, power):
     """(t^r, t^(r - 1), t^(r - 2), 1) for t > 0 and (0, 0, 0, 0) for t <= 0: the terms
     of Newton's sums and the count, computed for every t with selects (no branch to
@@ -371,7 +370,7 @@ def _terms(t, r, kind, power):
     return w * tp, w, v, positive
 
 
-@_jit
+@jit
 def _newton_sums(cand, count, tau, r, kind, powers):
     """Sums over the candidates with t_i = cand_i - tau > 0: (P, Q, R, n, t_min) with
     P = sum t^r (Neumaier-compensated: its rounding decides the last steps), Q = sum
@@ -417,7 +416,7 @@ def _newton_sums(cand, count, tau, r, kind, powers):
     return p_sum + p_err, q0 + q1, c0 + c1, n, min(m0, m1)
 
 
-@_jit
+@jit
 def _compact(cand, count, tau):
     """Move the candidates above tau to the front of cand (in order); their number."""
     kept = 0
@@ -428,7 +427,7 @@ def _compact(cand, count, tau):
     return kept
 
 
-@_jit
+@jit
 def _tau_newton(cand, count, total, cmin, r, rel_tol, counts, sums, powers):
     """The root tau of sum (cand_i - tau)_+^r = 1 for r >= 1 and max cand = 0 (the module
     docstring): Newton's method on F(tau) = (sum (cand_i - tau)_+^r)^(1/r) - 1 from the
@@ -481,7 +480,7 @@ def _tau_newton(cand, count, total, cmin, r, rel_tol, counts, sums, powers):
     return tau
 
 
-@_jit
+@jit
 def _tau_bisection(cand, count, r, rel_tol):
     """The root tau of sum (cand_i - tau)_+^r = 1 for max cand = 0 by bisection on
     [-1, 0] (f(-1) >= 0 > f(0) = -1), for any r > 0: halves until the bracket is below
@@ -508,7 +507,7 @@ def _tau_bisection(cand, count, r, rel_tol):
     return 0.5 * (lo + hi)
 
 
-@_jit
+@jit
 def _fill_powers(o, tau, r, kind, fast, support, powers, scratch):
     """o_j <- (o_j - tau)_+^r / sum_i (o_i - tau)_+^r. o holds z in x's dtype and tau is
     rounded to it, so the difference is one operation in x's dtype, as in the numpy
@@ -560,7 +559,7 @@ def _fill_powers(o, tau, r, kind, fast, support, powers, scratch):
         o[j] = o[j] / norm
 
 
-@_jit
+@jit
 def threshold_rows(x, am1, r, rel_tol, out):
     """p = (z - tau)_+^r / sum per row of the C-contiguous (n, K) float32 or float64 x into
     out (same shape and dtype), z = (x - max x) * am1: the module docstring's steps.

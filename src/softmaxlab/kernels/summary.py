@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from softmaxlab.kernels.metrics import AVAILABLE, _jit
+from softmaxlab.kernels.jit import jit
+from softmaxlab.kernels.metrics import AVAILABLE
 
 __all__ = ["AVAILABLE", "column_moments"]
 
 
-@_jit
+@jit
 def column_moments(values):
     """(n, total, m2, low, high) of each column of the C-contiguous float64 (rows,
     columns) block ``values``, NaN left out: the count of present values, their sum, the

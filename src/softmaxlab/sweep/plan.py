@@ -189,7 +189,7 @@ def shard_cost(config: Mapping, shard_cells: Iterable[Cell]) -> int:
     cost = 0
     for cell in shard_cells:
         n = n_vectors(config, cell.k)
-        cost += n * cell.k + VECTOR_COST * n
+        cost += cell_elements(config, cell) + VECTOR_COST * n
         if cell.dtype == "float64":
             cost += GRADIENT_COST * min(config["grad_vectors"], n) * cell.k
     return cost

@@ -26,7 +26,9 @@ from hypothesis.extra import numpy as hnp
 from scipy import special
 
 from softmaxlab import nll, normalize
+from softmaxlab.methods import check_params
 from softmaxlab.sampling import sample_z
+from softmaxlab.vjp import Pullback
 
 EPS = float(np.finfo(np.float64).eps)
 
@@ -295,6 +297,28 @@ def test_bad_input_is_one_clear_error():
         nll.nll_metrics(x, None, np.array([0, 1, 2]), "softmaxx")
     with pytest.raises(ValueError, match="k must be >= 1"):
         nll.draw_targets(1, "normal", 0, 3)
+
+
+def test_a_shared_pullback_gives_the_same_bits_and_a_foreign_one_is_refused():
+    """nll_metrics on the caller's Pullback (the sweep shares its forward pass with the
+    metric pass): the bits of its own; one of another array, method or parameters, or one
+    that does not track overflow, is one clear error rather than wrong metrics."""
+    x, x_far = _hard_rows(9, 9), _hard_rows(9, 1009)[::-1].copy()
+    y = np.random.default_rng(9).integers(0, 9, len(x))
+    params = check_params("softmax", {"stable": False})  # overflows on the 1e300 rows
+    back = Pullback(x, "softmax", params, track=True)
+    p, overflow = back.evaluated()
+    assert overflow.any()
+    got = nll.nll_metrics(x, x_far, y, "softmax", params, back)
+    _assert_same_bits(got, nll.nll_metrics(x, x_far, y, "softmax", params), "shared")
+    for foreign in (
+        Pullback(x.copy(), "softmax", params, track=True),
+        Pullback(x, "softmax", params),
+        Pullback(x, "softmax", check_params("softmax", {}), track=True),
+        Pullback(x, "linear", {}, track=True),
+    ):
+        with pytest.raises(ValueError, match="pullback must be"):
+            nll.nll_metrics(x, x_far, y, "softmax", params, foreign)
 
 
 def test_metric_tables_cover_every_metric():

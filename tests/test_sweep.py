@@ -285,6 +285,43 @@ def test_nll_wiring_leaves_every_other_metric_bit_for_bit(many_summary, monkeypa
     assert (without.loc[~before, "n"] == 0).all()
 
 
+@pytest.mark.parametrize(
+    "change",
+    [{}, {"dtypes": ["float64"], "grad_vectors": 700, "error_vectors": 2000}],
+    ids=["defaults", "error vectors beyond the gradient ones"],
+)
+def test_gradient_rows_measured_on_the_nll_forward_bit_for_bit(many_summary, monkeypatch, change):
+    """The float64 gradient rows take every metric from the NLL's forward pass at x
+    (sweep.run.SHARE_FORWARD), which skips the metric pass's own forward there: the same
+    summary bytes as with it, across the block boundary (grad_vectors 1400) and with the
+    error metrics' rows inside or beyond the gradient rows; gumbel_softmax (not row-wise)
+    keeps its own forward. The metric pass evaluates float64 on the other rows only."""
+    config = {**MANY, **change}
+    shared = many_summary if not change else sweep.run_cells(config, sweep.cells(config))
+    evaluated = []
+
+    def counting(x, name, **kwargs):
+        if x.dtype == np.float64:
+            evaluated.append((name, len(x)))
+        return evaluate(x, name, **kwargs)
+
+    monkeypatch.setattr(sweep.run, "evaluate", counting)
+    monkeypatch.setattr(sweep.run, "SHARE_FORWARD", False)
+    alone = sweep.run_cells(config, sweep.cells(config))
+    pd.testing.assert_frame_equal(shared, alone, check_exact=True)
+    unshared = dict.fromkeys(evaluated, 0)
+    rows_alone = {name: sum(n for m, n in evaluated if m == name) for name, _ in unshared}
+    evaluated.clear()
+    monkeypatch.setattr(sweep.run, "SHARE_FORWARD", True)
+    sweep.run_cells(config, sweep.cells(config))
+    rows_shared = {name: sum(n for m, n in evaluated if m == name) for name, _ in unshared}
+    scales, n = len(MANY["scales"]), sweep.n_vectors(config, 100)
+    for name in ("linear", "sparsemax"):  # a label each (softmax has two)
+        assert rows_alone[name] == scales * n
+        assert rows_shared[name] == scales * (n - config["grad_vectors"])
+    assert rows_shared["gumbel_softmax"] == rows_alone["gumbel_softmax"] == scales * n
+
+
 def test_quantiles_from_the_first_quantile_vectors():
     config = {**MANY, "quantile_vectors": 500, "dtypes": ["float32"], "scales": [40.0]}
     cell = sweep.Cell("normal", 40.0, 100, "float32")

@@ -288,7 +288,7 @@ def _largest_magnitude(x: np.ndarray) -> np.ndarray:
     return np.maximum(np.max(x, axis=-1), -np.min(x, axis=-1))
 
 
-def _row_wise(method: str) -> bool:
+def row_wise(method: str) -> bool:
     """Whether each row of the method's output depends on that row alone, so that it can
     be evaluated on a subset of the rows with the same bits: every built-in but
     gumbel_softmax (its noise depends on the whole array's shape); plugins are not
@@ -326,7 +326,7 @@ def convexity_break(
     and no forward overflows (:func:`softmaxlab.evaluate`). ``p_y``: p_y at x when the
     caller has it, from a forward that did not overflow (saves one evaluation).
 
-    For the row-wise methods (:func:`_row_wise`) x' is evaluated only on the rows that
+    For the row-wise methods (:func:`row_wise`) x' is evaluated only on the rows that
     can still count, and the midpoint only on those whose x' counts too: the same values
     on the counted rows, and no forward for the others (sparse maps with the target
     outside the support, overflowing naive forms, underflowed p_y).
@@ -335,7 +335,7 @@ def convexity_break(
         p, overflow = evaluate(x, method, **params)
         p_y = np.where(overflow, np.nan, losses.target_prob(p, y))
     n = x.shape[0]
-    subsets = _row_wise(method)
+    subsets = row_wise(method)
     counted = (
         np.all(np.isfinite(x), axis=-1) & np.all(np.isfinite(x_partner), axis=-1) & (p_y >= TINY)
     )
@@ -364,7 +364,12 @@ def convexity_break(
 
 
 def nll_metrics(
-    x, x_partner, y, method: str, params: Mapping | None = None
+    x,
+    x_partner,
+    y,
+    method: str,
+    params: Mapping | None = None,
+    pullback: Pullback | None = None,
 ) -> dict[str, np.ndarray]:
     """Every metric of NLL_METRICS for each row of x (float64 arrays of shape (n,)).
 
@@ -372,9 +377,12 @@ def nll_metrics(
     segments' far endpoints, same shape (None: nll_convexity_break is NaN); y: the drawn
     targets, int array of shape (n,). ``params``: the method's parameters as
     :func:`softmaxlab.normalize` takes them (for gumbel_softmax the noise then depends on
-    the seed and on x's shape, and is the same at x, x' and the midpoint). ValueError for a
-    bad shape, a target outside [0, K), or what normalize refuses. Rows with a non-finite
-    logit or whose float64 forward overflows are NaN in every metric.
+    the seed and on x's shape, and is the same at x, x' and the midpoint). ``pullback``:
+    ``Pullback(x, method, params, track=True)`` when the caller has built it on this float64
+    x (the sweep measures its other metrics on the same forward pass); None builds it.
+    ValueError for a bad shape, a target outside [0, K), a pullback of another array, or
+    what normalize refuses. Rows with a non-finite logit or whose float64 forward
+    overflows are NaN in every metric.
     """
     params = check_params(method, params)
     x = _rows(x, "x")
@@ -387,7 +395,9 @@ def nll_metrics(
         return {name: np.empty(0, dtype=_F64) for name in NLL_METRICS}
     # One forward pass at x: p and its overflow flags exactly as softmaxlab.evaluate gives
     # them, and what the three gradients need.
-    back = Pullback(x, method, params, track=True)
+    back = Pullback(x, method, params, track=True) if pullback is None else pullback
+    if back.x is not x or not back.track or (back.method, back.params) != (method, params):
+        raise ValueError("nll_metrics: pullback must be Pullback(x, method, params, track=True)")
     p, overflow = back.evaluated()
     valid = np.all(np.isfinite(x), axis=-1) & ~overflow
     target_p = p[np.arange(n), y]

@@ -414,7 +414,7 @@ class Pullback:
     def __init__(self, x: np.ndarray, method: str, params: dict, output=None, track=False):
         if x.dtype != _F64 or x.ndim == 0 or x.size == 0:
             raise ValueError(f"Pullback needs float64 rows, got {x.dtype} of shape {x.shape}")
-        self.x, self.method, self.params = x, method, params
+        self.x, self.method, self.params, self.track = x, method, params, track
         self.forward = _Forward(x, method, params, output, track)
         self._apply: Apply | None = None
 

@@ -25,7 +25,7 @@ import pandas as pd
 from softmaxlab import nll
 from softmaxlab.config import method_specs
 from softmaxlab.dtypes import reference_dtype
-from softmaxlab.methods import evaluate, normalize
+from softmaxlab.methods import check_params, evaluate, normalize
 from softmaxlab.metrics import (
     GRAD_VANISHING_THRESHOLD,
     METRICS,
@@ -37,6 +37,7 @@ from softmaxlab.metrics import (
 )
 from softmaxlab.sampling import logits, sample_z_blocks, stream
 from softmaxlab.stats import RunningSummary
+from softmaxlab.vjp import Pullback
 
 from .io import COLUMNS, SUMMARY_TEXT
 from .plan import CHUNK_ELEMENTS, DRAW_BYTES_PER_LOGIT, Cell, block_rows, n_vectors
@@ -46,6 +47,10 @@ PASS_BYTES = 1 << 27
 
 
 PROGRESS_SECONDS = 10.0
+
+#: The float64 gradient rows get every metric from the NLL's forward pass at x
+#: (:func:`_fill_float64`); False: from the metric pass's own (the tests compare the two).
+SHARE_FORWARD: bool = True
 
 log = logging.getLogger("softmaxlab.sweep")
 
@@ -104,12 +109,15 @@ def _reference(x, name: str, call: dict, reference_rows) -> np.ndarray | None:
     return p_ref[reference_rows] if name == "gumbel_softmax" else p_ref
 
 
-def _fill_metrics(block, rows, x, name, call: dict, compute: str, reference_rows, p_ref) -> None:
+def _fill_metrics(
+    block, rows, x, name, call: dict, compute: str, reference_rows, p_ref, evaluated=None
+) -> None:
     """Every metric but the gradient and NLL ones, for the logits x (rounded to the cell's
     format, every entry finite) that are rows ``rows`` of block. The error metrics are
     measured on ``reference_rows`` of them (a mask; None: all) against p_ref (the
-    :func:`_reference` of those rows) and NaN on the others."""
-    p, overflow = evaluate(x, name, compute=compute, **call)
+    :func:`_reference` of those rows) and NaN on the others. ``evaluated``: the method's
+    (p, overflow) on x as :func:`softmaxlab.evaluate` gives them, when the caller has them."""
+    p, overflow = evaluate(x, name, compute=compute, **call) if evaluated is None else evaluated
     if reference_rows is None:
         metric_values = vector_metrics(x, p, overflow, p_ref)
     else:
@@ -138,10 +146,10 @@ def _fill_grad(block, rows, x: np.ndarray, directions: np.ndarray, name: str, ca
     )
 
 
-def _fill_nll(block, rows, x, x_far, targets, name: str, call: dict) -> None:
+def _fill_nll(block, rows, x, x_far, targets, name: str, call: dict, pullback=None) -> None:
     """The NLL metrics (softmaxlab.nll.nll_metrics) for rows ``rows`` of block: logits x,
-    the segments' far ends x_far and the targets of those rows."""
-    values = nll.nll_metrics(x, x_far, targets, name, call)
+    the segments' far ends x_far and the targets of those rows; ``pullback`` as there."""
+    values = nll.nll_metrics(x, x_far, targets, name, call, pullback)
     block[np.ix_(rows, _NLL_COLUMNS)] = np.column_stack([values[m] for m in nll.NLL_METRICS])
 
 
@@ -204,16 +212,17 @@ def _layout(group: list[Cell], n: int) -> _Layout:
     return _Layout(list(first_of_scale.values()), cell_rows, modes)
 
 
-def _fill_stacked(block, stack: _Stack, modes: dict, name, call, chunk_rows) -> None:
+def _fill_stacked(block, stack: _Stack, modes: dict, name, call, chunk_rows, skip=None) -> None:
     """Every metric but the gradient and NLL ones for every stack row in each compute mode
     (``modes``: _Layout.modes, which say the rows of block), ``chunk_rows`` at a time: on
     a chunk's rows whose rounded logits are all finite, the reference once (it does not
     depend on the mode), then each mode's method; NaN (left out of every summary) on the
-    others."""
+    others. ``skip``: a mask of the stack rows left out (their metrics are filled with
+    the gradient and NLL metrics: :func:`_fill_float64`), None for none."""
     total = len(stack.x)
     for start in range(0, total, chunk_rows):
         rows = np.arange(start, min(start + chunk_rows, total))
-        rows = rows[stack.finite[rows]]
+        rows = rows[stack.finite[rows] if skip is None else stack.finite[rows] & ~skip[rows]]
         if not rows.size:
             continue
         reference = None if stack.reference is None else stack.reference[rows]
@@ -245,11 +254,23 @@ def _fill_mode(block, targets, x, name, call, compute, reference_rows, p_ref) ->
     _fill_metrics(block, targets[held], x[held], name, call, compute, reference_rows, p_ref)
 
 
-def _fill_float64(block, n, stack: _Stack, far, name, call, draws, chunk_rows, block_rows_of):
+def _gradient_rows(stack: _Stack, n: int, n_grad: int) -> np.ndarray:
+    """The mask of the stack rows (n a scale) that are their scale's first n_grad rows:
+    the rows :func:`_fill_float64` measures."""
+    return np.arange(len(stack.x)) % n < n_grad
+
+
+def _fill_float64(
+    block, n, stack: _Stack, far, name, call, draws, chunk_rows, block_rows_of, with_metrics
+):
     """The gradient and NLL metrics of the first len(draws) rows of each float64 scale of
     the stack (n rows a scale; rows whose logits are all finite), ``chunk_rows`` of those
     at a time, into the rows of block that ``block_rows_of`` (a _Layout mode) says.
-    ``far``: the NLL segments' far ends, len(draws) rows a scale."""
+    ``far``: the NLL segments' far ends, len(draws) rows a scale. ``with_metrics``: the
+    other metrics of those rows too (:func:`_fill_metrics`), from the NLL's forward pass at
+    x (the same p and overflow bits as evaluate's), which saves the metric pass its own;
+    only for a method whose rows do not depend on each other (nll.row_wise), since these
+    chunks are not _fill_stacked's."""
     n_grad = len(draws)
     total = len(far)
     for start in range(0, total, chunk_rows):
@@ -262,8 +283,16 @@ def _fill_float64(block, n, stack: _Stack, far, name, call, draws, chunk_rows, b
         x = stack.x[rows]
         draw = far_rows % n_grad
         targets = block_rows_of[rows]
+        back = None
+        if with_metrics:
+            back = Pullback(x, name, check_params(name, call), track=True)
+            reference = None if stack.reference is None else stack.reference[rows]
+            p_ref = _reference(x, name, call, reference)
+            _fill_metrics(
+                block, targets, x, name, call, "native", reference, p_ref, back.evaluated()
+            )
         _fill_grad(block, targets, x, draws.directions[draw], name, call)
-        _fill_nll(block, targets, x, far[far_rows], draws.targets[draw], name, call)
+        _fill_nll(block, targets, x, far[far_rows], draws.targets[draw], name, call, back)
 
 
 def evaluate_group(
@@ -316,12 +345,18 @@ def evaluate_group(
         columns[:, _INPUT_NONFINITE] = input_nonfinite
         call = _method_call(name, params, config["seed"], group[0], block)
         noisy = name == "gumbel_softmax"  # a scale (its first n_grad rows) at a time
-        _fill_stacked(columns, stack, layout.modes, name, call, n if noisy else chunk_rows)
+        shared = SHARE_FORWARD and with_float64 and nll.row_wise(name) and len(layout.modes) == 1
+        skip = None
+        if shared:  # the gradient rows the float64 cells hold get every metric there
+            (block_rows_of,) = layout.modes.values()  # float64 computes natively only
+            skip = _gradient_rows(stack, n, n_grad) & (block_rows_of >= 0)
+        _fill_stacked(columns, stack, layout.modes, name, call, n if noisy else chunk_rows, skip)
         if with_float64:
-            for block_rows_of in layout.modes.values():  # one mode: float64 computes natively
+            for block_rows_of in layout.modes.values():
                 grad_chunk = n_grad if noisy else chunk_rows
                 _fill_float64(
-                    columns, n, stack, far, name, call, block_draws, grad_chunk, block_rows_of
+                    *(columns, n, stack, far, name, call, block_draws, grad_chunk),
+                    *(block_rows_of, shared),
                 )
     return [values[i * n : (i + 1) * n] for i in range(len(group))]
 

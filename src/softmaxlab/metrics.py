@@ -425,11 +425,13 @@ def directional_grad_norm(fn, x: np.ndarray, direction: np.ndarray) -> np.ndarra
     truncation and rounding error for central differences (Nocedal & Wright 2006, sec. 8.1).
     """
     x = np.asarray(x, dtype=np.float64)
-    h = np.cbrt(np.finfo(np.float64).eps) * np.maximum(
-        1.0, np.max(np.abs(x), axis=-1, keepdims=True)
-    )
+    # max|x| as max(max x, -min x): the same value without an |x| array (a zero's sign
+    # may differ, and max(1, .) drops it)
+    largest = np.maximum(np.max(x, axis=-1, keepdims=True), -np.min(x, axis=-1, keepdims=True))
+    h = np.cbrt(np.finfo(np.float64).eps) * np.maximum(1.0, largest)
     with np.errstate(all="ignore"):
-        diff = (fn(x + h * direction) - fn(x - h * direction)) / (2 * h)
+        step = h * direction
+        diff = (fn(x + step) - fn(x - step)) / (2 * h)
         return np.sqrt(np.sum(diff**2, axis=-1))
 
 

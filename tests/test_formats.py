@@ -296,6 +296,30 @@ def test_widen_is_astype_on_every_bit_pattern(engine, name, to):
     assert set(np.abs(wide).tolist()) == set(ladder(name)[:-1])
 
 
+def test_kept_widenings_are_computed_once_and_only_in_their_block():
+    """formats.keep + keeping_widenings (the sweep widens a chunk once for 32 methods): the
+    same array on every call for a kept array, its bits astype's; a fresh one for an
+    unkept array, an equal copy of a kept one, and outside the block; nested blocks keep
+    their own."""
+    x = every_value("float16")
+    with formats.keeping_widenings():
+        kept = formats.keep(x)
+        assert kept is x
+        first = formats.widen(x, np.float32)
+        assert formats.widen(x, np.float32) is first
+        assert_same_bits(first, x.astype(np.float32), "kept float32")
+        wide = formats.widen(x, np.float64)
+        assert wide is formats.widen(x, np.float64) and wide is not first
+        assert_same_bits(wide, x.astype(np.float64), "kept float64")
+        assert formats.widen(x.copy(), np.float32) is not first
+        with formats.keeping_widenings():
+            assert formats.widen(x, np.float32) is not first  # not kept in this block
+        assert formats.widen(x, np.float32) is first
+    assert formats.widen(x, np.float32) is not first
+    assert formats.keep(x) is x  # a no-op outside a block
+    assert formats.widen(x, np.float32) is not formats.widen(x, np.float32)
+
+
 def test_widen_of_the_wide_formats_is_astype(engine):
     x = np.array([1.5, -np.inf, np.nan, 2.0**-140], dtype=np.float32)
     assert_same_bits(formats.widen(x, np.float64), x.astype(np.float64), "float32")

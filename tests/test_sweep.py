@@ -2,6 +2,7 @@
 running summaries. Checked against the summaries of all the per-vector values at once,
 across groupings and passes, and for memory that does not grow with the vectors."""
 
+import importlib
 import itertools
 import tracemalloc
 
@@ -12,8 +13,10 @@ import pytest
 from scipy import special
 from sweeps import SMALL, TINY
 
+import softmaxlab
 from softmaxlab import config as sl_config
 from softmaxlab import nll, raw, stats, sweep
+from softmaxlab.kernels import formats
 from softmaxlab.methods import evaluate
 from softmaxlab.metrics import METRICS, NLL_DTYPE, RATE_METRICS, metric_ranges
 from softmaxlab.sampling import logits, sample_z
@@ -320,6 +323,67 @@ def test_gradient_rows_measured_on_the_nll_forward_bit_for_bit(many_summary, mon
         assert rows_alone[name] == scales * n
         assert rows_shared[name] == scales * (n - config["grad_vectors"])
     assert rows_shared["gumbel_softmax"] == rows_alone["gumbel_softmax"] == scales * n
+
+
+EVERY_FORMAT = sl_config.validate(
+    {
+        **MANY,
+        "dtypes": ["float64", "float32", "float16", "bfloat16", "float8_e4m3fn", "float8_e5m2"],
+        "compute": {"float16": ["float32", "native"], "bfloat16": ["float32", "native"]},
+        "scales": [0.5, 300.0],  # fp8 e4m3fn's input overflows at 300 on some vectors
+        "vectors": {"elements": 30_000, "min": 1, "max": 300},
+        "grad_vectors": 40,
+    }
+)
+
+
+def test_widenings_kept_per_chunk_change_no_bit_and_are_never_written(monkeypatch):
+    """Each chunk's logits are widened once for every method (formats.keeping_widenings):
+    the same summary bytes as widening them for every method, in every format and compute
+    mode; and no method, reference or metric pass writes to a kept widening (each still
+    holds its source's widening after the sweep)."""
+    kept = sweep.run_cells(EVERY_FORMAT, sweep.cells(EVERY_FORMAT))
+    widened = []
+    computed = formats._widen
+
+    def recording(a, to):
+        out = computed(a, to)
+        widened.append((a.copy(), to, out))
+        return out
+
+    monkeypatch.setattr(formats, "_widen", recording)
+    sweep.run_cells(EVERY_FORMAT, sweep.cells(EVERY_FORMAT))
+    assert len(widened) > 20
+    for source, to, out in widened:  # values and signs (long double's padding bytes vary)
+        expected = computed(source, to)
+        assert np.array_equal(out, expected, equal_nan=True), (source.dtype, to)
+        assert np.array_equal(np.signbit(out), np.signbit(expected)), (source.dtype, to)
+    monkeypatch.setattr(formats, "keep", lambda a: a)  # nothing kept: widened per method
+    each = sweep.run_cells(EVERY_FORMAT, sweep.cells(EVERY_FORMAT))
+    pd.testing.assert_frame_equal(kept, each, check_exact=True)
+
+
+def test_a_plugin_that_writes_to_its_input_changes_no_other_method(monkeypatch):
+    """A user's method gets its own copy of each chunk (the built-ins share one, and its
+    widenings): one that overwrites its input (beyond the probe vector that
+    register_method checks) leaves the other methods' values as they are without it."""
+    monkeypatch.setattr(importlib.import_module("softmaxlab.methods.registry"), "_REGISTERED", {})
+
+    def scribbling(x):
+        p = np.exp(x - x.max(axis=-1, keepdims=True))
+        if x.size > 100:
+            x[...] = 0  # a bad plugin, past the probe
+        return p / p.sum(axis=-1, keepdims=True)
+
+    softmaxlab.register_method("scribbling", scribbling)
+    config = sl_config.validate(
+        {**EVERY_FORMAT, "dtypes": ["float32", "float16"], "compute": {}, "grad_vectors": 0}
+    )
+    config["methods"] = [{"method": "scribbling"}, *MANY["methods"]]
+    with_plugin = sweep.run_cells(config, sweep.cells(config))
+    without = sweep.run_cells({**config, "methods": MANY["methods"]}, sweep.cells(config))
+    others = with_plugin[with_plugin["method"] != "scribbling"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(others, without, check_exact=True)
 
 
 def test_quantiles_from_the_first_quantile_vectors():

@@ -42,6 +42,7 @@ tests for finiteness: the same values, slower.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from dataclasses import dataclass
 
@@ -309,13 +310,55 @@ def decode_table(dtype, to=np.float32) -> np.ndarray:
     return table
 
 
+#: The arrays whose widenings are kept (:func:`keeping_widenings`): id -> (the array, its
+#: widenings by dtype); None outside that context.
+_KEPT: dict[int, tuple[np.ndarray, dict]] | None = None
+
+
+@contextlib.contextmanager
+def keeping_widenings():
+    """Within the block, :func:`widen` of an array registered with :func:`keep` (that very
+    object) computes each widening once and returns the same array on every later call.
+    For a caller that widens the same logits once per method: the sweep runs 32 methods
+    on each chunk, and each widens it to float32 (the method, the metric pass) and to
+    float64 (the reference), about a tenth of a float16 cell. Whoever receives a kept
+    widening must not write to it (no built-in method writes to its input)."""
+    global _KEPT
+    outer, _KEPT = _KEPT, {}
+    try:
+        yield
+    finally:
+        _KEPT = outer
+
+
+def keep(a: np.ndarray) -> np.ndarray:
+    """Register ``a`` (an ndarray no one will write to while registered) so that its
+    widenings are kept until the :func:`keeping_widenings` block ends; returns ``a``. A
+    no-op outside such a block."""
+    if _KEPT is not None:
+        _KEPT[id(a)] = (a, {})
+    return a
+
+
 def widen(a, to=np.float32) -> np.ndarray:
     """``a`` cast to the wider ``to``: the bits of ``a.astype(to)``. A narrow format to
     float32 or float64 is a gather from :func:`decode_table` (bfloat16's a 16-bit
     shift, which is all its cast is); anything else numpy's astype (float32 to
-    float64, float64 to long double, ...)."""
+    float64, float64 to long double, ...). For an array registered with :func:`keep`,
+    the widening computed at the first call (see :func:`keeping_widenings`)."""
     a = np.asarray(a)
     to = np.dtype(to)
+    kept = None if _KEPT is None else _KEPT.get(id(a))
+    if kept is None or kept[0] is not a:
+        return _widen(a, to)
+    widenings = kept[1]
+    if to not in widenings:
+        widenings[to] = _widen(a, to)
+    return widenings[to]
+
+
+def _widen(a: np.ndarray, to: np.dtype) -> np.ndarray:
+    """:func:`widen`, computed."""
     if a.dtype not in NARROW or to not in _SOURCES:
         return a.astype(to)
     codes = np.ascontiguousarray(a).view(_narrow(a.dtype).codes).reshape(a.shape)

@@ -25,7 +25,7 @@ import pandas as pd
 from softmaxlab import nll
 from softmaxlab.config import method_specs
 from softmaxlab.dtypes import reference_dtype
-from softmaxlab.methods import check_params, evaluate, normalize
+from softmaxlab.methods import check_params, evaluate, normalize, plugin
 from softmaxlab.metrics import (
     GRAD_VANISHING_THRESHOLD,
     METRICS,
@@ -212,21 +212,31 @@ def _layout(group: list[Cell], n: int) -> _Layout:
     return _Layout(list(first_of_scale.values()), cell_rows, modes)
 
 
-def _fill_stacked(block, stack: _Stack, modes: dict, name, call, chunk_rows, skip=None) -> None:
-    """Every metric but the gradient and NLL ones for every stack row in each compute mode
-    (``modes``: _Layout.modes, which say the rows of block), ``chunk_rows`` at a time: on
-    a chunk's rows whose rounded logits are all finite, the reference once (it does not
-    depend on the mode), then each mode's method; NaN (left out of every summary) on the
-    others. ``skip``: a mask of the stack rows left out (their metrics are filled with
-    the gradient and NLL metrics: :func:`_fill_float64`), None for none."""
+def _chunks(stack: _Stack, step: int, skip=None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The stack's rows ``step`` at a time: per chunk, its rows whose rounded logits are all
+    finite and not in ``skip`` (a mask of stack rows measured elsewhere: _fill_float64's;
+    None for none), and their logits; chunks without such a row are left out. Each chunk's
+    logits are registered with formats.keep, so that within evaluate_group's
+    keeping_widenings the methods widen them once, not once each."""
+    from softmaxlab.kernels import formats  # imports numba on the first call
+
     total = len(stack.x)
-    for start in range(0, total, chunk_rows):
-        rows = np.arange(start, min(start + chunk_rows, total))
+    chunks = []
+    for start in range(0, total, step):
+        rows = np.arange(start, min(start + step, total))
         rows = rows[stack.finite[rows] if skip is None else stack.finite[rows] & ~skip[rows]]
-        if not rows.size:
-            continue
+        if rows.size:
+            chunks.append((rows, formats.keep(stack.x[rows] if rows.size < total else stack.x)))
+    return chunks
+
+
+def _fill_stacked(block, stack: _Stack, modes: dict, name, call, chunks) -> None:
+    """Every metric but the gradient and NLL ones for the stack rows of ``chunks``
+    (:func:`_chunks`: the rows NaN elsewhere, left out of every summary) in each compute
+    mode (``modes``: _Layout.modes, which say the rows of block), a chunk at a time: the
+    reference once (it does not depend on the mode), then each mode's method."""
+    for rows, x in chunks:
         reference = None if stack.reference is None else stack.reference[rows]
-        x = stack.x[rows] if rows.size < total else stack.x
         p_ref = _reference(x, name, call, reference)
         for compute, block_rows_of in modes.items():
             targets = block_rows_of[rows]
@@ -315,7 +325,9 @@ def evaluate_group(
     which amortises numpy's per-call cost over the scales without changing any value
     (every method but gumbel_softmax is row-wise); per chunk, the method's reference
     (float64 for a narrow format) is computed once and each mode's output measured against
-    it, so a format's second mode costs only its own method and metrics. gumbel_softmax's
+    it, so a format's second mode costs only its own method and metrics; a chunk's logits
+    are widened (to float32 for the method and the metric pass, to float64 for the
+    reference) once for every method (formats.keeping_widenings). gumbel_softmax's
     noise depends on the shape of the array it runs on, so it runs a scale at a time, as
     on a cell of its own; its noise is drawn per (distribution, K) and block
     (:func:`_method_call`), the same for every cell of the group. The gradient and NLL
@@ -340,24 +352,34 @@ def evaluate_group(
     )
     values = np.full((len(group) * n, len(specs) * width), np.nan)
     input_nonfinite = ~stack.finite[layout.cell_rows]
-    for m, (name, params, _label) in enumerate(specs):
-        columns = values[:, m * width : (m + 1) * width]
-        columns[:, _INPUT_NONFINITE] = input_nonfinite
-        call = _method_call(name, params, config["seed"], group[0], block)
-        noisy = name == "gumbel_softmax"  # a scale (its first n_grad rows) at a time
-        shared = SHARE_FORWARD and with_float64 and nll.row_wise(name) and len(layout.modes) == 1
-        skip = None
-        if shared:  # the gradient rows the float64 cells hold get every metric there
-            (block_rows_of,) = layout.modes.values()  # float64 computes natively only
-            skip = _gradient_rows(stack, n, n_grad) & (block_rows_of >= 0)
-        _fill_stacked(columns, stack, layout.modes, name, call, n if noisy else chunk_rows, skip)
-        if with_float64:
-            for block_rows_of in layout.modes.values():
-                grad_chunk = n_grad if noisy else chunk_rows
-                _fill_float64(
-                    *(columns, n, stack, far, name, call, block_draws, grad_chunk),
-                    *(block_rows_of, shared),
-                )
+    skip = None  # the gradient rows the float64 cells hold: every metric from the NLL's pass
+    if SHARE_FORWARD and with_float64 and len(layout.modes) == 1:
+        (block_rows_of,) = layout.modes.values()  # float64 computes natively only
+        skip = _gradient_rows(stack, n, n_grad) & (block_rows_of >= 0)
+    chunkings: dict[tuple[int, bool], list] = {}  # (rows a chunk, skipping) -> _chunks
+    from softmaxlab.kernels.formats import keeping_widenings  # numba, on the first call
+
+    with keeping_widenings():
+        for m, (name, params, _label) in enumerate(specs):
+            columns = values[:, m * width : (m + 1) * width]
+            columns[:, _INPUT_NONFINITE] = input_nonfinite
+            call = _method_call(name, params, config["seed"], group[0], block)
+            noisy = name == "gumbel_softmax"  # a scale (its first n_grad rows) at a time
+            shared = skip is not None and nll.row_wise(name)
+            key = (n if noisy else chunk_rows, shared)
+            if key not in chunkings:
+                chunkings[key] = _chunks(stack, key[0], skip if shared else None)
+            chunks = chunkings[key]
+            if plugin(name) is not None:  # its own copies: a plugin may write to its input
+                chunks = [(rows, x.copy()) for rows, x in chunks]
+            _fill_stacked(columns, stack, layout.modes, name, call, chunks)
+            if with_float64:
+                for block_rows_of in layout.modes.values():
+                    grad_chunk = n_grad if noisy else chunk_rows
+                    _fill_float64(
+                        *(columns, n, stack, far, name, call, block_draws, grad_chunk),
+                        *(block_rows_of, shared),
+                    )
     return [values[i * n : (i + 1) * n] for i in range(len(group))]
 
 

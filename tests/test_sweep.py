@@ -365,8 +365,9 @@ def test_widenings_kept_per_chunk_change_no_bit_and_are_never_written(monkeypatc
 
 def test_a_plugin_that_writes_to_its_input_changes_no_other_method(monkeypatch):
     """A user's method gets its own copy of each chunk (the built-ins share one, and its
-    widenings): one that overwrites its input (beyond the probe vector that
-    register_method checks) leaves the other methods' values as they are without it."""
+    widenings, and the float64 gradient rows' logits and far ends): one that overwrites
+    its input (beyond the probe vector that register_method checks) leaves the other
+    methods' values as they are without it."""
     monkeypatch.setattr(importlib.import_module("softmaxlab.methods.registry"), "_REGISTERED", {})
 
     def scribbling(x):
@@ -377,7 +378,7 @@ def test_a_plugin_that_writes_to_its_input_changes_no_other_method(monkeypatch):
 
     softmaxlab.register_method("scribbling", scribbling)
     config = sl_config.validate(
-        {**EVERY_FORMAT, "dtypes": ["float32", "float16"], "compute": {}, "grad_vectors": 0}
+        {**EVERY_FORMAT, "dtypes": ["float64", "float32", "float16"], "compute": {}}
     )
     config["methods"] = [{"method": "scribbling"}, *MANY["methods"]]
     with_plugin = sweep.run_cells(config, sweep.cells(config))

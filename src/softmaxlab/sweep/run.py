@@ -137,9 +137,7 @@ _INPUT_NONFINITE = METRICS.index("input_nonfinite")
 
 def _fill_grad(block, rows, x: np.ndarray, directions: np.ndarray, name: str, call: dict):
     """grad_norm and grad_vanishes (float64 central differences) for rows ``rows`` of block."""
-    grad = directional_grad_norm(
-        lambda y: normalize(y, name, **call), x.astype(np.float64), directions
-    )
+    grad = directional_grad_norm(lambda y: normalize(y, name, **call), x, directions)
     block[rows, METRICS.index("grad_norm")] = grad
     block[rows, METRICS.index("grad_vanishes")] = np.where(
         np.isnan(grad), np.nan, grad < GRAD_VANISHING_THRESHOLD
@@ -270,39 +268,69 @@ def _gradient_rows(stack: _Stack, n: int, n_grad: int) -> np.ndarray:
     return np.arange(len(stack.x)) % n < n_grad
 
 
-def _fill_float64(
-    block, n, stack: _Stack, far, name, call, draws, chunk_rows, block_rows_of, with_metrics
-):
-    """The gradient and NLL metrics of the first len(draws) rows of each float64 scale of
-    the stack (n rows a scale; rows whose logits are all finite), ``chunk_rows`` of those
-    at a time, into the rows of block that ``block_rows_of`` (a _Layout mode) says.
-    ``far``: the NLL segments' far ends, len(draws) rows a scale. ``with_metrics``: the
-    other metrics of those rows too (:func:`_fill_metrics`), from the NLL's forward pass at
-    x (the same p and overflow bits as evaluate's), which saves the metric pass its own;
-    only for a method whose rows do not depend on each other (nll.row_wise), since these
-    chunks are not _fill_stacked's."""
+@dataclass(frozen=True)
+class _GradientChunk:
+    """A chunk of the float64 gradient rows and what every method reads there: the stack
+    rows, their rows in block, their logits, the NLL segments' far ends, the gradient
+    directions and the NLL targets (made once per block: :func:`_gradient_chunks`)."""
+
+    rows: np.ndarray
+    block_rows: np.ndarray
+    x: np.ndarray
+    far: np.ndarray
+    directions: np.ndarray
+    targets: np.ndarray
+
+    def copied(self) -> _GradientChunk:
+        """The chunk with its own copies of the arrays a method reads (x, far ends)."""
+        return _GradientChunk(
+            *(self.rows, self.block_rows, self.x.copy(), self.far.copy()),
+            *(self.directions, self.targets),
+        )
+
+
+def _gradient_chunks(n, stack: _Stack, far, draws, chunk_rows, block_rows_of):
+    """The first len(draws) rows of each float64 scale of the stack (n rows a scale; rows
+    whose logits are all finite), ``chunk_rows`` of those at a time, as _GradientChunks
+    whose block rows ``block_rows_of`` (a _Layout mode) says; chunks without such a row are
+    left out. ``far``: the NLL segments' far ends, len(draws) rows a scale."""
     n_grad = len(draws)
     total = len(far)
+    chunks = []
     for start in range(0, total, chunk_rows):
         far_rows = np.arange(start, min(start + chunk_rows, total))
         rows = (far_rows // n_grad) * n + far_rows % n_grad  # the scales' first n_grad rows
         keep = stack.finite[rows] & (block_rows_of[rows] >= 0)
         rows, far_rows = rows[keep], far_rows[keep]
-        if not rows.size:
-            continue
-        x = stack.x[rows]
-        draw = far_rows % n_grad
-        targets = block_rows_of[rows]
+        if rows.size:
+            draw = far_rows % n_grad
+            chunks.append(
+                _GradientChunk(
+                    *(rows, block_rows_of[rows], stack.x[rows], far[far_rows]),
+                    *(draws.directions[draw], draws.targets[draw]),
+                )
+            )
+    return chunks
+
+
+def _fill_float64(block, stack: _Stack, chunks, name, call, with_metrics) -> None:
+    """The gradient and NLL metrics of the float64 gradient rows, a _GradientChunk at a
+    time. ``with_metrics``: the other metrics of those rows too (:func:`_fill_metrics`),
+    from the NLL's forward pass at x (the same p and overflow bits as evaluate's), which
+    saves the metric pass its own; only for a method whose rows do not depend on each
+    other (nll.row_wise), since these chunks are not _fill_stacked's."""
+    for chunk in chunks:
+        x, targets = chunk.x, chunk.block_rows
         back = None
         if with_metrics:
             back = Pullback(x, name, check_params(name, call), track=True)
-            reference = None if stack.reference is None else stack.reference[rows]
+            reference = None if stack.reference is None else stack.reference[chunk.rows]
             p_ref = _reference(x, name, call, reference)
             _fill_metrics(
                 block, targets, x, name, call, "native", reference, p_ref, back.evaluated()
             )
-        _fill_grad(block, targets, x, draws.directions[draw], name, call)
-        _fill_nll(block, targets, x, far[far_rows], draws.targets[draw], name, call, back)
+        _fill_grad(block, targets, x, chunk.directions, name, call)
+        _fill_nll(block, targets, x, chunk.far, chunk.targets, name, call, back)
 
 
 def evaluate_group(
@@ -357,6 +385,7 @@ def evaluate_group(
         (block_rows_of,) = layout.modes.values()  # float64 computes natively only
         skip = _gradient_rows(stack, n, n_grad) & (block_rows_of >= 0)
     chunkings: dict[tuple[int, bool], list] = {}  # (rows a chunk, skipping) -> _chunks
+    gradient_chunkings: dict[tuple[int, str], list] = {}  # (rows, mode) -> _gradient_chunks
     from softmaxlab.kernels.formats import keeping_widenings  # numba, on the first call
 
     with keeping_widenings():
@@ -374,12 +403,16 @@ def evaluate_group(
                 chunks = [(rows, x.copy()) for rows, x in chunks]
             _fill_stacked(columns, stack, layout.modes, name, call, chunks)
             if with_float64:
-                for block_rows_of in layout.modes.values():
-                    grad_chunk = n_grad if noisy else chunk_rows
-                    _fill_float64(
-                        *(columns, n, stack, far, name, call, block_draws, grad_chunk),
-                        *(block_rows_of, shared),
-                    )
+                for mode, block_rows_of in layout.modes.items():
+                    key = (n_grad if noisy else chunk_rows, mode)
+                    if key not in gradient_chunkings:
+                        gradient_chunkings[key] = _gradient_chunks(
+                            n, stack, far, block_draws, key[0], block_rows_of
+                        )
+                    chunks = gradient_chunkings[key]
+                    if plugin(name) is not None:
+                        chunks = [chunk.copied() for chunk in chunks]
+                    _fill_float64(columns, stack, chunks, name, call, shared)
     return [values[i * n : (i + 1) * n] for i in range(len(group))]
 
 

@@ -23,6 +23,7 @@ import pandas as pd
 from softmaxlab import plugins
 from softmaxlab.dtypes import get_dtype
 from softmaxlab.methods import COMPUTE_MODES, plugin
+from softmaxlab.metrics import NLL_DTYPE
 from softmaxlab.sampling import EMPIRICAL, empirical_k, vectors_per_cell
 
 # Logits evaluated at once bound a job's working memory (about 40 arrays of this many
@@ -190,7 +191,7 @@ def shard_cost(config: Mapping, shard_cells: Iterable[Cell]) -> int:
     for cell in shard_cells:
         n = n_vectors(config, cell.k)
         cost += cell_elements(config, cell) + VECTOR_COST * n
-        if cell.dtype == "float64":
+        if cell.dtype == NLL_DTYPE:  # the format whose cells get the gradient metrics
             cost += GRADIENT_COST * min(config["grad_vectors"], n) * cell.k
     return cost
 

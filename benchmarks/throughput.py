@@ -3,7 +3,10 @@
 Run from the repository root: ``python benchmarks/throughput.py`` (``make bench``).
 
 On an array of ``--rows`` x ``--k`` standard normal logits (times ``--scale``), for each
-dtype it times, best of ``--repeats`` runs with ``time.perf_counter``:
+dtype it times, best of ``--repeats`` runs with ``time.perf_counter``. The defaults are the
+default config's cell (config/config.yaml): K = 1000, its vectors per cell at that K (1000),
+its ``grad_vectors`` (256) and ``error_vectors`` (32), so that the full evaluation costs
+what one cell of ``make report`` costs per method:
 
 - ``np.exp(x)``: one elementwise pass, the floor any exp-based normalisation pays;
 - ``scipy.special.softmax(x, axis=-1)``: the reference implementation
@@ -13,7 +16,8 @@ dtype it times, best of ``--repeats`` runs with ``time.perf_counter``:
   (``softmaxlab.sweep.evaluate_group`` on a one-cell group with a one-method spec list:
   rounding scale * z to the dtype, the method via ``softmaxlab.methods.evaluate``, the same
   method on the wider reference format, ``softmaxlab.metrics.vector_metrics`` and the
-  float64 directional derivative on the first ``grad_vectors`` rows);
+  float64 directional derivative and NLL metrics on the first ``--grad-vectors`` rows, the
+  float64 cells' long double reference on the first ``--error-vectors``);
 - and the parts of that evaluation, in the sweep's chunks of about
   ``sweep.CHUNK_ELEMENTS`` logits: the method via ``methods.evaluate``, the reference
   (the cast to the wider format and ``normalize`` there), the two together (the floor of
@@ -60,7 +64,7 @@ import scipy.special
 
 import softmaxlab
 from softmaxlab import allocator, metrics, sweep
-from softmaxlab.config import load_schema, method_specs
+from softmaxlab.config import load_config_file, method_specs, validate
 from softmaxlab.dtypes import reference_dtype
 from softmaxlab.methods import evaluate, normalize
 from softmaxlab.metrics import vector_metrics
@@ -70,6 +74,10 @@ TARGETS = {
     "normalize": (("float64", "float32"), 1.0),
     "full evaluation": (("float64", "float32", "float16"), 3.0),
 }
+
+
+#: The default sweep (config/config.yaml, validated): the benchmark's defaults are its cell's.
+DEFAULT_CONFIG = validate(load_config_file(Path(__file__).parents[1] / "config" / "config.yaml"))
 
 
 def best_time(fn, repeats: int) -> float:
@@ -101,16 +109,18 @@ def machine() -> str:
     )
 
 
-def full_evaluation(z: np.ndarray, dtype: str, scale: float, method: str, grad_vectors: int):
+def full_evaluation(
+    z: np.ndarray, dtype: str, scale: float, method: str, grad_vectors: int, error_vectors: int
+):
     """A closure running what one sweep cell costs for one method (sweep.evaluate_group)."""
     n, k = z.shape
     config = {
         "seed": 0,
         "grad_vectors": grad_vectors,
+        "error_vectors": error_vectors,
         "methods": [{"method": method}],
         "distributions": {"normal": {"family": "normal"}},
     }
-    config["error_vectors"] = load_schema()["properties"]["error_vectors"]["default"]
     specs = method_specs(config)
     # the mode the sweep computes the format in by default (float32 for the narrow formats)
     cell = sweep.Cell("normal", float(scale), int(k), dtype, sweep.compute_modes({}, dtype)[0])
@@ -242,7 +252,9 @@ def run(args) -> list[dict]:
         times["normalize"] = best_time(
             lambda x=x: softmaxlab.normalize(x, args.method), args.repeats
         )
-        full = full_evaluation(z, dtype, args.scale, args.method, args.grad_vectors)
+        full = full_evaluation(
+            z, dtype, args.scale, args.method, args.grad_vectors, args.error_vectors
+        )
         times["full evaluation"] = best_time(full, max(1, args.full_repeats))
         times.update(parts(x, args.method, args.repeats))
         for what, seconds in times.items():
@@ -269,9 +281,7 @@ def run(args) -> list[dict]:
 def sweep_cost(args) -> list[dict]:
     """The sweep's time per (logit, method) on the default config's formats, compute modes
     and methods, per K and over all, against one float64 np.exp per element."""
-    from softmaxlab.config import load_config_file, validate
-
-    default = validate(load_config_file(Path(__file__).parents[1] / "config" / "config.yaml"))
+    default = DEFAULT_CONFIG
     x = np.random.default_rng(args.seed).standard_normal((2000, 1000))
     exp_ns = best_time(lambda: np.exp(x), args.repeats) / x.size * 1e9
     rows, total_seconds, total_evaluations = [], 0.0, 0
@@ -326,7 +336,9 @@ def table(rows: list[dict]) -> str:
 
 def profile(args) -> str:
     z = np.random.default_rng(args.seed).standard_normal((args.rows, args.k))
-    full = full_evaluation(z, args.profile_dtype, args.scale, args.method, args.grad_vectors)
+    full = full_evaluation(
+        z, args.profile_dtype, args.scale, args.method, args.grad_vectors, args.error_vectors
+    )
     profiler = cProfile.Profile()
     profiler.enable()
     full()
@@ -343,7 +355,12 @@ def profile(args) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=2000, help="vectors (default 2000)")
+    parser.add_argument(
+        "--rows",
+        type=int,
+        default=None,
+        help="vectors (default: the default config's vectors per cell at --k, 1000 at K = 1000)",
+    )
     parser.add_argument("--k", type=int, default=1000, help="classes per vector (default 1000)")
     parser.add_argument("--scale", type=float, default=1.0, help="x = scale * z (default 1)")
     parser.add_argument(
@@ -354,12 +371,19 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--full-repeats", type=int, default=3, help="best of N for the full evaluation"
     )
-    grad_default = load_schema()["properties"]["grad_vectors"]["default"]
     parser.add_argument(
         "--grad-vectors",
         type=int,
-        default=grad_default,
-        help=f"rows with a gradient (default: the config default, {grad_default})",
+        default=DEFAULT_CONFIG["grad_vectors"],
+        help="rows with the gradient and NLL metrics (default: the default config's, "
+        f"{DEFAULT_CONFIG['grad_vectors']})",
+    )
+    parser.add_argument(
+        "--error-vectors",
+        type=int,
+        default=DEFAULT_CONFIG["error_vectors"],
+        help="rows of a float64 cell measured against the long double reference (default: "
+        f"the default config's, {DEFAULT_CONFIG['error_vectors']})",
     )
     parser.add_argument(
         "--small-k",
@@ -393,6 +417,8 @@ def main(argv=None) -> int:
         "--out", type=Path, default=Path(__file__).parent / "out" / "throughput.txt"
     )
     args = parser.parse_args(argv)
+    if args.rows is None:
+        args.rows = sweep.n_vectors(DEFAULT_CONFIG, args.k)
     # The allocator as the sweep's jobs set it (scripts/sweep_shard.py), for every part.
     tuned = allocator.keep_freed_memory()
 
@@ -400,7 +426,7 @@ def main(argv=None) -> int:
         f"machine: {machine()}\n"
         f"array: {args.rows} x {args.k} normal logits x {args.scale:g}, method {args.method!r}, "
         f"best of {args.repeats} (full evaluation: best of {args.full_repeats}, "
-        f"grad_vectors={args.grad_vectors})\n"
+        f"grad_vectors={args.grad_vectors}, error_vectors={args.error_vectors})\n"
         "Ratios are to np.exp and scipy.special.softmax on the same array in the same dtype "
         "('scipy dtype' = the dtype scipy returned).\n"
         f"glibc allocator kept freed memory (softmaxlab.allocator, as the sweep's jobs): {tuned}\n"

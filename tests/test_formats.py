@@ -13,6 +13,7 @@ against an exact oracle (rational arithmetic on the format's list of values).
 """
 
 import functools
+import threading
 import warnings
 
 import ml_dtypes
@@ -318,6 +319,46 @@ def test_kept_widenings_are_computed_once_and_only_in_their_block():
     assert formats.widen(x, np.float32) is not first
     assert formats.keep(x) is x  # a no-op outside a block
     assert formats.widen(x, np.float32) is not formats.widen(x, np.float32)
+
+
+def test_kept_widenings_are_per_thread():
+    """Two threads' keeping_widenings blocks, interleaved (A enters, B enters, A leaves, B
+    leaves): neither sees the other's registry, and once both have left no registry is
+    active in either thread, so a kept array written to afterwards widens to its new
+    values. With one registry for the process, B would restore A's on leaving, and A's
+    stale widening would be served after the write."""
+    x = every_value("float16")
+    steps = [threading.Event() for _ in range(4)]
+    seen = {}
+
+    def first():
+        with formats.keeping_widenings():
+            formats.keep(x)
+            seen["a"] = formats.widen(x, np.float32)
+            steps[0].set()
+            steps[1].wait()
+        steps[2].set()
+
+    def second():
+        steps[0].wait()
+        with formats.keeping_widenings():
+            seen["b sees a's"] = formats.widen(x, np.float32) is seen["a"]
+            steps[1].set()
+            steps[2].wait()
+        seen["b after"] = formats.widen(x, np.float32) is formats.widen(x, np.float32)
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert (seen["b sees a's"], seen["b after"]) == (False, False)
+    y = x.copy()
+    with formats.keeping_widenings():
+        formats.keep(y)
+        formats.widen(y, np.float32)
+    y[:] = 0
+    assert_same_bits(formats.widen(y, np.float32), np.zeros(y.shape, np.float32), "written")
 
 
 def test_widen_of_the_wide_formats_is_astype(engine):

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -310,33 +311,41 @@ def decode_table(dtype, to=np.float32) -> np.ndarray:
     return table
 
 
-#: The arrays whose widenings are kept (:func:`keeping_widenings`): id -> (the array, its
-#: widenings by dtype); None outside that context.
-_KEPT: dict[int, tuple[np.ndarray, dict]] | None = None
+class _KeptWidenings(threading.local):
+    """The arrays whose widenings are kept (:func:`keeping_widenings`), per thread: id ->
+    (the array, its widenings by dtype); None outside that context. Per thread, so that
+    blocks of two threads never see, restore or outlive each other's registry (a
+    registry left active past its block would serve the widening of an array someone
+    has since written to)."""
+
+    arrays: dict[int, tuple[np.ndarray, dict]] | None = None
+
+
+_KEPT = _KeptWidenings()
 
 
 @contextlib.contextmanager
 def keeping_widenings():
     """Within the block, :func:`widen` of an array registered with :func:`keep` (that very
-    object) computes each widening once and returns the same array on every later call.
-    For a caller that widens the same logits once per method: the sweep runs 32 methods
-    on each chunk, and each widens it to float32 (the method, the metric pass) and to
-    float64 (the reference), about a tenth of a float16 cell. Whoever receives a kept
-    widening must not write to it (no built-in method writes to its input)."""
-    global _KEPT
-    outer, _KEPT = _KEPT, {}
+    object, in the same thread) computes each widening once and returns the same array on
+    every later call. For a caller that widens the same logits once per method: the sweep
+    runs 32 methods on each chunk, and each widens it to float32 (the method, the metric
+    pass) and to float64 (the reference), about a tenth of a float16 cell. Whoever
+    receives a kept widening must not write to it (no built-in method writes to its
+    input)."""
+    outer, _KEPT.arrays = _KEPT.arrays, {}
     try:
         yield
     finally:
-        _KEPT = outer
+        _KEPT.arrays = outer
 
 
 def keep(a: np.ndarray) -> np.ndarray:
     """Register ``a`` (an ndarray no one will write to while registered) so that its
-    widenings are kept until the :func:`keeping_widenings` block ends; returns ``a``. A
-    no-op outside such a block."""
-    if _KEPT is not None:
-        _KEPT[id(a)] = (a, {})
+    widenings are kept until this thread's :func:`keeping_widenings` block ends; returns
+    ``a``. A no-op outside such a block."""
+    if _KEPT.arrays is not None:
+        _KEPT.arrays[id(a)] = (a, {})
     return a
 
 
@@ -348,7 +357,7 @@ def widen(a, to=np.float32) -> np.ndarray:
     the widening computed at the first call (see :func:`keeping_widenings`)."""
     a = np.asarray(a)
     to = np.dtype(to)
-    kept = None if _KEPT is None else _KEPT.get(id(a))
+    kept = None if _KEPT.arrays is None else _KEPT.arrays.get(id(a))
     if kept is None or kept[0] is not a:
         return _widen(a, to)
     widenings = kept[1]

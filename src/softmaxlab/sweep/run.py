@@ -313,9 +313,10 @@ def _gradient_chunks(n, stack: _Stack, far, draws, chunk_rows, block_rows_of):
     return chunks
 
 
-def _fill_float64(block, stack: _Stack, chunks, name, call, with_metrics) -> None:
+def _fill_float64(block, stack: _Stack, chunks, name, call, compute, with_metrics) -> None:
     """The gradient and NLL metrics of the float64 gradient rows, a _GradientChunk at a
-    time. ``with_metrics``: the other metrics of those rows too (:func:`_fill_metrics`),
+    time. ``with_metrics``: the other metrics of those rows too (:func:`_fill_metrics`, in
+    compute mode ``compute``: the cells' only one, the float64 forward being native),
     from the NLL's forward pass at x (the same p and overflow bits as evaluate's), which
     saves the metric pass its own; only for a method whose rows do not depend on each
     other (nll.row_wise), since these chunks are not _fill_stacked's."""
@@ -327,7 +328,7 @@ def _fill_float64(block, stack: _Stack, chunks, name, call, with_metrics) -> Non
             reference = None if stack.reference is None else stack.reference[chunk.rows]
             p_ref = _reference(x, name, call, reference)
             _fill_metrics(
-                block, targets, x, name, call, "native", reference, p_ref, back.evaluated()
+                block, targets, x, name, call, compute, reference, p_ref, back.evaluated()
             )
         _fill_grad(block, targets, x, chunk.directions, name, call)
         _fill_nll(block, targets, x, chunk.far, chunk.targets, name, call, back)
@@ -381,8 +382,10 @@ def evaluate_group(
     values = np.full((len(group) * n, len(specs) * width), np.nan)
     input_nonfinite = ~stack.finite[layout.cell_rows]
     skip = None  # the gradient rows the float64 cells hold: every metric from the NLL's pass
-    if SHARE_FORWARD and with_float64 and len(layout.modes) == 1:
-        (block_rows_of,) = layout.modes.values()  # float64 computes natively only
+    # The NLL's forward (vjp.Pullback) computes natively: its p is the metric pass's only
+    # in native mode, float64's one mode (compute_modes).
+    if SHARE_FORWARD and with_float64 and list(layout.modes) == ["native"]:
+        (block_rows_of,) = layout.modes.values()
         skip = _gradient_rows(stack, n, n_grad) & (block_rows_of >= 0)
     chunkings: dict[tuple[int, bool], list] = {}  # (rows a chunk, skipping) -> _chunks
     gradient_chunkings: dict[tuple[int, str], list] = {}  # (rows, mode) -> _gradient_chunks
@@ -412,7 +415,7 @@ def evaluate_group(
                     chunks = gradient_chunkings[key]
                     if plugin(name) is not None:
                         chunks = [chunk.copied() for chunk in chunks]
-                    _fill_float64(columns, stack, chunks, name, call, shared)
+                    _fill_float64(columns, stack, chunks, name, call, mode, shared)
     return [values[i * n : (i + 1) * n] for i in range(len(group))]
 
 

@@ -109,6 +109,22 @@ def test_directional_grad_norm_of_softmax_matches_jacobian():
     assert got[0] == pytest.approx(np.linalg.norm(jac @ v), rel=1e-8)
 
 
+def test_central_points_are_the_steps_of_the_difference():
+    """central_points: x +- h v with h = eps^(1/3) max(1, max|x|) per row, and 2h; the
+    difference from them is directional_grad_norm's own, bit for bit."""
+    x = np.array([[0.3, -4.0, 2.0], [0.1, 0.2, -0.5]])
+    v = np.array([[0.6, 0.0, 0.8], [0.0, 1.0, 0.0]])
+    ahead, behind, two_h = metrics.central_points(x, v)
+    h = np.cbrt(np.finfo(np.float64).eps) * np.array([[4.0], [1.0]])
+    assert np.array_equal(two_h, 2 * h)
+    assert np.array_equal(ahead, x + h * v) and np.array_equal(behind, x - h * v)
+    fn = lambda y: np.exp(y) / np.exp(y).sum(axis=-1, keepdims=True)  # noqa: E731
+    given = metrics.directional_grad_norm(fn, x, v, (ahead, behind, two_h))
+    assert np.array_equal(
+        given.view(np.uint64), metrics.directional_grad_norm(fn, x, v).view(np.uint64)
+    )
+
+
 def test_vector_metrics_on_uniform_output():
     x = np.array([[0.0, 1.0, 2.0, 3.0]])
     p = np.full((1, 4), 0.25)

@@ -418,12 +418,12 @@ def _errors_wide(pf, zero, r, scratch):
     return underflow, abs_err, rel_err
 
 
-def directional_grad_norm(fn, x: np.ndarray, direction: np.ndarray) -> np.ndarray:
-    """||J(x) v||_2 by a central difference (f(x + h v) - f(x - h v)) / (2h), in float64.
-
-    v is a unit direction per row; h = eps^(1/3) max(1, max|x|), the step that balances
-    truncation and rounding error for central differences (Nocedal & Wright 2006, sec. 8.1).
-    """
+def central_points(
+    x: np.ndarray, direction: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(x + h v, x - h v, 2h) of :func:`directional_grad_norm`'s central difference, in
+    float64: what every method's difference at x along v shares (the sweep makes them once
+    for its 32 methods). h = eps^(1/3) max(1, max|x|) per row (shape (n, 1))."""
     x = np.asarray(x, dtype=np.float64)
     # max|x| as max(max x, -min x): the same value without an |x| array (a zero's sign
     # may differ, and max(1, .) drops it)
@@ -431,7 +431,22 @@ def directional_grad_norm(fn, x: np.ndarray, direction: np.ndarray) -> np.ndarra
     h = np.cbrt(np.finfo(np.float64).eps) * np.maximum(1.0, largest)
     with np.errstate(all="ignore"):
         step = h * direction
-        diff = (fn(x + step) - fn(x - step)) / (2 * h)
+        return x + step, x - step, 2 * h
+
+
+def directional_grad_norm(
+    fn, x: np.ndarray, direction: np.ndarray, points: tuple | None = None
+) -> np.ndarray:
+    """||J(x) v||_2 by a central difference (f(x + h v) - f(x - h v)) / (2h), in float64.
+
+    v is a unit direction per row; h = eps^(1/3) max(1, max|x|), the step that balances
+    truncation and rounding error for central differences (Nocedal & Wright 2006, sec. 8.1).
+    ``points``: :func:`central_points` of (x, direction) when the caller has them (fn must
+    not write to them).
+    """
+    ahead, behind, two_h = central_points(x, direction) if points is None else points
+    with np.errstate(all="ignore"):
+        diff = (fn(ahead) - fn(behind)) / two_h
         return np.sqrt(np.sum(diff**2, axis=-1))
 
 

@@ -13,6 +13,7 @@ a (distribution, K) shares (:class:`GradientDraws`). The rows are the summary's
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import time
@@ -31,6 +32,7 @@ from softmaxlab.metrics import (
     METRICS,
     NLL_DTYPE,
     RATE_METRICS,
+    central_points,
     directional_grad_norm,
     error_metrics,
     vector_metrics,
@@ -135,9 +137,11 @@ _NLL_COLUMNS = [METRICS.index(metric) for metric in nll.NLL_METRICS]
 _INPUT_NONFINITE = METRICS.index("input_nonfinite")
 
 
-def _fill_grad(block, rows, x: np.ndarray, directions: np.ndarray, name: str, call: dict):
-    """grad_norm and grad_vanishes (float64 central differences) for rows ``rows`` of block."""
-    grad = directional_grad_norm(lambda y: normalize(y, name, **call), x, directions)
+def _fill_grad(block, rows, chunk: _GradientChunk, name: str, call: dict):
+    """grad_norm and grad_vanishes (float64 central differences) for the rows of block
+    ``rows``: the chunk's logits x along its directions, from its central points."""
+    fn = lambda y: normalize(y, name, **call)  # noqa: E731
+    grad = directional_grad_norm(fn, chunk.x, chunk.directions, chunk.central_points)
     block[rows, METRICS.index("grad_norm")] = grad
     block[rows, METRICS.index("grad_vanishes")] = np.where(
         np.isnan(grad), np.nan, grad < GRAD_VANISHING_THRESHOLD
@@ -281,8 +285,14 @@ class _GradientChunk:
     directions: np.ndarray
     targets: np.ndarray
 
+    @functools.cached_property
+    def central_points(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """metrics.central_points of (x, directions): made once for every method."""
+        return central_points(self.x, self.directions)
+
     def copied(self) -> _GradientChunk:
-        """The chunk with its own copies of the arrays a method reads (x, far ends)."""
+        """The chunk with its own copies of the arrays a method reads (x, far ends; its
+        central points are made afresh from its x)."""
         return _GradientChunk(
             *(self.rows, self.block_rows, self.x.copy(), self.far.copy()),
             *(self.directions, self.targets),
@@ -330,7 +340,7 @@ def _fill_float64(block, stack: _Stack, chunks, name, call, compute, with_metric
             _fill_metrics(
                 block, targets, x, name, call, compute, reference, p_ref, back.evaluated()
             )
-        _fill_grad(block, targets, x, chunk.directions, name, call)
+        _fill_grad(block, targets, chunk, name, call)
         _fill_nll(block, targets, x, chunk.far, chunk.targets, name, call, back)
 
 

@@ -28,6 +28,7 @@ import softmaxlab
 from softmaxlab import config as sl_config
 from softmaxlab import metrics, provenance, sweep
 from softmaxlab.dtypes import DTYPES, finfo, reference_dtype
+from softmaxlab.kernels import formats
 
 kernels = pytest.importorskip("softmaxlab.kernels.metrics")
 needs_numba = pytest.mark.skipif(not kernels.AVAILABLE, reason="numba is not installed")
@@ -260,6 +261,41 @@ def test_compiled_metrics_match_numpy_on_every_small_row_of_specials(monkeypatch
     long_ref = np.abs(long_p) * (1 + rng.integers(-4, 5, long_p.shape) * 2.0**-52)
     what = f"{np.dtype(dtype).name} K={k}"
     compare_paths(monkeypatch, x, long_p.astype(dtype), np.zeros(64, bool), long_ref, what)
+
+
+@pytest.mark.parametrize("name", ["float16", "bfloat16", "float8_e4m3fn", "float8_e5m2"])
+def test_narrow_log_table_is_numpys_log_wherever_a_value_sits(name):
+    """The metric pass reads ln p of a narrow format from a table of every bit pattern
+    (metrics._log_table): the bits of numpy's log of each value wherever it sits in an
+    array: alone, at every offset of arrays of lengths around numpy's SIMD widths, and
+    shuffled in one long array, from float32 (the kernels' widening) as _log_p's numpy
+    branch computes it; 0 and negative values give the log of float32's smallest
+    subnormal, as that branch's fmax does. NaN patterns are left out of the position
+    checks: numpy's fmax of a signaling NaN depends on where it sits (SIMD lanes or the
+    scalar tail), and the kernel never reads ln p at a NaN entry (the compiled and numpy
+    metrics agree on outputs with NaN entries above)."""
+    dtype = DTYPES[name]
+    table = metrics._log_table(dtype)
+    values = formats.decode_table(dtype, np.float32)
+    tiny = np.finfo(np.float32).smallest_subnormal
+    numbers = np.flatnonzero(~np.isnan(values))
+    with np.errstate(all="ignore"):
+        expected = np.log(np.fmax(values, tiny), dtype=np.float64)
+        alone = [np.log(np.fmax(values[i : i + 1], tiny), dtype=np.float64)[0] for i in numbers]
+    assert_same_bits(table, expected, f"{name} table")
+    assert_same_bits(table[numbers], np.array(alone), f"{name} each value alone")
+    rng = np.random.default_rng(29)
+    codes = rng.permutation(numbers)
+    with np.errstate(all="ignore"):
+        for length in (1, 3, 7, 8, 9, 15, 16, 17, 31, 33, len(codes)):
+            for start in range(0, min(len(codes), 4 * length), max(1, length // 3)):
+                part = codes[start : start + length]
+                got = np.log(np.fmax(values[part], tiny), dtype=np.float64)
+                assert_same_bits(got, table[part], f"{name} length {length} at {start}")
+    p = values[codes].astype(dtype)
+    assert_same_bits(formats.lookup(table, p), table[codes], f"{name} lookup")
+    with pytest.raises(ValueError, match="a table of 10 entries"):
+        formats.lookup(np.zeros(10), p)
 
 
 def test_without_numba_vector_metrics_runs_the_numpy_reference(monkeypatch):

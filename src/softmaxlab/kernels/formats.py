@@ -370,14 +370,27 @@ def _widen(a: np.ndarray, to: np.dtype) -> np.ndarray:
     """:func:`widen`, computed."""
     if a.dtype not in NARROW or to not in _SOURCES:
         return a.astype(to)
-    codes = np.ascontiguousarray(a).view(_narrow(a.dtype).codes).reshape(a.shape)
-    if not _kernels_on():
-        return np.take(decode_table(a.dtype, to), codes)
-    out = np.empty(a.shape, dtype=to)
-    if a.dtype == DTYPES["bfloat16"]:
+    if a.dtype == DTYPES["bfloat16"] and _kernels_on():
+        codes = np.ascontiguousarray(a).view(_narrow(a.dtype).codes)
+        out = np.empty(a.shape, dtype=to)
         _widen_bfloat16(codes.reshape(-1), out.reshape(-1))
-    else:
-        _gather(decode_table(a.dtype, to), codes.reshape(-1), out.reshape(-1))
+        return out
+    return lookup(decode_table(a.dtype, to), a)
+
+
+def lookup(table: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """``table[code]`` for the bit pattern (code) of every entry of ``a``, an array of one of
+    NARROW, in a's shape; ``table`` has an entry per bit pattern of a's format (as
+    :func:`decode_table`'s). Any function of a narrow format's values as one gather: a
+    table of the function of every value gives, entry for entry, its bits on the array."""
+    # reshape: ascontiguousarray makes a 0-d array 1-d
+    codes = np.ascontiguousarray(a).view(_narrow(a.dtype).codes).reshape(a.shape)
+    if len(table) != 2 ** (8 * a.dtype.itemsize):
+        raise ValueError(f"a table of {len(table)} entries for the codes of {a.dtype}")
+    if not _kernels_on():
+        return np.take(table, codes)
+    out = np.empty(a.shape, dtype=table.dtype)
+    _gather(table, codes.reshape(-1), out.reshape(-1))
     return out
 
 

@@ -328,7 +328,8 @@ def test_kept_widenings_are_per_thread():
     values. With one registry for the process, B would restore A's on leaving, and A's
     stale widening would be served after the write."""
     x = every_value("float16")
-    steps = [threading.Event() for _ in range(4)]
+    steps = [threading.Event() for _ in range(3)]
+    wait = 30  # seconds: a failing thread must not hang the suite
     seen = {}
 
     def first():
@@ -336,15 +337,15 @@ def test_kept_widenings_are_per_thread():
             formats.keep(x)
             seen["a"] = formats.widen(x, np.float32)
             steps[0].set()
-            steps[1].wait()
+            assert steps[1].wait(wait)
         steps[2].set()
 
     def second():
-        steps[0].wait()
+        assert steps[0].wait(wait)
         with formats.keeping_widenings():
             seen["b sees a's"] = formats.widen(x, np.float32) is seen["a"]
             steps[1].set()
-            steps[2].wait()
+            assert steps[2].wait(wait)
         seen["b after"] = formats.widen(x, np.float32) is formats.widen(x, np.float32)
 
     threads = [threading.Thread(target=first), threading.Thread(target=second)]

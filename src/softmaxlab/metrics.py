@@ -530,9 +530,6 @@ def _vector_metrics_fused(kernels, x, p, k, tol, p_ref) -> dict[str, np.ndarray]
     if len(set(shapes)) > 1:  # the kernels do not check bounds
         raise ValueError(f"vector_metrics: x, p and p_ref must have the same shape; got {shapes}")
     with np.errstate(all="ignore"):
-        # ln p where p > 0 (float32 is cast exactly, in numpy's buffers); elsewhere the
-        # kernel knows ln p (-inf or NaN), and numpy's log of 0, negative or NaN p takes a
-        # slow path (4 to 9 ns an entry, against 1): the log of the smallest subnormal there.
         log_p = _log_p(p, pw)
         r = p_ref if fused_ref else np.empty((0, 0))
         out = kernels.output_rows(n)  # rows apart in L1: see kernels.padded_stride
@@ -567,8 +564,9 @@ def _kernel_rows(a, k):
 
 
 def _log_p(p: np.ndarray, pw: np.ndarray) -> np.ndarray:
-    """ln p in float64 for the metric kernel (pw: :func:`_kernel_rows` of p), where p > 0;
-    elsewhere (0, negative, NaN: the kernel knows ln p there) the ln of pw's smallest
+    """ln p in float64 for the metric kernel (pw: :func:`_kernel_rows` of p; float32 is cast
+    exactly, in numpy's buffers), where p > 0; elsewhere (0, negative, NaN: the kernel
+    knows ln p there, -inf or NaN) the ln of pw's smallest
     subnormal, since numpy's log of those takes a slow path (4 to 9 ns an entry, against 1).
     For the narrow formats a gather from :func:`_log_table` (every value's numpy log, the
     same bits) instead of a cast and a log per entry: 3 to 5 times as fast."""

@@ -63,7 +63,7 @@ import scipy
 import scipy.special
 
 import softmaxlab
-from softmaxlab import allocator, metrics, sweep
+from softmaxlab import allocator, manifest, metrics, sweep
 from softmaxlab.config import load_config_file, method_specs, validate
 from softmaxlab.dtypes import reference_dtype
 from softmaxlab.methods import evaluate, normalize
@@ -105,6 +105,9 @@ def machine() -> str:
         f"{os.cpu_count()} logical CPUs ({cpu_model()}), {platform.system()} "
         f"{platform.machine()}, Python {platform.python_version()}, numpy {np.__version__}, "
         f"scipy {scipy.__version__}, softmaxlab {softmaxlab.__version__}; "
+        # numpy's float64 exp, the ratios' reference, is its AVX-512 kernel or the C
+        # library's by this (softmaxlab.manifest.numpy_simd): several times apart in cost.
+        f"numpy SIMD {manifest.numpy_simd()}; "
         f"load average at start {os.getloadavg()[0]:.2f}"
     )
 

@@ -1,5 +1,6 @@
 """Assemble the self-contained HTML report from the tables, figures and their captions."""
 
+import json
 import sys
 from pathlib import Path
 
@@ -29,7 +30,10 @@ html = report.build_report(
     },
     figures=dict(zip(params.figures, inputs.figures, strict=True)),
     captions=dict(zip(params.figures, inputs.captions, strict=True)),
-    manifest=manifest.run_manifest(params.results_config),
+    manifest={
+        **manifest.run_manifest(params.results_config),
+        **json.loads(Path(inputs.machines).read_text(encoding="utf-8")),
+    },
     # Every field as written (the value keeps the spelling its sentence uses).
     answer=pd.read_csv(inputs.answer, dtype=str, keep_default_na=False),
     pooling_rule=claims.POOLING_RULE,

@@ -18,7 +18,7 @@ import pytest
 from sweeps import TINY
 
 from softmaxlab import config as sl_config
-from softmaxlab import files, provenance, sweep
+from softmaxlab import files, manifest, provenance, sweep
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -225,6 +225,48 @@ def test_wrong_number_of_shards(damaged, shard_set):
     config, plan, root, _ = shard_set
     with pytest.raises(ValueError, match=f"2 shards to merge, but the config plans {len(plan)}"):
         sweep.merge_shards(shards(root, plan)[:2], config, damaged[0] / "merged.csv")
+
+
+def test_the_merge_names_the_machines_that_computed_the_shards(damaged, shard_set):
+    copy, merge = damaged
+    plan = shard_set[1]
+    found = copy / "machines.json"
+    merge(machines=found)
+    assert json.loads(found.read_text()) == {"machines": [manifest.machine()]}
+    # Another kind of machine for one job, and a shard from before manifests named theirs.
+    other = {**manifest.machine(), "numpy_simd": "X86_V2 X86_V3 X86_V4"}
+    for shard, machine in [(copy / "shard_0.csv", other), (copy / "shard_1.csv", None)]:
+        written = json.loads(sweep.manifest_path(shard).read_text())
+        written.pop("machine")
+        if machine is not None:
+            written["machine"] = machine
+        sweep.manifest_path(shard).write_text(json.dumps(written))
+    merge(machines=found)
+    expected = [{"platform": "unknown"}, manifest.machine(), other]
+    assert sorted(json.dumps(m, sort_keys=True) for m in expected) == [
+        json.dumps(m, sort_keys=True) for m in json.loads(found.read_text())["machines"]
+    ]
+    assert len(sweep.shard_machines(shards(copy, plan))) == 3
+
+
+def test_numpy_simd_is_what_show_runtime_lists():
+    """An independent reading: np.show_runtime's printed baseline and found features."""
+    import contextlib
+    import io
+    import re
+
+    import numpy as np
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        np.show_runtime()
+    text = " ".join(printed.getvalue().split())
+    lists = {
+        key: re.findall(r"'([A-Z0-9_]+)'", re.search(rf"'{key}': \[([^]]*)\]", text)[1])
+        for key in ("baseline", "found")
+    }
+    assert manifest.numpy_simd() == " ".join(lists["baseline"] + lists["found"])
+    assert manifest.machine()["numpy"] == np.__version__
 
 
 # --- names read back as names (finding 3, the reading side) ----------------------------

@@ -190,6 +190,7 @@ def inputs(tmp_path):
         "versions": {"python": "3.11.0", "numpy": "2.0.0"},
         "platform": "Linux x86_64",
         "run_time": {"jobs": 3, "total_job_seconds": 12.5, "longest_job_seconds": 6.25},
+        "machines": [MACHINE],
     }
     return dict(
         summary=summary,
@@ -223,6 +224,7 @@ ANSWER = pd.DataFrame(
         "value": ["0.03712345", "0.757313", "3.0999e-09", "1.0", "0.71", "2.68312"],
     }
 )
+MACHINE = {"platform": "Linux x86_64", "numpy": "2.0.0", "numpy_simd": "X86_V2 X86_V3"}
 POOLING = "Cells pool as the n-weighted mean of their means: every vector counts once."
 
 
@@ -343,6 +345,19 @@ def page_inputs_summary():
         for m in ("overflow", "entropy")
     ]
     return pd.DataFrame(rows)
+
+
+def test_manifest_names_the_sweep_machines(inputs):
+    facts = {r[0]: r[1] for r in parse(report.build_report(**inputs)).rows if len(r) == 2}
+    assert facts["sweep computed on"] == "Linux x86_64, numpy 2.0.0, numpy SIMD X86_V2 X86_V3"
+    # Jobs on two kinds of machine: each named, and the reader told what it may change.
+    other = {**MACHINE, "numpy_simd": "X86_V2 X86_V3 X86_V4"}
+    inputs["manifest"] = {**inputs["manifest"], "machines": [MACHINE, other]}
+    facts = {r[0]: r[1] for r in parse(report.build_report(**inputs)).rows if len(r) == 2}
+    assert "sweep computed on" not in facts
+    kinds = [key for key in facts if key.startswith("sweep computed on (kind ")]
+    assert kinds == [f"sweep computed on (kind {i} of 2; float64 bits may differ)" for i in (1, 2)]
+    assert facts[kinds[1]].endswith("numpy SIMD X86_V2 X86_V3 X86_V4")
 
 
 def test_offline_no_scripts_no_external_references(page):

@@ -1,4 +1,5 @@
-"""What a report was made from: config, seed, package versions, measured run time."""
+"""What a report was made from: config, seed, package versions, measured run time, and the
+machines that computed the sweep."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import platform
 from collections.abc import Iterable, Mapping
 from importlib import metadata
 
+import numpy as np
 import pandas as pd
 
 PACKAGES = (
@@ -32,6 +34,41 @@ def package_versions(packages: Iterable[str] = PACKAGES) -> dict[str, str]:
     return versions
 
 
+def numpy_simd() -> str:
+    """The SIMD extensions numpy dispatches to on this CPU, as ``np.show_runtime`` lists
+    them: its baseline, then the dispatch targets found ("X86_V2 X86_V3", say).
+
+    They decide bits: numpy's float64 exp and log run its own AVX-512 kernels where the CPU
+    has AVX512F (X86_V4) and the C library's elsewhere (numpy/_core/src/umath/
+    loops_exponent_log.dispatch.c.src), and the two differ in the last bit on some
+    arguments, so a float64 cell's errors may differ between such machines."""
+    try:  # numpy's private module, which np.show_runtime reads
+        from numpy._core._multiarray_umath import (
+            __cpu_baseline__,
+            __cpu_dispatch__,
+            __cpu_features__,
+        )
+    except ImportError:
+        return "unknown"
+    found = [name for name in __cpu_dispatch__ if __cpu_features__.get(name)]
+    return " ".join([*__cpu_baseline__, *found])
+
+
+def machine() -> dict[str, str]:
+    """What, besides the config and the code, decides the bits a sweep job computes: the
+    platform, numpy's version and the SIMD code numpy runs (:func:`numpy_simd`)."""
+    return {
+        "platform": platform_name(),
+        "numpy": np.__version__,
+        "numpy_simd": numpy_simd(),
+    }
+
+
+def platform_name() -> str:
+    """The operating system and processor architecture ("Linux x86_64")."""
+    return f"{platform.system()} {platform.machine()}"
+
+
 def sweep_run_time(benchmark_paths: Iterable[str]) -> dict[str, float]:
     """Wall seconds of the sweep jobs, from Snakemake's benchmark files (column ``s``).
 
@@ -54,7 +91,7 @@ def run_manifest(config: Mapping, benchmark_paths: Iterable[str] | None = None) 
         "seed": config["seed"],
         "config": dict(config),
         "versions": package_versions(),
-        "platform": f"{platform.system()} {platform.machine()}",
+        "platform": platform_name(),
     }
     if benchmark_paths is not None:
         manifest["run_time"] = sweep_run_time(benchmark_paths)

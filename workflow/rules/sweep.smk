@@ -56,6 +56,9 @@ checkpoint summary:
         ),
         # The same rows, typed: what the pivot tables, figures, claims and report read.
         parquet="results/tables/summary.parquet",
+        # The kinds of machine that computed the shards (platform, numpy, numpy's SIMD):
+        # numpy's float64 exp and log differ between them (softmaxlab.manifest.numpy_simd).
+        machines="results/tables/sweep_machines.json",
     log:
         "logs/summary.log",
     conda:

@@ -544,12 +544,38 @@ def _plain(value):
     return str(value)
 
 
+def _machine_facts(machines: list[Mapping]) -> list[tuple[str, str]]:
+    """One fact per kind of machine that computed the sweep (softmaxlab.sweep's
+    shard_machines): numpy's SIMD decides the last bits of its float64 exp and log."""
+    texts = [
+        ", ".join(
+            part
+            for part in (
+                machine.get("platform"),
+                machine.get("numpy") and f"numpy {machine['numpy']}",
+                machine.get("numpy_simd") and f"numpy SIMD {machine['numpy_simd']}",
+            )
+            if part
+        )
+        for machine in machines
+    ]
+    if len(texts) == 1:
+        return [("sweep computed on", texts[0])]
+    # Jobs on machines whose numpy runs other exp and log code: a float64 cell's last bits
+    # depend on the job that ran it, which the reader must know.
+    return [
+        (f"sweep computed on (kind {i} of {len(texts)}; float64 bits may differ)", text)
+        for i, text in enumerate(texts, start=1)
+    ]
+
+
 def manifest_data(manifest: Mapping, overview: dict) -> dict:
     """Seed, platform, run time and sweep size; package versions; the config as YAML."""
     run_time = manifest.get("run_time", {}) or {}
     facts = [
         ("seed", None if manifest.get("seed") is None else str(manifest["seed"])),
         ("platform", manifest.get("platform")),
+        *_machine_facts(manifest.get("machines", [])),
         ("sweep jobs", run_time.get("jobs")),
         ("sweep job time, total (s)", run_time.get("total_job_seconds")),
         ("sweep job time, longest (s)", run_time.get("longest_job_seconds")),
@@ -643,7 +669,8 @@ def build_report(
     x = [2, 4, 2, 1]. pivots: name -> table (index = row labels). figures: name -> SVG (or
     PNG) path, embedded as base64 data URIs. captions: name -> caption file (title and
     caption, softmaxlab.captions); by default the file next to each figure.
-    manifest: softmaxlab.manifest.run_manifest's dict (its ``config`` gives grad_vectors).
+    manifest: softmaxlab.manifest.run_manifest's dict (its ``config`` gives grad_vectors),
+    with ``machines``: softmaxlab.sweep.shard_machines of the sweep's shards.
     answer: the answer table (ANSWER_COLUMNS, every field as text; None: no sentences).
     pooling_rule: how claims pool cells, printed once (softmaxlab.claims' POOLING_RULE).
     template_dir: a folder with ``report.html.j2`` and ``report.css`` to use instead of

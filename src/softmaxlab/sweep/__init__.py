@@ -16,7 +16,8 @@ Three modules, whose names are all here (``from softmaxlab import sweep``, then
 - :mod:`softmaxlab.sweep.run`: the evaluation, :func:`evaluate_group` on a block of cells
   that differ only in scale, :func:`run_cells` a job's summary rows.
 - :mod:`softmaxlab.sweep.io`: shards and their manifests, the verified merge
-  (:func:`merge_shards`), the summary as CSV and Parquet (:func:`read_summary`,
+  (:func:`merge_shards`; the machines that computed the shards: :func:`shard_machines`),
+  the summary as CSV and Parquet (:func:`read_summary`,
   :func:`write_parquet`, :func:`sort_summary`) and any CSV the workflow wrote
   (:func:`read_table`).
 
@@ -42,6 +43,7 @@ from .io import (
     merge_shards,
     read_summary,
     read_table,
+    shard_machines,
     sort_summary,
     write_csv,
     write_parquet,
@@ -126,6 +128,7 @@ __all__ = [
     "shard_cost",
     "shard_params",
     "shard_priorities",
+    "shard_machines",
     "sort_summary",
     "stderr_progress",
     "write_csv",

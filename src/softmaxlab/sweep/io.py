@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 
 from softmaxlab.config import method_specs
 from softmaxlab.files import atomic_path
+from softmaxlab.manifest import machine
 from softmaxlab.methods import COMPUTE_MODES
 from softmaxlab.metrics import METRICS
 from softmaxlab.stats import SUMMARY_FIELDS
@@ -142,14 +143,16 @@ def _shard_contents(shard_cells: Iterable[Cell], config: Mapping) -> dict:
 def write_shard(frame: pd.DataFrame, path, shard_cells: Iterable[Cell], config: Mapping) -> None:
     """A shard's rows (:func:`write_csv`) and its manifest: what it holds (cells, labels,
     metrics), its row count and the SHA-256 of its bytes, which :func:`merge_shards`
-    verifies. Each file is written atomically; a job killed between the two leaves a
-    manifest that does not match, which the merge reports."""
+    verifies, and the machine that computed it (softmaxlab.manifest.machine). Each file is
+    written atomically; a job killed between the two leaves a manifest that does not
+    match, which the merge reports."""
     write_csv(frame, path)
     data = Path(path).read_bytes()
     manifest = {
         **_shard_contents(shard_cells, config),
         "rows": data.count(b"\n") - 1,
         "sha256": hashlib.sha256(data).hexdigest(),
+        "machine": machine(),
     }
     with atomic_path(manifest_path(path)) as tmp:
         tmp.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
@@ -337,11 +340,17 @@ def _csv_text_cells(shard_cells: list[Cell]) -> list[tuple[str, str, str, str, s
 
 
 def merge_shards(
-    paths: Iterable, config: Mapping, path, discard_damaged: bool = False, parquet=None
+    paths: Iterable,
+    config: Mapping,
+    path,
+    discard_damaged: bool = False,
+    parquet=None,
+    machines=None,
 ) -> int:
     """The shards' rows, in the canonical order of :func:`sort_summary`, as one CSV (and,
     with ``parquet``, the same rows in the same order as a typed Parquet file, see
-    :func:`write_parquet`); returns the number of rows.
+    :func:`write_parquet`; with ``machines``, the JSON of :func:`shard_machines`); returns
+    the number of rows.
 
     ``paths``: the shards' CSVs in plan order (shard i holds plan_shards(config)[i]), each
     with the manifest :func:`write_shard` wrote beside it. Every shard is verified first
@@ -380,7 +389,25 @@ def merge_shards(
     del shards
     if parquet is not None:
         _csv_to_parquet(path, parquet)
+    if machines is not None:
+        with atomic_path(machines) as tmp:
+            found = {"machines": shard_machines(paths)}
+            tmp.write_text(json.dumps(found, indent=1) + "\n", encoding="utf-8")
     return rows
+
+
+def shard_machines(paths: Iterable) -> list[dict[str, str]]:
+    """The distinct machines (softmaxlab.manifest.machine) that computed the shards
+    ``paths``, sorted: one entry when every job ran on the same kind of machine, whatever
+    the sharding. A shard written before manifests named their machine counts as
+    {"platform": "unknown"}."""
+    found = {
+        json.dumps(
+            _read_manifest(Path(shard)).get("machine", {"platform": "unknown"}), sort_keys=True
+        )
+        for shard in paths
+    }
+    return [json.loads(text) for text in sorted(found)]
 
 
 def _write_in_order(shards: list[_ShardRows], out) -> int:

@@ -32,7 +32,12 @@ html = report.build_report(
     captions=dict(zip(params.figures, inputs.captions, strict=True)),
     manifest={
         **manifest.run_manifest(params.results_config),
-        **json.loads(Path(inputs.machines).read_text(encoding="utf-8")),
+        # The sweep's machines and the claims cells' (if any), each kind once.
+        "machines": sweep.distinct_machines(
+            machine
+            for path in inputs.machines
+            for machine in json.loads(Path(path).read_text(encoding="utf-8"))["machines"]
+        ),
     },
     # Every field as written (the value keeps the spelling its sentence uses).
     answer=pd.read_csv(inputs.answer, dtype=str, keep_default_na=False),

@@ -6,6 +6,7 @@ sweep or keeping raw metrics reruns no table, claim, figure or report job; ``sna
 as package data, so a non-editable install validates a config; a --configfile replaces
 the default config."""
 
+import json
 import os
 import re
 import shutil
@@ -23,7 +24,7 @@ from sweeps import TINY
 from test_workflow import make_project, snakemake
 
 from softmaxlab import config as sl_config
-from softmaxlab import sweep
+from softmaxlab import manifest, sweep
 from softmaxlab.config import command_line_configfiles
 
 REPO = Path(__file__).resolve().parents[1]
@@ -115,6 +116,19 @@ def test_summary_parquet_holds_the_summary_rows(tiny_run):
         sweep.read_summary(tables / "summary.parquet"), sweep.read_summary(tables / "summary.csv")
     )
     assert dict(from_parquet.dtypes.astype(str)) == sweep.SUMMARY_DTYPES
+
+
+@pytest.mark.workflow
+def test_the_report_names_the_machines_that_computed_the_sweep(tiny_run):
+    """The sweep's and the claims cells' merges list the machine their jobs ran on, and the
+    report's manifest shows it (one kind of machine here)."""
+    tables = tiny_run / "results" / "tables"
+    for name in ("sweep_machines.json", "claims_cells_machines.json"):
+        assert json.loads((tables / name).read_text()) == {"machines": [manifest.machine()]}
+    page = (tiny_run / "results" / "report.html").read_text()
+    machine = manifest.machine()
+    shown = f"{machine['platform']}, numpy {machine['numpy']}, numpy SIMD {machine['numpy_simd']}"
+    assert re.search(rf"sweep computed on</th><td[^>]*>{re.escape(shown)}</td>", page)
 
 
 def jobs_run(output: str) -> set[str]:

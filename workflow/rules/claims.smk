@@ -7,6 +7,10 @@ CLAIM_CELLS = sl_claims_data.required_config(config)
 CLAIM_SHARDS = sl_sweep.plan_shards(CLAIM_CELLS) if CLAIM_CELLS else []
 # The claims cells' table, when the config lacks cells a claim needs.
 CLAIM_CELLS_INPUT = ["results/tables/claims_cells.csv"] if CLAIM_CELLS else []
+# The machines that computed them (the report lists them with the sweep's).
+CLAIM_MACHINES_INPUT = (
+    ["results/tables/claims_cells_machines.json"] if CLAIM_CELLS else []
+)
 
 
 rule worked_example:
@@ -66,6 +70,7 @@ checkpoint claims_cells:
         ),
     output:
         csv="results/tables/claims_cells.csv",
+        machines="results/tables/claims_cells_machines.json",
     log:
         "logs/claims_cells.log",
     conda:

@@ -7,7 +7,7 @@ rule report:
         # read: Snakemake re-evaluates after a checkpoint only the jobs that take its
         # output, so that a merge that kept its bytes reruns no report (sweep.smk).
         summary="results/tables/summary.parquet",
-        machines="results/tables/sweep_machines.json",
+        machines=["results/tables/sweep_machines.json", *CLAIM_MACHINES_INPUT],
         cells=CLAIM_CELLS_INPUT,
         claims="results/tables/claims.csv",
         answer="results/tables/answer.csv",

@@ -401,12 +401,14 @@ def shard_machines(paths: Iterable) -> list[dict[str, str]]:
     ``paths``, sorted: one entry when every job ran on the same kind of machine, whatever
     the sharding. A shard written before manifests named their machine counts as
     {"platform": "unknown"}."""
-    found = {
-        json.dumps(
-            _read_manifest(Path(shard)).get("machine", {"platform": "unknown"}), sort_keys=True
-        )
-        for shard in paths
-    }
+    return distinct_machines(
+        _read_manifest(Path(shard)).get("machine", {"platform": "unknown"}) for shard in paths
+    )
+
+
+def distinct_machines(machines: Iterable[Mapping]) -> list[dict]:
+    """Each machine (a JSON object) once, in the order of its sorted JSON text."""
+    found = {json.dumps(dict(machine), sort_keys=True) for machine in machines}
     return [json.loads(text) for text in sorted(found)]
 
 

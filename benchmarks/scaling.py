@@ -44,7 +44,7 @@ import psutil
 import yaml
 
 from softmaxlab import config as sl_config
-from softmaxlab import sweep
+from softmaxlab import manifest, sweep
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = Path(__file__).resolve().parent / "out"
@@ -359,18 +359,11 @@ def render(rows: list[dict]) -> str:
 
 
 def machine() -> str:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     memory = psutil.virtual_memory().total / GIB
     return (
-        f"{os.cpu_count()} logical CPUs ({model}), {memory:.1f} GiB RAM, "
-        f"{platform.system()} {platform.machine()}, Python {platform.python_version()}"
+        f"{os.cpu_count()} logical CPUs ({manifest.cpu_model()}), {memory:.1f} GiB RAM, "
+        f"{manifest.platform_name()}, Python {platform.python_version()}, "
+        f"numpy SIMD {manifest.numpy_simd()}"
     )
 
 

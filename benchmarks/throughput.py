@@ -90,19 +90,9 @@ def best_time(fn, repeats: int) -> float:
     return best
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def machine() -> str:
     return (
-        f"{os.cpu_count()} logical CPUs ({cpu_model()}), {platform.system()} "
+        f"{os.cpu_count()} logical CPUs ({manifest.cpu_model()}), {platform.system()} "
         f"{platform.machine()}, Python {platform.python_version()}, numpy {np.__version__}, "
         f"scipy {scipy.__version__}, softmaxlab {softmaxlab.__version__}; "
         # numpy's float64 exp, the ratios' reference, is its AVX-512 kernel or the C

@@ -64,6 +64,18 @@ def machine() -> dict[str, str]:
     }
 
 
+def cpu_model() -> str:
+    """The processor's model name (/proc/cpuinfo's, else the platform module's guess)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def platform_name() -> str:
     """The operating system and processor architecture ("Linux x86_64")."""
     return f"{platform.system()} {platform.machine()}"

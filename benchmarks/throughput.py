@@ -92,8 +92,8 @@ def best_time(fn, repeats: int) -> float:
 
 def machine() -> str:
     return (
-        f"{os.cpu_count()} logical CPUs ({manifest.cpu_model()}), {platform.system()} "
-        f"{platform.machine()}, Python {platform.python_version()}, numpy {np.__version__}, "
+        f"{os.cpu_count()} logical CPUs ({manifest.cpu_model()}), {manifest.platform_name()}, "
+        f"Python {platform.python_version()}, numpy {np.__version__}, "
         f"scipy {scipy.__version__}, softmaxlab {softmaxlab.__version__}; "
         # numpy's float64 exp, the ratios' reference, is its AVX-512 kernel or the C
         # library's by this (softmaxlab.manifest.numpy_simd): several times apart in cost.

@@ -29,6 +29,7 @@ from softmaxlab import config as sl_config
 from softmaxlab import metrics, provenance, sweep
 from softmaxlab.dtypes import DTYPES, finfo, reference_dtype
 from softmaxlab.kernels import formats
+from softmaxlab.methods import maps
 
 kernels = pytest.importorskip("softmaxlab.kernels.metrics")
 needs_numba = pytest.mark.skipif(not kernels.AVAILABLE, reason="numba is not installed")
@@ -263,39 +264,102 @@ def test_compiled_metrics_match_numpy_on_every_small_row_of_specials(monkeypatch
     compare_paths(monkeypatch, x, long_p.astype(dtype), np.zeros(64, bool), long_ref, what)
 
 
-@pytest.mark.parametrize("name", ["float16", "bfloat16", "float8_e4m3fn", "float8_e5m2"])
+def assert_table_wherever_a_value_sits(table, values, fn, name: str, seed: int) -> None:
+    """``table`` (an entry per bit pattern of a narrow format, ``values`` its decode_table)
+    holds numpy's ``fn`` (entry by entry) of each non-NaN value wherever it sits in an
+    array: the whole table at once, each value alone, at every offset of arrays of lengths
+    around numpy's SIMD widths, and shuffled in one long array."""
+    numbers = np.flatnonzero(~np.isnan(values))
+    with np.errstate(all="ignore"):
+        assert_same_bits(table, fn(values), f"{name} table")
+        alone = [fn(values[i : i + 1])[0] for i in numbers]
+        assert_same_bits(table[numbers], np.array(alone), f"{name} each value alone")
+        codes = np.random.default_rng(seed).permutation(numbers)
+        for length in (1, 3, 7, 8, 9, 15, 16, 17, 31, 33, len(codes)):
+            for start in range(0, min(len(codes), 4 * length), max(1, length // 3)):
+                part = codes[start : start + length]
+                assert_same_bits(
+                    fn(values[part]), table[part], f"{name} length {length} at {start}"
+                )
+
+
+NARROW_NAMES = ["float16", "bfloat16", "float8_e4m3fn", "float8_e5m2"]
+
+
+@pytest.mark.parametrize("name", NARROW_NAMES)
 def test_narrow_log_table_is_numpys_log_wherever_a_value_sits(name):
     """The metric pass reads ln p of a narrow format from a table of every bit pattern
     (metrics._log_table): the bits of numpy's log of each value wherever it sits in an
-    array: alone, at every offset of arrays of lengths around numpy's SIMD widths, and
-    shuffled in one long array, from float32 (the kernels' widening) as _log_p's numpy
-    branch computes it; 0 and negative values give the log of float32's smallest
-    subnormal, as that branch's fmax does. NaN patterns are left out of the position
-    checks: numpy's fmax of a signaling NaN depends on where it sits (SIMD lanes or the
-    scalar tail), and the kernel never reads ln p at a NaN entry (the compiled and numpy
-    metrics agree on outputs with NaN entries above)."""
+    array, from float32 (the kernels' widening) as _log_p's numpy branch computes it; 0
+    and negative values give the log of float32's smallest subnormal, as that branch's
+    fmax does. NaN patterns are left out of the position checks: numpy's fmax of a
+    signaling NaN depends on where it sits (SIMD lanes or the scalar tail), and the
+    kernel never reads ln p at a NaN entry (the compiled and numpy metrics agree on
+    outputs with NaN entries above)."""
     dtype = DTYPES[name]
     table = metrics._log_table(dtype)
     values = formats.decode_table(dtype, np.float32)
     tiny = np.finfo(np.float32).smallest_subnormal
+    log = lambda v: np.log(np.fmax(v, tiny), dtype=np.float64)  # noqa: E731
+    assert_table_wherever_a_value_sits(table, values, log, name, seed=29)
     numbers = np.flatnonzero(~np.isnan(values))
-    with np.errstate(all="ignore"):
-        expected = np.log(np.fmax(values, tiny), dtype=np.float64)
-        alone = [np.log(np.fmax(values[i : i + 1], tiny), dtype=np.float64)[0] for i in numbers]
-    assert_same_bits(table, expected, f"{name} table")
-    assert_same_bits(table[numbers], np.array(alone), f"{name} each value alone")
-    rng = np.random.default_rng(29)
-    codes = rng.permutation(numbers)
-    with np.errstate(all="ignore"):
-        for length in (1, 3, 7, 8, 9, 15, 16, 17, 31, 33, len(codes)):
-            for start in range(0, min(len(codes), 4 * length), max(1, length // 3)):
-                part = codes[start : start + length]
-                got = np.log(np.fmax(values[part], tiny), dtype=np.float64)
-                assert_same_bits(got, table[part], f"{name} length {length} at {start}")
-    p = values[codes].astype(dtype)
-    assert_same_bits(formats.lookup(table, p), table[codes], f"{name} lookup")
+    p = values[numbers].astype(dtype)
+    assert_same_bits(formats.lookup(table, p), table[numbers], f"{name} lookup")
     with pytest.raises(ValueError, match="a table of 10 entries"):
         formats.lookup(np.zeros(10), p)
+
+
+@pytest.mark.parametrize("name", NARROW_NAMES)
+@pytest.mark.parametrize("wide", ["float32", "float64"])
+@pytest.mark.parametrize("base", [None, 2.0, 3.0, 10.0, 100.0, 0.5])
+def test_value_tables_are_numpys_exp_and_power_wherever_a_value_sits(name, wide, base):
+    """The methods' exp and power of a kept widening of narrow logits are gathers from a
+    table of every value (maps._value_table): numpy's np.exp, or np.power of the base
+    rounded to the widening's dtype (softmax's bases; 0.5 a base below 1), of each value
+    wherever it sits in an array, so that the sweep's bits do not depend on the table."""
+    table = maps._value_table(DTYPES[name], np.dtype(wide), base)
+    values = formats.decode_table(DTYPES[name], wide)
+    if base is None:
+        fn = np.exp
+    else:
+        fn = lambda v: np.power(np.asarray(base, dtype=wide), v)  # noqa: E731
+    assert_table_wherever_a_value_sits(table, values, fn, f"{name} {wide} {base}", seed=30)
+    assert not table.flags.writeable
+
+
+def test_methods_on_kept_widenings_gather_from_the_value_tables(monkeypatch):
+    """In the sweep's keeping_widenings block, a method's exp or power of the kept
+    widening of narrow logits itself is a gather from maps._value_table, with the bits
+    the method has without the block: unstable softmax at e and at base 10 and
+    iterated_exp's first exp, in float64 (the reference) and float32 (the float32 compute
+    mode). Stable softmax's exp of x - max (a new array), the narrow array itself and an
+    unkept copy compute as before."""
+    rng = np.random.default_rng(31)
+    x = (rng.standard_normal((40, 17)) * 30).astype(DTYPES["float16"])
+    calls = []
+    by_value = maps._by_value
+    monkeypatch.setattr(maps, "_by_value", lambda *args: calls.append(args[1:]) or by_value(*args))
+    cases = [
+        ("softmax", {"stable": False}, None),
+        ("softmax", {"base": 10, "stable": False}, 10.0),
+        ("iterated_exp", {}, None),
+        ("softmax", {}, "none"),
+    ]
+    for wide in (np.dtype(np.float32), np.dtype(np.float64)):
+        for name, params, table in cases:
+            with np.errstate(all="ignore"):
+                expected = softmaxlab.normalize(x.astype(wide), name, **params)
+                with formats.keeping_widenings():
+                    kept = formats.keep(x)
+                    assert formats.kept_source(kept) is None
+                    assert formats.kept_source(formats.widen(x.copy(), wide)) is None
+                    widening = formats.widen(kept, wide)
+                    assert formats.kept_source(widening) is kept
+                    calls.clear()
+                    got = softmaxlab.normalize(widening, name, **params)
+                assert formats.kept_source(widening) is None  # the block has ended
+            assert_same_bits(got, expected, f"{name} {params} {wide}")
+            assert calls == ([] if table == "none" else [(wide, table)]), (name, params, wide)
 
 
 def test_without_numba_vector_metrics_runs_the_numpy_reference(monkeypatch):

@@ -313,12 +313,14 @@ def decode_table(dtype, to=np.float32) -> np.ndarray:
 
 class _KeptWidenings(threading.local):
     """The arrays whose widenings are kept (:func:`keeping_widenings`), per thread: id ->
-    (the array, its widenings by dtype); None outside that context. Per thread, so that
+    (the array, its widenings by dtype), and each kept widening's id -> (the widening, its
+    narrow array) (:func:`kept_source`); None outside that context. Per thread, so that
     blocks of two threads never see, restore or outlive each other's registry (a
     registry left active past its block would serve the widening of an array someone
     has since written to)."""
 
     arrays: dict[int, tuple[np.ndarray, dict]] | None = None
+    sources: dict[int, tuple[np.ndarray, np.ndarray]] | None = None
 
 
 _KEPT = _KeptWidenings()
@@ -333,11 +335,12 @@ def keeping_widenings():
     pass) and to float64 (the reference), about a tenth of a float16 cell. Whoever
     receives a kept widening must not write to it (no built-in method writes to its
     input)."""
-    outer, _KEPT.arrays = _KEPT.arrays, {}
+    outer = _KEPT.arrays, _KEPT.sources
+    _KEPT.arrays, _KEPT.sources = {}, {}
     try:
         yield
     finally:
-        _KEPT.arrays = outer
+        _KEPT.arrays, _KEPT.sources = outer
 
 
 def keep(a: np.ndarray) -> np.ndarray:
@@ -363,7 +366,20 @@ def widen(a, to=np.float32) -> np.ndarray:
     widenings = kept[1]
     if to not in widenings:
         widenings[to] = _widen(a, to)
+        if a.dtype in NARROW:
+            _KEPT.sources[id(widenings[to])] = (widenings[to], a)
     return widenings[to]
+
+
+def kept_source(a: np.ndarray) -> np.ndarray | None:
+    """The narrow-format array whose kept widening (:func:`widen` within this thread's
+    :func:`keeping_widenings` block) is the very object ``a``, or None. Then every entry
+    of ``a`` is one of the format's values, and a function of ``a`` entry by entry is a
+    :func:`lookup` in a table of its value at each of them."""
+    if _KEPT.sources is None:
+        return None
+    kept = _KEPT.sources.get(id(a))
+    return kept[1] if kept is not None and kept[0] is a else None
 
 
 def _widen(a: np.ndarray, to: np.dtype) -> np.ndarray:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import decimal
 import functools
 import math
+import sys
 
 import numpy as np
 
@@ -168,6 +169,10 @@ def _power(base: np.ndarray, y: np.ndarray, out: np.ndarray | None) -> np.ndarra
         result = np.empty_like(y) if out is None else out
         result.fill(1)
         return result
+    if out is None and y.dtype in (np.float32, np.float64):
+        source = _kept_source(y)
+        if source is not None and np.asarray(base).dtype == y.dtype:
+            return _by_value(source, y.dtype, float(base))
     if (
         y.dtype not in (np.float32, np.float64, np.longdouble)
         or ln_base == 0
@@ -202,9 +207,51 @@ def _exp(y: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     709.78, against 0.8), and at scales >= 316 most of a softmax's entries, and of its
     float64 reference in every other format, lie there. float32's exp has no such path;
     other dtypes call np.exp."""
+    if out is None and y.dtype in (np.float32, np.float64):
+        source = _kept_source(y)
+        if source is not None:
+            return _by_value(source, y.dtype, None)
     if y.dtype != np.float64 or y.size == 0:
         return np.exp(y, out=out)
     return _skipping_ends(lambda v, o: np.exp(v, out=o), y, 1.0, out, _EXP_SKIP_SHARE)
+
+
+def _kept_source(y: np.ndarray) -> np.ndarray | None:
+    """The narrow-format logits whose kept widening y is (softmaxlab.kernels.formats.
+    kept_source), or None. Widenings are kept only within that module's
+    keeping_widenings block (the sweep's), so while it is not imported there is none, and
+    a method outside the sweep does not import numba for this test."""
+    formats = sys.modules.get("softmaxlab.kernels.formats")
+    return None if formats is None else formats.kept_source(y)
+
+
+def _by_value(source: np.ndarray, dtype: np.dtype, base: float | None) -> np.ndarray:
+    """np.exp (base None) or np.power(base, .) of the widening to ``dtype`` of the narrow
+    ``source``, as one gather from a table of that function at each of the format's
+    values (:func:`_value_table`): the same bits, since numpy computes each entry alone
+    (tests/test_kernels.py checks every value at every offset), without glibc's float64
+    exp (5 to 9 ns an entry where numpy has no AVX-512 kernel) or pow (10 to 20) on the
+    sweep's raw logits: the float64 reference of unstable softmax at every base and of
+    iterated_exp, and the float32-computed powers."""
+    from softmaxlab.kernels.formats import lookup
+
+    return lookup(_value_table(source.dtype, np.dtype(dtype), base), source)
+
+
+@functools.lru_cache(maxsize=64)
+def _value_table(fmt: np.dtype, dtype: np.dtype, base: float | None) -> np.ndarray:
+    """np.exp (base None) or np.power(base rounded to ``dtype``, .) in ``dtype`` of every
+    bit pattern of the narrow format ``fmt`` (its decode_table). Read-only."""
+    from softmaxlab.kernels.formats import decode_table
+
+    values = decode_table(fmt, dtype)
+    with np.errstate(all="ignore"):
+        if base is None:
+            table = np.exp(values)
+        else:
+            table = np.power(np.asarray(base, dtype=dtype), values)
+    table.flags.writeable = False
+    return table
 
 
 @functools.cache

@@ -21,7 +21,9 @@ try:
 except sweep.ShardError as error:
     sys.exit(str(error))  # one line in the log, no traceback
 print(f"{rows} rows from {len(shards)} verified shards", file=sys.stderr)
-found = sweep.shard_machines(shards)
+found = (
+    sweep.read_machines(output.machines) if output.get("machines") else sweep.shard_machines(shards)
+)
 if len(found) > 1:  # the float64 cells' last bits may depend on which job ran them
     print(f"warning: the shards were computed on {len(found)} kinds of machine", file=sys.stderr)
 for machine in found:

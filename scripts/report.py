@@ -1,6 +1,5 @@
 """Assemble the self-contained HTML report from the tables, figures and their captions."""
 
-import json
 import sys
 from pathlib import Path
 
@@ -34,9 +33,7 @@ html = report.build_report(
         **manifest.run_manifest(params.results_config),
         # The sweep's machines and the claims cells' (if any), each kind once.
         "machines": sweep.distinct_machines(
-            machine
-            for path in inputs.machines
-            for machine in json.loads(Path(path).read_text(encoding="utf-8"))["machines"]
+            machine for path in inputs.machines for machine in sweep.read_machines(path)
         ),
     },
     # Every field as written (the value keeps the spelling its sentence uses).

@@ -249,6 +249,25 @@ def test_the_merge_names_the_machines_that_computed_the_shards(damaged, shard_se
     assert len(sweep.shard_machines(shards(copy, plan))) == 3
 
 
+@pytest.mark.parametrize("machine", ["vm", ["x86_64"], {"numpy": 2}, None])
+def test_a_manifest_machine_that_is_not_an_object_of_strings_is_a_damaged_shard(damaged, machine):
+    """A hand-edited machine entry is named in one line (ShardError, before anything is
+    written), and with discard_damaged the shard is deleted to be recomputed."""
+    copy, merge = damaged
+    written = json.loads(sweep.manifest_path(copy / "shard_1.csv").read_text())
+    written["machine"] = machine
+    sweep.manifest_path(copy / "shard_1.csv").write_text(json.dumps(written))
+    merged = copy / "merged.csv"
+    with pytest.raises(
+        sweep.ShardError, match=r"shard_1\.csv: its manifest's machine is not a JSON object"
+    ):
+        merge(machines=copy / "machines.json")
+    assert not (copy / "machines.json").exists() and not merged.exists()
+    with pytest.raises(sweep.ShardError, match="deleted it and its manifest"):
+        merge(discard_damaged=True)
+    assert not (copy / "shard_1.csv").exists()
+
+
 def test_numpy_simd_is_what_show_runtime_lists():
     """An independent reading: np.show_runtime's printed baseline and found features."""
     import contextlib

@@ -243,6 +243,7 @@ def _verified_rows(
     is well formed; and every (cell, label, metric) appears once. ``orders``:
     :func:`_text_orders` of the config. Raises ShardError naming the shard."""
     manifest = _read_manifest(shard)
+    _manifest_machine(shard, manifest)
     contents = _shard_contents(shard_cells, config)
     for key, value in contents.items():
         if manifest.get(key) != value:
@@ -396,14 +397,32 @@ def merge_shards(
     return rows
 
 
+def read_machines(path) -> list[dict[str, str]]:
+    """The machines of a merge's JSON (merge_shards' ``machines`` file), in its order."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))["machines"]
+
+
 def shard_machines(paths: Iterable) -> list[dict[str, str]]:
     """The distinct machines (softmaxlab.manifest.machine) that computed the shards
     ``paths``, sorted: one entry when every job ran on the same kind of machine, whatever
     the sharding. A shard written before manifests named their machine counts as
     {"platform": "unknown"}."""
     return distinct_machines(
-        _read_manifest(Path(shard)).get("machine", {"platform": "unknown"}) for shard in paths
+        _manifest_machine(Path(shard), _read_manifest(Path(shard))) for shard in paths
     )
+
+
+def _manifest_machine(shard: Path, manifest: Mapping) -> dict[str, str]:
+    """The machine a shard's manifest names ({"platform": "unknown"} where it names none);
+    ShardError unless it is a JSON object of strings (a hand-edited manifest)."""
+    machine = manifest.get("machine", {"platform": "unknown"})
+    if not isinstance(machine, dict) or not all(
+        isinstance(value, str) for value in machine.values()
+    ):
+        raise ShardError(
+            shard, f"its manifest's machine is not a JSON object of strings: {machine!r}"
+        )
+    return machine
 
 
 def distinct_machines(machines: Iterable[Mapping]) -> list[dict]:

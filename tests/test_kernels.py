@@ -30,6 +30,7 @@ from softmaxlab import metrics, provenance, sweep
 from softmaxlab.dtypes import DTYPES, finfo, reference_dtype
 from softmaxlab.kernels import formats
 from softmaxlab.methods import maps
+from softmaxlab.methods.context import _Ctx
 
 kernels = pytest.importorskip("softmaxlab.kernels.metrics")
 needs_numba = pytest.mark.skipif(not kernels.AVAILABLE, reason="numba is not installed")
@@ -264,17 +265,26 @@ def test_compiled_metrics_match_numpy_on_every_small_row_of_specials(monkeypatch
     compare_paths(monkeypatch, x, long_p.astype(dtype), np.zeros(64, bool), long_ref, what)
 
 
-def assert_table_wherever_a_value_sits(table, values, fn, name: str, seed: int) -> None:
+def assert_table_wherever_a_value_sits(
+    table, values, fn, name: str, seed: int, alone: int | None = None
+) -> None:
     """``table`` (an entry per bit pattern of a narrow format, ``values`` its decode_table)
     holds numpy's ``fn`` (entry by entry) of each non-NaN value wherever it sits in an
-    array: the whole table at once, each value alone, at every offset of arrays of lengths
-    around numpy's SIMD widths, and shuffled in one long array."""
+    array: the whole table at once, each value alone (``alone``: that many drawn values
+    and the format's ends, for a slow fn; None: every value), at every offset of arrays of
+    lengths around numpy's SIMD widths, and shuffled in one long array."""
     numbers = np.flatnonzero(~np.isnan(values))
+    rng = np.random.default_rng(seed)
     with np.errstate(all="ignore"):
         assert_same_bits(table, fn(values), f"{name} table")
-        alone = [fn(values[i : i + 1])[0] for i in numbers]
-        assert_same_bits(table[numbers], np.array(alone), f"{name} each value alone")
-        codes = np.random.default_rng(seed).permutation(numbers)
+        single = numbers
+        if alone is not None and alone < len(numbers):
+            order = numbers[np.argsort(np.abs(values[numbers]), kind="stable")]
+            single = np.union1d(rng.choice(numbers, alone, replace=False), order[:64])
+            single = np.union1d(single, order[-64:])
+        each = [fn(values[i : i + 1])[0] for i in single]
+        assert_same_bits(table[single], np.array(each), f"{name} each value alone")
+        codes = rng.permutation(numbers)
         for length in (1, 3, 7, 8, 9, 15, 16, 17, 31, 33, len(codes)):
             for start in range(0, min(len(codes), 4 * length), max(1, length // 3)):
                 part = codes[start : start + length]
@@ -309,44 +319,80 @@ def test_narrow_log_table_is_numpys_log_wherever_a_value_sits(name):
         formats.lookup(np.zeros(10), p)
 
 
+#: The default config's methods but gumbel_softmax (its noise depends on the array's shape).
+TABLE_SPECS = [
+    (name, params)
+    for name, params, _ in sl_config.method_specs(
+        sl_config.validate(sl_config.load_config_file("config/config.yaml"))
+    )
+    if name != "gumbel_softmax"
+]
+
+
 @pytest.mark.parametrize("name", NARROW_NAMES)
-@pytest.mark.parametrize("wide", ["float32", "float64"])
-@pytest.mark.parametrize("base", [None, 2.0, 3.0, 10.0, 100.0, 0.5])
-def test_value_tables_are_numpys_exp_and_power_wherever_a_value_sits(name, wide, base):
-    """The methods' exp and power of a kept widening of narrow logits are gathers from a
-    table of every value (maps._value_table): numpy's np.exp, or np.power of the base
-    rounded to the widening's dtype (softmax's bases; 0.5 a base below 1), of each value
-    wherever it sits in an array, so that the sweep's bits do not depend on the table."""
-    table = maps._value_table(DTYPES[name], np.dtype(wide), base)
-    values = formats.decode_table(DTYPES[name], wide)
-    if base is None:
-        fn = np.exp
-    else:
-        fn = lambda v: np.power(np.asarray(base, dtype=wide), v)  # noqa: E731
-    assert_table_wherever_a_value_sits(table, values, fn, f"{name} {wide} {base}", seed=30)
-    assert not table.flags.writeable
+def test_methods_on_kept_widenings_have_their_bits_and_their_tables_numpys(name, monkeypatch):
+    """In the sweep's keeping_widenings block, the terms a method computes from the kept
+    widening of narrow logits entry by entry (exp, power, softplus, sigmoid, taylor,
+    stablemax, escort, spherical, iterated_exp's inner exps) are gathers from
+    maps._value_table. Every default method gives the same p and overflow flags there as
+    without the block, on every finite value of the format at many offsets (rows of
+    K = 1, 3, 8, 17 and 100, shuffled), in float64 (the reference) and float32 (the
+    float32 compute mode); and every table made holds numpy's terms of each value
+    wherever it sits in an array."""
+    dtype = DTYPES[name]
+    monkeypatch.setattr(maps, "_VALUE_TABLES", {})
+    values = formats.decode_table(dtype, np.float64)
+    finite = np.flatnonzero(np.isfinite(values))
+    rng = np.random.default_rng(32)
+    for k in (1, 3, 8, 17, 100):
+        codes = rng.permutation(np.resize(finite, -(-len(finite) // k) * k))
+        x = values[codes].astype(dtype).reshape(-1, k)
+        for method, params in TABLE_SPECS:
+            with np.errstate(all="ignore"):
+                expected = softmaxlab.evaluate(x, method, compute="float32", **params)
+                reference = softmaxlab.normalize(formats.widen(x, np.float64), method, **params)
+                with formats.keeping_widenings():
+                    kept = formats.keep(x)
+                    got = softmaxlab.evaluate(kept, method, compute="float32", **params)
+                    got_reference = softmaxlab.normalize(
+                        formats.widen(kept, np.float64), method, **params
+                    )
+            what = f"{name} K={k} {method} {params}"
+            assert_same_bits(got[0], expected[0], f"{what} float32 p")
+            assert np.array_equal(got[1], expected[1]), f"{what} float32 overflow"
+            assert_same_bits(got_reference, reference, f"{what} float64 reference")
+    made = maps._VALUE_TABLES
+    keys = {key for (_, _, key) in made}
+    assert {("exp",), ("softplus",), ("sigmoid",), ("stablemax",), ("taylor", 4)} <= keys
+    assert {("power", 10.0), ("escort", 2.0), ("iterated_exp", 3)} <= keys
+    for (fmt, wide, key), (table, terms) in made.items():
+        values = formats.decode_table(fmt, wide)
+        fn = lambda v: terms(v, _Ctx(v, track=False))  # noqa: B023, E731
+        alone = None if fmt.itemsize == 1 else 512
+        what = f"{name} {wide} {key}"
+        assert_table_wherever_a_value_sits(table, values, fn, what, seed=30, alone=alone)
+        assert not table.flags.writeable
 
 
-def test_methods_on_kept_widenings_gather_from_the_value_tables(monkeypatch):
-    """In the sweep's keeping_widenings block, a method's exp or power of the kept
-    widening of narrow logits itself is a gather from maps._value_table, with the bits
-    the method has without the block: unstable softmax at e and at base 10 and
-    iterated_exp's first exp, in float64 (the reference) and float32 (the float32 compute
-    mode). Stable softmax's exp of x - max (a new array), the narrow array itself and an
-    unkept copy compute as before."""
+def test_only_the_kept_widening_itself_is_gathered_from_the_tables(monkeypatch):
+    """The tables serve the kept widening of narrow logits and nothing else: unstable
+    softmax at e and at base 10 gather exp and power from them in float64 and float32;
+    stable softmax's exp of x - max (a new array), the narrow array itself, an unkept
+    copy's widening and the widening after its block has ended compute as before."""
     rng = np.random.default_rng(31)
     x = (rng.standard_normal((40, 17)) * 30).astype(DTYPES["float16"])
     calls = []
-    by_value = maps._by_value
-    monkeypatch.setattr(maps, "_by_value", lambda *args: calls.append(args[1:]) or by_value(*args))
+    table_lookup = maps._table_lookup
+    monkeypatch.setattr(
+        maps, "_table_lookup", lambda *args: calls.append(args[1:3]) or table_lookup(*args)
+    )
     cases = [
-        ("softmax", {"stable": False}, None),
-        ("softmax", {"base": 10, "stable": False}, 10.0),
-        ("iterated_exp", {}, None),
-        ("softmax", {}, "none"),
+        ("softmax", {"stable": False}, ("exp",)),
+        ("softmax", {"base": 10, "stable": False}, ("power", 10.0)),
+        ("softmax", {}, None),
     ]
     for wide in (np.dtype(np.float32), np.dtype(np.float64)):
-        for name, params, table in cases:
+        for name, params, key in cases:
             with np.errstate(all="ignore"):
                 expected = softmaxlab.normalize(x.astype(wide), name, **params)
                 with formats.keeping_widenings():
@@ -359,7 +405,7 @@ def test_methods_on_kept_widenings_gather_from_the_value_tables(monkeypatch):
                     got = softmaxlab.normalize(widening, name, **params)
                 assert formats.kept_source(widening) is None  # the block has ended
             assert_same_bits(got, expected, f"{name} {params} {wide}")
-            assert calls == ([] if table == "none" else [(wide, table)]), (name, params, wide)
+            assert calls == ([] if key is None else [(wide, key)]), (name, params, wide)
 
 
 def test_without_numba_vector_metrics_runs_the_numpy_reference(monkeypatch):

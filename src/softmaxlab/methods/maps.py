@@ -15,6 +15,8 @@ import sys
 
 import numpy as np
 
+from softmaxlab.methods.context import _Ctx
+
 
 def _argmax(x, ctx):
     """Hardmax: p_i = 1/m on the m maximisers of x, 0 elsewhere (ties share the mass).
@@ -54,19 +56,28 @@ def _relu(x, ctx):
 def _softplus(x, ctx):
     """p_i = s(x_i) / sum_j s(x_j), s(x) = ln(1 + e^x), computed as max(x, 0) + ln(1 + e^-|x|)
     (no overflow for large x). Positive for every finite x, unless s underflows."""
-    t = np.maximum(x, ctx.c(0)) + np.log1p(_exp(-np.abs(x)))
+    t = _per_value(x, ctx, ("softplus",), _softplus_terms)
     return ctx.normalise(ctx.check(t))
+
+
+def _softplus_terms(x, ctx):
+    """s(x_i), entry by entry (see _per_value)."""
+    return np.maximum(x, ctx.c(0)) + np.log1p(_exp(-np.abs(x)))
 
 
 def _sigmoid(x, ctx):
     """p_i = sigma(x_i) / sum_j sigma(x_j), sigma(x) = 1 / (1 + e^-x), computed as
     1/(1 + e^-|x|) for x >= 0 and e^-|x|/(1 + e^-|x|) below (no overflow)."""
+    return ctx.normalise(_per_value(x, ctx, ("sigmoid",), _sigmoid_terms))
+
+
+def _sigmoid_terms(x, ctx):
+    """sigma(x_i), entry by entry (see _per_value)."""
     e = _exp(-np.abs(x))
     one = ctx.c(1)
     # The numerator, 1 where x >= 0 and e below, is max(e, x >= 0) exactly (0 <= e <= 1):
     # one division, and no np.where, which branches on every entry (3.5 ns an entry).
-    t = np.maximum(e, x >= ctx.c(0)) / (one + e)
-    return ctx.normalise(t)
+    return np.maximum(e, x >= ctx.c(0)) / (one + e)
 
 
 def _spherical(x, ctx, eps):
@@ -74,13 +85,25 @@ def _spherical(x, ctx, eps):
     2016, "An exploration of softmax alternatives belonging to the spherical loss family").
     eps is rounded to the dtype (1e-5 is 0 in float8_e4m3fn). Even in x: the sign is lost.
     """
-    return ctx.normalise(ctx.check(ctx.check(x * x) + ctx.c(eps)))
+    terms = functools.partial(_spherical_terms, eps=eps)
+    return ctx.normalise(_per_value(x, ctx, ("spherical", eps), terms))
+
+
+def _spherical_terms(x, ctx, eps):
+    """x_i^2 + eps, entry by entry (see _per_value)."""
+    return ctx.check(ctx.check(x * x) + ctx.c(eps))
 
 
 def _escort(x, ctx, p):
     """Escort transform p_i = |x_i|^p / sum_j |x_j|^p (Beck & Schloegl 1993; the
     "p-normalisation" of the thread with p = 2). Even in x for every p: the sign is lost."""
-    return ctx.normalise(ctx.check(np.power(np.abs(x), ctx.c(p))))
+    terms = functools.partial(_escort_terms, p=p)
+    return ctx.normalise(_per_value(x, ctx, ("escort", p), terms))
+
+
+def _escort_terms(x, ctx, p):
+    """|x_i|^p, entry by entry (see _per_value)."""
+    return ctx.check(np.power(np.abs(x), ctx.c(p)))
 
 
 def _taylor(x, ctx, order):
@@ -90,11 +113,17 @@ def _taylor(x, ctx, order):
     Not monotone below the minimum of t (e.g. n = 2: t(x) = ((x + 1)^2 + 1)/2 falls until
     x = -1), so very negative logits can outweigh the maximum.
     """
+    terms = functools.partial(_taylor_terms, order=order)
+    return ctx.normalise(np.array(_per_value(x, ctx, ("taylor", order), terms), copy=True))
+
+
+def _taylor_terms(x, ctx, order):
+    """t(x_i), entry by entry (see _per_value)."""
     t = np.broadcast_to(ctx.c(1), x.shape)
     one = ctx.c(1)
     for i in range(order, 0, -1):
         t = ctx.check(one + ctx.check(x * t) / ctx.c(i))
-    return ctx.normalise(np.array(t, copy=True))
+    return t
 
 
 def _stablemax(x, ctx):
@@ -102,9 +131,14 @@ def _stablemax(x, ctx):
     (Prieto, Barsbey, Mediano & Birdal 2025, "Grokking at the edge of numerical
     stability"). Positive, monotone, grows linearly: no overflow short of the format's max.
     """
-    one = ctx.c(1)
-    t = _select(x >= ctx.c(0), x + one, one / (one - x))
+    t = _per_value(x, ctx, ("stablemax",), _stablemax_terms)
     return ctx.normalise(ctx.check(t))
+
+
+def _stablemax_terms(x, ctx):
+    """s(x_i), entry by entry (see _per_value)."""
+    one = ctx.c(1)
+    return _select(x >= ctx.c(0), x + one, one / (one - x))
 
 
 def _select(condition: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -172,7 +206,8 @@ def _power(base: np.ndarray, y: np.ndarray, out: np.ndarray | None) -> np.ndarra
     if out is None and y.dtype in (np.float32, np.float64):
         source = _kept_source(y)
         if source is not None and np.asarray(base).dtype == y.dtype:
-            return _by_value(source, y.dtype, float(base))
+            power = functools.partial(_power_of, base=float(base))
+            return _table_lookup(source, y.dtype, ("power", float(base)), power)
     if (
         y.dtype not in (np.float32, np.float64, np.longdouble)
         or ln_base == 0
@@ -210,7 +245,7 @@ def _exp(y: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     if out is None and y.dtype in (np.float32, np.float64):
         source = _kept_source(y)
         if source is not None:
-            return _by_value(source, y.dtype, None)
+            return _table_lookup(source, y.dtype, ("exp",), lambda v, _ctx: np.exp(v))
     if y.dtype != np.float64 or y.size == 0:
         return np.exp(y, out=out)
     return _skipping_ends(lambda v, o: np.exp(v, out=o), y, 1.0, out, _EXP_SKIP_SHARE)
@@ -225,33 +260,54 @@ def _kept_source(y: np.ndarray) -> np.ndarray | None:
     return None if formats is None else formats.kept_source(y)
 
 
-def _by_value(source: np.ndarray, dtype: np.dtype, base: float | None) -> np.ndarray:
-    """np.exp (base None) or np.power(base, .) of the widening to ``dtype`` of the narrow
-    ``source``, as one gather from a table of that function at each of the format's
-    values (:func:`_value_table`): the same bits, since numpy computes each entry alone
-    (tests/test_kernels.py checks every value at every offset), without glibc's float64
-    exp (5 to 9 ns an entry where numpy has no AVX-512 kernel) or pow (10 to 20) on the
-    sweep's raw logits: the float64 reference of unstable softmax at every base and of
-    iterated_exp, and the float32-computed powers."""
+def _power_of(values, _ctx, base: float):
+    """np.power(base in the values' dtype, values)."""
+    return np.power(np.asarray(base, dtype=values.dtype), values)
+
+
+def _per_value(x, ctx, key: tuple, terms) -> np.ndarray:
+    """terms(x, ctx): a method's array of terms computed from x entry by entry (numpy's
+    elementwise operations on x and constants of ctx's dtype; ctx.check on intermediates).
+    When x is the sweep's kept widening of narrow logits (:func:`_kept_source`), instead
+    a gather from a table of the terms at every value of the format (:func:`_value_table`;
+    ``key`` names the terms and their parameters): the same bits, since numpy computes
+    each entry alone (tests/test_kernels.py checks every method on every value at many
+    offsets), and the overflow flags of one check of the gathered terms, which equal the
+    steps' because a non-finite step stays non-finite through every later one of these
+    terms. The narrow formats' float64 reference and float32 compute mode then pay one
+    gather instead of glibc's exp, log1p and pow and a numpy pass per operation."""
+    source = _kept_source(x) if ctx.fmt is None else None
+    if source is None:
+        return terms(x, ctx)
+    return ctx.check(_table_lookup(source, x.dtype, key, terms))
+
+
+def _table_lookup(source: np.ndarray, dtype: np.dtype, key: tuple, terms) -> np.ndarray:
+    """terms (as :func:`_per_value`'s) of the widening to ``dtype`` of the narrow
+    ``source``, as one gather from :func:`_value_table`."""
     from softmaxlab.kernels.formats import lookup
 
-    return lookup(_value_table(source.dtype, np.dtype(dtype), base), source)
+    return lookup(_value_table(source.dtype, np.dtype(dtype), key, terms), source)
 
 
-@functools.lru_cache(maxsize=64)
-def _value_table(fmt: np.dtype, dtype: np.dtype, base: float | None) -> np.ndarray:
-    """np.exp (base None) or np.power(base rounded to ``dtype``, .) in ``dtype`` of every
-    bit pattern of the narrow format ``fmt`` (its decode_table). Read-only."""
-    from softmaxlab.kernels.formats import decode_table
+#: (format, dtype, key) -> (the read-only table of :func:`_value_table`, its terms).
+_VALUE_TABLES: dict[tuple, tuple[np.ndarray, object]] = {}
 
-    values = decode_table(fmt, dtype)
-    with np.errstate(all="ignore"):
-        if base is None:
-            table = np.exp(values)
-        else:
-            table = np.power(np.asarray(base, dtype=dtype), values)
-    table.flags.writeable = False
-    return table
+
+def _value_table(fmt: np.dtype, dtype: np.dtype, key: tuple, terms) -> np.ndarray:
+    """terms(v, ctx) in ``dtype`` at every bit pattern v of the narrow format ``fmt`` (its
+    decode_table), with a context of ``dtype`` that marks nothing; made once per (fmt,
+    dtype, key), so ``key`` must name every parameter of ``terms``. Read-only."""
+    made = _VALUE_TABLES.get((fmt, dtype, key))
+    if made is None:
+        from softmaxlab.kernels.formats import decode_table
+
+        values = decode_table(fmt, dtype)
+        with np.errstate(all="ignore"):
+            table = np.array(terms(values, _Ctx(values, track=False)), dtype=dtype)
+        table.flags.writeable = False
+        made = _VALUE_TABLES[(fmt, dtype, key)] = (table, terms)
+    return made[0]
 
 
 @functools.cache
@@ -375,12 +431,23 @@ def _iterated_exp(x, ctx, depth, stable):
     result is not shift-invariant in x (E_(d-1)(x + c) - E_(d-1)(x) depends on x for
     d >= 2). stable=True at depth 1 is the stable softmax.
     """
+    # E_(d-1) (E_d unstable) entry by entry, each exp checked; then the shifted last exp.
+    times = depth - 1 if stable else depth
     t = x
-    for _ in range(depth - 1):
-        t = ctx.check(_exp(t))
+    if times:
+        t = _per_value(x, ctx, ("iterated_exp", times), functools.partial(_exps, times=times))
     if stable:
         t = ctx.check(t - np.max(t, axis=-1, keepdims=True))
-    return ctx.normalise(ctx.check(_exp(t)), owned=True)
+        t = ctx.check(_exp(t))
+    return ctx.normalise(t, owned=True)
+
+
+def _exps(x, ctx, times):
+    """exp applied ``times`` times to x (x itself for 0), each result checked."""
+    t = x
+    for _ in range(times):
+        t = ctx.check(_exp(t))
+    return t
 
 
 def _ssmax(x, ctx, s):

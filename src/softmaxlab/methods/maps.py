@@ -3,7 +3,9 @@ vectors along the last axis, each documented in its docstring (:func:`method_doc
 :func:`_power`, the bit-exact and fast np.power of a positive base that softmax uses.
 
 Each runs in x's dtype through its :class:`softmaxlab.methods.context._Ctx`; the edge
-conventions are applied after it (softmaxlab.methods.run), never inside it.
+conventions are applied after it (softmaxlab.methods.run), never inside it. A method's
+terms of x entry by entry (``_<name>_terms``) go through :func:`_per_value`, which in the
+sweep takes them from a table of every value of a narrow format, with the same bits.
 """
 
 from __future__ import annotations

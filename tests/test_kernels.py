@@ -30,7 +30,6 @@ from softmaxlab import metrics, provenance, sweep
 from softmaxlab.dtypes import DTYPES, finfo, reference_dtype
 from softmaxlab.kernels import formats
 from softmaxlab.methods import maps
-from softmaxlab.methods.context import _Ctx
 
 kernels = pytest.importorskip("softmaxlab.kernels.metrics")
 needs_numba = pytest.mark.skipif(not kernels.AVAILABLE, reason="numba is not installed")
@@ -336,9 +335,9 @@ def test_methods_on_kept_widenings_have_their_bits_and_their_tables_numpys(name,
     stablemax, escort, spherical, iterated_exp's inner exps) are gathers from
     maps._value_table. Every default method gives the same p and overflow flags there as
     without the block, on every finite value of the format at many offsets (rows of
-    K = 1, 3, 8, 17 and 100, shuffled), in float64 (the reference) and float32 (the
-    float32 compute mode); and every table made holds numpy's terms of each value
-    wherever it sits in an array."""
+    K = 1, 3, 8, 17 and 100, shuffled), in float64 (the reference) and in both compute
+    modes (float32, and native: the format's arithmetic); and every table made holds
+    numpy's terms of each value wherever it sits in an array."""
     dtype = DTYPES[name]
     monkeypatch.setattr(maps, "_VALUE_TABLES", {})
     values = formats.decode_table(dtype, np.float64)
@@ -348,28 +347,35 @@ def test_methods_on_kept_widenings_have_their_bits_and_their_tables_numpys(name,
         codes = rng.permutation(np.resize(finite, -(-len(finite) // k) * k))
         x = values[codes].astype(dtype).reshape(-1, k)
         for method, params in TABLE_SPECS:
+            what = f"{name} K={k} {method} {params}"
             with np.errstate(all="ignore"):
-                expected = softmaxlab.evaluate(x, method, compute="float32", **params)
                 reference = softmaxlab.normalize(formats.widen(x, np.float64), method, **params)
                 with formats.keeping_widenings():
                     kept = formats.keep(x)
-                    got = softmaxlab.evaluate(kept, method, compute="float32", **params)
-                    got_reference = softmaxlab.normalize(
-                        formats.widen(kept, np.float64), method, **params
-                    )
-            what = f"{name} K={k} {method} {params}"
-            assert_same_bits(got[0], expected[0], f"{what} float32 p")
-            assert np.array_equal(got[1], expected[1]), f"{what} float32 overflow"
-            assert_same_bits(got_reference, reference, f"{what} float64 reference")
+                    got = softmaxlab.normalize(formats.widen(kept, np.float64), method, **params)
+                assert_same_bits(got, reference, f"{what} float64 reference")
+                for mode in ("float32", "native"):
+                    expected = softmaxlab.evaluate(x, method, compute=mode, **params)
+                    with formats.keeping_widenings():
+                        got = softmaxlab.evaluate(formats.keep(x), method, compute=mode, **params)
+                    assert_same_bits(got[0], expected[0], f"{what} {mode} p")
+                    assert np.array_equal(got[1], expected[1]), f"{what} {mode} overflow"
     made = maps._VALUE_TABLES
-    keys = {key for (_, _, key) in made}
-    assert {("exp",), ("softplus",), ("sigmoid",), ("stablemax",), ("taylor", 4)} <= keys
-    assert {("power", 10.0), ("escort", 2.0), ("iterated_exp", 3)} <= keys
-    for (fmt, wide, key), (table, terms) in made.items():
+    for native, wide in ((False, np.float32), (False, np.float64), (True, np.float32)):
+        keys = {
+            key
+            for (_, dtype, tabled_native, key) in made
+            if (dtype, tabled_native) == (wide, native)
+        }
+        assert {("exp",), ("softplus",), ("sigmoid",), ("stablemax",), ("taylor", 4)} <= keys
+        assert {("escort", 2.0), ("iterated_exp", 3)} <= keys
+        assert any(key[0] == "power" for key in keys), (native, wide)
+    for (fmt, wide, native, key), (table, terms) in made.items():
         values = formats.decode_table(fmt, wide)
-        fn = lambda v: terms(v, _Ctx(v, track=False))  # noqa: B023, E731
+        arithmetic = fmt if native else None
+        fn = lambda v: np.array(terms(*maps._value_operands(v, arithmetic)))  # noqa: B023, E731
         alone = None if fmt.itemsize == 1 else 512
-        what = f"{name} {wide} {key}"
+        what = f"{name} {wide} {'native ' if native else ''}{key}"
         assert_table_wherever_a_value_sits(table, values, fn, what, seed=30, alone=alone)
         assert not table.flags.writeable
 
@@ -384,7 +390,9 @@ def test_only_the_kept_widening_itself_is_gathered_from_the_tables(monkeypatch):
     calls = []
     table_lookup = maps._table_lookup
     monkeypatch.setattr(
-        maps, "_table_lookup", lambda *args: calls.append(args[1:3]) or table_lookup(*args)
+        maps,
+        "_table_lookup",
+        lambda *args: calls.append((args[1].dtype, args[2])) or table_lookup(*args),
     )
     cases = [
         ("softmax", {"stable": False}, ("exp",)),

@@ -373,13 +373,29 @@ def widen(a, to=np.float32) -> np.ndarray:
 
 def kept_source(a: np.ndarray) -> np.ndarray | None:
     """The narrow-format array whose kept widening (:func:`widen` within this thread's
-    :func:`keeping_widenings` block) is the very object ``a``, or None. Then every entry
-    of ``a`` is one of the format's values, and a function of ``a`` entry by entry is a
-    :func:`lookup` in a table of its value at each of them."""
+    :func:`keeping_widenings` block) is the very object ``a`` or a view of all of it, or
+    None. Then every entry of ``a`` is one of the format's values, and a function of ``a``
+    entry by entry is a :func:`lookup` in a table of its value at each of them."""
     if _KEPT.sources is None:
         return None
     kept = _KEPT.sources.get(id(a))
+    if kept is None and getattr(a, "base", None) is not None:
+        # a view of all of a kept widening: the native mode's softmaxlab.rounding.Rounded
+        kept = _KEPT.sources.get(id(a.base))
+        if kept is None or kept[0] is not a.base or not _whole_view(a, kept[0]):
+            return None
+        return kept[1]
     return kept[1] if kept is not None and kept[0] is a else None
+
+
+def _whole_view(a: np.ndarray, of: np.ndarray) -> bool:
+    """Whether ``a`` sees exactly the entries of ``of``, in its order."""
+    return (
+        a.dtype == of.dtype
+        and a.shape == of.shape
+        and a.strides == of.strides
+        and a.__array_interface__["data"][0] == of.__array_interface__["data"][0]
+    )
 
 
 def _widen(a: np.ndarray, to: np.dtype) -> np.ndarray:

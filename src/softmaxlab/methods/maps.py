@@ -209,7 +209,7 @@ def _power(base: np.ndarray, y: np.ndarray, out: np.ndarray | None) -> np.ndarra
         source = _kept_source(y)
         if source is not None and np.asarray(base).dtype == y.dtype:
             power = functools.partial(_power_of, base=float(base))
-            return _table_lookup(source, y.dtype, ("power", float(base)), power)
+            return _table_lookup(source, y, ("power", float(base)), power)
     if (
         y.dtype not in (np.float32, np.float64, np.longdouble)
         or ln_base == 0
@@ -247,7 +247,7 @@ def _exp(y: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     if out is None and y.dtype in (np.float32, np.float64):
         source = _kept_source(y)
         if source is not None:
-            return _table_lookup(source, y.dtype, ("exp",), lambda v, _ctx: np.exp(v))
+            return _table_lookup(source, y, ("exp",), lambda v, _ctx: _exp(v))
     if y.dtype != np.float64 or y.size == 0:
         return np.exp(y, out=out)
     return _skipping_ends(lambda v, o: np.exp(v, out=o), y, 1.0, out, _EXP_SKIP_SHARE)
@@ -262,9 +262,9 @@ def _kept_source(y: np.ndarray) -> np.ndarray | None:
     return None if formats is None else formats.kept_source(y)
 
 
-def _power_of(values, _ctx, base: float):
-    """np.power(base in the values' dtype, values)."""
-    return np.power(np.asarray(base, dtype=values.dtype), values)
+def _power_of(values, ctx, base: float):
+    """:func:`_power` of base (a value of ctx's dtype or format) at ``values``."""
+    return _power(ctx.c(base), values, None)
 
 
 def _per_value(x, ctx, key: tuple, terms) -> np.ndarray:
@@ -276,40 +276,73 @@ def _per_value(x, ctx, key: tuple, terms) -> np.ndarray:
     each entry alone (tests/test_kernels.py checks every method on every value at many
     offsets), and the overflow flags of one check of the gathered terms, which equal the
     steps' because a non-finite step stays non-finite through every later one of these
-    terms. The narrow formats' float64 reference and float32 compute mode then pay one
-    gather instead of glibc's exp, log1p and pow and a numpy pass per operation."""
-    source = _kept_source(x) if ctx.fmt is None else None
+    terms. The narrow formats' float64 reference and both their compute modes then pay
+    one gather instead of glibc's exp, log1p and pow and a numpy pass per operation (in
+    native mode, a pass and a rounding)."""
+    source = _kept_source(x)
     if source is None:
         return terms(x, ctx)
-    return ctx.check(_table_lookup(source, x.dtype, key, terms))
+    return ctx.check(_table_lookup(source, x, key, terms))
 
 
-def _table_lookup(source: np.ndarray, dtype: np.dtype, key: tuple, terms) -> np.ndarray:
-    """terms (as :func:`_per_value`'s) of the widening to ``dtype`` of the narrow
-    ``source``, as one gather from :func:`_value_table`."""
+def _native_format(a) -> np.dtype | None:
+    """The narrow format whose native arithmetic ``a`` carries (a softmaxlab.rounding.Rounded),
+    or None (a plain array; rounding is not even imported)."""
+    rounding = sys.modules.get("softmaxlab.rounding")
+    if rounding is None or not isinstance(a, rounding.Rounded):
+        return None
+    return type(a).format
+
+
+def _table_lookup(source: np.ndarray, like: np.ndarray, key: tuple, terms) -> np.ndarray:
+    """terms (as :func:`_per_value`'s) of ``like``, the kept widening of the narrow
+    ``source`` (or the native mode's Rounded view of it), as one gather from
+    :func:`_value_table`; a Rounded of the same format for a Rounded ``like``."""
     from softmaxlab.kernels.formats import lookup
 
-    return lookup(_value_table(source.dtype, np.dtype(dtype), key, terms), source)
+    native = _native_format(like)
+    table = _value_table(source.dtype, np.dtype(like.dtype), native is not None, key, terms)
+    gathered = lookup(table, source)
+    if native is None:
+        return gathered
+    from softmaxlab import rounding
+
+    return rounding.enter(gathered, native)
 
 
-#: (format, dtype, key) -> (the read-only table of :func:`_value_table`, its terms).
+#: (format, dtype, native, key) -> (the read-only table of :func:`_value_table`, its terms).
 _VALUE_TABLES: dict[tuple, tuple[np.ndarray, object]] = {}
 
 
-def _value_table(fmt: np.dtype, dtype: np.dtype, key: tuple, terms) -> np.ndarray:
+def _value_table(fmt: np.dtype, dtype: np.dtype, native: bool, key: tuple, terms) -> np.ndarray:
     """terms(v, ctx) in ``dtype`` at every bit pattern v of the narrow format ``fmt`` (its
-    decode_table), with a context of ``dtype`` that marks nothing; made once per (fmt,
-    dtype, key), so ``key`` must name every parameter of ``terms``. Read-only."""
-    made = _VALUE_TABLES.get((fmt, dtype, key))
+    decode_table), with a context that marks nothing: of ``dtype``, or for ``native`` of
+    the format's native arithmetic (v a softmaxlab.rounding.Rounded, as the native mode's
+    methods see x). Made once per (fmt, dtype, native, key), so ``key`` must name every
+    parameter of ``terms``. Read-only, plain float32 or float64."""
+    made = _VALUE_TABLES.get((fmt, dtype, native, key))
     if made is None:
         from softmaxlab.kernels.formats import decode_table
 
         values = decode_table(fmt, dtype)
         with np.errstate(all="ignore"):
-            table = np.array(terms(values, _Ctx(values, track=False)), dtype=dtype)
+            table = np.array(terms(*_value_operands(values, fmt if native else None)))
+        if table.dtype != dtype:  # a constant promoted the terms: a bug, never a table
+            raise AssertionError(f"{key} computed in {table.dtype} instead of {dtype}")
         table.flags.writeable = False
-        made = _VALUE_TABLES[(fmt, dtype, key)] = (table, terms)
+        made = _VALUE_TABLES[(fmt, dtype, native, key)] = (table, terms)
     return made[0]
+
+
+def _value_operands(values: np.ndarray, native: np.dtype | None) -> tuple:
+    """(v, ctx): ``values`` as a method's terms see them, plain or (``native``: a narrow
+    format) as that format's Rounded, and a context of theirs that marks nothing."""
+    if native is None:
+        return values, _Ctx(values, track=False)
+    from softmaxlab import rounding
+
+    operand = rounding.enter(values, native)
+    return operand, _Ctx(operand, track=False, fmt=native)
 
 
 @functools.cache

@@ -379,13 +379,14 @@ def kept_source(a: np.ndarray) -> np.ndarray | None:
     if _KEPT.sources is None:
         return None
     kept = _KEPT.sources.get(id(a))
-    if kept is None and getattr(a, "base", None) is not None:
-        # a view of all of a kept widening: the native mode's softmaxlab.rounding.Rounded
-        kept = _KEPT.sources.get(id(a.base))
-        if kept is None or kept[0] is not a.base or not _whole_view(a, kept[0]):
-            return None
+    if kept is not None and kept[0] is a:
         return kept[1]
-    return kept[1] if kept is not None and kept[0] is a else None
+    # a view of all of a kept widening: the native mode's softmaxlab.rounding.Rounded
+    base = getattr(a, "base", None)
+    kept = None if base is None else _KEPT.sources.get(id(base))
+    if kept is not None and kept[0] is base and _whole_view(a, base):
+        return kept[1]
+    return None
 
 
 def _whole_view(a: np.ndarray, of: np.ndarray) -> bool:

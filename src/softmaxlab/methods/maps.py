@@ -205,11 +205,11 @@ def _power(base: np.ndarray, y: np.ndarray, out: np.ndarray | None) -> np.ndarra
         result = np.empty_like(y) if out is None else out
         result.fill(1)
         return result
-    if out is None and y.dtype in (np.float32, np.float64):
-        source = _kept_source(y)
-        if source is not None and np.asarray(base).dtype == y.dtype:
-            power = functools.partial(_power_of, base=float(base))
-            return _table_lookup(source, y, ("power", float(base)), power)
+    if np.asarray(base).dtype == y.dtype:
+        power = functools.partial(_power_of, base=float(base))
+        tabled = _tabled(y, out, ("power", float(base)), power)
+        if tabled is not None:
+            return tabled
     if (
         y.dtype not in (np.float32, np.float64, np.longdouble)
         or ln_base == 0
@@ -244,10 +244,9 @@ def _exp(y: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     709.78, against 0.8), and at scales >= 316 most of a softmax's entries, and of its
     float64 reference in every other format, lie there. float32's exp has no such path;
     other dtypes call np.exp."""
-    if out is None and y.dtype in (np.float32, np.float64):
-        source = _kept_source(y)
-        if source is not None:
-            return _table_lookup(source, y, ("exp",), lambda v, _ctx: _exp(v))
+    tabled = _tabled(y, out, ("exp",), lambda v, _ctx: _exp(v))
+    if tabled is not None:
+        return tabled
     if y.dtype != np.float64 or y.size == 0:
         return np.exp(y, out=out)
     return _skipping_ends(lambda v, o: np.exp(v, out=o), y, 1.0, out, _EXP_SKIP_SHARE)
@@ -260,6 +259,15 @@ def _kept_source(y: np.ndarray) -> np.ndarray | None:
     a method outside the sweep does not import numba for this test."""
     formats = sys.modules.get("softmaxlab.kernels.formats")
     return None if formats is None else formats.kept_source(y)
+
+
+def _tabled(y: np.ndarray, out, key: tuple, terms) -> np.ndarray | None:
+    """:func:`_table_lookup` of ``terms`` of y (exp's and power's) when y is a float32 or
+    float64 kept widening of narrow logits and no ``out`` is asked for; else None."""
+    if out is not None or y.dtype not in (np.float32, np.float64):
+        return None
+    source = _kept_source(y)
+    return None if source is None else _table_lookup(source, y, key, terms)
 
 
 def _power_of(values, ctx, base: float):

@@ -264,6 +264,40 @@ def test_compiled_metrics_match_numpy_on_every_small_row_of_specials(monkeypatch
     compare_paths(monkeypatch, x, long_p.astype(dtype), np.zeros(64, bool), long_ref, what)
 
 
+@needs_numba
+@pytest.mark.parametrize("poison", [np.nan, np.inf, 7.0, 0.0])
+def test_compiled_metrics_never_read_ln_p_where_p_is_not_positive(monkeypatch, poison):
+    """metrics._log_p leaves ln p unset (np.empty) where p <= 0 or NaN, so that numpy's
+    slow path there costs nothing: every metric keeps its bits whatever those entries
+    hold (NaN, inf, a positive or a zero log), on outputs full of zeros, negatives, NaN and
+    subnormals, with and without a reference."""
+    rng = np.random.default_rng(31)
+    specials = np.array([0.0, -0.0, -0.25, 5e-324, 1e-310, np.nan, 1.0, 2.0])
+    log_p = metrics._log_p
+
+    def poisoned(p, pw):
+        values = log_p(p, pw)
+        values[~(pw > 0)] = poison
+        return values
+
+    for k in (1, 3, 9, 130):
+        for dtype in (np.float32, np.float64):
+            x = np.round(rng.standard_normal((24, k))).astype(dtype)
+            p = rng.dirichlet(np.full(k, 0.3), size=24)
+            p.flat[rng.integers(0, p.size, 4 * k)] = rng.choice(specials, 4 * k)
+            p[-1] = 0.0
+            p = p.astype(dtype)
+            p_ref = np.abs(p.astype(reference_dtype(dtype)))
+            overflow = rng.random(24) < 0.5
+            for ref in (p_ref, None):
+                monkeypatch.setattr(metrics, "_log_p", log_p)
+                clean = metrics.vector_metrics(x, p, overflow, ref)
+                monkeypatch.setattr(metrics, "_log_p", poisoned)
+                dirty = metrics.vector_metrics(x, p, overflow, ref)
+                for name in clean:
+                    assert_same_bits(dirty[name], clean[name], f"K = {k} {name} {poison}")
+
+
 def assert_table_wherever_a_value_sits(
     table, values, fn, name: str, seed: int, alone: int | None = None
 ) -> None:
@@ -300,8 +334,8 @@ def test_narrow_log_table_is_numpys_log_wherever_a_value_sits(name):
     """The metric pass reads ln p of a narrow format from a table of every bit pattern
     (metrics._log_table): the bits of numpy's log of each value wherever it sits in an
     array, from float32 (the kernels' widening) as _log_p's numpy branch computes it; 0
-    and negative values give the log of float32's smallest subnormal, as that branch's
-    fmax does. NaN patterns are left out of the position checks: numpy's fmax of a
+    and negative values give the log of float32's smallest subnormal (fmax), which the
+    kernel never reads. NaN patterns are left out of the position checks: numpy's fmax of a
     signaling NaN depends on where it sits (SIMD lanes or the scalar tail), and the
     kernel never reads ln p at a NaN entry (the compiled and numpy metrics agree on
     outputs with NaN entries above)."""

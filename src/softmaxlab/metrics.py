@@ -566,24 +566,27 @@ def _kernel_rows(a, k):
 def _log_p(p: np.ndarray, pw: np.ndarray) -> np.ndarray:
     """ln p in float64 for the metric kernel (pw: :func:`_kernel_rows` of p; float32 is cast
     exactly, in numpy's buffers), where p > 0; elsewhere (0, negative, NaN: the kernel
-    knows ln p there, -inf or NaN) the ln of pw's smallest
-    subnormal, since numpy's log of those takes a slow path (4 to 9 ns an entry, against 1).
+    knows ln p there, -inf or NaN) left as it was allocated: log is not called there, since
+    numpy's log of those takes a slow path (12 to 13 ns an entry, against 4 to 8; the
+    smallest subnormal, which an earlier version took there, as slow), and the sparse
+    maps, argmax, relu and the exponential maps at large scales have many such entries.
     For the narrow formats a gather from :func:`_log_table` (every value's numpy log, the
     same bits) instead of a cast and a log per entry: 3 to 5 times as fast."""
     from softmaxlab.kernels.formats import NARROW, lookup
 
     if p.dtype in NARROW:
         return lookup(_log_table(p.dtype), p).reshape(pw.shape)
-    positive = pw.size and np.min(pw) > 0  # False where some p is NaN
-    tiny = np.finfo(pw.dtype).smallest_subnormal
-    return np.log(pw if positive else np.fmax(pw, tiny), dtype=np.float64)
+    if pw.size and np.min(pw) > 0:  # False where some p is NaN
+        return np.log(pw, dtype=np.float64)
+    return np.log(pw, out=np.empty(pw.shape), where=pw > 0, dtype=np.float64)
 
 
 @functools.cache
 def _log_table(dtype: np.dtype) -> np.ndarray:
     """_log_p of every bit pattern of a narrow format, as its float32 value (the kernels'
-    widening): np.log(max(v, float32's smallest subnormal)) in float64, NaN giving that
-    subnormal's log (fmax), as _log_p computes them entry by entry. Read-only."""
+    widening): np.log(max(v, float32's smallest subnormal)) in float64, which is _log_p's
+    value entry by entry where v > 0; at 0, negative values and NaN (fmax) that
+    subnormal's log, which the kernel never reads. Read-only."""
     from softmaxlab.kernels.formats import decode_table
 
     tiny = np.finfo(np.float32).smallest_subnormal

@@ -12,12 +12,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import ml_dtypes
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 from sweeps import TINY
 
+import softmaxlab
 from softmaxlab import config as sl_config
 from softmaxlab import normalize, sampling, sweep
 
@@ -376,3 +378,49 @@ def test_plugin_and_empirical_logits_run_end_to_end_to_the_report(tmp_path):
     assert digits.shape == (450, 10) and digits.dtype == np.float64
     report = (root / "results" / "report.html").read_text()
     assert "examples.my_method:power_softmax(n=64)" in report and "digits" in report
+
+
+def test_an_infinite_output_is_left_out_of_the_accuracy_metrics(tmp_path):
+    """linear on the bfloat16 logits [1, -1] divides by a sum rounded to 0: p = [inf, -inf],
+    no NaN. That vector counts in nonfinite_output and is left out of every accuracy metric
+    (NaN there, as a NaN output is), so the cell's accuracy rows are those of the finite
+    outputs ([2, 1] -> p = [2/3, 1/3] rounded to bfloat16), not infinite means."""
+    from softmaxlab.metrics import ACCURACY_METRICS, vector_metrics
+
+    rows = np.array([[1.0, -1.0], [2.0, 1.0]])
+    s = spec(write(tmp_path / "pair.npy", rows))
+    config = sl_config.validate(
+        config_with(
+            {"pair": s},
+            scales=[1.0],
+            dtypes=["bfloat16"],
+            compute={"bfloat16": ["float32"]},
+            methods=[{"method": "linear"}],
+            vectors={"elements": 64, "min": 32, "max": 32},
+        )
+    )
+    summary = sweep.run_cells(config, sweep.cells(config))
+    n = sweep.n_vectors(config, 2)
+    z = sampling.sample_z(config["seed"], "pair", s, 2, n)
+    infinite = int((z[:, 0] == 1.0).sum())
+    assert 0 < infinite < n  # both rows were drawn
+    finite_rows = z[z[:, 0] == 2.0].astype(ml_dtypes.bfloat16)
+    p, overflow = softmaxlab.evaluate(finite_rows, "linear", compute="float32")
+    expected = vector_metrics(finite_rows, p, overflow, None)
+
+    def row(metric):
+        return summary[summary["metric"] == metric].iloc[0]
+
+    assert row("nonfinite_output")["mean"] == infinite / n and row("nonfinite_output")["n"] == n
+    for metric in ACCURACY_METRICS:
+        if metric in ("max_abs_error", "max_rel_error"):
+            continue  # measured against the float64 reference: finite, checked below
+        assert row(metric)["n"] == n - infinite, metric
+        assert row(metric)["mean"] == pytest.approx(expected[metric].mean(), rel=1e-12), metric
+    for metric in ("max_abs_error", "max_rel_error"):
+        assert row(metric)["n"] == n - infinite and np.isfinite(row(metric)["mean"]), metric
+    # the metric itself, outside the sweep, is what its definition gives: infinite
+    bad = np.array([[1.0, -1.0]]).astype(ml_dtypes.bfloat16)
+    p_bad, over = softmaxlab.evaluate(bad, "linear", compute="float32")
+    assert np.isinf(p_bad.astype(np.float64)).all()
+    assert np.isinf(vector_metrics(bad, p_bad, over, None)["tv_to_argmax"]).all()

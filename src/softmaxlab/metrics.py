@@ -99,6 +99,21 @@ METRIC_RANGES: dict[str, tuple[float, float]] = {
     "max_rel_error": (0.0, np.inf),
     **NLL_METRIC_RANGES,
 }
+#: The accuracy metrics: how far the output is from the hardmax, its entropy and largest
+#: entry, its errors against the wider computation. The sweep leaves a vector whose output
+#: is not finite out of them (NaN there; nonfinite_output counts it, :func:`leave_out_nonfinite`):
+#: a NaN output makes them NaN anyway, an infinite one (linear's sum rounded to 0 in a narrow
+#: format) would make them infinite, and one infinite vector an infinite cell mean.
+ACCURACY_METRICS: tuple[str, ...] = (
+    "tv_to_argmax",
+    "l2_to_argmax",
+    "kl_to_argmax",
+    "entropy",
+    "normalized_entropy",
+    "max_prob",
+    "max_abs_error",
+    "max_rel_error",
+)
 #: The metrics bounded in [0, 1]: the rates and the shares and probabilities.
 UNIT_INTERVAL_METRICS: frozenset[str] = frozenset(
     name for name, bounds in METRIC_RANGES.items() if bounds == (0.0, 1.0)
@@ -147,8 +162,8 @@ DEFINITIONS: dict[str, str] = {
     "denominator (no mass, or every term underflowed) is not overflow: it shows in nan/invalid.",
     "nan_output": "1 if some p_i is NaN, else 0.",
     "nonfinite_output": "1 if some p_i is NaN or infinite, else 0: the share of vectors the "
-    "accuracy metrics (distances, entropy, max_prob, errors) leave out, since they are NaN "
-    "there; report it next to them (no survivorship).",
+    "accuracy metrics (distances, entropy, max_prob, errors) leave out (NaN there, an "
+    "infinite output too); report it next to them (no survivorship).",
     "underflow": "1 if some p_i is 0 in the format where the wider reference computation of "
     "the same method on the same rounded input is positive, else 0.",
     "invalid": "1 unless every p_i is finite and >= 0 and |sum p - 1| <= (ceil(log2 K) + 2) "
@@ -480,6 +495,18 @@ def vector_metrics(
     values["overflow"] = np.asarray(overflow, dtype=np.float64).reshape(-1)
     values["nonfinite_output"] = (~finite_rows(p.reshape(-1, k))).astype(np.float64)
     return {name: np.reshape(value, x.shape[:-1]) for name, value in values.items()}
+
+
+def leave_out_nonfinite(values: dict[str, np.ndarray]) -> None:
+    """Set the ACCURACY_METRICS of ``values`` (vector_metrics' dict, every metric as a
+    writeable array of one value per row) to NaN on the rows whose output is not finite
+    (nonfinite_output 1), in place: the sweep's rule, so that the summary's accuracy rows
+    are those of the finite outputs and nonfinite_output says how many were left out. Only
+    rows with an infinite and no NaN entry change: a NaN entry makes every one NaN already."""
+    rows = values["nonfinite_output"] == 1
+    if rows.any():
+        for metric in ACCURACY_METRICS:
+            values[metric][rows] = np.nan
 
 
 def _vector_metrics(x, p, k, tol, p_ref) -> dict[str, np.ndarray]:

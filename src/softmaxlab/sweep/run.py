@@ -35,6 +35,7 @@ from softmaxlab.metrics import (
     central_points,
     directional_grad_norm,
     error_metrics,
+    leave_out_nonfinite,
     vector_metrics,
 )
 from softmaxlab.sampling import logits, sample_z_blocks, stream
@@ -117,8 +118,10 @@ def _fill_metrics(
     """Every metric but the gradient and NLL ones, for the logits x (rounded to the cell's
     format, every entry finite) that are rows ``rows`` of block. The error metrics are
     measured on ``reference_rows`` of them (a mask; None: all) against p_ref (the
-    :func:`_reference` of those rows) and NaN on the others. ``evaluated``: the method's
-    (p, overflow) on x as :func:`softmaxlab.evaluate` gives them, when the caller has them."""
+    :func:`_reference` of those rows) and NaN on the others; the accuracy metrics are NaN
+    where the output is not finite (metrics.leave_out_nonfinite). ``evaluated``: the
+    method's (p, overflow) on x as :func:`softmaxlab.evaluate` gives them, when the caller
+    has them."""
     p, overflow = evaluate(x, name, compute=compute, **call) if evaluated is None else evaluated
     if reference_rows is None:
         metric_values = vector_metrics(x, p, overflow, p_ref)
@@ -128,6 +131,7 @@ def _fill_metrics(
             errors = error_metrics(p[reference_rows], p_ref)
             for metric, values in errors.items():
                 metric_values[metric][reference_rows] = values
+    leave_out_nonfinite(metric_values)
     for j, metric in enumerate(METRICS):
         if metric in metric_values:
             block[rows, j] = metric_values[metric]

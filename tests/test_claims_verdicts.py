@@ -402,3 +402,14 @@ def test_c13_reports_the_order_statistics_comparison():
 def test_c15_headline_counts_the_alternatives_that_fall_short():
     sentence, value = training.headline_c15(C15)
     assert value == 1.0 and " 1 of the alternatives" in sentence and "(C15)" in sentence
+
+
+def test_c8_says_in_which_arithmetic_the_narrow_formats_held():
+    """C8's "never overflows in any measured format" is about the arithmetic each format was
+    read in: the narrow formats read in float32 arithmetic are named (their native mode,
+    every operation rounded, can overflow in x - max x and is not what C8 reads); none
+    named when none was read so."""
+    scoped = replace(C8, float32_formats=("float16",))
+    text = stability.conditions_c8(scoped)
+    assert "any measured format (float16 as frameworks compute them, in float32 arithmetic)" in text
+    assert "frameworks" not in stability.conditions_c8(C8)

@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from softmaxlab.dtypes import get_dtype
 from softmaxlab.formatting import number, percent
+from softmaxlab.sweep import compute_modes, headline_compute
 
 from . import c14
 from .common import (
@@ -56,6 +58,9 @@ class C8Result:
     stable_underflow: tuple[float, ...]
     broken: tuple[tuple[str, tuple[int, ...], int, int], ...] = ()
     harmless: tuple[str, ...] = ()
+    #: The narrow formats read in float32 arithmetic (their headline compute mode), the
+    #: others in their own: a verdict about "every format" is about those arithmetics.
+    float32_formats: tuple[str, ...] = ()
     details: Mapping[str, pd.DataFrame] = field(default_factory=dict, compare=False, repr=False)
 
     def of(self, values: tuple[float, ...]) -> dict[str, float]:
@@ -162,6 +167,12 @@ def measure_c8(data: ClaimData) -> C8Result:
         stable_underflow=largest(STABLE, "underflow_rate"),
         broken=tuple(broken),
         harmless=tuple(t for t in failing if t not in {b[0] for b in broken}),
+        float32_formats=tuple(
+            t
+            for t in dtypes
+            if get_dtype(t).itemsize < 4
+            and headline_compute(t, compute_modes(data.config, t)) == "float32"
+        ),
         details={"C8_stable_vs_naive": table, "C8_by_k": by_k, "C8_stable_overflow_cells": anatomy},
     )
 
@@ -216,10 +227,21 @@ def conditions_c8(r: C8Result) -> str:
         )
     if naive_seen:
         return (
-            "stable never overflows in any measured format; small probabilities still "
-            "underflow to 0 at large scales"
+            f"stable never overflows in any measured format{_arithmetic(r)}; small "
+            "probabilities still underflow to 0 at large scales"
         )
     return "neither computation overflowed at the configured scales"
+
+
+def _arithmetic(r: C8Result) -> str:
+    """Which arithmetic the narrow formats were read in, when some were read in float32's
+    (the frameworks' kernels): a verdict over formats is over those arithmetics, not over
+    every operation rounded to the format (the native mode, where x - max x itself can
+    leave float16's range)."""
+    if not r.float32_formats:
+        return ""
+    names = ", ".join(r.float32_formats)
+    return f" ({names} as frameworks compute them, in float32 arithmetic)"
 
 
 SPEC_C8 = Spec(

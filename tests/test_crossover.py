@@ -198,3 +198,18 @@ def test_one_vector_has_no_interval():
     found = crossover.crossover(crossover.sample(2, "positive", UNIFORM01, 4, 1))
     assert found.crossing and math.isnan(found.s_low) and math.isnan(found.s_high)
     assert found.notes == ("n < 2: no interval",)
+
+
+def test_table_takes_each_distributions_own_k():
+    """A distribution with its own ``k`` list gets those K only, as its sweep cells do (the
+    default config's positive stops at K = 1000 while the config's k reaches 10^4): the
+    others take the config's k."""
+    distributions = {
+        "positive": {**UNIFORM01, "k": [2, 3]},
+        "expo": {"family": "exponential"},
+    }
+    table = crossover.crossover_table(
+        SMALL["seed"], distributions, [2, 10], SMALL["scales"], SMALL["vectors"]
+    )
+    ks = table.groupby("distribution", sort=False)["k"].apply(list).to_dict()
+    assert ks == {"positive": [2, 3], "expo": [2, 10]}

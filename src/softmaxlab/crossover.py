@@ -212,13 +212,14 @@ def crossover_table(
     vectors: Mapping,
 ) -> pd.DataFrame:
     """The table ``c2_crossover.csv`` (module docstring): every distribution with
-    non-negative support and every K; ``vectors`` is the config's vectors entry."""
+    non-negative support and each of its K (its own ``k`` list where it has one, as its
+    sweep cells do, else ``ks``); ``vectors`` is the config's vectors entry."""
     rows = []
     low_scale, high_scale = min(scales), max(scales)
     for name, spec in distributions.items():
         if not nonnegative_support(spec):
             continue
-        for k in ks:
+        for k in spec.get("k", ks):
             n = max(n_vectors({"vectors": vectors}, int(k)), min_vectors(int(k)))
             found = crossover(sample(seed, name, spec, int(k), n))
             rows.append(

@@ -413,3 +413,20 @@ def test_c8_says_in_which_arithmetic_the_narrow_formats_held():
     text = stability.conditions_c8(scoped)
     assert "any measured format (float16 as frameworks compute them, in float32 arithmetic)" in text
     assert "frameworks" not in stability.conditions_c8(C8)
+
+
+def test_c13_says_later_for_larger_k_only_where_measured():
+    """ "Later for larger K" is each distribution's own measurement (the scale where TV
+    falls below the target grows with its K), named per distribution, never asserted for
+    all: the default sweep's student_t reaches it at scale 8.2 for K = 10 and 5.5 for
+    K = 100."""
+    faded = replace(C13, faded=("normal", "student_t"), held=())
+    both = replace(faded, later=("normal",), not_later=("student_t",))
+    assert "grows, later for larger K in normal (not in student_t);" in distance.conditions_c13(
+        both
+    )
+    neither = replace(faded, later=(), not_later=("student_t",))
+    text = distance.conditions_c13(neither)
+    assert "grows (not later for larger K in any distribution with two K);" in text
+    assert "later for larger K" not in distance.conditions_c13(replace(faded, not_later=()))
+    assert "from the smallest to the largest K for normal, student_t" in text

@@ -223,6 +223,10 @@ class C13Result:
     held: tuple[str, ...]
     ss_faded: tuple[str, ...]
     ss_held: tuple[str, ...]
+    #: The distributions whose scale of TV < C13_TV_TARGET grows with K (over their K where
+    #: it is reached, at least two), and those where it does not.
+    later: tuple[str, ...] = ()
+    not_later: tuple[str, ...] = ()
     reference_cells: int = 0
     reference_inside: int = 0
     reference_max_difference: float = math.nan
@@ -299,6 +303,11 @@ def measure_c13(data: ClaimData) -> C13Result:
         lo, hi = part.iloc[0], part.iloc[-1]
         (faded if hi["max_prob_softmax"] < lo["max_prob_softmax"] else held).append(dist)
         (ss_faded if hi["max_prob_ssmax"] < lo["max_prob_ssmax"] else ss_held).append(dist)
+    later, not_later = [], []
+    for dist, part in speed.groupby("distribution", sort=False):
+        reached = part.sort_values("k")["scale_tv_below_target"].dropna().to_numpy()
+        if len(reached) >= 2:
+            (later if bool(np.all(np.diff(reached) > 0)) else not_later).append(dist)
     pooled = pool(mp, ["k", "label"]).pivot_table(index="k", columns="label", values="mean")
     pooled = pooled.reindex(columns=["softmax", "ssmax"])
     reach = []
@@ -338,6 +347,8 @@ def measure_c13(data: ClaimData) -> C13Result:
         held=tuple(held),
         ss_faded=tuple(ss_faded),
         ss_held=tuple(ss_held),
+        later=tuple(later),
+        not_later=tuple(not_later),
         **extra,
         details=details,
     )
@@ -384,20 +395,27 @@ def conditions_c13(r: C13Result) -> str:
         )
     if r.faded:
         notes.append(
-            f"at scale {number(r.ref_scale)} the largest probability fades from K={r.ks[0]} to "
-            f"K={r.ks[-1]} for {', '.join(r.faded)}"
+            f"at scale {number(r.ref_scale)} the largest probability fades from the smallest "
+            f"to the largest K for {', '.join(r.faded)}"
             + (f" (not for {', '.join(r.held)})" if r.held else "")
             + "; scaling the logits by ln K (ssmax) "
             + (f"keeps it for {', '.join(r.ss_held)}" if r.ss_held else "does not keep it")
             + (f" but not for {', '.join(r.ss_faded)}" if r.ss_held and r.ss_faded else "")
         )
     if notes:
-        return "the max is approached only as the scale grows, later for larger K; " + (
-            "; ".join(notes)
-        )
+        return f"the max is approached only as the scale grows{_later(r)}; " + "; ".join(notes)
     return "distance to argmax falls to ~0 with scale for every K" + (
         "" if len(r.ks) >= 2 else " (one K configured: fading with K not measured)"
     )
+
+
+def _later(r: C13Result) -> str:
+    """Whether TV < C13_TV_TARGET is reached at a larger scale for a larger K, as measured
+    per distribution (its own K; pooling across distributions would mix their K ranges)."""
+    if not r.later:
+        return " (not later for larger K in any distribution with two K)" if r.not_later else ""
+    text = f", later for larger K in {', '.join(r.later)}"
+    return text + (f" (not in {', '.join(r.not_later)})" if r.not_later else "")
 
 
 SPEC_C13 = Spec(

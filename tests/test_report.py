@@ -645,3 +645,33 @@ def test_independent_vectors_counted_from_the_config():
     assert facts["independent logit vectors"] == f"{independent:,}"
     assert f"{independent:,} independent logit vectors" in parsed.text("answer")
     assert "sampled logit vectors" not in text  # the old statement that overstated the data
+    assert "with replacement" not in reading  # no empirical distribution here
+
+
+def test_empirical_draws_are_said_to_repeat_rows(tmp_path):
+    """An empirical distribution's vectors are drawn with replacement from its file's rows:
+    the reading section names it and says a row can recur (the default digits file has 450
+    rows, drawn 1,000 times)."""
+    path = tmp_path / "rows.npy"
+    np.save(path, np.random.default_rng(3).standard_normal((6, 4)))
+    config = sl_config.validate(
+        {
+            **TINY,
+            "distributions": {
+                **TINY["distributions"],
+                "mine": {"family": "empirical", "path": str(path)},
+            },
+        }
+    )
+    summary = sweep.run_cells(config, sweep.cells(config))
+    inputs = {
+        "summary": summary,
+        "claims": pd.DataFrame({"claim": ["C1"], "statement": ["s"], "verdict": ["holds"]}),
+        "claim_details": {},
+        "worked_example": pd.DataFrame({"method": ["softmax"], "label": ["softmax"]}),
+        "pivots": {},
+        "figures": {},
+        "manifest": {"config": config},
+    }
+    reading = parse(report.build_report(**inputs)).text("reading")
+    assert "vectors (mine) are independent draws with replacement from its file's rows" in reading

@@ -348,7 +348,8 @@ def interval_rule() -> str:
 def vectors_data(overview: dict, config: Mapping) -> dict:
     """The independent vectors: their total, and per (distribution, K) a table of the
     vectors drawn, the cells (scales x formats) that reuse them and, when the config has
-    grad_vectors, the first ones the gradient and NLL metrics use."""
+    grad_vectors, the first ones the gradient and NLL metrics use; the empirical
+    distributions among them (drawn with replacement from a file's rows)."""
     if not overview:
         return {}
     grad_vectors = config.get("grad_vectors")
@@ -361,8 +362,14 @@ def vectors_data(overview: dict, config: Mapping) -> dict:
     if isinstance(grad_vectors, int) and not isinstance(grad_vectors, bool):
         columns["gradient vectors"] = [min(grad_vectors, n) for n in columns["vectors drawn"]]
     table = pd.DataFrame(columns)
+    empirical = [
+        name
+        for name, spec in config.get("distributions", {}).items()
+        if spec.get("family") == "empirical" and name in set(columns["distribution"])
+    ]
     return {
         "independent": overview["independent"],
+        "empirical": empirical,
         "streams": len(overview["streams"]),
         "cell_vectors": overview["cell_vectors"],
         "cells": overview["cells"],

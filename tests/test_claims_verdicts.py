@@ -430,3 +430,20 @@ def test_c13_says_later_for_larger_k_only_where_measured():
     assert "grows (not later for larger K in any distribution with two K);" in text
     assert "later for larger K" not in distance.conditions_c13(replace(faded, not_later=()))
     assert "from the smallest to the largest K for normal, student_t" in text
+
+
+def test_c6_an_output_without_mass_is_not_the_uniform_distribution():
+    """Where 1/K rounds to 0 (float8_e4m3fn at K = 10^4) every entry is 0: equal, and its TV
+    of 1/2 lies within the format's sum tolerance (2 there), yet it is no distribution. Such
+    cases do not count as uniform, and the verdict is conditional, naming them."""
+    massless = replace(
+        C6, massless=(("float8_e4m3fn", 10000, False), ("float8_e4m3fn", 10000, True))
+    )
+    assert bases.verdict_c6(massless) == CONDITIONAL
+    assert bases.verdict_c6(C6) == HOLDS
+    assert "in 6/8 (format, K, stable) cases" in bases.value_c6(massless)
+    text = bases.conditions_c6(massless)
+    assert text == (
+        "exact in float64; 1/K rounds to 0 in float8_e4m3fn K=10000: every entry is 0, "
+        "equal but no distribution"
+    )

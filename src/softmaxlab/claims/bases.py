@@ -220,6 +220,10 @@ class C6Result:
     bad: tuple[tuple[str, int, bool, float], ...]
     float64_ok: bool
     sweep_deviation: float = math.nan
+    #: (format, K, stable) cases, not in ``bad``, where 1/K rounds to 0: every entry is 0,
+    #: equal but no probability distribution (its TV, 1/2, lies within the format's sum
+    #: tolerance, which is 1 or more there).
+    massless: tuple[tuple[str, int, bool], ...] = ()
     details: Mapping[str, pd.DataFrame] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -258,12 +262,18 @@ def measure_c6(data: ClaimData) -> C6Result:
         ),
         float64_ok=bool((table[table["dtype"] == MAIN_DTYPE]["ok_share"] == 1).all()),
         sweep_deviation=sweep_dev,
+        massless=tuple(
+            (str(t), int(k), bool(s))
+            for t, k, s in table[(table["one_over_k_in_dtype"] == 0) & (table["ok_share"] == 1)][
+                ["dtype", "k", "stable"]
+            ].itertuples(index=False)
+        ),
         details=details,
     )
 
 
 def verdict_c6(r: C6Result) -> str:
-    if not r.bad:
+    if not r.bad and not r.massless:
         return HOLDS
     return CONDITIONAL if r.float64_ok else FAILS
 
@@ -271,7 +281,7 @@ def verdict_c6(r: C6Result) -> str:
 def value_c6(r: C6Result) -> str:
     return (
         f"exactly uniform with TV = 1 - m/K (m = number of maximisers) in "
-        f"{r.cases - len(r.bad)}/{r.cases} (format, K, stable) cases"
+        f"{r.cases - len(r.bad) - len(r.massless)}/{r.cases} (format, K, stable) cases"
         + (
             f"; sweep softmax(base=1): max |TV - (1 - 1/K)| in float64 "
             f"{number(r.sweep_deviation, 3)}"
@@ -282,14 +292,21 @@ def value_c6(r: C6Result) -> str:
 
 
 def conditions_c6(r: C6Result) -> str:
-    if not r.bad:
-        return "1^x = 1 exactly in every format; p = fl(1/K)"
     if not r.float64_ok:
         return "not exactly uniform in float64"
-    where = "; ".join(
-        f"{t} K={k} ({'stable' if s else 'naive'}): uniform in {percent(u)}" for t, k, s, u in r.bad
-    )
-    return f"exact in float64; fails where the sum K is not representable: {where}"
+    parts = []
+    if r.bad:
+        where = "; ".join(
+            f"{t} K={k} ({'stable' if s else 'naive'}): uniform in {percent(u)}"
+            for t, k, s, u in r.bad
+        )
+        parts.append(f"fails where the sum K is not representable: {where}")
+    if r.massless:
+        where = ", ".join(dict.fromkeys(f"{t} K={k}" for t, k, _ in r.massless))
+        parts.append(f"1/K rounds to 0 in {where}: every entry is 0, equal but no distribution")
+    if not parts:
+        return "1^x = 1 exactly in every format; p = fl(1/K)"
+    return "exact in float64; " + "; ".join(parts)
 
 
 SPEC_C6 = Spec(

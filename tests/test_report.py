@@ -604,6 +604,20 @@ def test_reading_states_the_interval_and_pooling_rules_once(page, inputs):
     assert "reading-pooling" not in without.ids and POOLING not in without.text("reading")
 
 
+def _bare_inputs(summary: pd.DataFrame, config) -> dict:
+    """build_report's inputs with the sweep's summary and config and nothing else of note:
+    one claim, no details, pivots or figures (the reading section's tests)."""
+    return {
+        "summary": summary,
+        "claims": pd.DataFrame({"claim": ["C1"], "statement": ["s"], "verdict": ["holds"]}),
+        "claim_details": {},
+        "worked_example": pd.DataFrame({"method": ["softmax"], "label": ["softmax"]}),
+        "pivots": {},
+        "figures": {},
+        "manifest": {"config": config},
+    }
+
+
 def test_independent_vectors_counted_from_the_config():
     """The page counts the distinct draws per (distribution, K), not the cells' vectors:
     sum over (distribution, K) of clip(elements // K, min, max), the draws every scale and
@@ -620,15 +634,7 @@ def test_independent_vectors_counted_from_the_config():
     gradient = len(config["distributions"]) * sum(
         min(config["grad_vectors"], n) for n in per_stream.values()
     )
-    inputs = {
-        "summary": summary,
-        "claims": pd.DataFrame({"claim": ["C1"], "statement": ["s"], "verdict": ["holds"]}),
-        "claim_details": {},
-        "worked_example": pd.DataFrame({"method": ["softmax"], "label": ["softmax"]}),
-        "pivots": {},
-        "figures": {},
-        "manifest": {"config": config},
-    }
+    inputs = _bare_inputs(summary, config)
     text = report.build_report(**inputs)
     parsed = parse(text)
     reading = parsed.text("reading")
@@ -664,14 +670,6 @@ def test_empirical_draws_are_said_to_repeat_rows(tmp_path):
         }
     )
     summary = sweep.run_cells(config, sweep.cells(config))
-    inputs = {
-        "summary": summary,
-        "claims": pd.DataFrame({"claim": ["C1"], "statement": ["s"], "verdict": ["holds"]}),
-        "claim_details": {},
-        "worked_example": pd.DataFrame({"method": ["softmax"], "label": ["softmax"]}),
-        "pivots": {},
-        "figures": {},
-        "manifest": {"config": config},
-    }
+    inputs = _bare_inputs(summary, config)
     reading = parse(report.build_report(**inputs)).text("reading")
     assert "vectors (mine) are independent draws with replacement from its file's rows" in reading

@@ -597,7 +597,8 @@ def test_reading_states_the_interval_and_pooling_rules_once(page, inputs):
         "[0, 1]; l2_to_argmax in [0, \u221a2])" in rule
     )
     assert rule.startswith(f"Each interval is a {round(100 * stats.CONFIDENCE)}% interval")
-    assert "Student t interval clipped at 0" in rule and "unclipped t interval" in rule
+    assert "Student t interval clipped at 0" in rule
+    assert "range widened to its smallest and largest observation" in rule
     assert "tests/test_coverage.py" in reading
     assert text.count(POOLING) == 1 and POOLING in reading
     without = parse(report.build_report(**{**inputs, "pooling_rule": None}))

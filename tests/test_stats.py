@@ -230,20 +230,50 @@ def test_one_sided_range_clips_the_t_interval():
 
 
 @pytest.mark.parametrize(
-    ("column", "bounds"),
+    ("column", "bounds", "widened"),
     [
-        ([0.2, 0.9, 1.7, 0.4], (0.0, 1.0)),  # linear's max_prob can exceed 1
-        ([0.0, 0.0, -0.3, 0.1], (0.0, np.inf)),  # entropy < 0 for p_i > 1
+        ([0.2, 0.9, 1.7, 0.4], (0.0, 1.0), (0.0, 1.7)),  # linear's max_prob can exceed 1
+        ([0.0, 0.0, -0.3, 0.1], (0.0, np.inf), (-0.3, np.inf)),  # entropy < 0 for p_i > 1
+        # bfloat16 rounds a normalized entropy one step (2^-7) above 1
+        ([0.99, 1.0 + 2**-7, 0.97, 1.0, 0.995] * 40, (0.0, 1.0), (0.0, 1.0 + 2**-7)),
     ],
 )
-def test_data_outside_the_range_get_the_unclipped_t_interval(column, bounds):
+def test_data_outside_the_range_widen_it_to_their_extremes(column, bounds, widened):
+    """The rule on the range the data show: Wilson (by its roots, an independent form) on
+    the mean rescaled to the widened range where both ends are finite, else scipy's t
+    interval clipped to it; the interval never leaves the widened range."""
     values = np.array(column)[:, None]
     out = stats.summarize(values, np.array([False]), low=[bounds[0]], high=[bounds[1]])
-    low, high = scipy_stats.t.interval(
-        0.95, len(column) - 1, loc=np.mean(column), scale=scipy_stats.sem(column)
-    )
+    mean, n = np.mean(column), len(column)
+    a, b = widened
+    if np.isfinite(b):
+        low, high = _wilson_by_roots((mean - a) / (b - a), n)
+        low, high = a + (b - a) * low, a + (b - a) * high
+    else:
+        low, high = scipy_stats.t.interval(0.95, n - 1, loc=mean, scale=scipy_stats.sem(column))
+        low = max(low, a)
     assert out["ci_low"][0] == pytest.approx(low) and out["ci_high"][0] == pytest.approx(high)
-    assert low < bounds[0] or high > bounds[1]  # the case tests something: clipping would bite
+    assert a <= out["ci_low"][0] < mean < out["ci_high"][0] <= b
+
+
+@given(
+    st.lists(st.floats(-0.5, 1.5), min_size=2, max_size=60),
+    st.integers(1, 4),
+)
+@settings(max_examples=200, deadline=None)
+def test_an_interval_stays_within_the_range_and_the_observations(column, blocks):
+    """Whatever leaves [0, 1], the interval lies within [min(0, x_min), max(1, x_max)],
+    holds the mean, and streaming the rows in blocks gives the same interval."""
+    values = np.array(column)[:, None]
+    out = stats.summarize(values, np.array([False]), low=[0.0], high=[1.0])
+    running = stats.RunningSummary(np.array([False]), 8, low=[0.0], high=[1.0])
+    for part in np.array_split(values, blocks):
+        running.add(part)
+    streamed = running.result()
+    lo, hi = min(0.0, min(column)), max(1.0, max(column))
+    assert lo <= out["ci_low"][0] <= out["mean"][0] <= out["ci_high"][0] <= hi
+    assert streamed["ci_low"][0] == pytest.approx(out["ci_low"][0], abs=1e-12)
+    assert streamed["ci_high"][0] == pytest.approx(out["ci_high"][0], abs=1e-12)
 
 
 def test_metric_ranges_cover_every_metric():

@@ -4,26 +4,32 @@ The interval (95%), one rule for every column. Each column has a natural range [
 (softmaxlab.metrics.METRIC_RANGES: the values a probability output can give; a = -inf or
 b = inf where there is no bound), and its observed minimum and maximum are tracked:
 
-- observations all in [a, b], both finite: the Wilson score interval (Wilson 1927) on the
-  mean rescaled to [0, 1], (mean - a) / (b - a), with n trials, mapped back to [a, b]. For
-  a 0/1 rate it is the binomial Wilson interval. For any variable in [a, b], Var <=
-  (b - mu)(mu - a) (Bhatia & Davis, Amer. Math. Monthly 107, 2000), the binomial variance
-  Wilson's interval assumes, so the interval does not rest on the variable's own variance
-  or skewness (conservative where the variance is smaller: about 3x the t interval's width
-  for max_prob of softmax at scale 1), lies in [a, b], and never collapses to a point (its
-  width is at least about z^2 / n). Waudby-Smith & Ramdas's betting intervals (JRSS-B
-  2023) adapt to the variance, but their hedged capital process costs about 500x a
-  cell's whole summary (a grid of candidate means per column and vector), and their
-  closed-form PrPl-EB variant depends on the order of the vectors and is wider than
-  Wilson's on the skewed cells.
-- observations all in [a, b], a or b infinite: the Student t interval mean +-
-  t_{0.975, n-1} s / sqrt(n), clipped to [a, b]. No interval is valid for every
-  distribution with an unbounded range (Bahadur & Savage 1956): on heavily skewed cells
-  (kl_to_argmax of softmax, K = 2, scale 316) the t interval covers about 87%
-  (tests/test_coverage.py measures the bounded metrics and the unskewed ones).
-- some observation outside [a, b] (a method whose output is not a probability vector, e.g.
-  linear on signed logits gives max_prob > 1 or tv_to_argmax > 1): the bound does not hold
-  for that column, so the t interval, not clipped.
+- the range [a, b] widened to the observed extremes, [min(a, x_min), max(b, x_max)]: a
+  column whose own observations leave its natural range (rounding puts a normalized
+  entropy one step above 1 in bfloat16; linear normalisation on signed logits gives
+  max_prob > 1) keeps the same rule on the range its data show, so no interval reaches
+  beyond both the metric's range and every observation.
+- both ends finite: the Wilson score interval (Wilson 1927) on the mean rescaled to [0, 1],
+  (mean - a) / (b - a), with n trials, mapped back to [a, b]. For a 0/1 rate it is the
+  binomial Wilson interval. For any variable in [a, b], Var <= (b - mu)(mu - a) (Bhatia &
+  Davis, Amer. Math. Monthly 107, 2000), the binomial variance Wilson's interval assumes,
+  so the interval does not rest on the variable's own variance or skewness (conservative
+  where the variance is smaller: about 3x the t interval's width for max_prob of softmax
+  at scale 1), lies in [a, b], and never collapses to a point (its width is at least about
+  z^2 / n). Waudby-Smith & Ramdas's betting intervals (JRSS-B 2023) adapt to the
+  variance, but their hedged capital process costs about 500x a cell's whole summary (a
+  grid of candidate means per column and vector), and their closed-form PrPl-EB variant
+  depends on the order of the vectors and is wider than Wilson's on the skewed cells. On
+  a widened range the bound holds for the data (the empirical distribution's variance is
+  at most (x_max - mean)(mean - x_min) too), and the interval is valid where the metric's
+  true range is the widened one: for rounding excursions it is; for a heavy-tailed
+  column such as linear's max_prob, whose values have no bound, no interval is valid
+  (next item) and this one is about as wide as the normal-theory one or wider.
+- an end infinite: the Student t interval mean +- t_{0.975, n-1} s / sqrt(n), clipped to
+  the range. No interval is valid for every distribution with an unbounded range (Bahadur
+  & Savage 1956): on heavily skewed cells (kl_to_argmax of softmax, K = 2, scale 316) the
+  t interval covers about 87% (tests/test_coverage.py measures the bounded metrics and the
+  unskewed ones).
 
 Without ranges (RunningSummary's and summarize's default), rates get [0, 1] and the other
 columns no bound: Wilson for rates, t for the rest.
@@ -101,8 +107,8 @@ def bounded_interval(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The module's interval rule for columns whose observations lie in [low, high]:
     Wilson on (mean - low) / (high - low) where both bounds are finite, else the t
-    interval clipped to [low, high]. (Columns with observations outside their range get
-    the plain :func:`t_interval`; RunningSummary decides.)"""
+    interval clipped to [low, high]. (RunningSummary passes each column's natural range
+    widened to its observed extremes.)"""
     low = np.asarray(low, dtype=np.float64)
     high = np.asarray(high, dtype=np.float64)
     bounded = np.isfinite(low) & np.isfinite(high)
@@ -244,13 +250,11 @@ class RunningSummary:
                 quantiles, type1_quantiles(sample, sample_n, QUANTILES), strict=True
             ):
                 exact[self._kept] = sampled
-            # The module's rule: the natural range where every observation respects it,
-            # else the t interval (never clipped to a range the data violate).
-            respects = (self.min >= self.low) & (self.max <= self.high)
-            in_low, in_high = bounded_interval(mean, std, n, self.low, self.high)
-            t_low, t_high = t_interval(mean, std, n)
-        ci_low = np.where(respects, in_low, t_low)
-        ci_high = np.where(respects, in_high, t_high)
+            # The module's rule: the natural range widened to the observed extremes (fmin
+            # and fmax: an empty column's extremes are +-inf and NaN-free).
+            ci_low, ci_high = bounded_interval(
+                mean, std, n, np.fmin(self.low, self.min), np.fmax(self.high, self.max)
+            )
         empty = n == 0
         ci_low[empty] = ci_high[empty] = np.nan
         q05, median, q95 = quantiles

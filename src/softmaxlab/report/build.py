@@ -339,9 +339,10 @@ def interval_rule() -> str:
         "it is the Wilson score interval on the rescaled mean, which does not rely on "
         "normality because a variable in [a, b] has variance at most (b - \u03bc)(\u03bc - a) "
         "(Bhatia & Davis 2000); for the rates this is the usual binomial Wilson interval. "
-        f"Metrics without an upper bound get the Student t interval clipped {clip}; a column "
-        "whose own observations leave the metric's range (e.g. linear normalisation's "
-        "max_prob > 1) gets the unclipped t interval."
+        f"Metrics without an upper bound get the Student t interval clipped {clip}. A column "
+        "whose own observations leave the metric's range (linear normalisation's max_prob "
+        "> 1, or a normalized entropy rounded above 1) gets the same rule on the range "
+        "widened to its smallest and largest observation."
     )
 
 

@@ -209,8 +209,9 @@ CASES = {
     "C5": (
         bases,
         "verdict_c5",
-        replace(C5, example_tv=1e-4, sweep_differ=0),
-        {CONDITIONAL: replace(C5, example_tv=1e-4), FAILS: C5},
+        replace(C5, sweep_differ=0, same_scales=(0.1, 1.0, 10.0)),
+        # the worked example differs in every case: it decides nothing
+        {CONDITIONAL: replace(C5, sweep_differ=7, same_scales=(0.1,)), FAILS: C5},
     ),
     "C6": (
         bases,
@@ -354,6 +355,11 @@ def test_c5_says_the_thread_statement_fails_up_to_a_temperature():
     assert row.verdict == FAILS
     assert "temperature 1/ln psi that a trained model absorbs into its weights" in row.conditions
     assert "0.794 with base 3 vs 0.757 with e" in row.value
+    # The sweep decides, at "most" = more than half of the (base, scale) cells.
+    assert bases.verdict_c5(replace(C5, sweep_differ=8, sweep_cells=15)) == FAILS
+    half = bases.SPEC_C5.row(replace(C5, sweep_differ=5, sweep_cells=10, same_scales=(0.01, 0.1)))
+    assert half.verdict == CONDITIONAL
+    assert "agrees with e within TV 0.001 only at scale 0.01, 0.1" in half.conditions
     broken = bases.SPEC_C5.row(replace(C5, identity_ok=False))
     assert broken.verdict == FAILS and "not even temperature" in broken.conditions
 

@@ -53,6 +53,10 @@ C5_EXAMPLE_BASE = 3.0
 # Two outputs "the same": their total variation distance is below this (a visible difference
 # in the third decimal of a probability).
 C5_SAME_TV = 1e-3
+# The verdict reads the sweep, not the worked example (a fixed vector, which decides
+# nothing): the statement is "does not hold" where most measured (base, scale) cells
+# differ, "holds with conditions" where only some do (those scales are named).
+C5_MOST = 0.5
 # psi^y and e^(y/T), T = 1/ln psi, y = x - max x, differ only by rounding. Per entry, with
 # a = y ln psi and unit roundoff u: the exponent's argument is rounded once in the base route
 # (the base rounded to the format) and twice in the temperature route (T, then y/T), each
@@ -82,6 +86,8 @@ class C5Result:
     identity_ok: bool
     max_ulps: float
     identity_bad_formats: tuple[str, ...] = ()
+    #: the scales at which every base's mean TV to base e is within C5_SAME_TV (float64)
+    same_scales: tuple[float, ...] = ()
     details: Mapping[str, pd.DataFrame] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -130,6 +136,7 @@ def measure_c5(data: ClaimData) -> C5Result:
         }
     )
     differ = f64["mean_tv_to_base_e"] > C5_SAME_TV
+    same = (~differ).groupby(f64["scale"], sort=True).all()
     return C5Result(
         example_tv=float(total_variation(p_b, p_e)),
         example_max_base=float(p_b.max()),
@@ -140,12 +147,13 @@ def measure_c5(data: ClaimData) -> C5Result:
         identity_ok=bool(ok.get(MAIN_DTYPE, False)),
         max_ulps=float(f64["max_ulps"].max()),
         identity_bad_formats=tuple(t for t in dtypes if not ok[t]),
+        same_scales=tuple(float(scale) for scale in same.index[same.to_numpy()]),
         details={"C5_base_vs_e": table, "C5_worked_example": example},
     )
 
 
 def verdict_c5(r: C5Result) -> str:
-    if not r.identity_ok or r.example_tv > C5_SAME_TV:
+    if not r.identity_ok or r.sweep_differ > C5_MOST * r.sweep_cells:
         return FAILS
     return CONDITIONAL if r.sweep_differ else HOLDS
 
@@ -170,11 +178,17 @@ def conditions_c5(r: C5Result) -> str:
         "equal up to a temperature 1/ln psi that a trained model absorbs into its weights "
         "(psi^x = e^(x ln psi): the logits are scaled by ln psi)"
     )
+    same = (
+        f"; every base agrees with e within TV {C5_SAME_TV:g} only at scale "
+        + ", ".join(number(s) for s in r.same_scales)
+        if r.same_scales
+        else ""
+    )
     if verdict_c5(r) == FAILS:
-        return f"not the same outputs for the same logits; {absorbed}"
+        return f"not the same outputs for the same logits in most measured cells{same}; {absorbed}"
     if verdict_c5(r) == CONDITIONAL:
-        return f"the same on the worked example, not on every sweep cell; {absorbed}"
-    return f"the outputs agree within TV {C5_SAME_TV:g} everywhere measured"
+        return f"the same in most measured cells, not in all{same}; {absorbed}"
+    return f"the outputs agree within TV {C5_SAME_TV:g} in every measured cell"
 
 
 def headline_c5(r: C5Result) -> tuple[str, float]:
@@ -192,8 +206,9 @@ SPEC_C5 = Spec(
     "Any base psi (3, 4, ...) gives 'the same' softmax; e just has a nicer derivative.",
     "softmax(base=psi) vs softmax (base e) on the same logits, without retuning: TV between "
     "them on x = [2, 4, 2, 1] and on the sweep's first vectors of each cell (float64, psi in "
-    "2, 3, 4, 10, 100). Consistency check: softmax(base=psi) vs softmax(temperature=1/ln psi) "
-    "in ulps, every configured format.",
+    "2, 3, 4, 10, 100). The verdict reads the sweep: the outputs differ where the mean TV "
+    f"exceeds {C5_SAME_TV:g}, in most (base, scale) cells or in some. Consistency check: "
+    "softmax(base=psi) vs softmax(temperature=1/ln psi) in ulps, every configured format.",
     verdict_c5,
     value_c5,
     conditions_c5,

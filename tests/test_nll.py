@@ -220,12 +220,20 @@ _FINITE = st.floats(-1e4, 1e4, allow_nan=False, allow_infinity=False, allow_subn
     data=st.data(),
     k=st.integers(1, 6),
     params=st.sampled_from(
-        [{}, {"temperature": 0.5}, {"base": 2.0}, {"base": 100.0, "temperature": 3.0}]
+        [
+            {},
+            {"temperature": 0.5},
+            {"base": 2.0},
+            {"base": 100.0, "temperature": 3.0},
+            {"stable": False},
+            {"base": 10.0, "stable": False},
+            {"base": 2.0, "temperature": 0.5, "stable": False},
+        ]
     ),
 )
 def test_softmax_never_breaks_convexity(data, k, params):
-    """On any finite logits, softmax's (any base and temperature, stable) midpoint test
-    never breaks, and the plain softmax's gradient entries never exceed the bound."""
+    """On any finite logits, softmax's (any base and temperature, stable or naive) midpoint
+    test never breaks, and the plain softmax's gradient entries never exceed the bound."""
     pair = data.draw(hnp.arrays(np.float64, (2, 3, k), elements=_FINITE))
     y = data.draw(hnp.arrays(np.int64, 3, elements=st.integers(0, k - 1)))
     out = nll.nll_metrics(pair[0], pair[1], y, "softmax", params)
@@ -234,6 +242,34 @@ def test_softmax_never_breaks_convexity(data, k, params):
     if not params:
         over = out["nll_grad_over_one"]
         assert np.all(np.isnan(over) | (over == 0))
+
+
+def test_a_subnormal_naive_term_is_not_read_as_a_break():
+    """softmax(base=10, stable=False) with the target's logit near -318: 10^x_y is
+    subnormal while p_y (about 1e-259) is not, so p_y keeps few bits and its rounding once
+    broke the midpoint test (the default sweep's normal K = 3 scale 316 cells). Such
+    segments are not counted; with the target's term normal they are, and hold."""
+    x = np.array([[-317.22125239, -58.37076764, -100.0]])
+    x_far = np.array([[-317.73712377, -58.22119482, -99.42179599]])
+    y = np.array([0])
+    params = {"base": 10.0, "stable": False}
+    p_y = normalize(x, "softmax", **params)[0, 0]
+    assert nll.TINY <= p_y and 10.0**-317.2 < nll.TINY
+    out = nll.nll_metrics(x, x_far, y, "softmax", params)
+    assert np.isfinite(out["nll"][0]) and np.isnan(out["nll_convexity_break"][0])
+    # Without the rule the rounding reads as a break beyond the tolerance: the test is live.
+    a, b, c = (
+        -np.log(normalize(v, "softmax", **params)[0, 0]) for v in (x, x_far, 0.5 * x + 0.5 * x_far)
+    )
+    assert c > 0.5 * a + 0.5 * b + nll.midpoint_tolerance(
+        a, b, c, np.exp(-c), 3, np.float64(317.73712377)
+    )
+    shifted = nll.nll_metrics(x + 250.0, x_far + 250.0, y, "softmax", params)
+    assert shifted["nll_convexity_break"][0] == 0.0
+    assert nll.naive_term_rate("softmax", params) == pytest.approx(math.log(10.0))
+    assert nll.naive_term_rate("softmax", {}) is None
+    assert nll.naive_term_rate("iterated_exp", {"depth": 1}) == 1.0
+    assert nll.naive_term_rate("iterated_exp", {"depth": 2}) is None
 
 
 def test_ties_and_one_class():
@@ -403,6 +439,13 @@ def _plain_metrics(x, x_far, y, method, params):
         & (p_y >= nll.TINY)
         & (p_far >= nll.TINY)
     )
+    rate = nll.naive_term_rate(method, params)
+    if rate is not None:  # the naive forms' target term, normal at x, x' and the midpoint
+        rows = np.arange(n)
+        ends = (x[rows, y], x_far[rows, y])
+        with np.errstate(invalid="ignore", over="ignore"):
+            for x_y in (*ends, 0.5 * ends[0] + 0.5 * ends[1]):
+                counted &= np.exp(np.float64(rate) * x_y) >= nll.TINY
     with np.errstate(divide="ignore", invalid="ignore"):
         a, b, c = -np.log(p_y), -np.log(p_far), -np.log(p_mid)
         reach = np.maximum(np.abs(x).max(axis=-1), np.abs(x_far).max(axis=-1))

@@ -45,8 +45,9 @@ count those) give NaN in every metric. Per row, with p_y the float64 output at t
   stream: :func:`partner_z`) and the drawn target: 1 if
   L((x + x')/2) > (L(x) + L(x'))/2 + tol, or if L at the midpoint is infinite or undefined;
   0 otherwise; counted (not NaN) only where both endpoints have finite logits and
-  p_y >= 2^-1022 and no forward (x, x', midpoint) overflows. tol is the rounding bound of
-  :func:`midpoint_tolerance`.
+  p_y >= 2^-1022, no forward (x, x', midpoint) overflows, and in the naive exponential
+  forms the target's own term is >= 2^-1022 at all three points (:func:`naive_term_rate`).
+  tol is the rounding bound of :func:`midpoint_tolerance`.
 
 The targets are drawn uniformly from the named stream "nll_target" of the (distribution, K)
 (:func:`draw_targets`) and the partners from "nll_segment" (:func:`partner_z`), like the
@@ -65,6 +66,7 @@ tests/test_nll.py compares the two.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -79,6 +81,7 @@ _FINFO = np.finfo(np.float64)
 EPS = float(_FINFO.eps)
 #: Smallest normal float64 (2^-1022): below it p_y has fewer than 53 significant bits.
 TINY = float(_FINFO.tiny)
+_LN_TINY = math.log(TINY)
 #: The spacing of float64's subnormals (2^-1074).
 SUBNORMAL_SPACING = float(_FINFO.smallest_subnormal)
 #: Multiplier of the midpoint test's rounding bound (see :func:`midpoint_tolerance`).
@@ -125,8 +128,9 @@ NLL_DEFINITIONS: dict[str, str] = {
     "nll_convexity_break": "on a segment [x, x'] to a seeded partner x' of the same "
     "distribution, scale and format: 1 if -ln p_y((x + x')/2) exceeds the endpoints' mean by "
     "more than the rounding bound 64 eps (|a| + |b| + |c| + K + max|x|, |x'| + 1), or is "
-    "infinite or undefined; counted where both endpoints have p_y >= 2^-1022 and no "
-    "forward overflows.",
+    "infinite or undefined; counted where both endpoints have p_y >= 2^-1022, no "
+    "forward overflows and, in the naive exponential forms, the target's term is >= "
+    "2^-1022 at x, x' and the midpoint.",
 }
 
 
@@ -184,6 +188,23 @@ def midpoint_tolerance(
         subnormal = np.where(p_mid > 0, 4 * SUBNORMAL_SPACING / p_mid, 0.0)
     size = np.abs(a) + np.abs(b) + np.abs(c) + k + reach + 1.0
     return CONVEXITY_ULPS * EPS * size + subnormal
+
+
+def naive_term_rate(method: str, params: Mapping) -> float | None:
+    """c with the target's term of a naive exponential form t_y = e^(c x_y), or None.
+
+    softmax(stable=False) computes base^(x_y / T) unshifted: c = ln(base) / T;
+    iterated_exp(depth=1, stable=False) is e^(x_y): c = 1. Their p_y = t_y / sum_j t_j can
+    be a normal number (>= 2^-1022) while t_y is subnormal, because the sum is tiny too
+    (base 10, x_y = -318.5 and a largest logit of -58.5: p_y about 1e-260): t_y then keeps
+    few significant bits, and the midpoint test would read their rounding as a break. Every
+    other form's p_y <= t_y (a shifted largest term is 1) or has no such term (None)."""
+    params = check_params(method, params)
+    if method == "softmax" and not params["stable"]:
+        return math.log(params["base"]) / params["temperature"]
+    if method == "iterated_exp" and not params["stable"] and params["depth"] == 1:
+        return 1.0
+    return None
 
 
 def _rows(x, name: str) -> np.ndarray:
@@ -322,9 +343,11 @@ def convexity_break(
     With a = L(x), b = L(x'), c = L(m), m = x/2 + x'/2 (each half exact, one rounding),
     L = -ln p_y: 1 if c > (a + b)/2 + :func:`midpoint_tolerance`, or if c is infinite or
     undefined (a convex function is finite on the segment between two points where it is
-    finite); 0 otherwise. Counted where both endpoints have finite logits and p_y >= 2^-1022
-    and no forward overflows (:func:`softmaxlab.evaluate`). ``p_y``: p_y at x when the
-    caller has it, from a forward that did not overflow (saves one evaluation).
+    finite); 0 otherwise. Counted where both endpoints have finite logits and p_y >= 2^-1022,
+    no forward overflows (:func:`softmaxlab.evaluate`), and in the naive exponential forms
+    the target's term is >= 2^-1022 at x, x' and m (:func:`naive_term_rate`). ``p_y``: p_y
+    at x when the caller has it, from a forward that did not overflow (saves one
+    evaluation).
 
     For the row-wise methods (:func:`row_wise`) x' is evaluated only on the rows that
     can still count, and the midpoint only on those whose x' counts too: the same values
@@ -339,6 +362,12 @@ def convexity_break(
     counted = (
         np.all(np.isfinite(x), axis=-1) & np.all(np.isfinite(x_partner), axis=-1) & (p_y >= TINY)
     )
+    rate = naive_term_rate(method, params)
+    if rate is not None:
+        at_x, at_far = x[np.arange(n), y], x_partner[np.arange(n), y]
+        with np.errstate(invalid="ignore", over="ignore"):  # 0 * inf: not counted anyway
+            for x_y in (at_x, at_far, 0.5 * at_x + 0.5 * at_far):  # m_y as the midpoint has it
+                counted &= rate * x_y >= _LN_TINY
     p_far, p_mid = np.full(n, np.nan), np.full(n, np.nan)
     for step in ("far", "mid"):
         rows = np.flatnonzero(counted) if subsets else np.arange(n)

@@ -1,13 +1,18 @@
 """Data sets of the training study: scikit-learn's digits and a seeded Gaussian mixture.
 
-Both come as a :class:`Dataset`: standardised float32 features and int64 labels, a train and
-a test part, every random choice drawn from a named stream (:func:`softmaxlab.sampling.stream`)
-of the study's seed, so the same seed gives the same arrays on every machine.
+Both come as a :class:`Dataset`: standardised float32 features and int64 labels, a train, a
+validation and a test part, every random choice drawn from a named stream
+(:func:`softmaxlab.sampling.stream`) of the study's seed, so the same seed gives the same
+arrays on every machine. The validation part chooses each method's learning rate (and the
+logistic regression's regularisation), so the test part is read only to report: a choice made
+on the test part would flatter every method by its pick of the test sample's noise.
 
 * ``digits``: ``sklearn.datasets.load_digits`` (1,797 8x8 images, 10 classes, shipped with
   scikit-learn: no download), split by ``sklearn.model_selection.train_test_split``
-  (stratified by class) and standardised with ``sklearn.preprocessing.StandardScaler`` fitted
-  on the training part only (constant pixels keep scale 1, as StandardScaler does).
+  (stratified by class) into a test part (DIGITS_TEST_SIZE) and the rest, and that rest
+  into the training and the validation part (DIGITS_VALIDATION_SIZE of it), then
+  standardised with ``sklearn.preprocessing.StandardScaler`` fitted on the training part only
+  (constant pixels keep scale 1, as StandardScaler does).
 * ``mixture``: K isotropic unit-variance Gaussians in d dimensions with means
   ``separation * u_c`` (u_c fixed random unit vectors), equal class sizes. With equal priors
   and a shared isotropic covariance the Bayes classifier is the nearest mean, a linear rule,
@@ -29,6 +34,7 @@ from softmaxlab.sampling import stream
 
 FEATURE_DTYPE = np.dtype(np.float32)  # features and master weights of the study
 DIGITS_TEST_SIZE = 0.25  # scikit-learn's default share of the test part
+DIGITS_VALIDATION_SIZE = 0.2  # the share of the rest that chooses the learning rate
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,8 @@ class Dataset:
     name: str
     x_train: np.ndarray
     y_train: np.ndarray
+    x_validation: np.ndarray
+    y_validation: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
     n_classes: int
@@ -55,10 +63,11 @@ class Mixture:
     n_features: int = 10
     separation: float = 3.5
     n_train: int = 400
+    n_validation: int = 400
     n_test: int = 400
 
     def __post_init__(self):
-        for key in ("n_classes", "n_features", "n_train", "n_test"):
+        for key in ("n_classes", "n_features", "n_train", "n_validation", "n_test"):
             value = getattr(self, key)
             low = 2 if key == "n_classes" else 1
             if not (isinstance(value, int | np.integer) and value >= low):
@@ -78,28 +87,40 @@ class Mixture:
         return cls(**mapping)
 
 
-def _standardised(name, x_train, y_train, x_test, y_test, n_classes) -> Dataset:
-    """Standardise with the training part's mean and standard deviation; cast to float32."""
-    scaler = StandardScaler().fit(x_train)
-    return Dataset(
-        name=name,
-        x_train=scaler.transform(x_train).astype(FEATURE_DTYPE),
-        y_train=np.asarray(y_train, dtype=np.int64),
-        x_test=scaler.transform(x_test).astype(FEATURE_DTYPE),
-        y_test=np.asarray(y_test, dtype=np.int64),
-        n_classes=int(n_classes),
-    )
+def _standardised(name, parts, n_classes) -> Dataset:
+    """The parts {"train": (x, y), "validation": ..., "test": ...} standardised with the
+    training part's mean and standard deviation, features cast to float32."""
+    scaler = StandardScaler().fit(parts["train"][0])
+    arrays = {}
+    for part, (x, y) in parts.items():
+        arrays[f"x_{part}"] = scaler.transform(x).astype(FEATURE_DTYPE)
+        arrays[f"y_{part}"] = np.asarray(y, dtype=np.int64)
+    return Dataset(name=name, n_classes=int(n_classes), **arrays)
 
 
-def digits(seed: int, test_size: float = DIGITS_TEST_SIZE) -> Dataset:
-    """scikit-learn's digits, a stratified train/test split seeded by the stream
-    ("training", "digits", "split") of ``seed``, standardised on the training part."""
+def digits(
+    seed: int,
+    test_size: float = DIGITS_TEST_SIZE,
+    validation_size: float = DIGITS_VALIDATION_SIZE,
+) -> Dataset:
+    """scikit-learn's digits in stratified parts: the test part seeded by the stream
+    ("training", "digits", "split") of ``seed``, the validation part from the rest by
+    ("training", "digits", "validation"); standardised on the training part."""
     x, y = load_digits(return_X_y=True)
     state = int(stream(seed, "training", "digits", "split").integers(2**31))
-    x_train, x_test, y_train, y_test = train_test_split(
+    x_rest, x_test, y_rest, y_test = train_test_split(
         x.astype(np.float64), y, test_size=test_size, stratify=y, random_state=state
     )
-    return _standardised("digits", x_train, y_train, x_test, y_test, 10)
+    state = int(stream(seed, "training", "digits", "validation").integers(2**31))
+    x_train, x_validation, y_train, y_validation = train_test_split(
+        x_rest, y_rest, test_size=validation_size, stratify=y_rest, random_state=state
+    )
+    parts = {
+        "train": (x_train, y_train),
+        "validation": (x_validation, y_validation),
+        "test": (x_test, y_test),
+    }
+    return _standardised("digits", parts, 10)
 
 
 def mixture_means(seed: int, spec: Mixture) -> np.ndarray:
@@ -121,11 +142,18 @@ def _mixture_sample(seed: int, spec: Mixture, part: str, n: int) -> tuple[np.nda
 
 
 def mixture(seed: int, spec: Mixture | None = None) -> Dataset:
-    """The seeded Gaussian mixture, standardised on its training part like digits."""
+    """The seeded Gaussian mixture (each part from its own stream), standardised on its
+    training part like digits."""
     spec = Mixture() if spec is None else spec
-    x_train, y_train = _mixture_sample(seed, spec, "train", spec.n_train)
-    x_test, y_test = _mixture_sample(seed, spec, "test", spec.n_test)
-    return _standardised("mixture", x_train, y_train, x_test, y_test, spec.n_classes)
+    parts = {
+        part: _mixture_sample(seed, spec, part, size)
+        for part, size in (
+            ("train", spec.n_train),
+            ("validation", spec.n_validation),
+            ("test", spec.n_test),
+        )
+    }
+    return _standardised("mixture", parts, spec.n_classes)
 
 
 def bayes_accuracy(seed: int, spec: Mixture, n: int = 200_000) -> float:

@@ -34,9 +34,11 @@ Definitions of the columns of :data:`COLUMNS` (one row per run):
 * ``steps``: updates applied: the configured number, unless the training loss became
   non-finite (inf or NaN) at step s < steps: then the run stops there (its weights are
   frozen at that step) and ``steps`` = s. Step 0 is the initial model.
-* ``train_nll``, ``test_nll``: mean -log p_y at the run's last step (inf where some
-  p_y = 0, NaN where some p_y < 0 or is NaN); ``test_accuracy`` and ``ece`` (15 bins,
-  :func:`~softmaxlab.training.evaluation.ece`) at that step too.
+* ``train_nll``, ``validation_nll``, ``test_nll``: mean -log p_y at the run's last step
+  (inf where some p_y = 0, NaN where some p_y < 0 or is NaN); ``validation_accuracy``,
+  ``test_accuracy`` and ``ece`` (15 bins, :func:`~softmaxlab.training.evaluation.ece`, on
+  the test part) at that step too. The validation part chooses the learning rate
+  (:func:`best_runs`); the test part only reports.
 * ``diverged``: the training loss was non-finite at some step, or its final value exceeds
   its initial value.
 * ``steps_to_90pct``: the first step at which the test accuracy is >= 0.9 (measured at
@@ -50,7 +52,8 @@ Every random choice comes from a named stream of the study's seed: the data spli
 mixture's samples (:mod:`~softmaxlab.training.data`), the initial weights (normal with
 standard deviation ``init_scale``, stream ("training", "init", data set, seed index), the
 same for every method, format and optimiser) and Gumbel-softmax's noise (fresh at every
-step and for each of the training and test forward, stream ("training", "gumbel", ...)).
+step and for each of the training, validation and test forward, stream ("training",
+"gumbel", ...)).
 The BLAS is held to one thread, so the numbers do not depend on the machine's cores.
 """
 
@@ -94,6 +97,8 @@ COLUMNS: tuple[str, ...] = (
     *RUN_KEYS,
     "steps",
     "train_nll",
+    "validation_nll",
+    "validation_accuracy",
     "test_nll",
     "test_accuracy",
     "ece",
@@ -249,6 +254,8 @@ class GroupRuns:
     train_nll: np.ndarray
     test_nll: np.ndarray
     test_accuracy: np.ndarray
+    final_validation_nll: np.ndarray
+    final_validation_accuracy: np.ndarray
     final_ece: np.ndarray
     final_test_logits: np.ndarray
     seconds: float
@@ -266,6 +273,8 @@ class GroupRuns:
                     **self._run_keys(r),
                     "steps": last,
                     "train_nll": float(self.train_nll[last, r]),
+                    "validation_nll": float(self.final_validation_nll[r]),
+                    "validation_accuracy": float(self.final_validation_accuracy[r]),
                     "test_nll": float(self.test_nll[last, r]),
                     "test_accuracy": float(self.test_accuracy[last, r]),
                     "ece": float(self.final_ece[r]),
@@ -396,6 +405,7 @@ def train_group(group: Group, data: Dataset, cfg: StudyConfig, seed: int) -> Gro
     steps = np.full(n_runs, cfg.steps)
     active = np.ones(n_runs, dtype=bool)
     final_ece = np.full(n_runs, np.nan)
+    final_validation = {key: np.full(n_runs, np.nan) for key in ("nll", "accuracy")}
     final_logits = np.full((n_runs, len(data.y_test), data.n_classes), np.nan)
     for step in range(cfg.steps + 1):
         live = np.flatnonzero(active)  # only the runs still training are evaluated
@@ -415,6 +425,13 @@ def train_group(group: Group, data: Dataset, cfg: StudyConfig, seed: int) -> Gro
         if stopping.any():
             final_ece[live[stopping]] = ece(p_test[stopping], data.y_test)
             final_logits[live[stopping]] = test_logits[stopping].astype(np.float64)
+            ending = live[stopping]
+            validation_params = _step_params(group, seed, "validation", step)
+            _, p_validation = _forward(
+                data.x_validation, w[ending], b[ending], dtype, group, validation_params
+            )
+            final_validation["nll"][ending] = np.mean(nll(p_validation, data.y_validation), -1)
+            final_validation["accuracy"][ending] = accuracy(p_validation, data.y_validation)
         diverging = live[~np.isfinite(loss)]
         steps[diverging] = step
         active[diverging] = False
@@ -434,6 +451,8 @@ def train_group(group: Group, data: Dataset, cfg: StudyConfig, seed: int) -> Gro
         learning_rates=run_rates,
         seeds=run_seeds,
         steps=steps,
+        final_validation_nll=final_validation["nll"],
+        final_validation_accuracy=final_validation["accuracy"],
         final_ece=final_ece,
         final_test_logits=final_logits,
         seconds=time.perf_counter() - start,
@@ -441,15 +460,22 @@ def train_group(group: Group, data: Dataset, cfg: StudyConfig, seed: int) -> Gro
     )
 
 
-LOGISTIC_C = 100.0  # inverse L2 strength of the reference logistic regression: weak
+#: The inverse L2 strengths the reference logistic regression chooses from.
+LOGISTIC_CS: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0, 100.0)
 
 
 def logistic_regression_accuracy(data: Dataset) -> float:
-    """Test accuracy of scikit-learn's multinomial logistic regression (lbfgs, C =
-    LOGISTIC_C, trained to convergence) on the same split and standardised features: what a
-    well-trained softmax-linear model reaches there, the oracle for softmax's runs."""
-    model = LogisticRegression(C=LOGISTIC_C, max_iter=5000).fit(data.x_train, data.y_train)
-    return float(model.score(data.x_test, data.y_test))
+    """Test accuracy of scikit-learn's multinomial logistic regression (lbfgs, trained to
+    convergence) on the same parts and standardised features, with C from LOGISTIC_CS
+    chosen on the validation part as the runs' learning rates are (the smaller C on a tie):
+    what a well-trained softmax-linear model reaches there, the oracle for softmax's runs."""
+    best = None
+    for c in LOGISTIC_CS:
+        model = LogisticRegression(C=c, max_iter=5000).fit(data.x_train, data.y_train)
+        score = model.score(data.x_validation, data.y_validation)
+        if best is None or score > best[0]:
+            best = (score, model)
+    return float(best[1].score(data.x_test, data.y_test))
 
 
 @dataclass
@@ -506,20 +532,24 @@ def run_study(
 
 def best_runs(table: pd.DataFrame) -> pd.DataFrame:
     """The best learning rate of each (data set, label, loss, format, optimiser): the one
-    with the highest mean test accuracy over the seeds, ties broken by the lower mean final
-    train NLL (non-finite counts as worst), then by the smaller learning rate. One row per
-    group with the mean (over seeds) of the numeric columns at that learning rate and
-    ``diverged_share``, the share of the group's runs (every rate and seed) that diverged."""
+    with the highest mean validation accuracy over the seeds, ties broken by the lower mean
+    final validation NLL (non-finite counts as worst), then by the smaller learning rate;
+    the test part plays no part in the choice. One row per group with the mean (over seeds)
+    of the numeric columns at that learning rate and ``diverged_share``, the share of the
+    group's runs (every rate and seed) that diverged."""
     keys = ["dataset", "method", "label", "loss", "dtype", "optimizer"]
+    finite = np.isfinite(table["validation_nll"])
     frame = table.assign(
-        nll_key=np.where(np.isfinite(table["train_nll"]), table["train_nll"], np.inf),
+        nll_key=np.where(finite, table["validation_nll"], np.inf),
         diverged=table["diverged"].astype(float),
     )
     per_rate = (
         frame.groupby(keys + ["learning_rate"], sort=False)
         .agg(
+            validation_accuracy=("validation_accuracy", "mean"),
             test_accuracy=("test_accuracy", "mean"),
             train_nll=("train_nll", "mean"),
+            validation_nll=("validation_nll", "mean"),
             test_nll=("test_nll", "mean"),
             ece=("ece", "mean"),
             nll_key=("nll_key", "mean"),
@@ -529,7 +559,7 @@ def best_runs(table: pd.DataFrame) -> pd.DataFrame:
     )
     share = frame.groupby(keys, sort=False)["diverged"].mean().rename("diverged_share")
     ordered = per_rate.sort_values(
-        keys + ["test_accuracy", "nll_key", "learning_rate"],
+        keys + ["validation_accuracy", "nll_key", "learning_rate"],
         ascending=[True] * len(keys) + [False, True, True],
         kind="stable",
     )
@@ -541,7 +571,7 @@ def best_runs(table: pd.DataFrame) -> pd.DataFrame:
 
 def _chosen_logits(table: pd.DataFrame, runs: Mapping) -> np.ndarray | None:
     """Test logits (float64, one row per test image) of digits' softmax NLL model: the
-    format and optimiser whose best learning rate has the highest mean test accuracy
+    format and optimiser whose best learning rate has the highest mean validation accuracy
     (float32 first on ties), at that rate, seed index 0."""
     if not runs:
         return None
@@ -550,7 +580,7 @@ def _chosen_logits(table: pd.DataFrame, runs: Mapping) -> np.ndarray | None:
         (best["dataset"] == "digits") & (best["label"] == "softmax") & (best["loss"] == "nll")
     ]
     best = best.assign(is32=best["dtype"] != "float32").sort_values(
-        ["test_accuracy", "is32"], ascending=[False, True], kind="stable"
+        ["validation_accuracy", "is32"], ascending=[False, True], kind="stable"
     )
     choice = best.iloc[0]
     group = runs[choice["dtype"]]

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import softmaxlab
 from softmaxlab import metrics, nll
-from softmaxlab.dtypes import DTYPES, finfo, reference_dtype
+from softmaxlab.dtypes import DTYPES, finfo, reference_dtype, sum_tolerance
 
 
 def test_hardmax_ties_share_mass():
@@ -430,3 +430,15 @@ def test_hardmax_matches_oracle():
     x = np.array([[1.0, 3.0, 3.0], [np.nan, 1.0, 0.0], [-np.inf, -np.inf, -np.inf]])
     assert_same_bits(metrics.hardmax(x), reference.hardmax(x))
     assert_same_bits(metrics.hardmax([2.0, 1.0]), reference.hardmax([2.0, 1.0]))
+
+
+def test_the_invalid_definition_names_where_the_sum_is_not_checked():
+    """unchecked_sum_from against a search over K of dtypes.sum_tolerance itself."""
+    for name in DTYPES:
+        found = next((k for k in range(2, 10**4) if sum_tolerance(name, k) >= 1), None)
+        assert metrics.unchecked_sum_from(name) == found, name
+    text = metrics.DEFINITIONS["invalid"]
+    assert "(float8_e4m3fn from K = 33, float8_e5m2 from K = 3)" in text
+    # the caveat is real: an all-zero float8_e5m2 output at K = 3 is not invalid
+    zeros = np.zeros((1, 3), dtype=ml_dtypes.float8_e5m2)
+    assert metrics.invalid(zeros, zeros.dtype, 3)[0] == 0.0

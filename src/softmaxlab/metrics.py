@@ -26,10 +26,11 @@ and tests/test_kernels.py checks the two give the same bits.
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 
-from softmaxlab.dtypes import DTYPES, sum_tolerance
+from softmaxlab.dtypes import DTYPES, finfo, sum_tolerance
 from softmaxlab.nll import (
     NLL_DEFINITIONS,
     NLL_METRIC_RANGES,
@@ -137,9 +138,34 @@ def metric_ranges(names) -> tuple[np.ndarray, np.ndarray]:
 # about 1e-10 relative to p, so smaller values are indistinguishable from zero.
 GRAD_VANISHING_THRESHOLD = 1e-8
 
+
 #: The definition of every metric, per vector (p: the output in the dtype, read exactly as
 #: float64; h: the hardmax of x; a: the maximiser of x when it is unique). The report's
 #: glossary and the README print these.
+def unchecked_sum_from(dtype) -> int | None:
+    """The smallest K at which dtypes.sum_tolerance(dtype, K) reaches 1, so that any sum in
+    [0, 2] passes, or None where that K exceeds 10^6. The tolerance is (j + 2) eps with
+    j = ceil(log2 K): it reaches 1 at j = ceil(1/eps - 2), first at K = 2^(j-1) + 1."""
+    j = max(1, math.ceil(1 / float(finfo(dtype).eps) - 2))
+    if j > 20:  # K > 2^19 + 1 > 10^6 (and 2^(j - 1) itself is huge for float64)
+        return None
+    k = 2 if j == 1 else 2 ** (j - 1) + 1
+    return k if k <= 10**6 else None
+
+
+def _unchecked_sums() -> str:
+    """The invalid metric's caveat, computed from the tolerance of every format."""
+    starts = {name: unchecked_sum_from(name) for name in DTYPES}
+    listed = [f"{name} from K = {k}" for name, k in starts.items() if k is not None]
+    if not listed:
+        return ""
+    return (
+        f"Where the tolerance reaches 1 ({', '.join(listed)}) the sum is not checked in "
+        "effect: invalid then counts negative or non-finite entries only, and an output "
+        "without mass (every entry rounded to 0) passes."
+    )
+
+
 DEFINITIONS: dict[str, str] = {
     "tv_to_argmax": "total variation 1/2 sum_i |p_i - h_i| to the hardmax h; 1 - p_a for "
     "a unique maximiser a and sum p = 1.",
@@ -167,7 +193,7 @@ DEFINITIONS: dict[str, str] = {
     "underflow": "1 if some p_i is 0 in the format where the wider reference computation of "
     "the same method on the same rounded input is positive, else 0.",
     "invalid": "1 unless every p_i is finite and >= 0 and |sum p - 1| <= (ceil(log2 K) + 2) "
-    "eps of the format, else 0.",
+    "eps of the format, else 0. " + _unchecked_sums(),
     "max_abs_error": "max_i |p_i - r_i| against the reference r: the same method on the same "
     "rounded input in float64 (in long double for float64 itself).",
     "max_rel_error": "max over r_i > 0 of |p_i - r_i| / r_i, same reference.",

@@ -153,7 +153,7 @@ def unchecked_sum_from(dtype) -> int | None:
     return k if k <= 10**6 else None
 
 
-def _unchecked_sums() -> str:
+def unchecked_sums_text() -> str:
     """The invalid metric's caveat, computed from the tolerance of every format."""
     starts = {name: unchecked_sum_from(name) for name in DTYPES}
     listed = [f"{name} from K = {k}" for name, k in starts.items() if k is not None]
@@ -193,7 +193,7 @@ DEFINITIONS: dict[str, str] = {
     "underflow": "1 if some p_i is 0 in the format where the wider reference computation of "
     "the same method on the same rounded input is positive, else 0.",
     "invalid": "1 unless every p_i is finite and >= 0 and |sum p - 1| <= (ceil(log2 K) + 2) "
-    "eps of the format, else 0. " + _unchecked_sums(),
+    "eps of the format, else 0. " + unchecked_sums_text(),
     "max_abs_error": "max_i |p_i - r_i| against the reference r: the same method on the same "
     "rounded input in float64 (in long double for float64 itself).",
     "max_rel_error": "max over r_i > 0 of |p_i - r_i| / r_i, same reference.",

@@ -28,6 +28,7 @@ import pandas as pd
 
 from softmaxlab import formatting
 from softmaxlab.dtypes import DTYPES
+from softmaxlab.metrics import unchecked_sums_text
 from softmaxlab.stats import pool
 from softmaxlab.sweep import headline_rows
 
@@ -306,6 +307,8 @@ PIVOTS: dict[str, Pivot] = {
         title="Invalid-output rate by method and format",
         description="Share of vectors whose output is not a probability vector (a non-finite "
         "or negative entry, or a sum off 1 by more than the format's tolerance). "
+        + unchecked_sums_text()
+        + " "
         + _CELLS_ALL.format(what="invalid rate"),
         percent=True,
         columns="dtype",

@@ -406,6 +406,14 @@ def test_best_runs_chooses_on_the_validation_part_not_the_test_part():
         pd.concat([pd.DataFrame(rows), _linear_rows()], ignore_index=True), {"digits": 450}
     )
     assert result.reference_digits_accuracy == pytest.approx(0.90)
+    # settings tied on validation accuracy: the lower validation NLL decides, not the order
+    rows = _run_rows([0.1], [0.95], [0.3], [0.90]) + _run_rows(
+        [0.1], [0.95], [0.2], [0.99], setting=("bfloat16", "adam")
+    )
+    result = tverdict.measure(
+        pd.concat([pd.DataFrame(rows), _linear_rows()], ignore_index=True), {"digits": 450}
+    )
+    assert result.reference_digits_accuracy == pytest.approx(0.99)
 
 
 def _linear_rows() -> pd.DataFrame:

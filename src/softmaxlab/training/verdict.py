@@ -225,12 +225,17 @@ def _trains(table: pd.DataFrame) -> pd.Series:
 
 def _chosen_test_accuracy(reference: pd.DataFrame, dataset: str) -> float | None:
     """The reference's test accuracy on ``dataset`` in the setting (format, optimiser) with
-    the best validation accuracy (the first in table order on a tie), or None."""
+    the best validation accuracy, ties broken as best_runs breaks them (the lower validation
+    NLL, then the first in table order), or None."""
     rows = reference[reference["dataset"] == dataset]
     if rows.empty:
         return None
-    chosen = rows["validation_accuracy"].fillna(-np.inf).idxmax()
-    return float(rows.loc[chosen, "test_accuracy"])
+    finite = np.isfinite(rows["validation_nll"])
+    ordered = rows.assign(
+        accuracy_key=rows["validation_accuracy"].fillna(-np.inf),
+        nll_key=np.where(finite, rows["validation_nll"], np.inf),
+    ).sort_values(["accuracy_key", "nll_key"], ascending=[False, True], kind="stable")
+    return float(ordered["test_accuracy"].iloc[0])
 
 
 def measure(

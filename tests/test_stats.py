@@ -377,3 +377,37 @@ def test_running_summary_is_the_same_with_and_without_kernels(monkeypatch):
         np.testing.assert_array_equal(
             results[0][field].view(np.int64), results[1][field].view(np.int64), err_msg=field
         )
+
+
+def test_the_mean_stays_within_the_observations():
+    """0.1 three times sums to 0.30000000000000004 in float64, a mean one ulp above 0.1; a
+    constant column above its range (a rounded normalized entropy of 1.0088 at every
+    vector) summed 1,000 times lands below its value. The mean is held between the
+    observed extremes, and the interval then holds the mean."""
+    out = stats.summarize(np.full((3, 1), 0.1), np.array([False]))
+    assert out["mean"][0] == 0.1
+    value = 1.008786408
+    out = stats.summarize(np.full((1000, 1), value), np.array([False]), low=[0.0], high=[1.0])
+    assert out["mean"][0] == value
+    assert out["ci_low"][0] < out["mean"][0] <= out["ci_high"][0] == value
+
+
+@given(
+    st.floats(-1e3, 1e3),
+    st.integers(1, 300),
+    st.lists(st.floats(-1e3, 1e3), max_size=5),
+    st.integers(1, 4),
+)
+@settings(max_examples=300, deadline=None)
+def test_the_mean_lies_between_the_extremes_streamed_or_not(value, copies, others, blocks):
+    """Many copies of one value (a constant column when ``others`` is empty, whose mean is
+    then that value exactly) and a few others, streamed in blocks."""
+    column = [value] * copies + others
+    values = np.array(column)[:, None]
+    running = stats.RunningSummary(np.array([False]), 8)
+    for part in np.array_split(values, blocks):
+        running.add(part)
+    mean = running.result()["mean"][0]
+    assert min(column) <= mean <= max(column)
+    if not others:
+        assert mean == value

@@ -37,7 +37,8 @@ columns no bound: Wilson for rates, t for the rest.
 Quantiles are type-1 sample quantiles (inverted empirical CDF, Hyndman & Fan 1996), so
 they are always observed values and an infinite observation never turns into NaN by
 interpolation. NaN observations are left out and ``n`` counts the rest; infinite
-observations are kept (the mean is then infinite).
+observations are kept (the mean is then infinite). The mean is held within the observed
+minimum and maximum, which the rounding of a long sum can otherwise leave by a few ulps.
 
 A sweep job streams a cell's vectors in blocks (RunningSummary): n, mean, std, the
 observed range and the intervals are exact over every vector (the std merged block by
@@ -241,7 +242,10 @@ class RunningSummary:
         """One array per field of SUMMARY_FIELDS, each of length n_columns."""
         n, total = self.n, self.total
         with np.errstate(all="ignore"):
-            mean = total / n
+            # Rounding in the sum can put the mean of a constant or near-constant column a
+            # few ulps past its observations (0.1 three times sums to 0.30000000000000004);
+            # the mean of numbers lies between their extremes, so it is held there.
+            mean = np.where(n > 0, np.clip(total / n, self.min, self.max), np.nan)
             std = np.where(n >= 2, np.sqrt(self.m2 / (n - 1)), np.nan)
             quantiles = _rate_quantiles(total, n, QUANTILES)
             sample = self._sample[: min(self.rows, len(self._sample))]

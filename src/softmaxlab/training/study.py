@@ -530,16 +530,34 @@ def run_study(
     )
 
 
+def by_validation(frame: pd.DataFrame, nll: pd.Series, then: Sequence[str] = ()) -> pd.DataFrame:
+    """``frame``'s rows best first by the study's one choice rule: the highest
+    validation_accuracy (NaN last), then the lowest ``nll`` (a column of the frame's rows;
+    non-finite counts as worst), then the columns ``then`` ascending; a stable sort, so the
+    table's order decides what is still tied."""
+    key = np.where(np.isfinite(nll), nll, np.inf)
+    return (
+        frame.assign(_nll_key=key)
+        .sort_values(
+            ["validation_accuracy", "_nll_key", *then],
+            ascending=[False, True, *[True] * len(then)],
+            kind="stable",
+        )
+        .drop(columns="_nll_key")
+    )
+
+
 def best_runs(table: pd.DataFrame) -> pd.DataFrame:
     """The best learning rate of each (data set, label, loss, format, optimiser): the one
     with the highest mean validation accuracy over the seeds, ties broken by the lower mean
-    final validation NLL (non-finite counts as worst), then by the smaller learning rate;
-    the test part plays no part in the choice. One row per group with the mean (over seeds)
-    of the numeric columns at that learning rate and ``diverged_share``, the share of the
-    group's runs (every rate and seed) that diverged."""
+    final validation NLL (non-finite counts as worst), then by the smaller learning rate
+    (:func:`by_validation`); the test part plays no part in the choice. One row per group
+    with the mean (over seeds) of the numeric columns at that learning rate and
+    ``diverged_share``, the share of the group's runs (every rate and seed) that diverged."""
     keys = ["dataset", "method", "label", "loss", "dtype", "optimizer"]
     finite = np.isfinite(table["validation_nll"])
     frame = table.assign(
+        # per run, so that one seed's non-finite NLL makes its rate's mean the worst
         nll_key=np.where(finite, table["validation_nll"], np.inf),
         diverged=table["diverged"].astype(float),
     )
@@ -558,11 +576,7 @@ def best_runs(table: pd.DataFrame) -> pd.DataFrame:
         .reset_index()
     )
     share = frame.groupby(keys, sort=False)["diverged"].mean().rename("diverged_share")
-    ordered = per_rate.sort_values(
-        keys + ["validation_accuracy", "nll_key", "learning_rate"],
-        ascending=[True] * len(keys) + [False, True, True],
-        kind="stable",
-    )
+    ordered = by_validation(per_rate, per_rate["nll_key"], then=["learning_rate"])
     best = ordered.groupby(keys, sort=False).head(1).drop(columns=["nll_key"])
     best = best.merge(share.reset_index(), on=keys)
     order = table[keys].drop_duplicates().reset_index(drop=True)
@@ -579,13 +593,8 @@ def _chosen_logits(table: pd.DataFrame, runs: Mapping) -> np.ndarray | None:
     best = best[
         (best["dataset"] == "digits") & (best["label"] == "softmax") & (best["loss"] == "nll")
     ]
-    finite = np.isfinite(best["validation_nll"])
-    best = best.assign(
-        nll_key=np.where(finite, best["validation_nll"], np.inf), is32=best["dtype"] != "float32"
-    ).sort_values(
-        ["validation_accuracy", "nll_key", "is32"], ascending=[False, True, True], kind="stable"
-    )
-    choice = best.iloc[0]
+    best = best.assign(is32=best["dtype"] != "float32")
+    choice = by_validation(best, best["validation_nll"], then=["is32"]).iloc[0]
     group = runs[choice["dtype"]]
     index = np.flatnonzero(
         (group.optimizers == choice["optimizer"])

@@ -38,7 +38,7 @@ import pandas as pd
 
 from softmaxlab.claims import CONDITIONAL, FAILS, HOLDS
 from softmaxlab.formatting import number, percent
-from softmaxlab.training.study import best_runs
+from softmaxlab.training.study import best_runs, by_validation
 
 CLAIM = "C15"
 STATEMENT = "Apart from numerics, the choice of exp matters for training."
@@ -225,17 +225,12 @@ def _trains(table: pd.DataFrame) -> pd.Series:
 
 def _chosen_test_accuracy(reference: pd.DataFrame, dataset: str) -> float | None:
     """The reference's test accuracy on ``dataset`` in the setting (format, optimiser) with
-    the best validation accuracy, ties broken as best_runs breaks them (the lower validation
-    NLL, then the first in table order), or None."""
+    the best validation accuracy, ties broken by the study's rule (by_validation: the lower
+    validation NLL, then the first in table order), or None."""
     rows = reference[reference["dataset"] == dataset]
     if rows.empty:
         return None
-    finite = np.isfinite(rows["validation_nll"])
-    ordered = rows.assign(
-        accuracy_key=rows["validation_accuracy"].fillna(-np.inf),
-        nll_key=np.where(finite, rows["validation_nll"], np.inf),
-    ).sort_values(["accuracy_key", "nll_key"], ascending=[False, True], kind="stable")
-    return float(ordered["test_accuracy"].iloc[0])
+    return float(by_validation(rows, rows["validation_nll"])["test_accuracy"].iloc[0])
 
 
 def measure(

@@ -8,6 +8,7 @@ import math
 from dataclasses import replace
 
 import pytest
+from training_results import comparison
 
 from softmaxlab.claims import (
     CONDITIONAL,
@@ -22,7 +23,7 @@ from softmaxlab.claims import (
     theory,
     training,
 )
-from softmaxlab.training.verdict import Comparison, TrainingResult
+from softmaxlab.training.verdict import TrainingResult
 
 # --- one synthetic result per claim, then the changes that move its verdict ---------------
 
@@ -152,20 +153,8 @@ C14 = c14.C14Result(
 )
 
 
-def _comparison(label, accuracy, trains=True):
-    return Comparison(
-        dataset="digits",
-        dtype="float32",
-        optimizer="gd",
-        label=label,
-        loss="nll",
-        accuracy=accuracy,
-        trains=trains,
-        diverged_share=0.0,
-        reference_accuracy=0.96,
-        reference_trains=True,
-        tolerance=0.02,
-    )
+def _comparison(label, accuracy):
+    return comparison(label, accuracy, reference=0.96)
 
 
 C15 = TrainingResult(comparisons=(_comparison("linear", 0.5), _comparison("sparsemax", 0.95)))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,7 @@ import pytest
 from scipy.stats import norm
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
+from training_results import comparison as _comparison
 
 from softmaxlab import normalize
 from softmaxlab.captions import read_caption
@@ -280,6 +282,14 @@ def test_table_columns_rows_and_plain_read_csv(small_result):
     )
 
 
+def test_test_correct_is_each_runs_test_accuracy(small_result):
+    table = small_result.table
+    assert len(small_result.test_correct) == len(table)
+    for _, row in table.iterrows():
+        correct = small_result.test_correct[tuple(row[k] for k in study.RUN_KEYS)]
+        assert correct.shape == (100,) and correct.mean() == row["test_accuracy"]
+
+
 def test_argmax_and_linear_are_reported_as_diverged_at_step_0(small_result):
     table = small_result.table
     for label in ("argmax", "linear"):
@@ -402,18 +412,26 @@ def test_best_runs_chooses_on_the_validation_part_not_the_test_part():
     rows = _run_rows([0.1], [0.97], [0.3], [0.90]) + _run_rows(
         [0.1], [0.95], [0.3], [0.99], setting=("bfloat16", "adam")
     )
-    result = tverdict.measure(
-        pd.concat([pd.DataFrame(rows), _linear_rows()], ignore_index=True), {"digits": 450}
-    )
+    table = pd.concat([pd.DataFrame(rows), _linear_rows()], ignore_index=True)
+    result = tverdict.measure(table, _test_correct(table))
     assert result.reference_digits_accuracy == pytest.approx(0.90)
     # settings tied on validation accuracy: the lower validation NLL decides, not the order
     rows = _run_rows([0.1], [0.95], [0.3], [0.90]) + _run_rows(
         [0.1], [0.95], [0.2], [0.99], setting=("bfloat16", "adam")
     )
-    result = tverdict.measure(
-        pd.concat([pd.DataFrame(rows), _linear_rows()], ignore_index=True), {"digits": 450}
-    )
+    table = pd.concat([pd.DataFrame(rows), _linear_rows()], ignore_index=True)
+    result = tverdict.measure(table, _test_correct(table))
     assert result.reference_digits_accuracy == pytest.approx(0.99)
+
+
+def _test_correct(table: pd.DataFrame, points: int = 100) -> dict:
+    """StudyResult.test_correct for a made-up table: each run right on its first
+    test_accuracy x ``points`` test points."""
+    return {
+        tuple(row[k] for k in study.RUN_KEYS): np.arange(points)
+        < round(row["test_accuracy"] * points)
+        for _, row in table.iterrows()
+    }
 
 
 def _linear_rows() -> pd.DataFrame:
@@ -423,22 +441,6 @@ def _linear_rows() -> pd.DataFrame:
 
 
 # --- the verdict ----------------------------------------------------------------------------
-
-
-def _comparison(label, accuracy, trains=True, reference=0.95, loss="nll", dataset="digits"):
-    return tverdict.Comparison(
-        dataset=dataset,
-        dtype="float32",
-        optimizer="adam",
-        label=label,
-        loss=loss,
-        accuracy=accuracy,
-        trains=trains,
-        diverged_share=0.0 if trains else 1.0,
-        reference_accuracy=reference,
-        reference_trains=True,
-        tolerance=0.02,
-    )
 
 
 def test_verdict_reaches_each_outcome():
@@ -452,20 +454,63 @@ def test_verdict_reaches_each_outcome():
         tverdict.verdict(tverdict.TrainingResult(()))
 
 
-def test_verdict_tolerance_edges():
-    assert not _comparison("a", 0.93 + 1e-9).short  # exactly at the tolerance: matches
-    assert _comparison("a", 0.92).short
-    assert _comparison("a", 0.98).ahead
-    untrained_reference = tverdict.Comparison(
-        **{**_comparison("a", 0.5).__dict__, "reference_trains": False}
-    )
+def test_verdict_test_edges():
+    # 5 points where only the reference is right: the exact p is 2^-5 = 0.031 <= 0.05; with
+    # 4 it is 2^-4 = 0.0625: not told apart (a 4-point gap at n = 100)
+    assert _comparison("a", 0.90).p_short == pytest.approx(2.0**-5, rel=1e-12)
+    assert _comparison("a", 0.90).short and not _comparison("a", 0.91).short
+    assert _comparison("a", 1.0).ahead and not _comparison("a", 0.99).ahead
+    at_alpha = replace(_comparison("a", 0.91), p_short_holm=tverdict.ALPHA)
+    assert at_alpha.short  # the adjusted p at the level rejects
+    assert not replace(at_alpha, p_short_holm=np.nextafter(tverdict.ALPHA, 1)).short
+    assert replace(_comparison("a", 0.94), trains=False).short  # not training always counts
+    untrained_reference = replace(_comparison("a", 0.5), reference_trains=False)
     assert not untrained_reference.short and untrained_reference.ahead
+
+
+def _family_table(gaps: dict) -> tuple[pd.DataFrame, dict]:
+    """Digits rows of softmax and linear in four settings (one rate, two seeds) and their
+    test points: in each setting softmax is right on 90 of 100 points, linear on 90 - gap."""
+    settings = [(d, o) for d in ("float32", "bfloat16") for o in ("gd", "adam")]
+    rows, correct = [], {}
+    for setting, gap in zip(settings, gaps["linear"], strict=True):
+        for label, right in (("softmax", 90), ("linear", 90 - gap)):
+            for seed in (0, 1):
+                row = {
+                    **_run_rows([0.1], [0.9], [0.3], [right / 100], setting=setting)[seed],
+                    "method": label,
+                    "label": label,
+                    "test_accuracy": right / 100,
+                }
+                rows.append(row)
+                correct[tuple(row[k] for k in study.RUN_KEYS)] = np.arange(100) < right
+    return pd.DataFrame(rows), correct
+
+
+def test_measure_pairs_the_test_points_and_adjusts_over_the_settings():
+    # 7 points worse in one setting, for both seeds (d = 2 each): alone p = 2^-7 (the seven
+    # points' signs decide), adjusted by Holm over the 4 settings: 4 x 2^-7 <= 0.05
+    table, correct = _family_table({"linear": [7, 0, 0, 0]})
+    result = tverdict.measure(table, correct)
+    first = result.comparisons[0]
+    assert first.differences == (0, 0, 93, 0, 7)
+    assert first.p_short == pytest.approx(2.0**-7, rel=1e-12)
+    assert first.p_short_holm == pytest.approx(4 * 2.0**-7, rel=1e-12)
+    assert first.short and [c.short for c in result.comparisons[1:]] == [False] * 3
+    # the accuracy gap is the differences' mean over seeds and points
+    for c in result.comparisons:
+        mean = sum((j - 2) * k for j, k in enumerate(c.differences)) / (2 * 100)
+        assert c.reference_accuracy - c.accuracy == pytest.approx(mean, abs=1e-15)
+    # 6 points: 2^-6 = 0.016 alone, but 4 x 2^-6 = 0.0625 over the family: not told apart
+    table, correct = _family_table({"linear": [6, 0, 0, 0]})
+    first = tverdict.measure(table, correct).comparisons[0]
+    assert first.p_short < tverdict.ALPHA < first.p_short_holm and not first.short
 
 
 def test_measure_text_and_json_round_trip(small_result):
     result = tverdict.measure(
         small_result.table,
-        {"mixture": 100},
+        small_result.test_correct,
         mixture_bayes_accuracy=small_result.mixture_bayes_accuracy,
     )
     names = result.alternatives()

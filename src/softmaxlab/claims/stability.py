@@ -396,7 +396,7 @@ def value_c10(r: C10Result) -> str:
         else (
             f"falls short of softmax: {', '.join(r.training_labels)}"
             if r.training_short
-            else "within the tolerance of softmax"
+            else "not told apart from softmax"
         )
     )
     return (

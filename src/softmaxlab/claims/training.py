@@ -62,7 +62,8 @@ SPEC_C15 = Spec(
     "A multinomial linear classifier trained through every method on scikit-learn's digits "
     "and a seeded Gaussian mixture (learning-rate grid, seeds, float32 and bfloat16): test "
     "accuracy at the learning rate chosen on a validation part, per setting, against softmax "
-    "with the NLL (results/tables/training.csv).",
+    "with the NLL by a paired exact test on the same test points (sign-flip; Holm over each "
+    "alternative's settings) (results/tables/training.csv).",
     verdict_c15,
     value_c15,
     conditions_c15,

@@ -56,7 +56,7 @@ def run(config: Mapping, outputs: Mapping) -> float:
     write_csv(result.curves, outputs["curves"])
     measured = verdict.measure(
         result.table,
-        result.n_test,
+        result.test_correct,
         logistic_regression_accuracy=result.logistic_regression.get("digits"),
         mixture_bayes_accuracy=result.mixture_bayes_accuracy,
     )

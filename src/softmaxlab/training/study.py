@@ -75,14 +75,14 @@ from softmaxlab.methods import check_params, normalize
 from softmaxlab.methods import label as method_label
 from softmaxlab.sampling import stream
 from softmaxlab.training.data import DATASETS, Dataset, Mixture, bayes_accuracy, load
-from softmaxlab.training.evaluation import accuracy, ece
+from softmaxlab.training.evaluation import accuracy, ece, predictions
 from softmaxlab.training.losses import FENCHEL_YOUNG_METHODS, loss_and_grad, nll
 from softmaxlab.training.optim import OPTIMIZERS, make_optimizer
 from softmaxlab.vjp import has_vjp
 
 log = logging.getLogger("softmaxlab.training")
 
-#: The key columns of one run, first in both tables.
+#: The key columns of one run, first in both tables (and the keys of StudyResult.test_correct).
 RUN_KEYS: tuple[str, ...] = (
     "dataset",
     "method",
@@ -258,6 +258,7 @@ class GroupRuns:
     final_validation_accuracy: np.ndarray
     final_ece: np.ndarray
     final_test_logits: np.ndarray
+    final_test_correct: np.ndarray  # (run, test point): predicted right at the last step
     seconds: float
 
     def rows(self) -> list[dict]:
@@ -291,6 +292,14 @@ class GroupRuns:
             "optimizer": str(self.optimizers[r]),
             "learning_rate": float(self.learning_rates[r]),
             "seed": int(self.seeds[r]),
+        }
+
+    def test_correct(self) -> dict[tuple, np.ndarray]:
+        """Per run, keyed by :data:`RUN_KEYS`' values, which test points its last step
+        predicted right (its test_accuracy is their mean): what C15's paired test reads."""
+        return {
+            tuple(self._run_keys(r)[k] for k in RUN_KEYS): self.final_test_correct[r]
+            for r in range(len(self.learning_rates))
         }
 
     def curve_rows(self, total_steps: int) -> list[dict]:
@@ -407,6 +416,7 @@ def train_group(group: Group, data: Dataset, cfg: StudyConfig, seed: int) -> Gro
     final_ece = np.full(n_runs, np.nan)
     final_validation = {key: np.full(n_runs, np.nan) for key in ("nll", "accuracy")}
     final_logits = np.full((n_runs, len(data.y_test), data.n_classes), np.nan)
+    final_correct = np.zeros((n_runs, len(data.y_test)), dtype=bool)
     for step in range(cfg.steps + 1):
         live = np.flatnonzero(active)  # only the runs still training are evaluated
         params = _step_params(group, seed, "train", step)
@@ -425,6 +435,7 @@ def train_group(group: Group, data: Dataset, cfg: StudyConfig, seed: int) -> Gro
         if stopping.any():
             final_ece[live[stopping]] = ece(p_test[stopping], data.y_test)
             final_logits[live[stopping]] = test_logits[stopping].astype(np.float64)
+            final_correct[live[stopping]] = predictions(p_test[stopping]) == data.y_test
             ending = live[stopping]
             validation_params = _step_params(group, seed, "validation", step)
             _, p_validation = _forward(
@@ -455,6 +466,7 @@ def train_group(group: Group, data: Dataset, cfg: StudyConfig, seed: int) -> Gro
         final_validation_accuracy=final_validation["accuracy"],
         final_ece=final_ece,
         final_test_logits=final_logits,
+        final_test_correct=final_correct,
         seconds=time.perf_counter() - start,
         **history,
     )
@@ -482,7 +494,8 @@ def logistic_regression_accuracy(data: Dataset) -> float:
 class StudyResult:
     """The study's tables: one row per run (:data:`COLUMNS`) and the loss curves
     (:data:`CURVE_COLUMNS`), the time each group took, the test-set logits of the softmax
-    model picked by :func:`best_runs` on digits (None without that group), and the
+    model picked by :func:`best_runs` on digits (None without that group), which test
+    points each run predicted right (keyed by :data:`RUN_KEYS`' values), and the
     references: logistic regression's test accuracy per data set and the mixture's Bayes
     accuracy (None when the mixture is not in the study)."""
 
@@ -492,7 +505,7 @@ class StudyResult:
     digits_softmax_test_logits: np.ndarray | None
     logistic_regression: dict[str, float]
     mixture_bayes_accuracy: float | None
-    n_test: dict[str, int]
+    test_correct: dict[tuple, np.ndarray] = field(default_factory=dict)
 
 
 def run_study(
@@ -504,12 +517,13 @@ def run_study(
     """Train every group of the study; ``method_specs`` as softmaxlab.config.method_specs
     gives them ((name, full parameters, label), in config order)."""
     data = {name: load(name, seed, cfg.mixture) for name in cfg.datasets}
-    rows, curves, seconds, logits = [], [], [], {}
+    rows, curves, seconds, logits, correct = [], [], [], {}, {}
     with threadpool_limits(limits=1, user_api="blas"):
         for group in groups(method_specs, cfg):
             runs = train_group(group, data[group.dataset], cfg, seed)
             rows.extend(runs.rows())
             curves.extend(runs.curve_rows(cfg.steps))
+            correct.update(runs.test_correct())
             seconds.append({**_keys(group), "seconds": runs.seconds})
             if group.dataset == "digits" and group.label == "softmax" and group.loss == "nll":
                 logits[group.dtype] = runs
@@ -526,7 +540,7 @@ def run_study(
         mixture_bayes_accuracy=(
             bayes_accuracy(seed, cfg.mixture) if "mixture" in cfg.datasets else None
         ),
-        n_test={name: len(d.y_test) for name, d in data.items()},
+        test_correct=correct,
     )
 
 

@@ -8,13 +8,23 @@ accuracy at its best learning rate (mean over seeds; the rate chosen on the vali
 in the same setting. An alternative
 
 * falls short in a setting when it does not train (every learning rate has a diverged
-  seed) while the reference does, or its best accuracy is below the reference's by more
-  than the tolerance;
-* is ahead when it trains and the reference does not, or its best accuracy exceeds the
-  reference's by more than the tolerance.
+  seed) while the reference does, or a paired exact test on the test points finds it less
+  accurate than the reference;
+* is ahead when it trains and the reference does not, or the same test finds it more
+  accurate.
 
-The tolerance is two binomial standard errors of the reference's accuracy on that test
-set, 2 sqrt(a (1 - a) / n_test): smaller gaps are what a different test sample could undo.
+The test: per test point, the number of seeds whose reference model predicted it right
+minus the number whose alternative did (both at their chosen learning rates), and the
+one-sided exact sign-flip test of those differences (:func:`softmaxlab.paired.sign_flip_p`;
+with one seed, McNemar's exact test): only the points where the two models disagree count,
+which is what a different test sample could change. Each alternative's p-values over its
+settings are adjusted by Holm's procedure, and a difference counts where the adjusted p is
+at most :data:`ALPHA`: an alternative as accurate as softmax is listed as falling short
+somewhere with probability at most ALPHA (given the trained models). Softmax's
+re-parametrisations are tested the same way and reported apart: they differ from softmax
+by a logit scale (base psi is a factor ln psi; base 1 the factor 0) or by noise, so where
+they are told apart the set-up (the learning-rate grid, the number of steps), not the
+exponential, makes the difference.
 
 Alternatives are every configured method except softmax's own re-parametrisations (any
 base or temperature: a base is a temperature; ssmax: softmax of scaled logits;
@@ -30,7 +40,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -38,6 +48,7 @@ import pandas as pd
 
 from softmaxlab.claims import CONDITIONAL, FAILS, HOLDS
 from softmaxlab.formatting import number, percent
+from softmaxlab.paired import holm, sign_flip_p
 from softmaxlab.training.study import best_runs, by_validation
 
 CLAIM = "C15"
@@ -45,7 +56,8 @@ STATEMENT = "Apart from numerics, the choice of exp matters for training."
 REFERENCE = ("softmax", "nll")  # (label, loss) every alternative is compared with
 #: Methods that are softmax itself up to a temperature, a logit scale or noise.
 EXP_FAMILY: tuple[str, ...] = ("softmax", "ssmax", "gumbel_softmax")
-STANDARD_ERRORS = 2.0  # the tolerance, in binomial standard errors of the reference accuracy
+#: Level of the paired test, family-wise over an alternative's settings (Holm).
+ALPHA = 0.05
 
 
 @dataclass(frozen=True)
@@ -62,23 +74,27 @@ class Comparison:
     diverged_share: float  # over all its runs (every learning rate and seed)
     reference_accuracy: float
     reference_trains: bool
-    tolerance: float
+    # test points by d = (seeds whose reference model is right) - (seeds whose alternative
+    # is), d = -seeds .. +seeds
+    differences: tuple[int, ...]
+    p_short: float  # one-sided exact sign-flip p: the alternative is less accurate
+    p_ahead: float  # the same, more accurate
+    p_short_holm: float  # p_short adjusted by Holm over the alternative's settings
+    p_ahead_holm: float
 
     @property
     def short(self) -> bool:
         """Falls short of the reference (see the module docstring)."""
         if not self.reference_trains:
             return False
-        return not self.trains or self.accuracy < self.reference_accuracy - self.tolerance
+        return not self.trains or self.p_short_holm <= ALPHA
 
     @property
     def ahead(self) -> bool:
         """Ahead of the reference (see the module docstring)."""
         if not self.trains:
             return False
-        return not self.reference_trains or (
-            self.accuracy > self.reference_accuracy + self.tolerance
-        )
+        return not self.reference_trains or self.p_ahead_holm <= ALPHA
 
     @property
     def name(self) -> str:
@@ -144,7 +160,9 @@ def conditions(result: TrainingResult) -> str:
             )
         parts.append("falls short of softmax: " + "; ".join(items))
     if matching:
-        parts.append("within the tolerance of softmax everywhere: " + ", ".join(matching))
+        parts.append(
+            "not told apart from softmax in any setting (paired test): " + ", ".join(matching)
+        )
     ahead = sorted({c.name for c in result.comparisons if c.ahead})
     if ahead:
         parts.append("ahead of softmax somewhere: " + ", ".join(ahead))
@@ -176,19 +194,25 @@ def text(result: TrainingResult) -> str:
         out.append(sentence + ".")
     out.append(
         f"Of {n_alt} alternatives (other maps with the NLL, sparse maps also with their "
-        f"Fenchel-Young loss), {n_short} fall short of softmax by more than "
-        f"{number(STANDARD_ERRORS, 2)} standard errors of its test accuracy, or do not "
-        f"train at all, in at least one setting (data set x format x optimiser)."
+        f"Fenchel-Young loss), {n_short} fall short of softmax's test accuracy, or do not "
+        f"train at all, in at least one setting (data set x format x optimiser; a paired "
+        f"exact test on the test points, {percent(ALPHA)} family-wise over each "
+        f"alternative's settings)."
     )
     if result.exp_family:
         level = [c for c in result.exp_family if not c.short and not c.ahead]
         off = list(dict.fromkeys(c.name for c in result.exp_family if c.short or c.ahead))
         sentence = (
             f"Softmax's own re-parametrisations (other bases and temperatures, ssmax, "
-            f"Gumbel noise) are within the tolerance in {len(level)} of "
+            f"Gumbel noise) are not told apart from softmax in {len(level)} of "
             f"{len(result.exp_family)} comparisons"
         )
-        out.append(sentence + (f"; not: {', '.join(off)}." if off else "."))
+        if off:
+            sentence += (
+                f"; told apart: {', '.join(off)} (a logit scale or noise, which the "
+                f"learning-rate grid and the number of steps do not absorb)"
+            )
+        out.append(sentence + ".")
     if result.untrainable:
         out.append(
             "No learning rate trains "
@@ -208,11 +232,36 @@ def text(result: TrainingResult) -> str:
 # --- measure ------------------------------------------------------------------------------
 
 
-def _tolerance(accuracy: float, n_test: int) -> float:
-    """STANDARD_ERRORS binomial standard errors of ``accuracy`` on ``n_test`` test points."""
-    if not math.isfinite(accuracy):
-        return 0.0
-    return STANDARD_ERRORS * math.sqrt(max(accuracy * (1 - accuracy), 0.0) / n_test)
+def _differences(
+    test_correct: Mapping[tuple, np.ndarray], alternative: tuple, reference: tuple, seeds
+) -> np.ndarray:
+    """Per test point: the seeds whose reference run predicted it right minus those whose
+    alternative run did. ``alternative`` and ``reference``: a run's key (RUN_KEYS) without
+    its seed; ``seeds``: the seed indices both have."""
+    right = [
+        sum(test_correct[(*key, seed)].astype(np.int64) for seed in seeds)
+        for key in (reference, alternative)
+    ]
+    return right[0] - right[1]
+
+
+def _histogram(differences: np.ndarray, seeds: int) -> tuple[int, ...]:
+    """The number of test points with each difference -seeds .. +seeds."""
+    counts = np.bincount(differences + seeds, minlength=2 * seeds + 1)
+    return tuple(int(c) for c in counts)
+
+
+def _with_holm(comparisons: list[dict]) -> list[Comparison]:
+    """Comparisons from their fields, p_short_holm and p_ahead_holm adjusted by Holm over
+    each alternative's (label, loss) settings."""
+    names = [(c["label"], c["loss"]) for c in comparisons]
+    for name in dict.fromkeys(names):
+        family = [c for c, n in zip(comparisons, names, strict=True) if n == name]
+        for side in ("p_short", "p_ahead"):
+            adjusted = holm([c[side] for c in family])
+            for c, p in zip(family, adjusted, strict=True):
+                c[f"{side}_holm"] = float(p)
+    return [Comparison(**c) for c in comparisons]
 
 
 def _trains(table: pd.DataFrame) -> pd.Series:
@@ -235,13 +284,14 @@ def _chosen_test_accuracy(reference: pd.DataFrame, dataset: str) -> float | None
 
 def measure(
     table: pd.DataFrame,
-    n_test: dict[str, int],
+    test_correct: Mapping[tuple, np.ndarray],
     logistic_regression_accuracy: float | None = None,
     mixture_bayes_accuracy: float | None = None,
 ) -> TrainingResult:
-    """C15's result from the study's table (:data:`softmaxlab.training.study.COLUMNS`);
-    ``n_test``: the test-set size of each data set; the references as
-    :class:`softmaxlab.training.study.StudyResult` holds them."""
+    """C15's result from the study's table (:data:`softmaxlab.training.study.COLUMNS`) and
+    which test points each run predicted right (``test_correct``, keyed by
+    :data:`softmaxlab.training.study.RUN_KEYS`' values: StudyResult.test_correct); the
+    references as :class:`softmaxlab.training.study.StudyResult` holds them."""
     best = best_runs(table)
     trains = _trains(table)
     keys = ["dataset", "dtype", "optimizer"]
@@ -249,26 +299,38 @@ def measure(
     if reference.empty:
         raise ValueError("C15 needs softmax (default parameters) with the NLL in the study")
     ref = {tuple(row[k] for k in keys): row for _, row in reference.iterrows()}
+    seeds = sorted(int(s) for s in table["seed"].unique())
     comparisons, family = [], []
     for _, row in best.iterrows():
         setting = tuple(row[k] for k in keys)
         if (row["label"], row["loss"]) == REFERENCE or setting not in ref:
             continue
         base = ref[setting]
-        item = Comparison(
-            dataset=row["dataset"],
-            dtype=row["dtype"],
-            optimizer=row["optimizer"],
+        dataset, dtype, optimizer = setting
+        d = _differences(
+            test_correct,
+            (dataset, row["method"], row["label"], row["loss"], dtype, optimizer)
+            + (row["learning_rate"],),
+            (dataset, base["method"], *REFERENCE, dtype, optimizer, base["learning_rate"]),
+            seeds,
+        )
+        item = dict(
+            dataset=dataset,
+            dtype=dtype,
+            optimizer=optimizer,
             label=row["label"],
             loss=row["loss"],
             accuracy=float(row["test_accuracy"]),
-            trains=bool(trains[(row["dataset"], row["label"], row["loss"], *setting[1:])]),
+            trains=bool(trains[(dataset, row["label"], row["loss"], dtype, optimizer)]),
             diverged_share=float(row["diverged_share"]),
             reference_accuracy=float(base["test_accuracy"]),
-            reference_trains=bool(trains[(base["dataset"], *REFERENCE, *setting[1:])]),
-            tolerance=_tolerance(float(base["test_accuracy"]), n_test[row["dataset"]]),
+            reference_trains=bool(trains[(dataset, *REFERENCE, dtype, optimizer)]),
+            differences=_histogram(d, len(seeds)),
+            p_short=sign_flip_p(d),
+            p_ahead=sign_flip_p(-d),
         )
         (family if row["method"] in EXP_FAMILY else comparisons).append(item)
+    comparisons, family = _with_holm(comparisons), _with_holm(family)
     names = list(dict.fromkeys(c.name for c in comparisons))
     untrainable = tuple(n for n in names if not any(c.trains for c in comparisons if c.name == n))
     digits, mixture = (_chosen_test_accuracy(reference, name) for name in ("digits", "mixture"))
@@ -324,7 +386,7 @@ def from_json(payload: str | dict) -> TrainingResult:
         item = {
             k: (math.nan if v is None and k.endswith("accuracy") else v) for k, v in item.items()
         }
-        return Comparison(**item)
+        return Comparison(**{**item, "differences": tuple(item["differences"])})
 
     result["comparisons"] = tuple(comparison(c) for c in result["comparisons"])
     result["exp_family"] = tuple(comparison(c) for c in result["exp_family"])
@@ -334,4 +396,15 @@ def from_json(payload: str | dict) -> TrainingResult:
 
 def comparisons_frame(comparisons: Sequence[Comparison]) -> pd.DataFrame:
     """The comparisons as a table, with the derived ``short`` and ``ahead`` flags."""
-    return pd.DataFrame([{**asdict(c), "short": c.short, "ahead": c.ahead} for c in comparisons])
+    return pd.DataFrame(
+        [
+            {
+                **asdict(c),
+                # counts for d = -seeds .. +seeds, one string: a CSV cell
+                "differences": " ".join(map(str, c.differences)),
+                "short": c.short,
+                "ahead": c.ahead,
+            }
+            for c in comparisons
+        ]
+    )

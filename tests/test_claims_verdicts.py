@@ -388,6 +388,25 @@ def test_c2_quotes_the_root_finding_interval_or_says_interpolated():
     assert "86.9% of vectors (pooled), so no comparison is made there" in distance.conditions_c2(C2)
 
 
+def test_c2_headline_gives_the_crossover_scales_not_the_grid_share():
+    two = replace(
+        C2,
+        closer_share=0.545,
+        crossovers=(
+            *C2.crossovers,
+            distance.Crossover("positive", 1000, 1.596, 1.59, 1.6, distance.ROOT_FINDING),
+            distance.Crossover("uniform", 10, math.nan, math.nan, math.nan, distance.ROOT_FINDING),
+        ),
+    )
+    sentence, value = distance.headline_c2(two)
+    assert "beyond a logit scale of 1.6 to 2.7 (the crossover" in sentence
+    assert value == 2.683 and "54.5%" not in sentence
+    # without a crossover, the share of cells (no scale to quote)
+    none = replace(two, crossovers=two.crossovers[2:])
+    sentence, value = distance.headline_c2(none)
+    assert value == 0.545 and "closer in 54.5% of the measured cells" in sentence
+
+
 def test_c13_reports_the_order_statistics_comparison():
     with_ref = replace(C13, reference_cells=12, reference_inside=11, reference_max_difference=0.01)
     assert "in 11/12 cells" in distance.value_c13(with_ref)

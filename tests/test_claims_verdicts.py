@@ -399,7 +399,7 @@ def test_c2_headline_gives_the_crossover_scales_not_the_grid_share():
         ),
     )
     sentence, value = distance.headline_c2(two)
-    assert "beyond a logit scale of 1.6 to 2.7 (the crossover" in sentence
+    assert "once their scale exceeds 2.7 (the largest crossover" in sentence
     assert value == 2.683 and "54.5%" not in sentence
     # without a crossover, the share of cells (no scale to quote)
     none = replace(two, crossovers=two.crossovers[2:])
@@ -416,6 +416,16 @@ def test_c13_reports_the_order_statistics_comparison():
 def test_c15_headline_counts_the_alternatives_that_fall_short():
     sentence, value = training.headline_c15(C15)
     assert value == 1.0 and " 1 of the alternatives" in sentence and "(C15)" in sentence
+    assert "longer training" not in sentence  # no check was run
+    # linear's shortfall trained again: still short, or closed (then nothing persists and
+    # the verdict no longer holds)
+    for again, persist, outcome in ((0.5, 1, CONDITIONAL), (0.96, 0, FAILS)):
+        checked = replace(C15, steps=25, check_steps=100, check=(_comparison("linear", again),))
+        sentence, value = training.headline_c15(checked)
+        assert value == persist
+        assert f", {persist} of the alternatives to softmax fell short" in sentence
+        assert "even with longer training where they train (C15)." in sentence
+        assert training.verdict_c15(checked) == outcome
 
 
 def test_c8_says_in_which_arithmetic_the_narrow_formats_held():

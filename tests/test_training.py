@@ -5,6 +5,7 @@ scikit-learn's multinomial logistic regression on the same digits split."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
@@ -507,6 +508,59 @@ def test_measure_pairs_the_test_points_and_adjusts_over_the_settings():
     assert first.p_short < tverdict.ALPHA < first.p_short_holm and not first.short
 
 
+def test_recheck_trains_the_settings_and_the_reference_longer(small_result):
+    specs = _specs({"method": "softmax"}, {"method": "linear"}, {"method": "sparsemax"})
+    cfg = dataclasses.replace(SMALL, check_steps=9)
+    settings = [("mixture", "sparsemax", "fenchel_young", "float32", "adam")]
+    table, correct = study.recheck(specs, cfg, SEED, settings, tverdict.REFERENCE)
+    groups = set(table[["label", "loss", "dtype", "optimizer"]].itertuples(index=False, name=None))
+    assert groups == {
+        ("sparsemax", "fenchel_young", "float32", "adam"),
+        ("softmax", "nll", "float32", "adam"),
+    }
+    # every learning rate and seed of the grid, 9 steps unless it stopped early
+    assert len(table) == 2 * len(SMALL.learning_rates["adam"]) * SMALL.seeds
+    assert table["steps"].max() == 9 and tuple(table.columns) == study.COLUMNS
+    for _, row in table.iterrows():
+        assert correct[tuple(row[k] for k in study.RUN_KEYS)].mean() == row["test_accuracy"]
+    # the study's own runs at 6 steps are not what it returns
+    six = small_result.table
+    ran = six[
+        (six["label"] == "softmax") & (six["dtype"] == "float32") & (six["optimizer"] == "adam")
+    ]
+    again = table[table["label"] == "softmax"]
+    assert set(ran["steps"]) == {6} and set(again["steps"]) == {9}
+
+
+def test_check_text_conditions_and_json():
+    base = tverdict.TrainingResult(
+        (
+            _comparison("spherical", 0.80),
+            _comparison("taylor", 0.88),
+            _comparison("relu", 0.5, trains=False),
+        )
+    )
+    assert tverdict.needs_check(base) == [
+        ("digits", "spherical", "nll", "float32", "adam"),
+        ("digits", "taylor", "nll", "float32", "adam"),
+    ]
+    checked = replace(
+        base,
+        steps=25,
+        check_steps=100,
+        check=(_comparison("spherical", 0.81), _comparison("taylor", 0.94)),
+    )
+    assert checked.rechecked() == (["spherical"], ["taylor"])
+    text = tverdict.text(checked)
+    assert "Trained again with 100 steps instead of 25" in text
+    assert "(2 settings, 2 alternatives), 1 of the 2 shortfalls remain" in text
+    assert "no longer short in any setting: taylor" in text
+    assert "no longer short with 100 steps instead of 25: taylor" in tverdict.conditions(checked)
+    assert "Trained again" not in tverdict.text(base)
+    back = tverdict.from_json(tverdict.to_json(checked))
+    assert back == checked and tverdict.to_json(back) == tverdict.to_json(checked)
+
+
 def test_measure_text_and_json_round_trip(small_result):
     result = tverdict.measure(
         small_result.table,
@@ -554,6 +608,7 @@ def test_job_writes_every_output_byte_for_byte(tmp_path):
                 "dtypes": ["float32"],
                 "datasets": ["mixture"],
                 "mixture": {"n_train": 60, "n_test": 60},
+                "check_steps": 8,
             },
         }
     )

@@ -173,20 +173,19 @@ def conditions_c2(r: C2Result) -> str:
 
 
 def headline_c2(r: C2Result) -> tuple[str, float]:
-    """The crossover scales where there are some (the value: the largest, beyond which
-    softmax is closer for every measured distribution and K): the share of cells where
-    softmax is closer counts the grid's scales on either side of them, so it would move
-    with the grid alone; else that share."""
+    """The largest crossover scale where there are crossovers (beyond it softmax is closer
+    for every measured distribution and K): the share of cells where softmax is closer
+    counts the grid's scales on either side of the crossovers, so it would move with the
+    grid alone; else that share."""
     found = [c.scale for c in r.crossovers if math.isfinite(c.scale)]
     if found:
-        high = max(found)
-        where = interval(min(found), high, 2)
+        beyond = number(max(found), 2)
         return (
             "Softmax is closer to the argmax than linear normalisation only once the logits "
-            f"are large enough: on non-negative logits, beyond a logit scale of {where} "
-            "(the crossover, by distribution and K); below it linear normalisation is "
-            "closer (C2).",
-            high,
+            f"are large enough: on non-negative logits, once their scale exceeds {beyond} "
+            "(the largest crossover over the measured distributions and K; below its "
+            "crossover linear normalisation is closer) (C2).",
+            max(found),
         )
     return (
         "Softmax is closer to the argmax than linear normalisation only once the logits are "

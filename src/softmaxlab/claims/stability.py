@@ -320,16 +320,19 @@ def _c10_thresholds() -> pd.DataFrame:
 
 
 def _c10_training(payload: Mapping | None) -> tuple[bool | None, tuple[str, ...]]:
-    """Whether C15's study found an iterated exp label that falls short of softmax."""
+    """Whether C15's study found an iterated exp label that falls short of softmax (a
+    shortfall that persists with longer training, as C15's verdict reads them)."""
     if payload is None:
         return None, ()
     # Imported here: softmaxlab.training.verdict imports the verdict strings from claims.
     from softmaxlab.training.verdict import from_json
 
-    comparisons = [c for c in from_json(payload).comparisons if c.label.startswith("iterated_exp")]
+    result = from_json(payload)
+    comparisons = [c for c in result.comparisons if c.label.startswith("iterated_exp")]
     if not comparisons:
         return None, ()
-    short = tuple(dict.fromkeys(c.name for c in comparisons if c.short))
+    # as C15 counts them: shortfalls that persist with longer training
+    short = tuple(dict.fromkeys(c.name for c in comparisons if result.persists(c)))
     return bool(short), short
 
 

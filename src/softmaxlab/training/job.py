@@ -14,6 +14,7 @@ Everything but the log is a function of the config: the same config gives the sa
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Mapping
@@ -26,7 +27,7 @@ from softmaxlab.figures.style import save_figure, styled
 from softmaxlab.files import atomic_path
 from softmaxlab.sweep import write_csv
 from softmaxlab.training import figure, verdict
-from softmaxlab.training.study import Group, StudyConfig, run_study, with_reference
+from softmaxlab.training.study import Group, StudyConfig, recheck, run_study, with_reference
 
 log = logging.getLogger("softmaxlab.training")
 
@@ -39,6 +40,24 @@ def write_npy(array: np.ndarray, path) -> None:
     """``array`` as a .npy file, written atomically."""
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         np.save(handle, array)
+
+
+def _checked(
+    measured: verdict.TrainingResult, specs, cfg: StudyConfig, seed: int
+) -> verdict.TrainingResult:
+    """``measured`` with C15's check: the settings where an alternative that trains fell
+    short, trained again with cfg.check_steps steps (study.recheck) and compared the same
+    way (none where check_steps is 0 or nothing fell short)."""
+    settings = verdict.needs_check(measured)
+    check = ()
+    if cfg.check_steps and settings:
+        start = time.perf_counter()
+        table, correct = recheck(specs, cfg, seed, settings, verdict.REFERENCE)
+        check = verdict.measure(table, correct).comparisons
+        log.info("C15 check, %d settings: %.1f s", len(settings), time.perf_counter() - start)
+    return dataclasses.replace(
+        measured, steps=cfg.steps, check_steps=cfg.check_steps or None, check=check
+    )
 
 
 def run(config: Mapping, outputs: Mapping) -> float:
@@ -60,6 +79,7 @@ def run(config: Mapping, outputs: Mapping) -> float:
         logistic_regression_accuracy=result.logistic_regression.get("digits"),
         mixture_bayes_accuracy=result.mixture_bayes_accuracy,
     )
+    measured = _checked(measured, specs, cfg, int(config["seed"]))
     with atomic_path(outputs["verdict"]) as tmp:
         tmp.write_text(verdict.to_json(measured), encoding="utf-8")
     logits = result.digits_softmax_test_logits

@@ -30,10 +30,18 @@ Alternatives are every configured method except softmax's own re-parametrisation
 base or temperature: a base is a temperature; ssmax: softmax of scaled logits;
 Gumbel-softmax: softmax of noisy logits), which are reported but not counted either way.
 
-:func:`verdict`: "does not hold" if no alternative falls short in any setting (nothing
+The check: where an alternative that trains falls short, that setting (and the
+reference's) is trained again with ``check_steps`` steps instead of ``steps``
+(:func:`softmaxlab.training.study.recheck`) and compared the same way. A shortfall that
+closes there was the set-up's (too few steps for that map), not the map's; one that
+remains, or where the alternative does not train at all, persists
+(:meth:`TrainingResult.persists`).
+
+:func:`verdict` reads the shortfalls that persist: "does not hold" if none does (nothing
 trains worse than exp); "holds" if every alternative falls short in every setting (no other
 map reaches exp's accuracy anywhere); otherwise "holds with conditions", the conditions
-naming the alternatives that fall short and those that match.
+naming the alternatives that fall short, those that match and those whose shortfall closed
+with longer training.
 """
 
 from __future__ import annotations
@@ -114,6 +122,11 @@ class TrainingResult:
     mixture_bayes_accuracy: float | None = None  # the mixture's ceiling
     diverged_share_by_dtype: dict[str, float] = field(default_factory=dict)
     untrainable: tuple[str, ...] = ()  # alternatives that train in no setting at all
+    steps: int | None = None  # the study's steps
+    # the settings where an alternative that trains fell short, trained again with
+    # check_steps steps (softmaxlab.training.study.recheck) and compared the same way
+    check_steps: int | None = None
+    check: tuple[Comparison, ...] = ()
 
     def alternatives(self) -> list[str]:
         return list(dict.fromkeys(c.name for c in self.comparisons))
@@ -121,12 +134,48 @@ class TrainingResult:
     def short_in(self, name: str) -> list[Comparison]:
         return [c for c in self.comparisons if c.name == name and c.short]
 
+    def persists(self, c: Comparison) -> bool:
+        """``c`` falls short, and not for want of steps: the alternative does not train
+        there, or no check was run, or its setting trained again with check_steps steps
+        still falls short."""
+        if not c.short:
+            return False
+        if not c.trains or not self.check_steps:
+            return True
+        key = (c.dataset, c.label, c.loss, c.dtype, c.optimizer)
+        again = [x for x in self.check if (x.dataset, x.label, x.loss, x.dtype, x.optimizer) == key]
+        return not again or again[0].short
+
+    def rechecked(self) -> tuple[list[str], list[str]]:
+        """The alternatives some of whose shortfalls were trained again: those still short
+        somewhere (with check_steps steps, or where they do not train), and those no longer
+        short in any setting."""
+        names = list(dict.fromkeys(c.name for c in self.check))
+        persisting = self.persisting()
+        still = [n for n in names if n in persisting]
+        return still, [n for n in names if n not in still]
+
+    def persisting(self) -> list[str]:
+        """The alternatives with a shortfall that persists (:meth:`persists`) somewhere."""
+        return [n for n in self.alternatives() if any(map(self.persists, self.short_in(n)))]
+
+
+def needs_check(result: TrainingResult) -> list[tuple[str, str, str, str, str]]:
+    """The (data set, label, loss, format, optimiser) settings where an alternative that
+    trains falls short of a reference that trains: what study.recheck trains again (a
+    setting where the alternative does not train at all is no matter of steps)."""
+    return [
+        (c.dataset, c.label, c.loss, c.dtype, c.optimizer)
+        for c in result.comparisons
+        if c.short and c.trains
+    ]
+
 
 def verdict(result: TrainingResult) -> str:
     """holds / holds with conditions / does not hold (see the module docstring)."""
     if not result.comparisons:
         raise ValueError("C15 needs at least one alternative to softmax in the training study")
-    short = [c.short for c in result.comparisons]
+    short = [result.persists(c) for c in result.comparisons]
     if not any(short):
         return FAILS
     if all(short):
@@ -166,6 +215,12 @@ def conditions(result: TrainingResult) -> str:
     ahead = sorted({c.name for c in result.comparisons if c.ahead})
     if ahead:
         parts.append("ahead of softmax somewhere: " + ", ".join(ahead))
+    closed = result.rechecked()[1]
+    if closed:
+        parts.append(
+            f"no longer short with {number(result.check_steps)} steps instead of "
+            f"{number(result.steps)}: " + ", ".join(closed)
+        )
     return ". ".join(parts)
 
 
@@ -213,6 +268,19 @@ def text(result: TrainingResult) -> str:
                 f"learning-rate grid and the number of steps do not absorb)"
             )
         out.append(sentence + ".")
+    if result.check:
+        still, closed = result.rechecked()
+        settings = len(result.check)
+        remain = sum(c.short for c in result.check)
+        sentence = (
+            f"Trained again with {number(result.check_steps)} steps instead of "
+            f"{number(result.steps)}, where an alternative that trains fell short "
+            f"({settings} settings, {len(still) + len(closed)} alternatives), "
+            f"{remain} of the {settings} shortfalls remain"
+        )
+        if closed:
+            sentence += f"; no longer short in any setting: {', '.join(closed)}"
+        out.append(sentence + ": the longer run tells the map's loss from the set-up's.")
     if result.untrainable:
         out.append(
             "No learning rate trains "
@@ -390,6 +458,7 @@ def from_json(payload: str | dict) -> TrainingResult:
 
     result["comparisons"] = tuple(comparison(c) for c in result["comparisons"])
     result["exp_family"] = tuple(comparison(c) for c in result["exp_family"])
+    result["check"] = tuple(comparison(c) for c in result.get("check", ()))
     result["untrainable"] = tuple(result["untrainable"])
     return TrainingResult(**result)
 

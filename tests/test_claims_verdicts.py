@@ -172,8 +172,11 @@ CASES = {
     "C2": (
         distance,
         "verdict_c2",
-        C2,
-        {CONDITIONAL: replace(C2, closer_share=0.6), FAILS: replace(C2, closer_share=0.0)},
+        replace(C2, crossovers=()),
+        {
+            CONDITIONAL: replace(C2, closer_share=0.6, crossovers=()),
+            FAILS: replace(C2, closer_share=0.0, crossovers=()),
+        },
     ),
     "C3": (
         gradients,
@@ -386,6 +389,15 @@ def test_c2_quotes_the_root_finding_interval_or_says_interpolated():
     assert "(interpolated between grid points): positive K=2: about 2.6" in distance.value_c2(grid)
     # The signed half is an invalid share, not a crossover.
     assert "86.9% of vectors (pooled), so no comparison is made there" in distance.conditions_c2(C2)
+
+
+def test_c2_a_crossover_makes_the_verdict_conditional_whatever_the_grid():
+    # a grid above the crossover: softmax closer in every cell, yet linear is closer below
+    assert C2.closer_share == 1.0 and distance.verdict_c2(C2) == CONDITIONAL
+    below = replace(C2, closer_share=0.0)  # a grid below it: linear closer in every cell
+    assert distance.verdict_c2(below) == CONDITIONAL
+    no_crossing = distance.Crossover("positive", 2, math.nan, math.nan, math.nan, "root finding")
+    assert distance.verdict_c2(replace(C2, crossovers=(no_crossing,))) == HOLDS
 
 
 def test_c2_headline_gives_the_crossover_scales_not_the_grid_share():

@@ -127,9 +127,17 @@ def measure_c2(data: ClaimData) -> C2Result:
 
 
 def verdict_c2(r: C2Result) -> str:
-    if r.closer_share == 1.0:
+    """ "holds" where softmax is closer in every cell and no crossover was found, "does not
+    hold" where it is closer in none and no crossover was found, else "holds with
+    conditions". A crossover (the root finding's, between grid points or beyond them)
+    decides on its own: the share of cells alone would read a grid that stops above the
+    crossover as softmax closer everywhere."""
+    crossing = any(math.isfinite(c.scale) for c in r.crossovers)
+    if r.closer_share == 1.0 and not crossing:
         return HOLDS
-    return CONDITIONAL if r.closer_share > 0 else FAILS
+    if r.closer_share == 0.0 and not crossing:
+        return FAILS
+    return CONDITIONAL
 
 
 def _crossover_text(c: Crossover) -> str:

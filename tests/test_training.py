@@ -554,8 +554,10 @@ def test_check_text_conditions_and_json():
     text = tverdict.text(checked)
     assert "Trained again with 100 steps instead of 25" in text
     assert "(2 settings, 2 alternatives), 1 of the 2 shortfalls remain" in text
-    assert "no longer short in any setting: taylor" in text
-    assert "no longer short with 100 steps instead of 25: taylor" in tverdict.conditions(checked)
+    assert "not told apart from softmax in any setting: taylor" in text
+    assert "not told apart from softmax with 100 steps instead of 25: taylor" in (
+        tverdict.conditions(checked)
+    )
     assert "Trained again" not in tverdict.text(base)
     back = tverdict.from_json(tverdict.to_json(checked))
     assert back == checked and tverdict.to_json(back) == tverdict.to_json(checked)

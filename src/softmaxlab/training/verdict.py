@@ -218,7 +218,7 @@ def conditions(result: TrainingResult) -> str:
     closed = result.rechecked()[1]
     if closed:
         parts.append(
-            f"no longer short with {number(result.check_steps)} steps instead of "
+            f"not told apart from softmax with {number(result.check_steps)} steps instead of "
             f"{number(result.steps)}: " + ", ".join(closed)
         )
     return ". ".join(parts)
@@ -251,8 +251,8 @@ def text(result: TrainingResult) -> str:
         f"Of {n_alt} alternatives (other maps with the NLL, sparse maps also with their "
         f"Fenchel-Young loss), {n_short} fall short of softmax's test accuracy, or do not "
         f"train at all, in at least one setting (data set x format x optimiser; a paired "
-        f"exact test on the test points, {percent(ALPHA)} family-wise over each "
-        f"alternative's settings)."
+        f"exact test on the test points given the trained models, {percent(ALPHA)} "
+        f"family-wise over each alternative's settings)."
     )
     if result.exp_family:
         level = [c for c in result.exp_family if not c.short and not c.ahead]
@@ -279,7 +279,7 @@ def text(result: TrainingResult) -> str:
             f"{remain} of the {settings} shortfalls remain"
         )
         if closed:
-            sentence += f"; no longer short in any setting: {', '.join(closed)}"
+            sentence += f"; not told apart from softmax in any setting: {', '.join(closed)}"
         out.append(sentence + ": the longer run tells the map's loss from the set-up's.")
     if result.untrainable:
         out.append(

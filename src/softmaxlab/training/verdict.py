@@ -105,6 +105,12 @@ class Comparison:
         return not self.reference_trains or self.p_ahead_holm <= ALPHA
 
     @property
+    def key(self) -> tuple[str, str, str, str, str]:
+        """(data set, label, loss, format, optimiser): the setting and the alternative, as
+        study.recheck takes them."""
+        return (self.dataset, self.label, self.loss, self.dtype, self.optimizer)
+
+    @property
     def name(self) -> str:
         return self.label if self.loss == "nll" else f"{self.label} ({self.loss})"
 
@@ -142,8 +148,7 @@ class TrainingResult:
             return False
         if not c.trains or not self.check_steps:
             return True
-        key = (c.dataset, c.label, c.loss, c.dtype, c.optimizer)
-        again = [x for x in self.check if (x.dataset, x.label, x.loss, x.dtype, x.optimizer) == key]
+        again = [x for x in self.check if x.key == c.key]
         return not again or again[0].short
 
     def rechecked(self) -> tuple[list[str], list[str]]:
@@ -164,11 +169,7 @@ def needs_check(result: TrainingResult) -> list[tuple[str, str, str, str, str]]:
     """The (data set, label, loss, format, optimiser) settings where an alternative that
     trains falls short of a reference that trains: what study.recheck trains again (a
     setting where the alternative does not train at all is no matter of steps)."""
-    return [
-        (c.dataset, c.label, c.loss, c.dtype, c.optimizer)
-        for c in result.comparisons
-        if c.short and c.trains
-    ]
+    return [c.key for c in result.comparisons if c.short and c.trains]
 
 
 def verdict(result: TrainingResult) -> str:
@@ -275,7 +276,7 @@ def text(result: TrainingResult) -> str:
         sentence = (
             f"Trained again with {number(result.check_steps)} steps instead of "
             f"{number(result.steps)}, where an alternative that trains fell short "
-            f"({settings} settings, {len(still) + len(closed)} alternatives), "
+            f"({settings} settings, {len(still + closed)} alternatives), "
             f"{remain} of the {settings} shortfalls remain"
         )
         if closed:

@@ -139,9 +139,6 @@ def metric_ranges(names) -> tuple[np.ndarray, np.ndarray]:
 GRAD_VANISHING_THRESHOLD = 1e-8
 
 
-#: The definition of every metric, per vector (p: the output in the dtype, read exactly as
-#: float64; h: the hardmax of x; a: the maximiser of x when it is unique). The report's
-#: glossary and the README print these.
 def unchecked_sum_from(dtype) -> int | None:
     """The smallest K at which dtypes.sum_tolerance(dtype, K) reaches 1, so that any sum in
     [0, 2] passes, or None where that K exceeds 10^6. The tolerance is (j + 2) eps with
@@ -166,6 +163,9 @@ def unchecked_sums_text() -> str:
     )
 
 
+#: The definition of every metric, per vector (p: the output in the dtype, read exactly as
+#: float64; h: the hardmax of x; a: the maximiser of x when it is unique). The report's
+#: glossary and the README print these.
 DEFINITIONS: dict[str, str] = {
     "tv_to_argmax": "total variation 1/2 sum_i |p_i - h_i| to the hardmax h; 1 - p_a for "
     "a unique maximiser a and sum p = 1.",

@@ -425,6 +425,22 @@ def test_best_runs_chooses_on_the_validation_part_not_the_test_part():
     assert result.reference_digits_accuracy == pytest.approx(0.99)
 
 
+def test_best_runs_passes_over_a_rate_whose_runs_blow_up():
+    """A rate with a diverged seed is chosen only where every rate has one: the run frozen
+    before its blow-up may score well on validation, but it is not a rate one keeps."""
+    rows = _run_rows([0.01, 0.1, 1.0], [0.90, 0.96, 0.95], [0.3] * 3, [0.91, 0.97, 0.94])
+    for row in rows:
+        row["diverged"] = row["learning_rate"] == 0.1 and row["seed"] == 1
+    best = study.best_runs(pd.DataFrame(rows)).iloc[0]
+    assert best["learning_rate"] == 1.0 and best["diverged"] == 0.0
+    assert best["diverged_share"] == pytest.approx(1 / 6)
+    # every rate has a diverged seed: the best validation accuracy among them all
+    for row in rows:
+        row["diverged"] = row["seed"] == 1
+    best = study.best_runs(pd.DataFrame(rows)).iloc[0]
+    assert best["learning_rate"] == 0.1 and best["diverged"] == 0.5
+
+
 def _test_correct(table: pd.DataFrame, points: int = 100) -> dict:
     """StudyResult.test_correct for a made-up table: each run right on its first
     test_accuracy x ``points`` test points."""

@@ -586,17 +586,20 @@ def recheck(
     return table, correct
 
 
-def by_validation(frame: pd.DataFrame, nll: pd.Series, then: Sequence[str] = ()) -> pd.DataFrame:
-    """``frame``'s rows best first by the study's one choice rule: the highest
-    validation_accuracy (NaN last), then the lowest ``nll`` (a column of the frame's rows;
-    non-finite counts as worst), then the columns ``then`` ascending; a stable sort, so the
-    table's order decides what is still tied."""
+def by_validation(
+    frame: pd.DataFrame, nll: pd.Series, then: Sequence[str] = (), first: Sequence[str] = ()
+) -> pd.DataFrame:
+    """``frame``'s rows best first by the study's one choice rule: the columns ``first``
+    ascending (best_runs: whether a seed diverged), then the highest validation_accuracy
+    (NaN last), then the lowest ``nll`` (a column of the frame's rows; non-finite counts as
+    worst), then the columns ``then`` ascending; a stable sort, so the table's order decides
+    what is still tied."""
     key = np.where(np.isfinite(nll), nll, np.inf)
     return (
         frame.assign(_nll_key=key)
         .sort_values(
-            ["validation_accuracy", "_nll_key", *then],
-            ascending=[False, True, *[True] * len(then)],
+            [*first, "validation_accuracy", "_nll_key", *then],
+            ascending=[*[True] * len(first), False, True, *[True] * len(then)],
             kind="stable",
         )
         .drop(columns="_nll_key")
@@ -604,12 +607,15 @@ def by_validation(frame: pd.DataFrame, nll: pd.Series, then: Sequence[str] = ())
 
 
 def best_runs(table: pd.DataFrame) -> pd.DataFrame:
-    """The best learning rate of each (data set, label, loss, format, optimiser): the one
-    with the highest mean validation accuracy over the seeds, ties broken by the lower mean
-    final validation NLL (non-finite counts as worst), then by the smaller learning rate
-    (:func:`by_validation`); the test part plays no part in the choice. One row per group
-    with the mean (over seeds) of the numeric columns at that learning rate and
-    ``diverged_share``, the share of the group's runs (every rate and seed) that diverged."""
+    """The best learning rate of each (data set, label, loss, format, optimiser): among the
+    rates at which no seed diverged (all rates where every one has a diverged seed: a rate
+    whose runs blow up is not one a practitioner keeps, even where the run frozen before
+    the blow-up scores well), the one with the highest mean validation accuracy over the
+    seeds, ties broken by the lower mean final validation NLL (non-finite counts as worst),
+    then by the smaller learning rate (:func:`by_validation`); the test part plays no part
+    in the choice. One row per group with the mean (over seeds) of the numeric columns at
+    that learning rate and ``diverged_share``, the share of the group's runs (every rate
+    and seed) that diverged."""
     keys = ["dataset", "method", "label", "loss", "dtype", "optimizer"]
     finite = np.isfinite(table["validation_nll"])
     frame = table.assign(
@@ -632,8 +638,13 @@ def best_runs(table: pd.DataFrame) -> pd.DataFrame:
         .reset_index()
     )
     share = frame.groupby(keys, sort=False)["diverged"].mean().rename("diverged_share")
-    ordered = by_validation(per_rate, per_rate["nll_key"], then=["learning_rate"])
-    best = ordered.groupby(keys, sort=False).head(1).drop(columns=["nll_key"])
+    ordered = by_validation(
+        per_rate.assign(_blows_up=per_rate["diverged"] > 0),
+        per_rate["nll_key"],
+        then=["learning_rate"],
+        first=["_blows_up"],
+    )
+    best = ordered.groupby(keys, sort=False).head(1).drop(columns=["nll_key", "_blows_up"])
     best = best.merge(share.reset_index(), on=keys)
     order = table[keys].drop_duplicates().reset_index(drop=True)
     return order.merge(best, on=keys, how="left")

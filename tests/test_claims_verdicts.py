@@ -436,7 +436,7 @@ def test_c15_headline_counts_the_alternatives_that_fall_short():
         sentence, value = training.headline_c15(checked)
         assert value == persist
         assert f", {persist} of the alternatives to softmax fell short" in sentence
-        assert "even with longer training where they train (C15)." in sentence
+        assert "even with longer training and smaller learning rates (C15)." in sentence
         assert training.verdict_c15(checked) == outcome
 
 

@@ -524,6 +524,24 @@ def test_measure_pairs_the_test_points_and_adjusts_over_the_settings():
     assert first.p_short < tverdict.ALPHA < first.p_short_holm and not first.short
 
 
+def test_the_check_grid_adds_rates_a_decade_apart_below_each_grid():
+    cfg = study.StudyConfig()
+    grid = cfg.checking()
+    assert grid.steps == cfg.check_steps == 100
+    assert grid.learning_rates == {"gd": (0.01, 0.1, 1.0, 10.0), "adam": (0.001, 0.01, 0.1, 1.0)}
+    two = dataclasses.replace(cfg, learning_rates={"gd": (0.5, 0.2), "adam": (1.0,)})
+    two = dataclasses.replace(two, check_rates_below=2).checking()
+    assert two.learning_rates["gd"] == pytest.approx((0.002, 0.02, 0.2, 0.5), rel=1e-15)
+    assert two.learning_rates["adam"] == pytest.approx((0.01, 0.1, 1.0), rel=1e-15)
+    none = dataclasses.replace(cfg, check_rates_below=0).checking()
+    assert none.learning_rates == {k: tuple(v) for k, v in cfg.learning_rates.items()}
+    for bad in (-1, 1.5, "1"):
+        with pytest.raises(ValueError, match="training.check_rates_below must be an integer"):
+            study.StudyConfig(check_rates_below=bad)
+    with pytest.raises(ConfigError, match="check_rates_below"):
+        validate({"training": {"check_rates_below": -1}})
+
+
 def test_recheck_trains_the_settings_and_the_reference_longer(small_result):
     specs = _specs({"method": "softmax"}, {"method": "linear"}, {"method": "sparsemax"})
     cfg = dataclasses.replace(SMALL, check_steps=9)
@@ -534,8 +552,11 @@ def test_recheck_trains_the_settings_and_the_reference_longer(small_result):
         ("sparsemax", "fenchel_young", "float32", "adam"),
         ("softmax", "nll", "float32", "adam"),
     }
-    # every learning rate and seed of the grid, 9 steps unless it stopped early
-    assert len(table) == 2 * len(SMALL.learning_rates["adam"]) * SMALL.seeds
+    # every learning rate of the grid and one a decade below its smallest, every seed,
+    # 9 steps unless it stopped early
+    rates = sorted(table["learning_rate"].unique())
+    assert rates == pytest.approx([0.001, *SMALL.learning_rates["adam"]], rel=1e-15)
+    assert len(table) == 2 * (len(SMALL.learning_rates["adam"]) + 1) * SMALL.seeds
     assert table["steps"].max() == 9 and tuple(table.columns) == study.COLUMNS
     for _, row in table.iterrows():
         assert correct[tuple(row[k] for k in study.RUN_KEYS)].mean() == row["test_accuracy"]
@@ -554,29 +575,72 @@ def test_check_text_conditions_and_json():
             _comparison("spherical", 0.80),
             _comparison("taylor", 0.88),
             _comparison("relu", 0.5, trains=False),
-        )
+        ),
+        untrainable=("relu",),
     )
+    # every shortfall is checked, relu's too: it may train at a smaller rate
     assert tverdict.needs_check(base) == [
         ("digits", "spherical", "nll", "float32", "adam"),
         ("digits", "taylor", "nll", "float32", "adam"),
+        ("digits", "relu", "nll", "float32", "adam"),
     ]
     checked = replace(
         base,
         steps=25,
         check_steps=100,
-        check=(_comparison("spherical", 0.81), _comparison("taylor", 0.94)),
+        check_learning_rates={"gd": (0.01, 0.1), "adam": (0.001, 0.01)},
+        check=(
+            _comparison("spherical", 0.81),
+            _comparison("taylor", 0.94),
+            _comparison("relu", 0.5, trains=False),
+        ),
     )
-    assert checked.rechecked() == (["spherical"], ["taylor"])
+    assert checked.rechecked() == (["spherical", "relu"], ["taylor"])
     text = tverdict.text(checked)
-    assert "Trained again with 100 steps instead of 25" in text
-    assert "(2 settings, 2 alternatives), 1 of the 2 shortfalls remain" in text
+    grid = "with 100 steps instead of 25 and learning rates down to 0.01 (gd) and 0.001 (adam)"
+    assert f"Trained again {grid}, where an alternative fell short" in text
+    assert "(3 settings, 3 alternatives), 2 of the 3 shortfalls remain" in text
     assert "not told apart from softmax in any setting: taylor" in text
-    assert "not told apart from softmax with 100 steps instead of 25: taylor" in (
-        tverdict.conditions(checked)
-    )
+    assert "No learning rate trains relu in any setting (nor on the check's grid)" in text
+    assert f"not told apart from softmax {grid}: taylor" in tverdict.conditions(checked)
     assert "Trained again" not in tverdict.text(base)
+    assert "No learning rate trains relu in any setting:" in tverdict.text(base)
     back = tverdict.from_json(tverdict.to_json(checked))
     assert back == checked and tverdict.to_json(back) == tverdict.to_json(checked)
+    # relu trains on the check's grid and is not told apart there: its shortfall closes
+    trains = replace(checked, check=(*checked.check[:2], _comparison("relu", 0.95)))
+    assert not trains.persists(base.comparisons[2]) and trains.rechecked()[1] == ["taylor", "relu"]
+    assert "No learning rate trains" not in tverdict.text(trains)
+    assert tverdict.verdict(trains) == CONDITIONAL  # spherical still short
+
+
+def test_a_naive_form_short_where_its_stable_form_is_not_is_numerics():
+    """iterated_exp (stable=False) is the map iterated_exp(stable=True) computes, with its
+    overflow: its shortfall counts only where the stable form's persists too."""
+    assert tverdict.stable_label("iterated_exp(depth=3)") == "iterated_exp(depth=3, stable=True)"
+    assert tverdict.stable_label("softmax(base=2, stable=False)") == "softmax(base=2)"
+    assert tverdict.stable_label("iterated_exp(stable=True)") is None
+    assert tverdict.stable_label("sigmoid") is None
+    naive = _comparison("iterated_exp", 0.5, trains=False)
+    level = tverdict.TrainingResult((naive, _comparison("iterated_exp(stable=True)", 0.95)))
+    assert naive.short and level.persists(naive) and not level.counts(naive)
+    assert level.counted() == [] and level.numerics_only() == ["iterated_exp"]
+    assert tverdict.verdict(level) == FAILS
+    assert "iterated_exp fall short only where their stable forms" in tverdict.text(level)
+    assert "overflow (numerics, set aside): iterated_exp" in tverdict.conditions(level)
+    # the stable form short in the same setting: the map's, counted
+    short = tverdict.TrainingResult((naive, _comparison("iterated_exp(stable=True)", 0.6)))
+    assert short.counts(naive) and short.counted() == ["iterated_exp", "iterated_exp(stable=True)"]
+    assert tverdict.verdict(short) == HOLDS and short.numerics_only() == []
+    # ... in another setting only: not this one's
+    elsewhere = _comparison("iterated_exp(stable=True)", 0.6, optimizer="gd")
+    other = tverdict.TrainingResult(
+        (naive, _comparison("iterated_exp(stable=True)", 0.95), elsewhere)
+    )
+    assert not other.counts(naive) and other.stable_form(naive).optimizer == "adam"
+    # without its stable form in the study, a naive form is an alternative like any other
+    alone = tverdict.TrainingResult((naive,))
+    assert alone.stable_form(naive) is None and alone.counts(naive)
 
 
 def test_measure_text_and_json_round_trip(small_result):

@@ -16,6 +16,7 @@ def comparison(
     reference: float = 0.95,
     loss: str = "nll",
     dataset: str = "digits",
+    optimizer: str = "adam",
 ) -> Comparison:
     """A comparison whose paired test agrees with its accuracies: 100 test points, one seed,
     the alternative right on its first 100 x accuracy points, the reference on its first
@@ -26,7 +27,7 @@ def comparison(
     return Comparison(
         dataset=dataset,
         dtype="float32",
-        optimizer="adam",
+        optimizer=optimizer,
         label=label,
         loss=loss,
         accuracy=accuracy,

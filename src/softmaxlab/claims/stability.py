@@ -321,7 +321,8 @@ def _c10_thresholds() -> pd.DataFrame:
 
 def _c10_training(payload: Mapping | None) -> tuple[bool | None, tuple[str, ...]]:
     """Whether C15's study found an iterated exp label that falls short of softmax (a
-    shortfall that persists with longer training, as C15's verdict reads them)."""
+    shortfall that persists on C15's check's grid; the naive forms' overflow included,
+    which C15 sets aside as numerics and C10 is about)."""
     if payload is None:
         return None, ()
     # Imported here: softmaxlab.training.verdict imports the verdict strings from claims.
@@ -331,7 +332,7 @@ def _c10_training(payload: Mapping | None) -> tuple[bool | None, tuple[str, ...]
     comparisons = [c for c in result.comparisons if c.label.startswith("iterated_exp")]
     if not comparisons:
         return None, ()
-    # as C15 counts them: shortfalls that persist with longer training
+    # shortfalls that persist with longer training and smaller learning rates
     short = tuple(dict.fromkeys(c.name for c in comparisons if result.persists(c)))
     return bool(short), short
 

@@ -45,9 +45,10 @@ def write_npy(array: np.ndarray, path) -> None:
 def _checked(
     measured: verdict.TrainingResult, specs, cfg: StudyConfig, seed: int
 ) -> verdict.TrainingResult:
-    """``measured`` with C15's check: the settings where an alternative that trains fell
-    short, trained again with cfg.check_steps steps (study.recheck) and compared the same
-    way (none where check_steps is 0 or nothing fell short)."""
+    """``measured`` with C15's check: the settings where an alternative fell short, trained
+    again on the check's grid (cfg.checking(): check_steps steps, smaller learning rates;
+    study.recheck) and compared the same way (none where check_steps is 0 or nothing fell
+    short)."""
     settings = verdict.needs_check(measured)
     check = ()
     if cfg.check_steps and settings:
@@ -55,8 +56,15 @@ def _checked(
         table, correct = recheck(specs, cfg, seed, settings, verdict.REFERENCE)
         check = verdict.measure(table, correct).comparisons
         log.info("C15 check, %d settings: %.1f s", len(settings), time.perf_counter() - start)
+    grid = cfg.checking()
     return dataclasses.replace(
-        measured, steps=cfg.steps, check_steps=cfg.check_steps or None, check=check
+        measured,
+        steps=cfg.steps,
+        check_steps=cfg.check_steps or None,
+        check_learning_rates=(
+            {name: grid.learning_rates[name] for name in cfg.optimizers} if cfg.check_steps else {}
+        ),
+        check=check,
     )
 
 

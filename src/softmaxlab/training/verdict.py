@@ -30,18 +30,24 @@ Alternatives are every configured method except softmax's own re-parametrisation
 base or temperature: a base is a temperature; ssmax: softmax of scaled logits;
 Gumbel-softmax: softmax of noisy logits), which are reported but not counted either way.
 
-The check: where an alternative that trains falls short, that setting (and the
-reference's) is trained again with ``check_steps`` steps instead of ``steps``
-(:func:`softmaxlab.training.study.recheck`) and compared the same way. A shortfall that
-closes there was the set-up's (too few steps for that map), not the map's; one that
-remains, or where the alternative does not train at all, persists
-(:meth:`TrainingResult.persists`).
+The check: where an alternative falls short, that setting (and the reference's) is trained
+again with ``check_steps`` steps instead of ``steps`` and learning rates below the grid
+(``check_rates_below`` decades; :func:`softmaxlab.training.study.recheck`) and compared
+the same way. A shortfall that closes there was the set-up's (too few steps, or rates too
+large, for that map: a map whose runs blow up at every rate of the grid may train at a
+smaller one), not the map's; one that remains persists (:meth:`TrainingResult.persists`).
 
-:func:`verdict` reads the shortfalls that persist: "does not hold" if none does (nothing
-trains worse than exp); "holds" if every alternative falls short in every setting (no other
-map reaches exp's accuracy anywhere); otherwise "holds with conditions", the conditions
-naming the alternatives that fall short, those that match and those whose shortfall closed
-with longer training.
+Numerics set aside: a naive form (``stable`` false: iterated_exp) computes the same map as
+its stable form. Where the study trains both, the naive form's persisting shortfall counts
+only where the stable form's persists too (:meth:`TrainingResult.counts`); elsewhere the
+difference is the naive form's overflow, which the claim's "apart from numerics" excludes
+(C10 reports it).
+
+:func:`verdict` reads the shortfalls it counts: "does not hold" if none (nothing trains
+worse than exp); "holds" if every alternative falls short in every setting (no other map
+reaches exp's accuracy anywhere); otherwise "holds with conditions", the conditions naming
+the alternatives that fall short, those that match, those whose shortfall closed on the
+check's grid and the naive forms short for their overflow only.
 """
 
 from __future__ import annotations
@@ -56,6 +62,8 @@ import pandas as pd
 
 from softmaxlab.claims import CONDITIONAL, FAILS, HOLDS
 from softmaxlab.formatting import number, percent
+from softmaxlab.methods import check_params, parse_label
+from softmaxlab.methods import label as method_label
 from softmaxlab.paired import holm, sign_flip_p
 from softmaxlab.training.study import best_runs, by_validation
 
@@ -129,9 +137,11 @@ class TrainingResult:
     diverged_share_by_dtype: dict[str, float] = field(default_factory=dict)
     untrainable: tuple[str, ...] = ()  # alternatives that train in no setting at all
     steps: int | None = None  # the study's steps
-    # the settings where an alternative that trains fell short, trained again with
-    # check_steps steps (softmaxlab.training.study.recheck) and compared the same way
+    # the settings where an alternative fell short, trained again with check_steps steps
+    # on each optimiser's check_learning_rates (softmaxlab.training.study.recheck) and
+    # compared the same way
     check_steps: int | None = None
+    check_learning_rates: dict[str, tuple[float, ...]] = field(default_factory=dict)
     check: tuple[Comparison, ...] = ()
 
     def alternatives(self) -> list[str]:
@@ -141,20 +151,19 @@ class TrainingResult:
         return [c for c in self.comparisons if c.name == name and c.short]
 
     def persists(self, c: Comparison) -> bool:
-        """``c`` falls short, and not for want of steps: the alternative does not train
-        there, or no check was run, or its setting trained again with check_steps steps
-        still falls short."""
+        """``c`` falls short, and not for want of steps or of a smaller learning rate: no
+        check was run, or its setting trained again on the check's grid still falls short
+        (or still does not train)."""
         if not c.short:
             return False
-        if not c.trains or not self.check_steps:
+        if not self.check_steps:
             return True
         again = [x for x in self.check if x.key == c.key]
         return not again or again[0].short
 
     def rechecked(self) -> tuple[list[str], list[str]]:
         """The alternatives some of whose shortfalls were trained again: those still short
-        somewhere (with check_steps steps, or where they do not train), and those no longer
-        short in any setting."""
+        somewhere on the check's grid, and those no longer short in any setting."""
         names = list(dict.fromkeys(c.name for c in self.check))
         persisting = self.persisting()
         still = [n for n in names if n in persisting]
@@ -164,19 +173,62 @@ class TrainingResult:
         """The alternatives with a shortfall that persists (:meth:`persists`) somewhere."""
         return [n for n in self.alternatives() if any(map(self.persists, self.short_in(n)))]
 
+    def stable_form(self, c: Comparison) -> Comparison | None:
+        """Where ``c``'s alternative is the naive form (stable=False) of a map whose stable
+        form (the same parameters, stable=True) the study also trains: that form's
+        comparison in the same setting; else None."""
+        stable = stable_label(c.label)
+        if stable is None:
+            return None
+        same = [x for x in self.comparisons if (x.label, x.loss) == (stable, c.loss)]
+        return next((x for x in same if x.key[3:] == c.key[3:] and x.dataset == c.dataset), None)
+
+    def counts(self, c: Comparison) -> bool:
+        """C15 counts ``c``'s shortfall: it persists, and it is the map's, not the
+        computation's: where the alternative is a naive form, its stable form (the same map)
+        falls short there too; where only the naive form does, the difference is its
+        overflow, numerics, which C15 sets aside."""
+        if not self.persists(c):
+            return False
+        stable = self.stable_form(c)
+        return stable is None or self.persists(stable)
+
+    def counted(self) -> list[str]:
+        """The alternatives with a shortfall C15 counts (:meth:`counts`) somewhere."""
+        return [n for n in self.alternatives() if any(map(self.counts, self.short_in(n)))]
+
+    def numerics_only(self) -> list[str]:
+        """The naive forms whose every persisting shortfall is their overflow's: their
+        stable forms do not fall short there."""
+        counted = self.counted()
+        return [n for n in self.persisting() if n not in counted]
+
+
+def stable_label(label: str) -> str | None:
+    """The label of the stable form of the method ``label`` names, where it is a naive form
+    (it has a ``stable`` parameter, false here); None otherwise."""
+    try:
+        name, params = parse_label(label)
+        full = check_params(name, params)
+    except (ValueError, KeyError):  # a label this process cannot read (an unloaded plugin)
+        return None
+    if full.get("stable", True) is not False:
+        return None
+    return method_label(name, {**full, "stable": True})
+
 
 def needs_check(result: TrainingResult) -> list[tuple[str, str, str, str, str]]:
-    """The (data set, label, loss, format, optimiser) settings where an alternative that
-    trains falls short of a reference that trains: what study.recheck trains again (a
-    setting where the alternative does not train at all is no matter of steps)."""
-    return [c.key for c in result.comparisons if c.short and c.trains]
+    """The (data set, label, loss, format, optimiser) settings where an alternative falls
+    short of a reference that trains: what study.recheck trains again (one that does not
+    train at all among them: a smaller learning rate may let it)."""
+    return [c.key for c in result.comparisons if c.short]
 
 
 def verdict(result: TrainingResult) -> str:
     """holds / holds with conditions / does not hold (see the module docstring)."""
     if not result.comparisons:
         raise ValueError("C15 needs at least one alternative to softmax in the training study")
-    short = [result.persists(c) for c in result.comparisons]
+    short = [result.counts(c) for c in result.comparisons]
     if not any(short):
         return FAILS
     if all(short):
@@ -218,11 +270,24 @@ def conditions(result: TrainingResult) -> str:
         parts.append("ahead of softmax somewhere: " + ", ".join(ahead))
     closed = result.rechecked()[1]
     if closed:
+        parts.append(f"not told apart from softmax {_check_grid(result)}: " + ", ".join(closed))
+    numerics = result.numerics_only()
+    if numerics:
         parts.append(
-            f"not told apart from softmax with {number(result.check_steps)} steps instead of "
-            f"{number(result.steps)}: " + ", ".join(closed)
+            "short only where their stable forms (the same maps) are not, so for their "
+            "overflow (numerics, set aside): " + ", ".join(numerics)
         )
     return ". ".join(parts)
+
+
+def _check_grid(result: TrainingResult) -> str:
+    """How the check trained, in words: its steps and learning rates."""
+    lowest = [f"{number(min(grid))} ({name})" for name, grid in result.check_learning_rates.items()]
+    where = ""
+    if lowest:
+        listed = ", ".join(lowest[:-1]) + " and " + lowest[-1] if len(lowest) > 1 else lowest[0]
+        where = f" and learning rates down to {listed}"
+    return f"with {number(result.check_steps)} steps instead of {number(result.steps)}{where}"
 
 
 def text(result: TrainingResult) -> str:
@@ -274,20 +339,30 @@ def text(result: TrainingResult) -> str:
         settings = len(result.check)
         remain = sum(c.short for c in result.check)
         sentence = (
-            f"Trained again with {number(result.check_steps)} steps instead of "
-            f"{number(result.steps)}, where an alternative that trains fell short "
+            f"Trained again {_check_grid(result)}, where an alternative fell short "
             f"({settings} settings, {len(still + closed)} alternatives), "
             f"{remain} of the {settings} shortfalls remain"
         )
         if closed:
             sentence += f"; not told apart from softmax in any setting: {', '.join(closed)}"
-        out.append(sentence + ": the longer run tells the map's loss from the set-up's.")
-    if result.untrainable:
+        out.append(sentence + ": the check tells the map's loss from the set-up's.")
+    numerics = result.numerics_only()
+    if numerics:
+        out.append(
+            f"{', '.join(numerics)} fall short only where their stable forms (the same maps, "
+            "the max-shift applied) do not: the difference is their overflow, numerics, "
+            "which this claim sets aside."
+        )
+    untrainable = [
+        n for n in result.untrainable if not any(c.trains for c in result.check if c.name == n)
+    ]
+    if untrainable:
+        grid = " (nor on the check's grid)" if result.check else ""
         out.append(
             "No learning rate trains "
-            + ", ".join(result.untrainable)
-            + " in any setting: the NLL is infinite or undefined (a target probability of "
-            "zero or below) or the gradient is zero."
+            + ", ".join(untrainable)
+            + f" in any setting{grid}: the NLL is infinite or undefined (a target probability "
+            "of zero or below) or the gradient is zero."
         )
     if result.diverged_share_by_dtype:
         shares = ", ".join(
@@ -461,6 +536,9 @@ def from_json(payload: str | dict) -> TrainingResult:
     result["exp_family"] = tuple(comparison(c) for c in result["exp_family"])
     result["check"] = tuple(comparison(c) for c in result.get("check", ()))
     result["untrainable"] = tuple(result["untrainable"])
+    result["check_learning_rates"] = {
+        name: tuple(rates) for name, rates in result.get("check_learning_rates", {}).items()
+    }
     return TrainingResult(**result)
 
 

@@ -614,6 +614,24 @@ def test_check_text_conditions_and_json():
     assert tverdict.verdict(trains) == CONDITIONAL  # spherical still short
 
 
+def test_holm_over_the_whole_claim_is_reported_beside_the_count():
+    """Two alternatives 5 points worse on 100 points: 2^-5 each, short alone (each its own
+    family), but 2 x 2^-5 = 0.0625 with Holm over both at once."""
+    result = tverdict.TrainingResult((_comparison("a", 0.90), _comparison("b", 0.90)))
+    assert result.counted() == ["a", "b"]
+    joint = tverdict.jointly(result)
+    assert [c.p_short_holm for c in joint.comparisons] == pytest.approx([2 * 2.0**-5] * 2)
+    assert joint.counted() == [] and tverdict.verdict(joint) == FAILS
+    assert (
+        "Holm over all 2 comparisons at once instead of over each alternative's settings "
+        "(family-wise control over the whole claim) counts 0 of the 2 alternatives as falling "
+        "short, against 2 with the per-alternative rule." in tverdict.text(result)
+    )
+    # one far worse: 2^-50 x 2 still short, the other 2^-5 alone at its step: short too
+    far = replace(result, comparisons=(_comparison("a", 0.45), _comparison("b", 0.90)))
+    assert tverdict.jointly(far).counted() == ["a", "b"]
+
+
 def test_a_naive_form_short_where_its_stable_form_is_not_is_numerics():
     """iterated_exp (stable=False) is the map iterated_exp(stable=True) computes, with its
     overflow: its shortfall counts only where the stable form's persists too."""

@@ -180,8 +180,8 @@ class TrainingResult:
         stable = stable_label(c.label)
         if stable is None:
             return None
-        same = [x for x in self.comparisons if (x.label, x.loss) == (stable, c.loss)]
-        return next((x for x in same if x.key[3:] == c.key[3:] and x.dataset == c.dataset), None)
+        key = (c.dataset, stable, c.loss, c.dtype, c.optimizer)
+        return next((x for x in self.comparisons if x.key == key), None)
 
     def counts(self, c: Comparison) -> bool:
         """C15 counts ``c``'s shortfall: it persists, and it is the map's, not the

@@ -158,8 +158,12 @@ class TrainingResult:
             return False
         if not self.check_steps:
             return True
-        again = [x for x in self.check if x.key == c.key]
-        return not again or again[0].short
+        again = self.checked(c)
+        return again is None or again.short
+
+    def checked(self, c: Comparison) -> Comparison | None:
+        """``c``'s setting as the check compared it, or None where it did not."""
+        return next((x for x in self.check if x.key == c.key), None)
 
     def rechecked(self) -> tuple[list[str], list[str]]:
         """The alternatives some of whose shortfalls were trained again: those still short
@@ -260,24 +264,24 @@ def _gap(c: Comparison) -> str:
 
 
 def conditions(result: TrainingResult) -> str:
-    """Which alternatives fall short (in how many settings, worst gap) and which match."""
+    """Which alternatives fall short as the verdict counts them (in how many settings; the
+    worst gap there, on the check's grid where it ran), which close on the check's grid,
+    which fall short for their overflow only, and which match."""
     names = result.alternatives()
     settings = {(c.dataset, c.dtype, c.optimizer) for c in result.comparisons}
     parts = []
-    short = [n for n in names if result.short_in(n)]
     matching = [n for n in names if not result.short_in(n)]
-    if short:
-        items = []
-        for name in short:
-            worst = min(
-                result.short_in(name),
-                key=lambda c: (c.trains, c.accuracy - c.reference_accuracy),
-            )
-            items.append(
-                f"{name} ({len(result.short_in(name))}/{len(settings)} settings, "
-                f"worst: {_gap(worst)} on {worst.dataset} {worst.dtype} {worst.optimizer})"
-            )
-        parts.append("falls short of softmax: " + "; ".join(items))
+    items = []
+    for name in result.counted():
+        counted = [result.checked(c) or c for c in result.short_in(name) if result.counts(c)]
+        worst = min(counted, key=lambda c: (c.trains, c.accuracy - c.reference_accuracy))
+        items.append(
+            f"{name} ({len(counted)}/{len(settings)} settings, "
+            f"worst: {_gap(worst)} on {worst.dataset} {worst.dtype} {worst.optimizer})"
+        )
+    if items:
+        grid = f", even {_check_grid(result)}" if result.check_steps else ""
+        parts.append(f"falls short of softmax{grid}: " + "; ".join(items))
     if matching:
         parts.append(
             "not told apart from softmax in any setting (paired test): " + ", ".join(matching)
@@ -287,7 +291,10 @@ def conditions(result: TrainingResult) -> str:
         parts.append("ahead of softmax somewhere: " + ", ".join(ahead))
     closed = result.rechecked()[1]
     if closed:
-        parts.append(f"not told apart from softmax {_check_grid(result)}: " + ", ".join(closed))
+        parts.append(
+            f"short with {number(result.steps)} steps, not told apart from softmax with the "
+            "check's: " + ", ".join(closed)
+        )
     numerics = result.numerics_only()
     if numerics:
         parts.append(

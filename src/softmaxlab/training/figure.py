@@ -4,8 +4,9 @@
 the style of :mod:`softmaxlab.figures` (whose look and helpers it uses). Rows are the data
 sets, columns the method families of :data:`softmaxlab.figures.data.FAMILIES`; each line is
 one method's training loss (mean over seeds) against the step, at that method's best
-learning rate (:func:`softmaxlab.training.study.best_runs`: highest mean validation
-accuracy, then lowest validation NLL), in float32 with Adam. One label per method (its default
+learning rate (:func:`softmaxlab.training.study.best_runs`: among the rates without a
+diverged seed where there is one, highest mean validation accuracy, then lowest validation
+NLL), in float32 with Adam. One label per method (its default
 parameters, as the other figures); the NLL solid, the Fenchel-Young loss of the sparse maps
 dashed in the same colour; softmax repeated grey and dashed in the other families.
 """
@@ -163,7 +164,8 @@ def caption(data: Data) -> str:
     parts = [
         f"Training loss (mean over seeds) against the step for each method's default label, "
         f"in {DTYPE} with Adam, at the learning rate with the best mean validation accuracy "
-        f"(ties: lower validation NLL; the test part is not used to choose). The NLL is "
+        f"among those at which no seed diverged, where there is one (ties: lower validation "
+        f"NLL; the test part is not used to choose). The NLL is "
         f"solid; the Fenchel-Young loss of the sparse maps dashed (a different quantity "
         f"from the NLL: compare shapes, not levels); softmax is repeated grey and dashed "
         f"in the other families. Steps from 1 on (log "

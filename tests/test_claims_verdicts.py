@@ -438,6 +438,18 @@ def test_c15_headline_counts_the_alternatives_that_fall_short():
         assert f", {persist} of the alternatives to softmax fell short" in sentence
         assert "even with longer training and smaller learning rates (C15)." in sentence
         assert training.verdict_c15(checked) == outcome
+    # a counted alternative that does not train there: the headline says how many
+    untrained = replace(
+        C15,
+        steps=25,
+        check_steps=100,
+        check=(replace(_comparison("linear", 0.5), trains=False),),
+    )
+    sentence, value = training.headline_c15(untrained)
+    assert value == 1.0
+    assert "smaller learning rates; 1 of them do not train there, 0 train and are less" in (
+        sentence
+    )
 
 
 def test_c8_says_in_which_arithmetic_the_narrow_formats_held():

@@ -480,9 +480,12 @@ def test_verdict_test_edges():
     at_alpha = replace(_comparison("a", 0.91), p_short_holm=tverdict.ALPHA)
     assert at_alpha.short  # the adjusted p at the level rejects
     assert not replace(at_alpha, p_short_holm=np.nextafter(tverdict.ALPHA, 1)).short
-    assert replace(_comparison("a", 0.94), trains=False).short  # not training always counts
+    # whether a map trains is reported, not judged: the accuracy its frozen model reached is
+    not_training = replace(_comparison("a", 0.94), trains=False)
+    assert not not_training.short and replace(_comparison("a", 0.5), trains=False).short
     untrained_reference = replace(_comparison("a", 0.5), reference_trains=False)
-    assert not untrained_reference.short and untrained_reference.ahead
+    assert untrained_reference.short and not untrained_reference.ahead
+    assert "-45 points, does not train" == tverdict._gap(replace(untrained_reference, trains=False))
 
 
 def _family_table(gaps: dict) -> tuple[pd.DataFrame, dict]:
@@ -618,6 +621,41 @@ def test_check_text_conditions_and_json():
     assert not trains.persists(base.comparisons[2]) and trains.rechecked()[1] == ["taylor", "relu"]
     assert "No learning rate trains" not in tverdict.text(trains)
     assert tverdict.verdict(trains) == CONDITIONAL  # spherical still short
+
+
+def test_the_check_controls_itself_with_softmaxs_reparametrisations():
+    """A re-parametrisation of softmax told apart from it is trained again too: where the
+    check closes it, the check absorbs what the set-up made; the text says how many stay."""
+    scaled = _comparison("softmax(base=100)", 0.80)
+    base = tverdict.TrainingResult((_comparison("relu", 0.5),), exp_family=(scaled,))
+    assert tverdict.needs_check(base) == [
+        ("digits", "relu", "nll", "float32", "adam"),
+        ("digits", "softmax(base=100)", "nll", "float32", "adam"),
+    ]
+    checked = replace(
+        base,
+        steps=25,
+        check_steps=100,
+        check=(_comparison("relu", 0.5, trains=False),),
+        check_exp_family=(_comparison("softmax(base=100)", 0.95),),
+    )
+    text = tverdict.text(checked)
+    assert (
+        "The check's control, softmax's re-parametrisations told apart from it trained again "
+        "the same way: 0 of 1 still told apart; not told apart in any setting: "
+        "softmax(base=100)." in text
+    )
+    assert tverdict.from_json(tverdict.to_json(checked)) == checked
+    still = replace(checked, check_exp_family=(scaled,))
+    assert "1 of 1 still told apart (softmax(base=100))." in tverdict.text(still)
+    # relu does not train where it falls short on the check's grid: the text and headline
+    # split the count
+    assert checked.untrained() == ["relu"]
+    assert (
+        "Of the 1 alternatives counted as falling short, 1 do not train where they fall short"
+        in text
+    )
+    assert "; 0 train and are less accurate." in text
 
 
 def test_holm_over_the_whole_claim_is_reported_beside_the_count():

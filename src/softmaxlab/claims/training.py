@@ -53,9 +53,20 @@ def headline_c15(result) -> tuple[str, float]:
     return (
         "In training, measured: a linear classifier trained through each map on scikit-learn's "
         f"digits and a Gaussian mixture, {number(count)} of the alternatives to "
-        f"softmax fell short of its test accuracy or did not train in at least one setting"
-        f"{how} (C15).",
+        f"softmax fell short of its test accuracy in at least one setting{how}"
+        f"{_untrained(result)} (C15).",
         float(count),
+    )
+
+
+def _untrained(result) -> str:
+    """How many of the counted alternatives do not train where they fall short."""
+    untrained, counted = result.untrained(), result.counted()
+    if not untrained:
+        return ""
+    return (
+        f"; {number(len(untrained))} of them do not train there, "
+        f"{number(len(counted) - len(untrained))} train and are less accurate"
     )
 
 

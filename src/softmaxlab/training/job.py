@@ -45,16 +45,17 @@ def write_npy(array: np.ndarray, path) -> None:
 def _checked(
     measured: verdict.TrainingResult, specs, cfg: StudyConfig, seed: int
 ) -> verdict.TrainingResult:
-    """``measured`` with C15's check: the settings where an alternative fell short, trained
+    """``measured`` with C15's check: the settings where an alternative fell short or a
+    re-parametrisation of softmax was told apart from it (verdict.needs_check), trained
     again on the check's grid (cfg.checking(): check_steps steps, smaller learning rates;
     study.recheck) and compared the same way (none where check_steps is 0 or nothing fell
     short)."""
     settings = verdict.needs_check(measured)
-    check = ()
+    checked = verdict.TrainingResult(())
     if cfg.check_steps and settings:
         start = time.perf_counter()
         table, correct = recheck(specs, cfg, seed, settings, verdict.REFERENCE)
-        check = verdict.measure(table, correct).comparisons
+        checked = verdict.measure(table, correct)
         log.info("C15 check, %d settings: %.1f s", len(settings), time.perf_counter() - start)
     grid = cfg.checking()
     return dataclasses.replace(
@@ -64,7 +65,8 @@ def _checked(
         check_learning_rates=(
             {name: grid.learning_rates[name] for name in cfg.optimizers} if cfg.check_steps else {}
         ),
-        check=check,
+        check=checked.comparisons,
+        check_exp_family=checked.exp_family,
     )
 
 

@@ -5,13 +5,13 @@ result -> pure verdict -> text.
 (data set x format x optimiser) and every alternative (a method with a loss), its test
 accuracy at its best learning rate (mean over seeds; the rate chosen on the validation part,
 :func:`softmaxlab.training.study.best_runs`) next to the reference's, softmax with the NLL,
-in the same setting. An alternative
-
-* falls short in a setting when it does not train (every learning rate has a diverged
-  seed) while the reference does, or a paired exact test on the test points finds it less
-  accurate than the reference;
-* is ahead when it trains and the reference does not, or the same test finds it more
-  accurate.
+in the same setting. An alternative falls short in a setting where a paired exact test on
+the test points finds it less accurate than the reference, and is ahead where the same test
+finds it more accurate. Whether it trains (some learning rate at which no seed's loss
+became non-finite or ended above its start) is reported, not judged: a run that blows up is
+frozen at its last finite step and scored like any other, so a map whose loss is undefined
+(zeros under the NLL) is judged by the chance accuracy it stays at, and one whose loss
+overflows late by the model it reached.
 
 The test: per test point, the number of seeds whose reference model predicted it right
 minus the number whose alternative did (both at their chosen learning rates), and the
@@ -36,6 +36,9 @@ again with ``check_steps`` steps instead of ``steps`` and learning rates below t
 the same way. A shortfall that closes there was the set-up's (too few steps, or rates too
 large, for that map: a map whose runs blow up at every rate of the grid may train at a
 smaller one), not the map's; one that remains persists (:meth:`TrainingResult.persists`).
+Its control: softmax's re-parametrisations told apart from softmax are trained again the
+same way (their difference is a logit scale or noise, so the check should close the
+scale's), and the text says how many stay told apart.
 
 Numerics set aside: a naive form (``stable`` false: iterated_exp) computes the same map as
 its stable form. Where the study trains both, the naive form's persisting shortfall counts
@@ -101,16 +104,12 @@ class Comparison:
     @property
     def short(self) -> bool:
         """Falls short of the reference (see the module docstring)."""
-        if not self.reference_trains:
-            return False
-        return not self.trains or self.p_short_holm <= ALPHA
+        return self.p_short_holm <= ALPHA
 
     @property
     def ahead(self) -> bool:
         """Ahead of the reference (see the module docstring)."""
-        if not self.trains:
-            return False
-        return not self.reference_trains or self.p_ahead_holm <= ALPHA
+        return self.p_ahead_holm <= ALPHA
 
     @property
     def key(self) -> tuple[str, str, str, str, str]:
@@ -143,6 +142,9 @@ class TrainingResult:
     check_steps: int | None = None
     check_learning_rates: dict[str, tuple[float, ...]] = field(default_factory=dict)
     check: tuple[Comparison, ...] = ()
+    # softmax's re-parametrisations told apart from it, trained again the same way: a
+    # control of the check (their difference is the set-up's by construction)
+    check_exp_family: tuple[Comparison, ...] = ()
 
     def alternatives(self) -> list[str]:
         return list(dict.fromkeys(c.name for c in self.comparisons))
@@ -152,8 +154,8 @@ class TrainingResult:
 
     def persists(self, c: Comparison) -> bool:
         """``c`` falls short, and not for want of steps or of a smaller learning rate: no
-        check was run, or its setting trained again on the check's grid still falls short
-        (or still does not train)."""
+        check was run, or its setting trained again on the check's grid still falls
+        short."""
         if not c.short:
             return False
         if not self.check_steps:
@@ -201,6 +203,15 @@ class TrainingResult:
         """The alternatives with a shortfall C15 counts (:meth:`counts`) somewhere."""
         return [n for n in self.alternatives() if any(map(self.counts, self.short_in(n)))]
 
+    def untrained(self) -> list[str]:
+        """The counted alternatives (:meth:`counted`) that do not train in any setting where
+        their shortfall counts (on the check's grid where it ran)."""
+        return [
+            n
+            for n in self.counted()
+            if not any((self.checked(c) or c).trains for c in self.short_in(n) if self.counts(c))
+        ]
+
     def numerics_only(self) -> list[str]:
         """The naive forms whose every persisting shortfall is their overflow's: their
         stable forms do not fall short there."""
@@ -240,9 +251,12 @@ def jointly(result: TrainingResult) -> TrainingResult:
 
 def needs_check(result: TrainingResult) -> list[tuple[str, str, str, str, str]]:
     """The (data set, label, loss, format, optimiser) settings where an alternative falls
-    short of a reference that trains: what study.recheck trains again (one that does not
-    train at all among them: a smaller learning rate may let it)."""
-    return [c.key for c in result.comparisons if c.short]
+    short (one that does not train among them: a smaller learning rate may let it) or a
+    re-parametrisation of softmax is told apart from it (the check's control): what
+    study.recheck trains again."""
+    return [c.key for c in result.comparisons if c.short] + [
+        c.key for c in result.exp_family if c.short or c.ahead
+    ]
 
 
 def verdict(result: TrainingResult) -> str:
@@ -258,9 +272,8 @@ def verdict(result: TrainingResult) -> str:
 
 
 def _gap(c: Comparison) -> str:
-    if not c.trains:
-        return "does not train"
-    return f"{number(100 * (c.accuracy - c.reference_accuracy), 2)} points"
+    points = f"{number(100 * (c.accuracy - c.reference_accuracy), 2)} points"
+    return points if c.trains else f"{points}, does not train"
 
 
 def conditions(result: TrainingResult) -> str:
@@ -274,7 +287,7 @@ def conditions(result: TrainingResult) -> str:
     items = []
     for name in result.counted():
         counted = [result.checked(c) or c for c in result.short_in(name) if result.counts(c)]
-        worst = min(counted, key=lambda c: (c.trains, c.accuracy - c.reference_accuracy))
+        worst = min(counted, key=lambda c: c.accuracy - c.reference_accuracy)
         items.append(
             f"{name} ({len(counted)}/{len(settings)} settings, "
             f"worst: {_gap(worst)} on {worst.dataset} {worst.dtype} {worst.optimizer})"
@@ -339,10 +352,10 @@ def text(result: TrainingResult) -> str:
         out.append(sentence + ".")
     out.append(
         f"Of {n_alt} alternatives (other maps with the NLL, sparse maps also with their "
-        f"Fenchel-Young loss), {n_short} fall short of softmax's test accuracy, or do not "
-        f"train at all, in at least one setting (data set x format x optimiser; a paired "
-        f"exact test on the test points given the trained models, {percent(ALPHA)} "
-        f"family-wise over each alternative's settings)."
+        f"Fenchel-Young loss), {n_short} fall short of softmax's test accuracy in at least "
+        f"one setting (data set x format x optimiser; a paired exact test on the test points "
+        f"given the trained models, {percent(ALPHA)} family-wise over each alternative's "
+        f"settings)."
     )
     if result.exp_family:
         level = [c for c in result.exp_family if not c.short and not c.ahead]
@@ -354,8 +367,8 @@ def text(result: TrainingResult) -> str:
         )
         if off:
             sentence += (
-                f"; told apart: {', '.join(off)} (a logit scale or noise, which the "
-                f"learning-rate grid and the number of steps do not absorb)"
+                f"; told apart: {', '.join(off)} (each is softmax up to a logit scale, "
+                f"base 1's being 0, or noise)"
             )
         out.append(sentence + ".")
     if result.check:
@@ -369,7 +382,21 @@ def text(result: TrainingResult) -> str:
         )
         if closed:
             sentence += f"; not told apart from softmax in any setting: {', '.join(closed)}"
-        out.append(sentence + ": the check tells the map's loss from the set-up's.")
+        out.append(sentence + ": a shortfall the check does not find is not counted.")
+    if result.check_exp_family:
+        still = [c for c in result.check_exp_family if c.short or c.ahead]
+        names = list(dict.fromkeys(c.name for c in still))
+        closed = [
+            n for n in dict.fromkeys(c.name for c in result.check_exp_family) if n not in names
+        ]
+        sentence = (
+            f"The check's control, softmax's re-parametrisations told apart from it trained "
+            f"again the same way: {len(still)} of {len(result.check_exp_family)} still told "
+            f"apart" + (f" ({', '.join(names)})" if names else "")
+        )
+        if closed:
+            sentence += f"; not told apart in any setting: {', '.join(closed)}"
+        out.append(sentence + ".")
     numerics = result.numerics_only()
     if numerics:
         out.append(
@@ -377,6 +404,23 @@ def text(result: TrainingResult) -> str:
             "the max-shift applied) do not: the difference is their overflow, numerics, "
             "which this claim sets aside."
         )
+    counted = result.counted()
+    untrained = result.untrained()
+    if counted:
+        sentence = f"Of the {len(counted)} alternatives counted as falling short"
+        if untrained:
+            sentence += (
+                f", {len(untrained)} do not train where they fall short (every learning rate "
+                f"has a seed whose loss is non-finite or ends above its start: "
+                f"{', '.join(untrained)})"
+            )
+        trained = [n for n in counted if n not in untrained]
+        sentence += (
+            f"; {len(trained)} train and are less accurate"
+            + (f" ({', '.join(trained)})" if trained else "")
+            + "."
+        )
+        out.append(sentence)
     joint = jointly(result)
     checked = f" (and over the check's {len(result.check)})" if result.check else ""
     out.append(
@@ -567,6 +611,7 @@ def from_json(payload: str | dict) -> TrainingResult:
     result["comparisons"] = tuple(comparison(c) for c in result["comparisons"])
     result["exp_family"] = tuple(comparison(c) for c in result["exp_family"])
     result["check"] = tuple(comparison(c) for c in result.get("check", ()))
+    result["check_exp_family"] = tuple(comparison(c) for c in result.get("check_exp_family", ()))
     result["untrainable"] = tuple(result["untrainable"])
     result["check_learning_rates"] = {
         name: tuple(rates) for name, rates in result.get("check_learning_rates", {}).items()

@@ -439,16 +439,17 @@ def test_c15_headline_counts_the_alternatives_that_fall_short():
         assert "even with longer training and smaller learning rates (C15)." in sentence
         assert training.verdict_c15(checked) == outcome
     # a counted alternative that does not train there: the headline says how many
-    untrained = replace(
+    idle = replace(
         C15,
         steps=25,
         check_steps=100,
-        check=(replace(_comparison("linear", 0.5), trains=False),),
+        check=(replace(_comparison("linear", 0.5), trains=False, never_steps=True),),
     )
-    sentence, value = training.headline_c15(untrained)
+    sentence, value = training.headline_c15(idle)
     assert value == 1.0
-    assert "smaller learning rates; 1 of them do not train there, 0 train and are less" in (
-        sentence
+    assert (
+        "smaller learning rates; 1 of them never take a step there (their loss is not finite "
+        "at the initial model), 0 are trained and end less accurate (C15)." in sentence
     )
 
 

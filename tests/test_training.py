@@ -648,14 +648,30 @@ def test_the_check_controls_itself_with_softmaxs_reparametrisations():
     assert tverdict.from_json(tverdict.to_json(checked)) == checked
     still = replace(checked, check_exp_family=(scaled,))
     assert "1 of 1 still told apart (softmax(base=100))." in tverdict.text(still)
-    # relu does not train where it falls short on the check's grid: the text and headline
-    # split the count
-    assert checked.untrained() == ["relu"]
+    # what no set-up absorbs is named: base 1 and Gumbel's noise
+    constant = _comparison("softmax(base=1, stable=False)", 0.1)
+    noisy = _comparison("gumbel_softmax", 0.9)
+    named = replace(checked, check_exp_family=(constant, noisy))
     assert (
-        "Of the 1 alternatives counted as falling short, 1 do not train where they fall short"
-        in text
+        "2 of 2 still told apart (softmax(base=1, stable=False): base 1, a constant output; "
+        "gumbel_softmax: noise in every forward, the test's too)." in tverdict.text(named)
     )
-    assert "; 0 train and are less accurate." in text
+    # the count split: relu trained (it has steps), then never stepping on the check's grid
+    assert checked.never_stepping() == []
+    assert (
+        "Of the 1 alternatives counted as falling short, 1 are trained and end less "
+        "accurate (relu)." in text
+    )
+    idle = replace(
+        checked, check=(replace(_comparison("relu", 0.5, trains=False), never_steps=True),)
+    )
+    assert idle.never_stepping() == ["relu"]
+    assert (
+        "Of the 1 alternatives counted as falling short, 1 never take a step where they fall "
+        "short (their loss is not finite at the initial model in every run, so they are "
+        "scored as that model: relu)." in tverdict.text(idle)
+    )
+    assert tverdict.from_json(tverdict.to_json(idle)) == idle
 
 
 def test_holm_over_the_whole_claim_is_reported_beside_the_count():
@@ -716,6 +732,20 @@ def test_measure_text_and_json_round_trip(small_result):
     assert all(c.label != "gumbel_softmax" for c in result.comparisons)
     assert {c.label for c in result.exp_family} == {"gumbel_softmax"}
     assert set(result.untrainable) >= {"argmax", "linear"}
+    # never_steps: every run of that setting stopped at step 0 (argmax's NLL is infinite at
+    # the initial model wherever an image is misclassified), as the table says
+    table = small_result.table
+    for c in result.comparisons:
+        rows = table[
+            (table["dataset"] == c.dataset)
+            & (table["label"] == c.label)
+            & (table["loss"] == c.loss)
+            & (table["dtype"] == c.dtype)
+            & (table["optimizer"] == c.optimizer)
+        ]
+        assert c.never_steps == bool((rows["steps"] == 0).all()), c.key
+    assert any(c.never_steps for c in result.comparisons if c.label == "argmax")
+    assert not any(c.never_steps for c in result.comparisons if c.loss == "fenchel_young")
     text = tverdict.text(result)
     assert "argmax" in text and "Bayes accuracy" in text
     payload = tverdict.to_json(result)

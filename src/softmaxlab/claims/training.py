@@ -60,13 +60,14 @@ def headline_c15(result) -> tuple[str, float]:
 
 
 def _untrained(result) -> str:
-    """How many of the counted alternatives do not train where they fall short."""
-    untrained, counted = result.untrained(), result.counted()
-    if not untrained:
+    """How many of the counted alternatives never take a step where they fall short."""
+    idle, counted = result.never_stepping(), result.counted()
+    if not idle:
         return ""
     return (
-        f"; {number(len(untrained))} of them do not train there, "
-        f"{number(len(counted) - len(untrained))} train and are less accurate"
+        f"; {number(len(idle))} of them never take a step there (their loss is not finite "
+        f"at the initial model), {number(len(counted) - len(idle))} are trained and end less "
+        f"accurate"
     )
 
 

@@ -100,6 +100,9 @@ class Comparison:
     p_ahead: float  # the same, more accurate
     p_short_holm: float  # p_short adjusted by Holm over the alternative's settings
     p_ahead_holm: float
+    # every run of the alternative here (every rate and seed) stopped at step 0: its loss
+    # was not finite at the initial model, so no update was ever applied
+    never_steps: bool = False
 
     @property
     def short(self) -> bool:
@@ -203,13 +206,14 @@ class TrainingResult:
         """The alternatives with a shortfall C15 counts (:meth:`counts`) somewhere."""
         return [n for n in self.alternatives() if any(map(self.counts, self.short_in(n)))]
 
-    def untrained(self) -> list[str]:
-        """The counted alternatives (:meth:`counted`) that do not train in any setting where
-        their shortfall counts (on the check's grid where it ran)."""
+    def never_stepping(self) -> list[str]:
+        """The counted alternatives (:meth:`counted`) that take no step in any setting where
+        their shortfall counts (on the check's grid where it ran): scored as their initial
+        model, which neither more steps nor a smaller rate can change."""
         return [
             n
             for n in self.counted()
-            if not any((self.checked(c) or c).trains for c in self.short_in(n) if self.counts(c))
+            if all((self.checked(c) or c).never_steps for c in self.short_in(n) if self.counts(c))
         ]
 
     def numerics_only(self) -> list[str]:
@@ -317,6 +321,20 @@ def conditions(result: TrainingResult) -> str:
     return ". ".join(parts)
 
 
+def _as_controlled(label: str) -> str:
+    """A re-parametrisation of softmax with what no set-up can absorb in it, where the
+    label says: base 1 (a constant map) or Gumbel noise (in the test's forward too)."""
+    try:
+        name, params = parse_label(label)
+    except ValueError:
+        return label
+    if name == "gumbel_softmax":
+        return f"{label}: noise in every forward, the test's too"
+    if params.get("base") == 1:
+        return f"{label}: base 1, a constant output"
+    return label
+
+
 def _check_grid(result: TrainingResult) -> str:
     """How the check trained, in words: its steps and learning rates."""
     lowest = [f"{number(min(grid))} ({name})" for name, grid in result.check_learning_rates.items()]
@@ -392,7 +410,7 @@ def text(result: TrainingResult) -> str:
         sentence = (
             f"The check's control, softmax's re-parametrisations told apart from it trained "
             f"again the same way: {len(still)} of {len(result.check_exp_family)} still told "
-            f"apart" + (f" ({', '.join(names)})" if names else "")
+            f"apart" + (f" ({'; '.join(map(_as_controlled, names))})" if names else "")
         )
         if closed:
             sentence += f"; not told apart in any setting: {', '.join(closed)}"
@@ -405,22 +423,21 @@ def text(result: TrainingResult) -> str:
             "which this claim sets aside."
         )
     counted = result.counted()
-    untrained = result.untrained()
+    idle = result.never_stepping()
     if counted:
-        sentence = f"Of the {len(counted)} alternatives counted as falling short"
-        if untrained:
-            sentence += (
-                f", {len(untrained)} do not train where they fall short (every learning rate "
-                f"has a seed whose loss is non-finite or ends above its start: "
-                f"{', '.join(untrained)})"
+        parts = []
+        if idle:
+            parts.append(
+                f"{len(idle)} never take a step where they fall short (their loss is not "
+                f"finite at the initial model in every run, so they are scored as that model: "
+                f"{', '.join(idle)})"
             )
-        trained = [n for n in counted if n not in untrained]
-        sentence += (
-            f"; {len(trained)} train and are less accurate"
-            + (f" ({', '.join(trained)})" if trained else "")
-            + "."
+        stepped = [n for n in counted if n not in idle]
+        if stepped:
+            parts.append(f"{len(stepped)} are trained and end less accurate ({', '.join(stepped)})")
+        out.append(
+            f"Of the {len(counted)} alternatives counted as falling short, {'; '.join(parts)}."
         )
-        out.append(sentence)
     joint = jointly(result)
     checked = f" (and over the check's {len(result.check)})" if result.check else ""
     out.append(
@@ -492,6 +509,12 @@ def _trains(table: pd.DataFrame) -> pd.Series:
     return clean.groupby(level=keys, sort=False).any()
 
 
+def _never_steps(table: pd.DataFrame) -> pd.Series:
+    """Per (data set, label, loss, format, optimiser): every run stopped at step 0."""
+    keys = ["dataset", "label", "loss", "dtype", "optimizer"]
+    return (table["steps"] == 0).groupby([table[k] for k in keys], sort=False).all()
+
+
 def _chosen_test_accuracy(reference: pd.DataFrame, dataset: str) -> float | None:
     """The reference's test accuracy on ``dataset`` in the setting (format, optimiser) with
     the best validation accuracy, ties broken by the study's rule (by_validation: the lower
@@ -514,6 +537,7 @@ def measure(
     references as :class:`softmaxlab.training.study.StudyResult` holds them."""
     best = best_runs(table)
     trains = _trains(table)
+    idle = _never_steps(table)
     keys = ["dataset", "dtype", "optimizer"]
     reference = best[(best["label"] == REFERENCE[0]) & (best["loss"] == REFERENCE[1])]
     if reference.empty:
@@ -548,6 +572,7 @@ def measure(
             differences=_histogram(d, len(seeds)),
             p_short=sign_flip_p(d),
             p_ahead=sign_flip_p(-d),
+            never_steps=bool(idle[(dataset, row["label"], row["loss"], dtype, optimizer)]),
         )
         (family if row["method"] in EXP_FAMILY else comparisons).append(item)
     comparisons, family = _with_holm(comparisons), _with_holm(family)

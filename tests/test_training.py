@@ -538,6 +538,8 @@ def test_the_check_grid_adds_rates_a_decade_apart_below_each_grid():
     assert two.learning_rates["adam"] == pytest.approx((0.01, 0.1, 1.0), rel=1e-15)
     none = dataclasses.replace(cfg, check_rates_below=0).checking()
     assert none.learning_rates == {k: tuple(v) for k, v in cfg.learning_rates.items()}
+    with pytest.raises(ValueError, match="check_steps is 0: there is no check"):
+        dataclasses.replace(cfg, check_steps=0).checking()
     for bad in (-1, 1.5, "1"):
         with pytest.raises(ValueError, match="training.check_rates_below must be an integer"):
             study.StudyConfig(check_rates_below=bad)
@@ -801,6 +803,18 @@ def test_job_writes_every_output_byte_for_byte(tmp_path):
     assert payload["claim"] == "C15" and payload["verdict"] in (HOLDS, CONDITIONAL, FAILS)
     assert np.load(outputs["a"]["logits"]).shape == (0, 0)  # no digits in this study
     assert read_caption(outputs["a"]["caption"]).title == figure.TITLE
+    # linear falls short (its NLL is undefined), so the check ran, on the wider grid
+    result = tverdict.from_json(payload)
+    assert result.check and result.check_steps == 8
+    assert result.check_learning_rates == {"gd": (0.1, 1.0), "adam": (0.01, 0.1)}
+    # check_steps 0: no check, and the job still writes its verdict
+    config["training"]["check_steps"] = 0
+    none = {n: tmp_path / "none" / path.name for n, path in outputs["a"].items()}
+    job.run(config, none)
+    unchecked = tverdict.from_json(none["verdict"].read_text())
+    assert unchecked.check == () and unchecked.check_steps is None
+    assert unchecked.check_learning_rates == {}
+    assert "Trained again" not in json.loads(none["verdict"].read_text())["text"]
 
 
 def test_the_reference_and_an_alternative_are_always_trained():

@@ -57,14 +57,15 @@ def _checked(
         table, correct = recheck(specs, cfg, seed, settings, verdict.REFERENCE)
         checked = verdict.measure(table, correct)
         log.info("C15 check, %d settings: %.1f s", len(settings), time.perf_counter() - start)
-    grid = cfg.checking()
+    rates = {}
+    if cfg.check_steps:
+        grid = cfg.checking().learning_rates
+        rates = {name: grid[name] for name in cfg.optimizers}
     return dataclasses.replace(
         measured,
         steps=cfg.steps,
         check_steps=cfg.check_steps or None,
-        check_learning_rates=(
-            {name: grid.learning_rates[name] for name in cfg.optimizers} if cfg.check_steps else {}
-        ),
+        check_learning_rates=rates,
         check=checked.comparisons,
         check_exp_family=checked.exp_family,
     )

@@ -180,7 +180,10 @@ class StudyConfig:
         """The grid of C15's check (:func:`recheck`): ``check_steps`` steps, and each
         optimiser's learning rates with ``check_rates_below`` more below its smallest, a
         decade apart (a map whose runs blow up at every rate of the grid may train at a
-        smaller one; a longer run at a small rate goes as far as a short one at a large)."""
+        smaller one; a longer run at a small rate goes as far as a short one at a large).
+        ValueError where check_steps is 0: there is no check."""
+        if not self.check_steps:
+            raise ValueError("training.check_steps is 0: there is no check to train")
         rates = {
             name: tuple(
                 sorted(

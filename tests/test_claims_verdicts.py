@@ -8,7 +8,7 @@ import math
 from dataclasses import replace
 
 import pytest
-from training_results import comparison
+from training_results import comparison, with_check
 
 from softmaxlab.claims import (
     CONDITIONAL,
@@ -432,19 +432,14 @@ def test_c15_headline_counts_the_alternatives_that_fall_short():
     # linear's shortfall trained again: still short, or closed (then nothing persists and
     # the verdict no longer holds)
     for again, persist, outcome in ((0.5, 1, CONDITIONAL), (0.96, 0, FAILS)):
-        checked = replace(C15, steps=25, check_steps=100, check=(_comparison("linear", again),))
+        checked = with_check(C15, [_comparison("linear", again)])
         sentence, value = training.headline_c15(checked)
         assert value == persist
         assert f", {persist} of the alternatives to softmax fell short" in sentence
         assert "even with longer training and smaller learning rates (C15)." in sentence
         assert training.verdict_c15(checked) == outcome
     # a counted alternative that does not train there: the headline says how many
-    idle = replace(
-        C15,
-        steps=25,
-        check_steps=100,
-        check=(replace(_comparison("linear", 0.5), trains=False, never_steps=True),),
-    )
+    idle = with_check(C15, [replace(_comparison("linear", 0.5), trains=False, never_steps=True)])
     sentence, value = training.headline_c15(idle)
     assert value == 1.0
     assert (

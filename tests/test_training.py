@@ -18,6 +18,7 @@ from scipy.stats import norm
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 from training_results import comparison as _comparison
+from training_results import with_check
 
 from softmaxlab import normalize
 from softmaxlab.captions import read_caption
@@ -589,16 +590,14 @@ def test_check_text_conditions_and_json():
         ("digits", "taylor", "nll", "float32", "adam"),
         ("digits", "relu", "nll", "float32", "adam"),
     ]
-    checked = replace(
+    checked = with_check(
         base,
-        steps=25,
-        check_steps=100,
-        check_learning_rates={"gd": (0.01, 0.1), "adam": (0.001, 0.01)},
-        check=(
+        [
             _comparison("spherical", 0.81),
             _comparison("taylor", 0.94),
             _comparison("relu", 0.5, trains=False),
-        ),
+        ],
+        check_learning_rates={"gd": (0.01, 0.1), "adam": (0.001, 0.01)},
     )
     assert checked.rechecked() == (["spherical", "relu"], ["taylor"])
     text = tverdict.text(checked)
@@ -634,11 +633,9 @@ def test_the_check_controls_itself_with_softmaxs_reparametrisations():
         ("digits", "relu", "nll", "float32", "adam"),
         ("digits", "softmax(base=100)", "nll", "float32", "adam"),
     ]
-    checked = replace(
+    checked = with_check(
         base,
-        steps=25,
-        check_steps=100,
-        check=(_comparison("relu", 0.5, trains=False),),
+        [_comparison("relu", 0.5, trains=False)],
         check_exp_family=(_comparison("softmax(base=100)", 0.95),),
     )
     text = tverdict.text(checked)

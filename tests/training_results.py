@@ -3,10 +3,12 @@ tests/test_claims_verdicts.py)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from softmaxlab.paired import sign_flip_p
-from softmaxlab.training.verdict import Comparison
+from softmaxlab.training.verdict import Comparison, TrainingResult
 
 
 def comparison(
@@ -41,3 +43,9 @@ def comparison(
         p_short_holm=p_short,
         p_ahead_holm=p_ahead,
     )
+
+
+def with_check(result: TrainingResult, check, **fields) -> TrainingResult:
+    """``result`` as the training job leaves it after C15's check: 25 study steps, 100 check
+    steps, the check's comparisons ``check``, and any other fields given."""
+    return replace(result, steps=25, check_steps=100, check=tuple(check), **fields)

@@ -304,6 +304,23 @@ def test_argmax_and_linear_are_reported_as_diverged_at_step_0(small_result):
     assert np.isfinite(softmax["train_nll"]).all()
 
 
+def test_gumbel_softmax_predicts_without_noise(small_result):
+    """Its noise is training's: at step 0 (the initial model, the same weights) its
+    test columns are softmax's to the bit, and its predicting map is
+    softmax whatever tau; every other map predicts with itself."""
+    curves = small_result.curves
+    keys = ["dataset", "dtype", "optimizer", "learning_rate", "seed"]
+    start = curves[curves["step"] == 0].set_index(keys)
+    gumbel = start[start["label"] == "gumbel_softmax"][["test_accuracy", "test_nll"]]
+    softmax = start[start["label"] == "softmax"][["test_accuracy", "test_nll"]]
+    assert len(gumbel) == len(softmax) > 0
+    pd.testing.assert_frame_equal(gumbel.sort_index(), softmax.sort_index())
+    noisy = study.Group("mixture", "gumbel_softmax", {"tau": 0.5, "seed": 3}, "g", "nll", "float32")
+    assert study.predicting_map(noisy) == ("softmax", {})
+    sparse = study.Group("mixture", "entmax", {"alpha": 1.5}, "e", "nll", "float32")
+    assert study.predicting_map(sparse) == ("entmax", {"alpha": 1.5})
+
+
 def test_curves_stop_at_the_divergence_step(small_result):
     curves = small_result.curves
     assert tuple(curves.columns) == study.CURVE_COLUMNS
@@ -653,7 +670,7 @@ def test_the_check_controls_itself_with_softmaxs_reparametrisations():
     named = replace(checked, check_exp_family=(constant, noisy))
     assert (
         "2 of 2 still told apart (softmax(base=1, stable=False): base 1, a constant output; "
-        "gumbel_softmax: noise in every forward, the test's too)." in tverdict.text(named)
+        "gumbel_softmax: noise in every training step)." in tverdict.text(named)
     )
     # the count split: relu trained (it has steps), then never stepping on the check's grid
     assert checked.never_stepping() == []

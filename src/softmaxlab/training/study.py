@@ -19,7 +19,9 @@ One step of one run, the mixed-precision recipe of the training frameworks:
 The runs of one (data set, method, loss, format) - every optimiser, learning rate and seed -
 are stacked along a leading axis, so each step calls normalize and vjp once on the runs
 still training (a run that stopped is no longer evaluated). Gumbel-softmax draws its noise
-for the whole stacked array, so a run's noise depends on the grid it is part of.
+for the whole stacked array, so a run's noise depends on the grid it is part of; it draws
+noise in training only: on the validation and test parts its models predict with softmax,
+the distribution its noise samples (:func:`predicting_map`); no map predicts with noise.
 
 The argmax map is trained like every other and reported, not skipped: its NLL is infinite
 as soon as one training image is misclassified (at step 0 in practice) and its gradient is
@@ -55,8 +57,7 @@ Every random choice comes from a named stream of the study's seed: the data spli
 mixture's samples (:mod:`~softmaxlab.training.data`), the initial weights (normal with
 standard deviation ``init_scale``, stream ("training", "init", data set, seed index), the
 same for every method, format and optimiser) and Gumbel-softmax's noise (fresh at every
-step and for each of the training, validation and test forward, stream ("training",
-"gumbel", ...)).
+training step, stream ("training", "gumbel", ..., "train", step)).
 The BLAS is held to one thread, so the numbers do not depend on the machine's cores.
 """
 
@@ -385,9 +386,9 @@ def initial_weights(seed: int, data: Dataset, seeds: int, init_scale: float):
     return np.ascontiguousarray(w[:, :d]), np.ascontiguousarray(w[:, d])
 
 
-def _step_params(group: Group, seed: int, part: str, step: int) -> dict:
-    """The method's parameters for one forward; Gumbel-softmax gets a fresh noise seed
-    (from the stream named by the group, the part and the step) at every step."""
+def _step_params(group: Group, seed: int, step: int) -> dict:
+    """The method's parameters for one training forward; Gumbel-softmax gets a fresh noise
+    seed (from the stream named by the group and the step) at every step."""
     params = dict(group.params)
     if group.method == "gumbel_softmax":
         rng = stream(
@@ -398,18 +399,30 @@ def _step_params(group: Group, seed: int, part: str, step: int) -> dict:
             group.dataset,
             group.loss,
             group.dtype,
-            part,
+            "train",
             step,
         )
         params["seed"] = int(rng.integers(2**31))
     return params
 
 
-def _forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, dtype, group, params):
+def predicting_map(group: Group) -> tuple[str, dict]:
+    """(method, parameters) a trained model of ``group`` predicts with, on the validation
+    and test parts: the group's own map, but for Gumbel-softmax: its noise draws a relaxed
+    sample of the categorical distribution softmax(x) in training (the Gumbel-max trick,
+    whatever tau), and that distribution is what its model predicts, so its noise-free
+    map is softmax(x). Every map then predicts deterministically: a gap to softmax is the
+    training's, not noise drawn at test time."""
+    if group.method == "gumbel_softmax":
+        return "softmax", {}
+    return group.method, dict(group.params)
+
+
+def _forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, dtype, method: str, params):
     """(rounded logits, p): float32 logits X W + b of every run, rounded to ``dtype``, and the
     method computed in that dtype."""
     logits = (np.matmul(x, w) + b[:, None, :]).astype(dtype)
-    return logits, normalize(logits, group.method, **params)
+    return logits, normalize(logits, method, **params)
 
 
 def _run_grid(cfg: StudyConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -440,6 +453,7 @@ def train_group(group: Group, data: Dataset, cfg: StudyConfig, seed: int) -> Gro
         block = slice(int(where[0]), int(where[-1]) + 1)
         blocks.append((make_optimizer(name, run_rates[block]), block))
     x_train64 = data.x_train.astype(np.float64)
+    predicting = predicting_map(group)  # the validation and test parts' map
     n_train = len(data.y_train)
 
     history = {
@@ -454,14 +468,13 @@ def train_group(group: Group, data: Dataset, cfg: StudyConfig, seed: int) -> Gro
     final_correct = np.zeros((n_runs, len(data.y_test)), dtype=bool)
     for step in range(cfg.steps + 1):
         live = np.flatnonzero(active)  # only the runs still training are evaluated
-        params = _step_params(group, seed, "train", step)
-        logits, p = _forward(data.x_train, w[live], b[live], dtype, group, params)
+        params = _step_params(group, seed, step)
+        logits, p = _forward(data.x_train, w[live], b[live], dtype, group.method, params)
         rows_loss, rows_grad = loss_and_grad(
             group.loss, logits, p, data.y_train, group.method, params
         )
         loss = np.mean(rows_loss, axis=-1)
-        test_params = _step_params(group, seed, "test", step)
-        test_logits, p_test = _forward(data.x_test, w[live], b[live], dtype, group, test_params)
+        test_logits, p_test = _forward(data.x_test, w[live], b[live], dtype, *predicting)
         history["train_loss"][step, live] = loss
         history["train_nll"][step, live] = np.mean(nll(p, data.y_train), axis=-1)
         history["test_nll"][step, live] = np.mean(nll(p_test, data.y_test), axis=-1)
@@ -472,10 +485,7 @@ def train_group(group: Group, data: Dataset, cfg: StudyConfig, seed: int) -> Gro
             final_logits[live[stopping]] = test_logits[stopping].astype(np.float64)
             final_correct[live[stopping]] = predictions(p_test[stopping]) == data.y_test
             ending = live[stopping]
-            validation_params = _step_params(group, seed, "validation", step)
-            _, p_validation = _forward(
-                data.x_validation, w[ending], b[ending], dtype, group, validation_params
-            )
+            _, p_validation = _forward(data.x_validation, w[ending], b[ending], dtype, *predicting)
             final_validation["nll"][ending] = np.mean(nll(p_validation, data.y_validation), -1)
             final_validation["accuracy"][ending] = accuracy(p_validation, data.y_validation)
         diverging = live[~np.isfinite(loss)]

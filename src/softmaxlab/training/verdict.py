@@ -323,13 +323,14 @@ def conditions(result: TrainingResult) -> str:
 
 def _as_controlled(label: str) -> str:
     """A re-parametrisation of softmax with what no set-up can absorb in it, where the
-    label says: base 1 (a constant map) or Gumbel noise (in the test's forward too)."""
+    label says: base 1 (a constant map) or Gumbel noise (in every training step; its
+    models predict without it: study.predicting_map)."""
     try:
         name, params = parse_label(label)
     except ValueError:
         return label
     if name == "gumbel_softmax":
-        return f"{label}: noise in every forward, the test's too"
+        return f"{label}: noise in every training step"
     if params.get("base") == 1:
         return f"{label}: base 1, a constant output"
     return label

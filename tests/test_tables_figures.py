@@ -16,6 +16,7 @@ from sweeps import TINY as SMALL
 from softmaxlab import config as sl_config
 from softmaxlab import figures, sweep, tables
 from softmaxlab.captions import caption_path, read_caption
+from softmaxlab.figures import accuracy_by_dtype
 
 GRID = {
     "distribution": ["normal", "positive"],
@@ -358,6 +359,30 @@ def test_accuracy_caption_in_units_of_roundoff():
     text = figures.caption("accuracy_by_dtype", summary)
     # u = eps/2: 2^-53 for float64 (2.2e-16 / 1.11e-16 = 1.98), 2^-11 for float16 (3.07).
     assert "float64 2.2e-16 (2 u)" in text and "float16 0.0015 (3.1 u)" in text
+
+
+def test_accuracy_figure_gives_the_non_finite_share_beside_the_error():
+    # Naive float16 softmax loses half its outputs in the two K = 2 cells at scale 10
+    # (n = 200 each) of the 8 float16 cells (4 x 200 + 4 x 20 vectors): pooled, 200 of
+    # 880 vectors, 22.7%. Its error is of the survivors: the caption says so beside it.
+    summary = hand_summary(("max_rel_error", "nonfinite_output"))
+    naive = "softmax(stable=False)"
+    put(summary, 6e-4, field="median", metric="max_rel_error", label=naive, dtype="float16")
+    put(summary, 1e-3, field="median", metric="max_rel_error", label="softmax", dtype="float16")
+    put(summary, 0.5, metric="nonfinite_output", label=naive, dtype="float16", scale=10.0, k=2)
+    data = accuracy_by_dtype.prepare(summary)
+    assert data.nonfinite.loc[naive, "float16"] == pytest.approx(200 / 880)
+    assert data.nonfinite.loc["softmax", "float16"] == 0.0
+    text = figures.caption("accuracy_by_dtype", summary)
+    # u = 2^-11: 6e-4 is 1.2 u, 1e-3 is 2 u
+    assert "float16 6e-04 (1.2 u; 22.7% of outputs non-finite, left out)" in text
+    assert "softmax: float64 0 (0 u) and float16 0.001 (2 u)." in text
+    # drawn hollow: one marker without a face, the naive float16 one
+    fig = accuracy_by_dtype.draw(data)
+    hollow = [
+        c for c in fig.axes[0].collections if len(c.get_offsets()) and not len(c.get_facecolors())
+    ]
+    assert [len(c.get_offsets()) for c in hollow] == [1]
 
 
 def test_render_writes_the_caption_of_the_data_it_drew(small, tmp_path):

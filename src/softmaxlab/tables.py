@@ -42,6 +42,7 @@ __all__ = [
     "ordered_dtypes",
     "ordered_labels",
     "pick_dtype",
+    "pooled_share",
     "to_html",
 ]
 
@@ -91,7 +92,7 @@ def metric_rows(summary: pd.DataFrame, metric: str, columns: list[str] | None = 
     return rows if columns is None else rows[list(columns)]
 
 
-def _pooled_share(summary: pd.DataFrame, metric: str, by: list[str]) -> pd.Series:
+def pooled_share(summary: pd.DataFrame, metric: str, by: list[str]) -> pd.Series:
     """A rate's pooled mean per group of ``by`` over the summary's cells (the one pooling
     rule), groups in order of appearance; empty when the summary lacks the metric."""
     rows = metric_rows(summary, metric, [*by, "n", "mean"])
@@ -112,7 +113,7 @@ def excluded_note(summary: pd.DataFrame, labels=None) -> str:
     metrics leave out too. Only the non-zero shares are named; empty when there is none."""
     parts = []
     one_label = summary[summary["label"] == summary["label"].iloc[0]] if len(summary) else summary
-    cast = _pooled_share(one_label, "input_nonfinite", ["dtype"])
+    cast = pooled_share(one_label, "input_nonfinite", ["dtype"])
     cast = cast[cast > 0]
     if len(cast):
         shares = ", ".join(f"{formatting.percent(v)} in {d}" for d, v in cast.items())
@@ -122,7 +123,7 @@ def excluded_note(summary: pd.DataFrame, labels=None) -> str:
         )
     if labels is not None:
         rows = summary[summary["label"].isin(list(labels))]
-        output = _pooled_share(rows, "nonfinite_output", ["label", "dtype"])
+        output = pooled_share(rows, "nonfinite_output", ["label", "dtype"])
         output = output[output > 0].sort_values(ascending=False, kind="stable")
         if len(output):
             named = [

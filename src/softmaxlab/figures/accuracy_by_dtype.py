@@ -1,4 +1,10 @@
-"""Accuracy of each method in each format: relative error against a wider format."""
+"""Accuracy of each method in each format: relative error against a wider format.
+
+The error is measured on the vectors whose output is finite (metrics.leave_out_nonfinite):
+a method that loses some outputs to overflow is measured on those it survives, which can
+look more accurate than one that survives all (naive against stable softmax in float16).
+So the figure draws a (method, format) with non-finite outputs as a hollow marker, and
+the caption gives their share beside the error it names."""
 
 from __future__ import annotations
 
@@ -13,32 +19,38 @@ from matplotlib.ticker import NullLocator
 from softmaxlab.dtypes import DTYPES, finfo
 from softmaxlab.figures.data import join_list
 from softmaxlab.figures.style import MARKERS, empty_figure, new_figure, palette
-from softmaxlab.formatting import number
-from softmaxlab.tables import metric_rows, ordered_dtypes, ordered_labels
+from softmaxlab.formatting import number, percent
+from softmaxlab.tables import metric_rows, ordered_dtypes, ordered_labels, pooled_share
 
 TITLE = "Accuracy (relative error) of each method by format"
 
 
 class Data(NamedTuple):
-    """The label x dtype table of median relative errors, its labels and formats."""
+    """The label x dtype table of median relative errors, its labels and formats, and the
+    label x dtype share of non-finite outputs (left out of the errors; 0 where none)."""
 
     table: pd.DataFrame
     labels: list[str]
     dtypes: list[str]
+    nonfinite: pd.DataFrame
 
 
 def prepare(summary: pd.DataFrame) -> Data:
-    """label x dtype median over cells of the cell median of max_rel_error."""
+    """label x dtype median over cells of the cell median of max_rel_error, and the pooled
+    share of non-finite outputs (nonfinite_output) of the same cells."""
     rows = metric_rows(summary, "max_rel_error", ["label", "dtype", "median"])
     labels = ordered_labels(rows)
     dtypes = ordered_dtypes(rows["dtype"])
     table = rows.groupby(["label", "dtype"], sort=False)["median"].median().unstack("dtype")
-    return Data(table.reindex(index=labels, columns=dtypes), labels, dtypes)
+    share = pooled_share(summary, "nonfinite_output", ["label", "dtype"])
+    nonfinite = share.unstack("dtype") if len(share) else pd.DataFrame()
+    nonfinite = nonfinite.reindex(index=labels, columns=dtypes).fillna(0.0)
+    return Data(table.reindex(index=labels, columns=dtypes), labels, dtypes, nonfinite)
 
 
 def draw(data: Data) -> Figure:
     """One row per method, one marker per format, with each format's unit roundoff."""
-    table, labels, dtypes = data
+    table, labels, dtypes, nonfinite = data
     if table.empty or not np.isfinite(table.to_numpy(float)).any():
         return empty_figure(TITLE, "no max_rel_error data in this sweep")
     values = table.to_numpy(float)
@@ -53,15 +65,19 @@ def draw(data: Data) -> Figure:
         v = table[dtype].to_numpy(float)
         shown = np.where(v == 0, floor, np.where(np.isinf(v), cap, v))
         offset = (index - (len(dtypes) - 1) / 2) * 0.11
-        ax.scatter(
-            shown,
-            y + offset,
-            color=colour_of[dtype],
-            marker=MARKERS[index % len(MARKERS)],
-            s=22,
-            label=dtype,
-            zorder=3,
-        )
+        lossy = nonfinite[dtype].to_numpy(float) > 0  # measured on its finite outputs only
+        for hollow in (False, True):
+            at = lossy == hollow
+            ax.scatter(
+                shown[at],
+                (y + offset)[at],
+                facecolors="none" if hollow else colour_of[dtype],
+                edgecolors=colour_of[dtype],
+                marker=MARKERS[index % len(MARKERS)],
+                s=22,
+                label=None if hollow else dtype,
+                zorder=3,
+            )
         if dtype in DTYPES:
             u = float(finfo(dtype).eps) / 2
             ax.axvline(u, color=colour_of[dtype], linestyle=":", linewidth=1.1, zorder=2)
@@ -81,7 +97,10 @@ def draw(data: Data) -> Figure:
         ticks, names = [*ticks, cap], [*names, "inf"]
     ax.set_xticks(ticks, names)
     fig.legend(
-        title="format\n(dotted line:\nunit roundoff eps/2)",
+        title=(
+            "format\n(dotted line:\nunit roundoff eps/2;\nhollow: some outputs\n"
+            "non-finite, left out)"
+        ),
         loc="outside right upper",
         frameon=False,
     )
@@ -91,7 +110,7 @@ def draw(data: Data) -> Figure:
 
 def caption(data: Data) -> str:
     """What the figure shows, with softmax's and linear's errors in units of roundoff."""
-    table, labels, dtypes = data
+    table, labels, dtypes, nonfinite = data
     if table.empty:
         return "No max_rel_error data in this sweep."
     text = [
@@ -101,7 +120,9 @@ def caption(data: Data) -> str:
         "median over the sweep's cells of each cell's median. Dotted lines mark each "
         "format's unit roundoff u = eps/2; a method near its format's line is as accurate as "
         "the format allows. Exact results (0) are drawn at the left edge, infinite ones at "
-        "the right edge."
+        "the right edge. A hollow marker: some of the method's outputs in that format are not "
+        "finite; they are left out, so its error is that of the vectors it survives (not "
+        "comparable with a method that survives all); the share is given below."
     ]
     for label in [lbl for lbl in ("softmax", "softmax(stable=False)", "linear") if lbl in labels]:
         parts = []
@@ -110,8 +131,11 @@ def caption(data: Data) -> str:
             if not np.isfinite(v) and not np.isinf(v):
                 continue
             u = float(finfo(dtype).eps) / 2 if dtype in DTYPES else float("nan")
-            ratio = f" ({number(v / u, 2)} u)" if np.isfinite(v) and np.isfinite(u) else ""
-            parts.append(f"{dtype} {number(v, 2)}{ratio}")
+            notes = [f"{number(v / u, 2)} u"] if np.isfinite(v) and np.isfinite(u) else []
+            lost = nonfinite.loc[label, dtype]
+            if lost > 0:
+                notes.append(f"{percent(lost)} of outputs non-finite, left out")
+            parts.append(f"{dtype} {number(v, 2)}" + (f" ({'; '.join(notes)})" if notes else ""))
         if parts:
             text.append(f"{label}: {join_list(parts)}.")
     return "\n\n".join(text)

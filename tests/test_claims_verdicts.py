@@ -4,6 +4,7 @@ the text of each outcome says what the numbers say."""
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import replace
 
@@ -368,6 +369,33 @@ def test_c10_reflects_the_stabilised_form():
     assert stability.verdict_c10(replace(C10, thresholds_ok=False)) == FAILS
 
 
+def test_c10_says_when_training_falls_short_through_overflow_only():
+    """C10's training reason read from C15's JSON: naive iterated exp short where its stable
+    form is level is its overflow (C15's numerics, set aside there), and C10 says so; the
+    stable form short too is a reason of the map's, named by its labels."""
+    from softmaxlab.training.verdict import to_json
+
+    naive = comparison("iterated_exp", 0.5, trains=False)
+    level = TrainingResult((naive, comparison("iterated_exp(stable=True)", 0.95)))
+    assert stability._c10_training(json.loads(to_json(level))) == (True, ("iterated_exp",), True)
+    overflow = replace(C10, training_overflow_only=True)
+    assert stability.verdict_c10(overflow) == HOLDS  # a reason against iterated exp still
+    assert (
+        "its naive forms train worse than softmax through their overflow (their stable forms "
+        "are not told apart from softmax where they fall short: C15)"
+        in stability.conditions_c10(overflow)
+    )
+    both = TrainingResult((naive, comparison("iterated_exp(stable=True)", 0.6)))
+    short, labels, overflow_only = stability._c10_training(json.loads(to_json(both)))
+    assert short and labels == ("iterated_exp", "iterated_exp(stable=True)") and not overflow_only
+    named = replace(C10, training_labels=labels)
+    assert (
+        "it trains worse than softmax (iterated_exp, iterated_exp(stable=True))"
+        in stability.conditions_c10(named)
+    )
+    assert stability._c10_training(None) == (None, (), False)
+
+
 def test_c3_names_its_secondary_measure():
     row = gradients.SPEC_C3.row(C3)
     assert row.value.startswith("primary, the NLL gradient of softmax (p - y)")
@@ -455,7 +483,11 @@ def test_c8_says_in_which_arithmetic_the_narrow_formats_held():
     named when none was read so."""
     scoped = replace(C8, float32_formats=("float16",))
     text = stability.conditions_c8(scoped)
-    assert "any measured format (float16 as frameworks compute them, in float32 arithmetic)" in text
+    assert (
+        "any measured format (float16 as frameworks compute them, in float32 arithmetic; " in text
+    )
+    # and what the native mode does instead, named (the audit's two float16 cells)
+    assert "(compute: native), x - max x itself overflows to -inf where the logits span" in text
     assert "frameworks" not in stability.conditions_c8(C8)
 
 

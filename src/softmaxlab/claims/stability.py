@@ -241,7 +241,12 @@ def _arithmetic(r: C8Result) -> str:
     if not r.float32_formats:
         return ""
     names = ", ".join(r.float32_formats)
-    return f" ({names} as frameworks compute them, in float32 arithmetic)"
+    return (
+        f" ({names} as frameworks compute them, in float32 arithmetic; with every operation "
+        "rounded to the format (compute: native), x - max x itself overflows to -inf where "
+        "the logits span more than the format's largest value, and e^-inf = 0 keeps the "
+        "output finite)"
+    )
 
 
 SPEC_C8 = Spec(
@@ -283,6 +288,9 @@ class C10Result:
     nll_labels: tuple[str, ...] = ()
     training_short: bool | None = None
     training_labels: tuple[str, ...] = ()
+    #: Every label of training_labels is a naive form short only where its stable form is
+    #: not (C15's numerics_only): the shortfall is its overflow.
+    training_overflow_only: bool = False
     details: Mapping[str, pd.DataFrame] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -295,7 +303,16 @@ class C10Result:
         if self.nll_lost is not None:
             out["its NLL loses convexity or a defined value"] = self.nll_lost
         if self.training_short is not None:
-            out["it trains worse than softmax"] = self.training_short
+            name = "it trains worse than softmax"
+            if self.training_short and self.training_overflow_only:
+                # C15 sets these aside as numerics: say that this reason is the overflow's
+                name = (
+                    "its naive forms train worse than softmax through their overflow (their "
+                    "stable forms are not told apart from softmax where they fall short: C15)"
+                )
+            elif self.training_short:
+                name += f" ({', '.join(self.training_labels)})"
+            out[name] = self.training_short
         return out
 
 
@@ -319,22 +336,24 @@ def _c10_thresholds() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _c10_training(payload: Mapping | None) -> tuple[bool | None, tuple[str, ...]]:
+def _c10_training(payload: Mapping | None) -> tuple[bool | None, tuple[str, ...], bool]:
     """Whether C15's study found an iterated exp label that falls short of softmax (a
     shortfall that persists on C15's check's grid; the naive forms' overflow included,
-    which C15 sets aside as numerics and C10 is about)."""
+    which C15 sets aside as numerics and C10 is about), those labels, and whether every
+    one of them is short for its overflow only (C15's numerics_only)."""
     if payload is None:
-        return None, ()
+        return None, (), False
     # Imported here: softmaxlab.training.verdict imports the verdict strings from claims.
     from softmaxlab.training.verdict import from_json
 
     result = from_json(payload)
     comparisons = [c for c in result.comparisons if c.label.startswith("iterated_exp")]
     if not comparisons:
-        return None, ()
+        return None, (), False
     # shortfalls that persist with longer training and smaller learning rates
     short = tuple(dict.fromkeys(c.name for c in comparisons if result.persists(c)))
-    return bool(short), short
+    overflow_only = bool(short) and set(short) <= set(result.numerics_only())
+    return bool(short), short, overflow_only
 
 
 def measure_c10(data: ClaimData) -> C10Result:
@@ -364,7 +383,7 @@ def measure_c10(data: ClaimData) -> C10Result:
             nll_lost = bool(nll_labels)
     except ValueError:
         pass
-    training_short, training_labels = _c10_training(data.training)
+    training_short, training_labels, training_overflow_only = _c10_training(data.training)
     th = thresholds.set_index(["depth", "stable"])["threshold"]
     return C10Result(
         naive_threshold=(float(th[(2, False)]), float(th[(3, False)])),
@@ -377,6 +396,7 @@ def measure_c10(data: ClaimData) -> C10Result:
         nll_labels=nll_labels,
         training_short=training_short,
         training_labels=training_labels,
+        training_overflow_only=training_overflow_only,
         details={"C10_thresholds": thresholds, "C10_vs_softmax": compare},
     )
 

@@ -8,6 +8,7 @@ import json
 import math
 from dataclasses import replace
 
+import pandas as pd
 import pytest
 from training_results import comparison, with_check
 
@@ -439,8 +440,16 @@ def test_c2_headline_gives_the_crossover_scales_not_the_grid_share():
         ),
     )
     sentence, value = distance.headline_c2(two)
-    assert "once their scale exceeds 2.7 (the largest crossover" in sentence
+    # an estimate, with its interval (K = 2's, the largest)
+    assert (
+        "once their scale exceeds 2.7 (95% interval 2.5 to 2.9; the largest crossover" in sentence
+    )
     assert value == 2.683 and "54.5%" not in sentence
+    # a crossover without a finite interval is quoted alone
+    open_ended = replace(
+        two, crossovers=(distance.Crossover("positive", 2, 2.683, 2.5, math.inf, "root finding"),)
+    )
+    assert "exceeds 2.7 (the largest crossover" in distance.headline_c2(open_ended)[0]
     # without a crossover, the share of cells (no scale to quote)
     none = replace(two, crossovers=two.crossovers[2:])
     sentence, value = distance.headline_c2(none)
@@ -491,6 +500,34 @@ def test_c8_says_in_which_arithmetic_the_narrow_formats_held():
     assert "frameworks" not in stability.conditions_c8(C8)
 
 
+def test_c13_median_counts_a_distribution_that_never_gets_there():
+    """The default sweep's K = 1000: normal 24.17, positive never, gumbel 8.40, student_t
+    2.74; leaving positive out gave 8.4 (faster than K = 100's 21.4); counted as beyond
+    every scale, the median is (8.40 + 24.17) / 2."""
+    scales = pd.Series([24.17, math.nan, 8.40, 2.74])
+    assert distance.censored_median(scales) == pytest.approx(16.285)
+    assert distance.censored_median(pd.Series([1.0, math.nan, math.nan])) == math.inf
+    assert distance.censored_median(pd.Series([3.0, 1.0, 2.0])) == 2.0
+    text = distance.value_c13(replace(C13, reach=((1000, math.inf, 2, 3), (10, 9.16, 0, 6))))
+    assert "K=1000 not reached by half (2/3 not reached), K=10 9.16" in text
+    assert "one that never gets there counted as beyond every scale" in text
+    # the pooled max probability says when K's distributions differ
+    assert "(pooled over each K's distributions, not the same at every K)" in distance.value_c13(
+        replace(C13, same_distributions=False)
+    )
+    assert "softmax vs ssmax (pooled):" in distance.value_c13(C13)
+
+
+def test_c13_says_when_the_fading_is_not_steady():
+    faded = replace(C13, faded=("normal", "student_t"), held=(), faded_unsteadily=("student_t",))
+    text = distance.conditions_c13(faded)
+    assert (
+        "is lower at the largest K than at the smallest for normal, student_t (not falling at "
+        "every step in K for student_t)" in text
+    )
+    assert "not falling" not in distance.conditions_c13(replace(faded, faded_unsteadily=()))
+
+
 def test_c13_says_later_for_larger_k_only_where_measured():
     """ "Later for larger K" is each distribution's own measurement (the scale where TV
     falls below the target grows with its K), named per distribution, never asserted for
@@ -505,7 +542,7 @@ def test_c13_says_later_for_larger_k_only_where_measured():
     text = distance.conditions_c13(neither)
     assert "grows (not later for larger K in any distribution with two K);" in text
     assert "later for larger K" not in distance.conditions_c13(replace(faded, not_later=()))
-    assert "from the smallest to the largest K for normal, student_t" in text
+    assert "than at the smallest for normal, student_t" in text
 
 
 def test_c6_an_output_without_mass_is_not_the_uniform_distribution():

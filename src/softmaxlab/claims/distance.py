@@ -185,15 +185,21 @@ def headline_c2(r: C2Result) -> tuple[str, float]:
     for every measured distribution and K): the share of cells where softmax is closer
     counts the grid's scales on either side of the crossovers, so it would move with the
     grid alone; else that share."""
-    found = [c.scale for c in r.crossovers if math.isfinite(c.scale)]
+    found = [c for c in r.crossovers if math.isfinite(c.scale)]
     if found:
-        beyond = number(max(found), 2)
+        largest = max(found, key=lambda c: c.scale)
+        # an estimate from the sweep's vectors: its interval says how far off it may be
+        interval = (
+            f"95% interval {number(largest.low, 2)} to {number(largest.high, 2)}; "
+            if math.isfinite(largest.low) and math.isfinite(largest.high)
+            else ""
+        )
         return (
             "Softmax is closer to the argmax than linear normalisation only once the logits "
-            f"are large enough: on non-negative logits, once their scale exceeds {beyond} "
-            "(the largest crossover over the measured distributions and K; below its "
-            "crossover linear normalisation is closer) (C2).",
-            max(found),
+            f"are large enough: on non-negative logits, once their scale exceeds "
+            f"{number(largest.scale, 2)} ({interval}the largest crossover over the measured "
+            "distributions and K; below its crossover linear normalisation is closer) (C2).",
+            largest.scale,
         )
     return (
         "Softmax is closer to the argmax than linear normalisation only once the logits are "
@@ -237,7 +243,10 @@ class C13Result:
     largest_scale: float
     tv_largest_max: float
     unsaturated: tuple[tuple[str, int, float], ...]
-    reach: tuple[tuple[int, float, int, int], ...]  # K, median scale, not reached, of
+    #: K, the median over distributions of the scale where TV falls below C13_TV_TARGET (a
+    #: distribution that never gets there counts as beyond every scale: inf where that is
+    #: the median), how many never get there, of how many
+    reach: tuple[tuple[int, float, int, int], ...]
     ref_scale: float
     max_prob: tuple[tuple[int, float, float], ...]  # K, softmax, ssmax (pooled)
     ks: tuple[int, ...]
@@ -249,6 +258,10 @@ class C13Result:
     #: it is reached, at least two), and those where it does not.
     later: tuple[str, ...] = ()
     not_later: tuple[str, ...] = ()
+    #: Of ``faded``, those whose max probability does not fall at every step in K.
+    faded_unsteadily: tuple[str, ...] = ()
+    #: Every K's pooled max probability is over the same distributions.
+    same_distributions: bool = True
     reference_cells: int = 0
     reference_inside: int = 0
     reference_max_difference: float = math.nan
@@ -293,6 +306,13 @@ def _reference(data: ClaimData, soft: pd.DataFrame) -> pd.DataFrame | None:
     return merged.rename(columns={"mean": "sweep_tv"})
 
 
+def censored_median(scales: pd.Series) -> float:
+    """The median of the scales where TV falls below the target, NaN (never reached) counted
+    as beyond every scale rather than left out, which would pull the median down: inf
+    where that is the median (half or more never get there)."""
+    return float(np.median(scales.fillna(np.inf).to_numpy(np.float64)))
+
+
 def measure_c13(data: ClaimData) -> C13Result:
     dists = data.distributions
     rows = data.rows(
@@ -316,7 +336,7 @@ def measure_c13(data: ClaimData) -> C13Result:
         (speed["tv_largest_scale"] < speed["tv_smallest_scale"]).all()
     )
     unsaturated = speed[~(speed["tv_largest_scale"] < C13_TV_LIMIT)]
-    faded, held, ss_faded, ss_held = [], [], [], []
+    faded, held, ss_faded, ss_held, unsteady = [], [], [], [], []
     for dist, part in fade.groupby("distribution", sort=False):
         # Each distribution's own K: an empirical one has only its file's K.
         part = part.set_index("k").sort_index()
@@ -324,6 +344,11 @@ def measure_c13(data: ClaimData) -> C13Result:
             continue
         lo, hi = part.iloc[0], part.iloc[-1]
         (faded if hi["max_prob_softmax"] < lo["max_prob_softmax"] else held).append(dist)
+        if (
+            hi["max_prob_softmax"] < lo["max_prob_softmax"]
+            and (np.diff(part["max_prob_softmax"].to_numpy(np.float64)) > 0).any()
+        ):
+            unsteady.append(dist)
         (ss_faded if hi["max_prob_ssmax"] < lo["max_prob_ssmax"] else ss_held).append(dist)
     later, not_later = [], []
     for dist, part in speed.groupby("distribution", sort=False):
@@ -335,7 +360,8 @@ def measure_c13(data: ClaimData) -> C13Result:
     reach = []
     for k, values in speed.groupby("k")["scale_tv_below_target"]:
         missing = int(values.isna().sum())
-        reach.append((int(k), float(values.median()), missing, len(values)))
+        reach.append((int(k), censored_median(values), missing, len(values)))
+    per_k = fade.groupby("k")["distribution"].agg(frozenset)
     reference = _reference(data, soft)
     details = {"C13_speed": speed, "C13_max_prob": fade}
     extra = {}
@@ -371,6 +397,8 @@ def measure_c13(data: ClaimData) -> C13Result:
         ss_held=tuple(ss_held),
         later=tuple(later),
         not_later=tuple(not_later),
+        faded_unsteadily=tuple(unsteady),
+        same_distributions=per_k.nunique() <= 1,
         **extra,
         details=details,
     )
@@ -384,14 +412,21 @@ def verdict_c13(r: C13Result) -> str:
 
 def value_c13(r: C13Result) -> str:
     def reached(k, median, missing, total):
-        text = number(median, 3) if missing < total else "not reached"
+        text = number(median, 3) if math.isfinite(median) else "not reached by half"
         return f"K={k} {text}" + (f" ({missing}/{total} not reached)" if missing else "")
+
+    pooled = (
+        "pooled"
+        if r.same_distributions
+        else "pooled over each K's distributions, not the same at every K"
+    )
 
     text = (
         f"TV at scale {number(r.largest_scale)} <= {number(r.tv_largest_max, 3)}; scale where "
-        f"TV < {C13_TV_TARGET:g} (median over distributions): "
+        f"TV < {C13_TV_TARGET:g} (median over distributions, one that never gets there "
+        "counted as beyond every scale): "
         + ", ".join(reached(*item) for item in r.reach)
-        + f"; max prob at scale {number(r.ref_scale)}, softmax vs ssmax (pooled): "
+        + f"; max prob at scale {number(r.ref_scale)}, softmax vs ssmax ({pooled}): "
         + ", ".join(f"K={k} {number(s, 3)}/{number(ss, 3)}" for k, s, ss in r.max_prob)
     )
     if r.reference_cells:
@@ -417,8 +452,13 @@ def conditions_c13(r: C13Result) -> str:
         )
     if r.faded:
         notes.append(
-            f"at scale {number(r.ref_scale)} the largest probability fades from the smallest "
-            f"to the largest K for {', '.join(r.faded)}"
+            f"at scale {number(r.ref_scale)} the largest probability is lower at the largest K "
+            f"than at the smallest for {', '.join(r.faded)}"
+            + (
+                f" (not falling at every step in K for {', '.join(r.faded_unsteadily)})"
+                if r.faded_unsteadily
+                else ""
+            )
             + (f" (not for {', '.join(r.held)})" if r.held else "")
             + "; scaling the logits by ln K (ssmax) "
             + (f"keeps it for {', '.join(r.ss_held)}" if r.ss_held else "does not keep it")

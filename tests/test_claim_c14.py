@@ -96,6 +96,18 @@ def test_measure_pools_over_cells_by_n():
     assert linear.failures == ("undefined",)
 
 
+def test_counts_say_the_scales_reuse_the_same_vectors():
+    # softmax in 2 distributions x 2 scales, 100 vectors a cell: 400 (vector, scale)
+    # evaluations of 200 independent vectors (one more K adds its own 100)
+    result = claim_c14.measure_c14(_summary({}))
+    assert result.reference.vectors == 400 and result.independent_vectors == 200
+    text = claim_c14.value(result)
+    assert "NLL undefined for 0% of 400 vectors" in text
+    assert "every scale reuses the same 200 independent vectors" in text
+    other_k = _summary({}).assign(k=30)
+    assert claim_c14.measure_c14(pd.concat([_summary({}), other_k])).independent_vectors == 400
+
+
 def test_holds_when_an_alternative_loses_it_everywhere():
     result = claim_c14.measure_c14(
         _summary(

@@ -56,7 +56,7 @@ STATEMENT = (
 REFERENCE = "softmax"
 ROLES: tuple[str, ...] = ("reference", "log-linear", "alternative")
 # The summary columns measure_c14 reads.
-_COLUMNS = ("distribution", "scale", "method", "label", "metric", "n", "mean", "q95")
+_COLUMNS = ("distribution", "scale", "k", "method", "label", "metric", "n", "mean", "q95")
 # What an alternative's loss in a group can be, in the order text() lists them.
 FAILURES: tuple[str, ...] = ("undefined", "convexity", "infinite")
 
@@ -113,6 +113,10 @@ class C14Result:
     labels: tuple[LabelMeasure, ...]
     groups: tuple[tuple[str, float], ...]
     reference_by_scale: tuple[ScaleGradient, ...]
+    #: The reference's distinct draws: per (distribution, K) its largest n over the scales
+    #: (every scale reuses the same vectors), summed; 0 when not measured. The pooled counts
+    #: (vectors, segments, gradients) count a vector once per scale.
+    independent_vectors: int = 0
 
     def of(self, label: str) -> LabelMeasure:
         """The measurement of ``label``; KeyError naming the labels present."""
@@ -227,10 +231,12 @@ def measure_c14(summary_rows: pd.DataFrame) -> C14Result:
                 failures=kinds,
             )
         )
+    undefined = rows[(rows["label"] == REFERENCE) & (rows["metric"] == "nll_undefined")]
     return C14Result(
         labels=tuple(measures),
         groups=tuple((str(d), float(s)) for d, s in reference_groups.index),
         reference_by_scale=_by_scale(rows[rows["label"] == REFERENCE]),
+        independent_vectors=int(undefined.groupby(["distribution", "k"])["n"].max().sum()),
     )
 
 
@@ -318,6 +324,11 @@ def value(result: C14Result) -> str:
         f"{number(ref.vectors)} vectors, infinite (p_y underflows in float64, log-softmax "
         f"would not) for {percent(ref.infinite)}."
     ]
+    if result.independent_vectors:
+        lines.append(
+            "Counts of vectors and segments count a vector once per scale: every scale reuses "
+            f"the same {number(result.independent_vectors)} independent vectors."
+        )
     if result.reference_by_scale:
         low, high = result.reference_by_scale[0], result.reference_by_scale[-1]
         lines.append(

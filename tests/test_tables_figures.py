@@ -385,6 +385,27 @@ def test_accuracy_figure_gives_the_non_finite_share_beside_the_error():
     assert [len(c.get_offsets()) for c in hollow] == [1]
 
 
+def test_a_slice_figure_states_the_shares_of_its_own_cells():
+    # distance_vs_scale draws float64 at K = 10 (2 distributions x 2 scales, 20 vectors a
+    # cell): naive softmax loses half of one cell there, 10 of 80 vectors (12.5%); its
+    # K = 2 cells (outside the slice, 0.9 of one) and float16's cast are not the figure's.
+    summary = hand_summary(("tv_to_argmax", "nonfinite_output", "input_nonfinite"))
+    naive = "softmax(stable=False)"
+    where = {"distribution": "normal", "scale": 10.0, "dtype": "float64"}
+    put(summary, 0.5, metric="nonfinite_output", label=naive, k=10, **where)
+    put(summary, 0.9, metric="nonfinite_output", label=naive, k=2, **where)
+    put(summary, 0.5, metric="input_nonfinite", dtype="float16", scale=10.0)
+    note = figures.caption("distance_vs_scale", summary).split("\n\n")[-1]
+    assert note == (
+        "Non-finite outputs, also left out of the accuracy metrics: "
+        "softmax(stable=False) 12.5% in float64."
+    )
+    # a figure of every cell (the heat maps, the accuracy figure) states the sweep's
+    whole = figures.caption("accuracy_by_dtype", summary)
+    assert "(the cast, not the method): 25% in float16." in whole  # its scale-10 half
+    assert "softmax(stable=False) 21.6% in float64" in whole
+
+
 def test_render_writes_the_caption_of_the_data_it_drew(small, tmp_path):
     # The figure job's caption file holds the title and the caption of the same data.
     svg, png = tmp_path / "gradient_vs_scale.svg", tmp_path / "gradient_vs_scale.png"

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 from softmaxlab.methods import parse_label
@@ -115,6 +116,16 @@ def slice_rows(
         choice["distribution"] = pick(rows["distribution"], distribution)
         rows = rows[rows["distribution"] == choice["distribution"]]
     return rows.assign(x=rows["scale"].astype(float)), choice
+
+
+def in_slice(summary: pd.DataFrame, choice: dict) -> pd.DataFrame:
+    """The summary's rows in a figure's slice (:func:`slice_rows`' choices: its format,
+    K and distribution where chosen)."""
+    keep = np.ones(len(summary), dtype=bool)
+    for column in ("dtype", "k", "distribution"):
+        if choice.get(column) is not None:
+            keep &= (summary[column] == choice[column]).to_numpy()
+    return summary[keep]
 
 
 def describe_slice(choice: dict) -> str:

@@ -25,6 +25,7 @@ from softmaxlab.figures import (
     heatmap,
     softmax_family,
 )
+from softmaxlab.figures.data import in_slice
 from softmaxlab.figures.style import save_figure, styled
 from softmaxlab.sweep import headline_rows
 from softmaxlab.tables import excluded_note
@@ -82,13 +83,19 @@ def caption(name: str, summary: pd.DataFrame) -> str:
     """What the figure shows and what to read from it, with numbers taken from ``summary``."""
     spec = _spec(name)
     summary = headline_rows(summary)
-    return _with_exclusions(spec, spec.caption(spec.prepare(summary)), summary)
+    data = spec.prepare(summary)
+    return _with_exclusions(spec, spec.caption(data), summary, data)
 
 
-def _with_exclusions(spec: FigureSpec, text: str, summary: pd.DataFrame) -> str:
+def _with_exclusions(spec: FigureSpec, text: str, summary: pd.DataFrame, data) -> str:
     """The caption and, as its last paragraph, the shares of vectors the figure leaves out
     (softmaxlab.tables.excluded_note): logits not finite in the format, and for accuracy
-    figures the largest non-finite output shares."""
+    figures the largest non-finite output shares; of the cells of the figure's slice
+    where it draws one (its data's ``choice``: softmax_family's overflow panel in a narrow
+    format is a rate, which leaves nothing out but the cast), not of the whole sweep."""
+    choice = getattr(data, "choice", None)
+    if choice:
+        summary = in_slice(summary, choice)
     if summary.empty:
         return text
     labels = list(summary["label"].unique()) if spec.accuracy else None  # in order of appearance
@@ -115,5 +122,5 @@ def render(
     summary = headline_rows(summary)
     data = spec.prepare(summary)
     save_figure(_draw(spec, data), svg_path, png_path)
-    text = _with_exclusions(spec, spec.caption(data), summary)
+    text = _with_exclusions(spec, spec.caption(data), summary, data)
     write_caption(caption_path, Caption(spec.title, text))

@@ -397,6 +397,43 @@ def test_c10_says_when_training_falls_short_through_overflow_only():
     assert stability._c10_training(None) == (None, (), False)
 
 
+def test_c9_frontier_compares_distances_on_every_vector():
+    """A naive row that loses outputs to overflow keeps the vectors it survives (naive e:
+    TV 0.002 on its finite outputs, against 0.02 for the same map computed stably): its
+    distance is its stable form's, and one without a stable form (base 3) is not compared,
+    so no overflowing row is on the frontier by survivorship."""
+    rows = [  # label, beta, stable, TV on finite outputs, overflow, non-finite outputs
+        ("softmax", 1.0, True, 0.02, 0.0, 0.0),
+        ("softmax(stable=False)", 1.0, False, 0.002, 0.1, 0.1),
+        ("softmax(base=2, stable=False)", 0.69, False, 0.05, 0.0, 0.0),
+        ("softmax(base=3, stable=False)", 1.1, False, 0.01, 0.05, 0.05),
+    ]
+    table = pd.DataFrame(
+        [
+            {
+                "dtype": "float64",
+                "scale": 100.0,
+                "label": lab,
+                "beta": b,
+                "stable": st,
+                "tv_to_argmax_finite": tv,
+                "overflow_rate": ov,
+                "nonfinite_output_rate": nf,
+            }
+            for lab, b, st, tv, ov, nf in rows
+        ]
+    )
+    out, tradeoff = bases.frontier(table)
+    assert out["tv_to_argmax_all"].tolist()[:3] == [0.02, 0.02, 0.05]
+    assert math.isnan(out["tv_to_argmax_all"].iloc[3])
+    assert out["pareto"].tolist() == [True, False, False, False]
+    # naive e is closer than base 2 (on every vector, via its stable form) and overflows more
+    assert tradeoff == [("float64", 100.0)]
+    # without the stable form, naive e is not compared: no trade-off is left in the cell
+    alone, none = bases.frontier(table.iloc[1:].reset_index(drop=True))
+    assert none == [] and alone["pareto"].tolist() == [False, True, False]
+
+
 def test_c3_names_its_secondary_measure():
     row = gradients.SPEC_C3.row(C3)
     assert row.value.startswith("primary, the NLL gradient of softmax (p - y)")

@@ -256,10 +256,12 @@ def measure_c6(data: ClaimData) -> C6Result:
         part = data.by_label[label]
         part = part[part["metric"] == "tv_to_argmax"]
         part = part.assign(deviation=(part["mean"] - (1 - 1 / part["k"])).abs())
+        # a cell without a mean has no vector whose logits and output are both finite (in
+        # the default sweep: float8_e4m3fn cells whose every logit the cast made NaN)
         sweep = part.groupby("dtype", sort=False).agg(
             cells=("deviation", "size"),
             max_abs_deviation_from_1_minus_1_over_k=("deviation", "max"),
-            cells_with_nan_output=("mean", lambda m: int(m.isna().sum())),
+            cells_without_a_measured_vector=("n", lambda n: int((n == 0).sum())),
         )
         sweep = sort_rows(sweep.reset_index(), {"dtype": dtypes})
         details["C6_sweep"] = sweep
@@ -479,7 +481,9 @@ def headline_c7(r: C7Result) -> tuple[str, float]:
 SPEC_C7 = Spec(
     "C7",
     "psi = 100 approximates argmax well but overflows float64 easily (max about 1e308).",
-    "Overflow threshold ln(max)/ln(psi) per format from ml_dtypes.finfo, checked on "
+    "Overflow threshold per format, ln(max)/ln(psi), and where overflow happens once the "
+    "format rounds, ln(max + half an ulp)/ln(psi rounded to the format) (the thresholds "
+    "quoted: psi = 100 is 96 in the 8-bit formats), from ml_dtypes.finfo, checked on "
     "[0, t -/+ 1 ulp]; naive overflow rates per format and scale (pooled) vs the rate the "
     "thresholds predict on the same vectors.",
     verdict_c7,

@@ -176,6 +176,23 @@ def test_error_pivot_is_median_of_cell_medians():
     assert table.loc["softmax", "float64"] == pytest.approx(4.5e-16)
 
 
+def test_accuracy_pivot_rows_carry_their_non_finite_share():
+    # naive float16 softmax: half of its outputs lost in the two K = 2 cells at scale 10
+    # (200 vectors each) of its 880 float16 vectors: 22.7%, beside its error
+    summary = hand_summary(("max_rel_error", "nonfinite_output"))
+    naive = "softmax(stable=False)"
+    put(summary, 6e-4, field="median", metric="max_rel_error", label=naive, dtype="float16")
+    put(summary, 0.5, metric="nonfinite_output", label=naive, dtype="float16", scale=10.0, k=2)
+    table = tables.PIVOTS["max_rel_error_median"](summary)
+    assert list(table.columns) == ["float64", "float16", "float64 non-finite", "float16 non-finite"]
+    assert table.loc[naive, "float16"] == pytest.approx(6e-4)
+    assert table.loc[naive, "float16 non-finite"] == pytest.approx(200 / 880)
+    assert table.loc["softmax", "float16 non-finite"] == 0.0
+    html = tables.to_html(table)
+    assert ">0.0006<" in html or ">6e-04<" in html
+    assert ">22.7%<" in html  # the share as a rate, the error as a number
+
+
 def test_scale_pivot_uses_float64_and_pools_distributions_and_k(tmp_path):
     summary = hand_summary()
     put(summary, 99.0, metric="tv_to_argmax", dtype="float16")  # must be ignored

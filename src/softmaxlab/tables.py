@@ -155,6 +155,29 @@ def _by_label_dtype(metric: str, field: str, how: str) -> Callable[[pd.DataFrame
     return build
 
 
+#: The suffix of an accuracy pivot's companion columns: the non-finite output share of
+#: the column's cells (:func:`_with_nonfinite`), shown as a rate.
+NONFINITE_SUFFIX = " non-finite"
+
+
+def _with_nonfinite(build: Callable[[pd.DataFrame], pd.DataFrame]) -> Callable:
+    """A label x dtype accuracy table with, after its columns, "<dtype> non-finite": the
+    pooled share of that method's outputs in that format that are not finite, which the
+    accuracy metric leaves out (no survivorship: the row carries what it rests on)."""
+
+    def with_shares(summary: pd.DataFrame) -> pd.DataFrame:
+        table = build(summary)
+        shares = pooled_share(summary, "nonfinite_output", ["label", "dtype"])
+        shares = shares.unstack("dtype") if len(shares) else pd.DataFrame()
+        shares = shares.reindex(index=table.index, columns=table.columns).astype(np.float64)
+        shares.columns = pd.Index([f"{c}{NONFINITE_SUFFIX}" for c in table.columns], dtype=object)
+        out = pd.concat([table, shares], axis=1)
+        out.attrs = table.attrs
+        return out
+
+    return with_shares
+
+
 def _by_label_scale(metric: str) -> Callable[[pd.DataFrame], pd.DataFrame]:
     """label x scale table of the pooled mean over cells (distributions x K), float64."""
 
@@ -259,12 +282,19 @@ class Pivot:
         description = self.description
         if dtype is not None:
             description = description.replace("{dtype}", dtype)
-        note = excluded_note(summary, list(table.index) if self.accuracy else None)
-        description = f"{description} {note}".strip()
+        description = f"{description} {self.note(summary, table)}".strip()
         table.attrs.update(
             title=self.title, description=description, percent=self.percent, columns=self.columns
         )
         return table
+
+    def note(self, summary: pd.DataFrame, table: pd.DataFrame) -> str:
+        """:func:`excluded_note` of the cells the table pools (a table by scale: its one
+        format's), naming the non-finite output shares of its methods if it is an accuracy
+        table."""
+        if self.columns == "scale" and len(summary):
+            summary = summary[summary["dtype"] == pick_dtype(summary["dtype"])]
+        return excluded_note(summary, list(table.index) if self.accuracy else None)
 
 
 _CELLS_ALL = (
@@ -320,10 +350,12 @@ PIVOTS: dict[str, Pivot] = {
         description="max_i |p_i - p_ref_i| / p_ref_i against the same method computed in a "
         "wider format on the same rounded logits. Median over the sweep's cells (distribution "
         "x scale x K) of each cell's median; cells where it is undefined for every vector "
-        "(e.g. all outputs NaN) are left out.",
+        "(e.g. all outputs NaN) are left out. The error is of the finite outputs: the "
+        "columns 'FORMAT non-finite' give the share of the method's outputs in that format "
+        "that are not (pooled), left out of its error.",
         percent=False,
         columns="dtype",
-        build=_by_label_dtype("max_rel_error", "median", "median"),
+        build=_with_nonfinite(_by_label_dtype("max_rel_error", "median", "median")),
         accuracy=True,
     ),
     "nonfinite_output_rate": Pivot(
@@ -364,6 +396,7 @@ PIVOTS: dict[str, Pivot] = {
         percent=False,
         columns="scale",
         build=_by_label_scale("tv_to_argmax"),
+        accuracy=True,
     ),
     "normalized_entropy": Pivot(
         title="Normalized entropy by method and scale",
@@ -372,6 +405,7 @@ PIVOTS: dict[str, Pivot] = {
         percent=False,
         columns="scale",
         build=_by_label_scale("normalized_entropy"),
+        accuracy=True,
     ),
     "grad_vanishes_rate": Pivot(
         title="Vanishing-gradient rate by method and scale",
@@ -410,6 +444,11 @@ def to_html(table: pd.DataFrame, percent: bool | None = None, title: str | None 
                 index=True,
                 corner=corner,
                 formatter=_rate if percent else _value,
+                formatters={
+                    column: _rate
+                    for column in table.columns
+                    if str(column).endswith(NONFINITE_SUFFIX)
+                },
                 caption=title or None,
                 footer=attrs.get("description") or None,
                 classes="pivot",

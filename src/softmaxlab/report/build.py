@@ -478,9 +478,7 @@ def pivots_data(
         else:
             title, description = spec.title, inspect.cleandoc(spec.__doc__ or "")
             if summary is not None and name not in tables_module.EVERY_COMPUTE_MODE:
-                labels = list(table.index) if spec.accuracy else None
-                note = tables_module.excluded_note(summary, labels)
-                description = f"{description} {note}".strip()
+                description = f"{description} {spec.note(summary, table)}".strip()
             shown = table.copy()
             shown.attrs = {"columns": spec.columns}
             body = Markup(tables_module.to_html(shown, percent=spec.percent, title=""))

@@ -351,8 +351,8 @@ PIVOTS: dict[str, Pivot] = {
         "wider format on the same rounded logits. Median over the sweep's cells (distribution "
         "x scale x K) of each cell's median; cells where it is undefined for every vector "
         "(e.g. all outputs NaN) are left out. The error is of the finite outputs: the "
-        "columns 'FORMAT non-finite' give the share of the method's outputs in that format "
-        "that are not (pooled), left out of its error.",
+        "columns 'FORMAT non-finite' give the pooled share of the method's outputs in that "
+        "format that are not finite, which its error leaves out.",
         percent=False,
         columns="dtype",
         build=_with_nonfinite(_by_label_dtype("max_rel_error", "median", "median")),

@@ -568,9 +568,9 @@ def frontier(table: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[str, float]]
     (float64 at scale 1000: naive softmax 0.0017, stable 0.0227). So ``tv_to_argmax_all``
     is the row's own TV where none of its outputs is non-finite, else that of its stable
     form (the same beta, stable, itself without a non-finite output) where the table has
-    one, else NaN: not comparable, so
-    neither on the frontier nor in a trade-off. ``pareto``: no other row of the cell is at
-    least as close (tv_to_argmax_all) and overflows no more, one of the two strictly."""
+    one, else NaN: not comparable, so neither on the frontier nor in a trade-off.
+    ``pareto``: no other comparable row of the cell is at least as close (tv_to_argmax_all)
+    and overflows no more, one of the two strictly."""
     table = table.copy()
     tv_all = table["tv_to_argmax_finite"].where(table["nonfinite_output_rate"] == 0)
     stable = table.assign(tv=tv_all)[table["stable"]].set_index(["dtype", "scale", "beta"])["tv"]

@@ -21,6 +21,7 @@ import pytest
 from sweeps import TINY
 
 from softmaxlab import claim_checks, config, provenance, sweep
+from softmaxlab.dtypes import sum_tolerance
 from softmaxlab.methods import evaluate
 from softmaxlab.sampling import logits, sample_z, stream
 
@@ -245,6 +246,29 @@ def test_fixed_checks_against_oracles(table):
     assert len(maxent) == claim_checks.C11_PROBLEMS
     assert maxent["max_abs_difference"].max() < 1e-6
     assert set(maxent["solver_success"]) <= {0.0, 1.0}
+
+
+def test_uniform_tolerance_is_one_rounding_of_1_over_k():
+    """|TV - (1 - m/K)| = |d| (K - 2m) / (2K) for entries q = (1 + d)/K: within the format's
+    unit roundoff where 1/K is normal there; float8_e4m3fn at K = 1000 rounds 1/K to 2^-9
+    (d = 0.953: entries summing to 1.95) and fails, where the format's sum tolerance
+    (12 x 0.125 = 1.5) could not."""
+    assert claim_checks.uniform_tolerance("float8_e4m3fn", 1000) == pytest.approx(0.0625, rel=1e-9)
+    assert claim_checks.uniform_tolerance("float64", 1000) == pytest.approx(
+        2**-53 + sum_tolerance("float64", 1000)
+    )
+    spec = CFG["distributions"]["normal"]
+    rows = claim_checks.uniform_rows(
+        CFG["seed"], "normal", spec, [10, 1000], [1.0], ["float8_e4m3fn", "float16"]
+    ).set_index(["dtype", "k", "stable"])
+    fp8 = rows.loc[("float8_e4m3fn", 1000, True)]
+    q = 2.0**-9
+    assert fp8["exactly_uniform"] == 1 and fp8["p_value"] == q
+    # m = 1 (no tie in normal logits): TV = (1 + (K - 2) q) / 2
+    assert fp8["max_tv_deviation"] == pytest.approx(abs((1 + 998 * q) / 2 - (1 - 1 / 1000)))
+    assert fp8["ok_share"] == 0
+    assert rows.loc[("float8_e4m3fn", 10, True), "ok_share"] == 1  # 1/10 is normal there
+    assert (rows.xs("float16", level="dtype")["ok_share"] == 1).all()
 
 
 def test_fd_gradient_check_is_tight():

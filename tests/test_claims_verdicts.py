@@ -597,3 +597,13 @@ def test_c6_an_output_without_mass_is_not_the_uniform_distribution():
         "exact in float64; 1/K rounds to 0 in float8_e4m3fn K=10000: every entry is 0, "
         "equal but no distribution"
     )
+    # equal entries off 1/K beyond one rounding (below the normal range): no distribution
+    off = replace(massless, unnormalised=(("float8_e4m3fn", 1000, True, 1.953125),))
+    assert bases.verdict_c6(off) == CONDITIONAL
+    assert bases.verdict_c6(replace(C6, unnormalised=off.unnormalised)) == CONDITIONAL
+    assert "in 5/8 (format, K, stable) cases" in bases.value_c6(off)
+    assert (
+        "1/K lies below the normal range and rounds far from it in float8_e4m3fn K=1000 "
+        "(sum 1.95): equal entries, but no distribution; 1/K rounds to 0"
+        in bases.conditions_c6(off)
+    )

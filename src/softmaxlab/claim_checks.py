@@ -662,6 +662,20 @@ def c4_ks(configured: Sequence[int]) -> list[int]:
     return sorted(k for k in configured if k <= C4_FD_MAX_K) or [min(configured)]
 
 
+def uniform_tolerance(dtype: str, k: int) -> float:
+    """How far TV to the one-hot may stray from 1 - m/K for softmax(base=1) in ``dtype``:
+    every entry is q = 1/K rounded, and with q = (1 + d)/K the TV is exactly
+    1 - m/K + (K - 2m) d / (2K), so |TV - (1 - m/K)| <= |d| / 2. One rounding to the format
+    (two in float32 compute: to float32, then to the format) keeps |d| within its unit
+    roundoff u where 1/K is normal there; the TV's own float64 sum adds at most
+    sum_tolerance(float64, K). So u + that. Where 1/K is below the format's normal range
+    its rounding can exceed u (float8_e4m3fn at K = 1000: q = 2^-9, twice 1/K, the entries
+    summing to 1.95) and the check fails: equal entries, but no distribution. The format's
+    own sum tolerance, (ceil(log2 K) + 2) eps, would reach 1 or more in the 8-bit formats
+    and could not fail there."""
+    return float(finfo(dtype).eps) / 2 + sum_tolerance("float64", k)
+
+
 def uniform_rows(
     seed: int,
     distribution: str,
@@ -674,7 +688,7 @@ def uniform_rows(
     """softmax(base=1) on the first vectors of ``distribution`` (the sweep's stream), per
     (format, K, stable), in each format's headline compute mode (:func:`headline_modes` of
     the config's ``compute``): all entries equal, and TV to the one-hot = 1 - m/K (m tied
-    maximisers) within the format's tolerance (softmaxlab.dtypes.sum_tolerance)."""
+    maximisers) within :func:`uniform_tolerance`."""
     grid = np.array(scales, dtype=np.float64)
     modes = headline_modes(dtypes, compute or {})
     rows = []
@@ -694,7 +708,7 @@ def uniform_rows(
                 tv = tv_to_argmax(p64, hardmax(x64))
                 with np.errstate(invalid="ignore"):
                     dev = np.abs(tv - expected)
-                tol = sum_tolerance(dtype, k)
+                tol = uniform_tolerance(dtype, k)
                 ok = equal & (dev <= tol)
                 rows.append(
                     {

@@ -236,9 +236,12 @@ class C6Result:
     float64_ok: bool
     sweep_deviation: float = math.nan
     #: (format, K, stable) cases, not in ``bad``, where 1/K rounds to 0: every entry is 0,
-    #: equal but no probability distribution (its TV, 1/2, lies within the format's sum
-    #: tolerance, which is 1 or more there).
+    #: equal but no probability distribution.
     massless: tuple[tuple[str, int, bool], ...] = ()
+    #: (format, K, stable, K fl(1/K)) cases, not in ``bad``, whose entries are equal and
+    #: non-zero but whose TV is off 1 - m/K beyond what one rounding of 1/K explains (1/K
+    #: below the format's normal range): equal entries summing to K fl(1/K), not to 1.
+    unnormalised: tuple[tuple[str, int, bool, float], ...] = ()
     details: Mapping[str, pd.DataFrame] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -268,7 +271,10 @@ def measure_c6(data: ClaimData) -> C6Result:
         f64 = sweep[sweep["dtype"] == MAIN_DTYPE]
         if len(f64):
             sweep_dev = float(f64["max_abs_deviation_from_1_minus_1_over_k"].iloc[0])
-    bad = table[table["ok_share"] < 1]
+    equal = table["exactly_uniform"] == 1
+    bad = table[(table["ok_share"] < 1) & ~equal]
+    zero = equal & (table["one_over_k_in_dtype"] == 0)
+    off = table[(table["ok_share"] < 1) & equal & ~zero]
     return C6Result(
         cases=len(table),
         bad=tuple(
@@ -281,16 +287,20 @@ def measure_c6(data: ClaimData) -> C6Result:
         sweep_deviation=sweep_dev,
         massless=tuple(
             (str(t), int(k), bool(s))
-            for t, k, s in table[(table["one_over_k_in_dtype"] == 0) & (table["ok_share"] == 1)][
-                ["dtype", "k", "stable"]
-            ].itertuples(index=False)
+            for t, k, s in table[zero][["dtype", "k", "stable"]].itertuples(index=False)
+        ),
+        unnormalised=tuple(
+            (str(t), int(k), bool(s), float(k * q))
+            for t, k, s, q in off[["dtype", "k", "stable", "one_over_k_in_dtype"]].itertuples(
+                index=False
+            )
         ),
         details=details,
     )
 
 
 def verdict_c6(r: C6Result) -> str:
-    if not r.bad and not r.massless:
+    if not r.bad and not r.massless and not r.unnormalised:
         return HOLDS
     return CONDITIONAL if r.float64_ok else FAILS
 
@@ -298,7 +308,8 @@ def verdict_c6(r: C6Result) -> str:
 def value_c6(r: C6Result) -> str:
     return (
         f"exactly uniform with TV = 1 - m/K (m = number of maximisers) in "
-        f"{r.cases - len(r.bad) - len(r.massless)}/{r.cases} (format, K, stable) cases"
+        f"{r.cases - len(r.bad) - len(r.massless) - len(r.unnormalised)}/{r.cases} (format, "
+        "K, stable) cases"
         + (
             f"; sweep softmax(base=1): max |TV - (1 - 1/K)| in float64 "
             f"{number(r.sweep_deviation, 3)}"
@@ -318,6 +329,16 @@ def conditions_c6(r: C6Result) -> str:
             for t, k, s, u in r.bad
         )
         parts.append(f"fails where the sum K is not representable: {where}")
+    if r.unnormalised:
+        where = ", ".join(
+            dict.fromkeys(
+                f"{t} K={k} (sum {number(total, 3)})" for t, k, _, total in r.unnormalised
+            )
+        )
+        parts.append(
+            f"1/K lies below the normal range and rounds far from it in {where}: equal "
+            "entries, but no distribution"
+        )
     if r.massless:
         where = ", ".join(dict.fromkeys(f"{t} K={k}" for t, k, _ in r.massless))
         parts.append(f"1/K rounds to 0 in {where}: every entry is 0, equal but no distribution")
@@ -330,7 +351,8 @@ SPEC_C6 = Spec(
     "C6",
     "psi = 1 gives the uniform distribution, far from argmax.",
     "softmax(base=1) on seeded vectors in every format: all entries equal, and TV to the "
-    "one-hot = 1 - 1/K (1 - m/K with m tied maximisers) within the format's tolerance.",
+    "one-hot = 1 - 1/K (1 - m/K with m tied maximisers) within what one rounding of 1/K "
+    "explains (the format's unit roundoff, plus float64's own error).",
     verdict_c6,
     value_c6,
     conditions_c6,

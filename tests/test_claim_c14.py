@@ -108,6 +108,21 @@ def test_counts_say_the_scales_reuse_the_same_vectors():
     assert claim_c14.measure_c14(pd.concat([_summary({}), other_k])).independent_vectors == 400
 
 
+def test_the_gradient_by_scale_says_on_how_many_vectors_it_rests():
+    # softmax's drawn-target gradient at scale 10 on 40 of its 100 vectors a cell (p_y
+    # underflows on the others): the text gives the count, as the mean over survivors
+    rows = _summary({})
+    survivors = (rows["metric"] == "nll_grad_norm") & (rows["scale"] == 10.0)
+    rows.loc[survivors, "n"] = 40
+    result = claim_c14.measure_c14(rows)
+    low, high = result.reference_by_scale
+    assert (low.uniform_n, low.vectors, high.uniform_n, high.vectors) == (200, 200, 80, 200)
+    assert low.measured_on() == ""
+    assert "(at scale 10 on 80 of 200 vectors: where p_y underflows below 2^-1022" in (
+        claim_c14.value(result)
+    )
+
+
 def test_holds_when_an_alternative_loses_it_everywhere():
     result = claim_c14.measure_c14(
         _summary(

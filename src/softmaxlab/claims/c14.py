@@ -94,13 +94,31 @@ class LabelMeasure:
 
 @dataclass(frozen=True)
 class ScaleGradient:
-    """The reference's pooled mean NLL gradient norm at one scale, per target."""
+    """The reference's pooled mean NLL gradient norm at one scale, per target; and, for the
+    drawn target, on how many of the scale's vectors it is measured (``uniform_n`` of
+    ``vectors``, the rows of nll_undefined): the gradient is NaN where p_y < 2^-1022, where
+    ||p - e_y|| >= 1 - p_y is about 1 or more, so the mean over the others can be lower than
+    the mean over all."""
 
     scale: float
     uniform: float
     argmax: float
     argmin: float
     infinite: float
+    uniform_n: int = 0
+    vectors: int = 0
+
+    def measured_on(self) -> str:
+        """ " (on 2,756 of 6,656 vectors ...)" where the drawn target's gradient leaves some
+        vectors out, else ""."""
+        if not self.vectors or self.uniform_n >= self.vectors:
+            return ""
+        return (
+            f" (at scale {number(self.scale)} on {number(self.uniform_n)} of "
+            f"{number(self.vectors)} vectors: where p_y underflows below 2^-1022 the gradient "
+            "is left out, though there ||p - y|| >= 1 - p_y, about 1; this mean is not one "
+            "over all vectors and shows no fading)"
+        )
 
 
 @dataclass(frozen=True)
@@ -241,16 +259,19 @@ def measure_c14(summary_rows: pd.DataFrame) -> C14Result:
 
 
 def _by_scale(reference_rows: pd.DataFrame) -> tuple[ScaleGradient, ...]:
-    """The reference's gradient norms (three targets) and infinite share, pooled per scale."""
-    table = pool(reference_rows, ["scale", "metric"]).pivot_table(
-        index="scale", columns="metric", values="mean"
-    )
+    """The reference's gradient norms (three targets) and infinite share, pooled per scale,
+    with the drawn target's count of measured vectors and the scale's vectors."""
+    pooled = pool(reference_rows, ["scale", "metric"])
+    table = pooled.pivot_table(index="scale", columns="metric", values="mean")
     table = table.reindex(
         columns=["nll_grad_norm", "nll_grad_norm_argmax", "nll_grad_norm_argmin", "nll_infinite"]
     )
+    counts = pooled.pivot_table(index="scale", columns="metric", values="n")
+    counts = counts.reindex(index=table.index, columns=["nll_grad_norm", "nll_undefined"])
+    counts = counts.fillna(0).astype(np.int64)
     return tuple(
-        ScaleGradient(float(scale), *(float(v) for v in values))
-        for scale, values in zip(table.index, table.to_numpy(), strict=True)
+        ScaleGradient(float(scale), *(float(v) for v in values), int(n[0]), int(n[1]))
+        for scale, values, n in zip(table.index, table.to_numpy(), counts.to_numpy(), strict=True)
     )
 
 
@@ -334,7 +355,8 @@ def value(result: C14Result) -> str:
         lines.append(
             "softmax's mean NLL gradient norm, scale "
             f"{number(low.scale)} -> {number(high.scale)}: drawn target "
-            f"{number(low.uniform, 3)} -> {number(high.uniform, 3)}, target = argmin "
+            f"{number(low.uniform, 3)} -> {number(high.uniform, 3)}{high.measured_on()}, "
+            "target = argmin "
             f"{number(low.argmin, 3)} -> {number(high.argmin, 3)} (no fading while the "
             f"prediction is wrong), target = argmax {number(low.argmax, 3)} -> "
             f"{number(high.argmax, 3)} (fades as the prediction becomes sure)."

@@ -255,6 +255,12 @@ def test_ledger_verdicts_on_small_sweep(small):
     jac = details["C3_jacobian_secondary"]
     assert (jac[jac["label"] == "argmax"]["jacobian_norm_mean"] == 0).all()
     assert (details["C3_nll_gradient"]["nll_grad_norm_target_argmin"] > 0.5).all()
+    # C4's table: n counts a vector once per scale; the distinct vectors are one scale's
+    cfg = small[0]
+    linear = details["C4_linear_invalid"]
+    n_scales = len(cfg["scales"])
+    assert (linear["independent_vectors"] * n_scales == linear["n"]).all()
+    assert linear["independent_vectors"].tolist() == [sweep.n_vectors(cfg, k) for k in linear["k"]]
 
 
 def test_claims_job_runs_no_sweep(small, monkeypatch):

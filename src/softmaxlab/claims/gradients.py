@@ -210,7 +210,15 @@ def measure_c4(data: ClaimData) -> C4Result:
     pooled = pool(rows, ["distribution", "k", "metric"])
     table = pooled.pivot_table(index=["distribution", "k"], columns="metric", values="mean")
     counts = pooled[pooled["metric"] == "invalid"].set_index(["distribution", "k"])["n"]
-    table = table.reindex(columns=["invalid", "nan_output"]).assign(n=counts).reset_index()
+    # n counts a vector once per scale; every scale of a (distribution, K) reuses the same
+    # vectors (and linear's output does not depend on the scale): the distinct ones
+    invalid = rows[rows["metric"] == "invalid"]
+    distinct = invalid.groupby(["distribution", "k"])["n"].max()
+    table = (
+        table.reindex(columns=["invalid", "nan_output"])
+        .assign(n=counts, independent_vectors=distinct)
+        .reset_index()
+    )
     table = table.rename(columns={"invalid": "invalid_rate", "nan_output": "nan_rate"})
     support = [
         "non-negative" if nonnegative_support(dists[d]) else "signed" for d in table["distribution"]

@@ -39,6 +39,7 @@ __all__ = [
     "excluded_note",
     "format_scale",
     "metric_rows",
+    "nonfinite_shares",
     "ordered_dtypes",
     "ordered_labels",
     "pick_dtype",
@@ -155,6 +156,14 @@ def _by_label_dtype(metric: str, field: str, how: str) -> Callable[[pd.DataFrame
     return build
 
 
+def nonfinite_shares(summary: pd.DataFrame, labels, dtypes) -> pd.DataFrame:
+    """label x dtype table of the pooled share of non-finite outputs (nonfinite_output),
+    which the accuracy metrics leave out; NaN where the summary has no such row."""
+    shares = pooled_share(summary, "nonfinite_output", ["label", "dtype"])
+    table = shares.unstack("dtype") if len(shares) else pd.DataFrame()
+    return table.reindex(index=labels, columns=dtypes).astype(np.float64)
+
+
 #: The suffix of an accuracy pivot's companion columns: the non-finite output share of
 #: the column's cells (:func:`_with_nonfinite`), shown as a rate.
 NONFINITE_SUFFIX = " non-finite"
@@ -167,9 +176,7 @@ def _with_nonfinite(build: Callable[[pd.DataFrame], pd.DataFrame]) -> Callable:
 
     def with_shares(summary: pd.DataFrame) -> pd.DataFrame:
         table = build(summary)
-        shares = pooled_share(summary, "nonfinite_output", ["label", "dtype"])
-        shares = shares.unstack("dtype") if len(shares) else pd.DataFrame()
-        shares = shares.reindex(index=table.index, columns=table.columns).astype(np.float64)
+        shares = nonfinite_shares(summary, table.index, table.columns)
         shares.columns = pd.Index([f"{c}{NONFINITE_SUFFIX}" for c in table.columns], dtype=object)
         out = pd.concat([table, shares], axis=1)
         out.attrs = table.attrs

@@ -20,7 +20,7 @@ from softmaxlab.dtypes import DTYPES, finfo
 from softmaxlab.figures.data import join_list
 from softmaxlab.figures.style import MARKERS, empty_figure, new_figure, palette
 from softmaxlab.formatting import number, percent
-from softmaxlab.tables import metric_rows, ordered_dtypes, ordered_labels, pooled_share
+from softmaxlab.tables import metric_rows, nonfinite_shares, ordered_dtypes, ordered_labels
 
 TITLE = "Accuracy (relative error) of each method by format"
 
@@ -42,9 +42,7 @@ def prepare(summary: pd.DataFrame) -> Data:
     labels = ordered_labels(rows)
     dtypes = ordered_dtypes(rows["dtype"])
     table = rows.groupby(["label", "dtype"], sort=False)["median"].median().unstack("dtype")
-    share = pooled_share(summary, "nonfinite_output", ["label", "dtype"])
-    nonfinite = share.unstack("dtype") if len(share) else pd.DataFrame()
-    nonfinite = nonfinite.reindex(index=labels, columns=dtypes).fillna(0.0)
+    nonfinite = nonfinite_shares(summary, labels, dtypes).fillna(0.0)
     return Data(table.reindex(index=labels, columns=dtypes), labels, dtypes, nonfinite)
 
 

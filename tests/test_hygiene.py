@@ -127,7 +127,10 @@ def test_the_report_names_the_machines_that_computed_the_sweep(tiny_run):
         assert json.loads((tables / name).read_text()) == {"machines": [manifest.machine()]}
     page = (tiny_run / "results" / "report.html").read_text()
     machine = manifest.machine()
-    shown = f"{machine['platform']}, numpy {machine['numpy']}, numpy SIMD {machine['numpy_simd']}"
+    shown = (
+        f"{machine['platform']}, numpy {machine['numpy']}, numpy SIMD {machine['numpy_simd']}, "
+        f"float64 errors against {machine['float64_reference']}"
+    )
     assert re.search(rf"sweep computed on</th><td[^>]*>{re.escape(shown)}</td>", page)
 
 

@@ -358,6 +358,14 @@ def test_manifest_names_the_sweep_machines(inputs):
     kinds = [key for key in facts if key.startswith("sweep computed on (kind ")]
     assert kinds == [f"sweep computed on (kind {i} of 2; float64 bits may differ)" for i in (1, 2)]
     assert facts[kinds[1]].endswith("numpy SIMD X86_V2 X86_V3 X86_V4")
+    # A machine that measured float64's errors against quad says so.
+    quad = {**MACHINE, "float64_reference": "IEEE quad (numpy_quaddtype, 113-bit significand)"}
+    inputs["manifest"] = {**inputs["manifest"], "machines": [quad]}
+    facts = {r[0]: r[1] for r in parse(report.build_report(**inputs)).rows if len(r) == 2}
+    assert facts["sweep computed on"] == (
+        "Linux x86_64, numpy 2.0.0, numpy SIMD X86_V2 X86_V3, "
+        "float64 errors against IEEE quad (numpy_quaddtype, 113-bit significand)"
+    )
 
 
 def test_offline_no_scripts_no_external_references(page):

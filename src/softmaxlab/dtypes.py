@@ -7,7 +7,9 @@ two OCP 8-bit formats (E4M3 without infinities, E5M2), the last three from ``ml_
 
 from __future__ import annotations
 
+import functools
 import math
+import sys
 
 import ml_dtypes
 import numpy as np
@@ -69,6 +71,63 @@ def sum_tolerance(dtype, k: int) -> float:
     return (math.ceil(math.log2(max(k, 2))) + 2) * eps
 
 
-def reference_dtype(dtype) -> np.dtype:
-    """The wider format an error is measured against: long double for float64, else float64."""
-    return np.dtype(np.longdouble) if get_dtype(dtype) == np.float64 else np.dtype(np.float64)
+@functools.cache
+def quad_dtype() -> np.dtype | None:
+    """IEEE binary128 (113-bit significand) from numpy_quaddtype (SLEEF's software quad,
+    a NumPy project), or None where the package is not installed (requirements.lock
+    installs it where it has wheels: Linux x86_64, macOS arm64, Windows x86_64).
+
+    Imported only when asked for (the reference where long double is float64): importing
+    it changes numpy's promotion of Python floats with some ml_dtypes formats (bfloat16
+    times 0.5 gives float64, not float32), which the methods never rely on (their
+    constants are arrays of the format; tests/test_quad_reference.py checks that a sweep
+    computes the same bits either way) but a user's plugin might."""
+    try:
+        from numpy_quaddtype import QuadPrecDType
+    except ImportError:
+        return None
+    return np.dtype(QuadPrecDType())
+
+
+def is_quad(dtype: np.dtype) -> bool:
+    """Whether ``dtype`` is :func:`quad_dtype`'s (without importing numpy_quaddtype: an
+    array of that dtype exists only once it has been imported)."""
+    return "numpy_quaddtype" in sys.modules and dtype == quad_dtype()
+
+
+#: Long double is wider than float64 here: x87 extended (64-bit significand: Linux and
+#: macOS on x86) or IEEE quad (Linux on aarch64); on Windows and macOS arm64 it is float64
+#: itself. The tests set it False to run the quad fallback on any machine.
+LONGDOUBLE_IS_WIDER: bool = np.finfo(np.longdouble).nmant > np.finfo(np.float64).nmant
+
+
+def float64_reference() -> np.dtype | None:
+    """The format float64's error metrics are measured against: long double where it is
+    wider than float64 (:data:`LONGDOUBLE_IS_WIDER`); else IEEE quad (:func:`quad_dtype`,
+    3 to 5 times as slow as x87 long double); None where neither is available: float64 is
+    then not measured rather than compared with itself."""
+    return np.dtype(np.longdouble) if LONGDOUBLE_IS_WIDER else quad_dtype()
+
+
+def describe_float64_reference() -> str:
+    """:func:`float64_reference` in words, for the record of the machine a sweep job ran
+    on (softmaxlab.manifest.machine): it decides float64's error metrics."""
+    wide = float64_reference()
+    if wide is None:
+        return "none (float64's error metrics not measured)"
+    if wide == np.longdouble:
+        return f"long double ({np.finfo(wide).nmant + 1}-bit significand)"
+    return "IEEE quad (numpy_quaddtype, 113-bit significand)"
+
+
+def reference_dtype(dtype) -> np.dtype | None:
+    """The wider format an error is measured against: :func:`float64_reference` for
+    float64 (None: none), float64 for every other format."""
+    return float64_reference() if get_dtype(dtype) == np.float64 else np.dtype(np.float64)
+
+
+def ufunc_dtype(dtype: np.dtype) -> np.dtype | None:
+    """``dtype`` as the ``dtype=`` of a reduction whose input is already in it (np.sum,
+    np.cumsum): the dtype itself, or None for a user DType such as quad, which numpy
+    refuses there (None sums in the input's dtype: the same arithmetic)."""
+    return dtype if dtype.kind == "f" else None

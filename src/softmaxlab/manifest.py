@@ -56,11 +56,15 @@ def numpy_simd() -> str:
 
 def machine() -> dict[str, str]:
     """What, besides the config and the code, decides the bits a sweep job computes: the
-    platform, numpy's version and the SIMD code numpy runs (:func:`numpy_simd`)."""
+    platform, numpy's version, the SIMD code numpy runs (:func:`numpy_simd`) and the
+    format float64's errors are measured against (softmaxlab.dtypes.float64_reference)."""
+    from softmaxlab.dtypes import describe_float64_reference
+
     return {
         "platform": platform_name(),
         "numpy": np.__version__,
         "numpy_simd": numpy_simd(),
+        "float64_reference": describe_float64_reference(),
     }
 
 

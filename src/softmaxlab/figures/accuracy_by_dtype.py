@@ -114,7 +114,9 @@ def caption(data: Data) -> str:
     text = [
         "Relative error max_i |p_i - p_ref_i| / p_ref_i of each method's output in each "
         "format against the same method computed in a wider format on the same rounded "
-        "logits (float64 against long double, narrower formats against float64): the "
+        "logits (float64 against long double, or IEEE quad where long double is float64 "
+        "itself, as the report's 'sweep computed on' row says; narrower formats against "
+        "float64): the "
         "median over the sweep's cells of each cell's median. Dotted lines mark each "
         "format's unit roundoff u = eps/2; a method near its format's line is as accurate as "
         "the format allows. Exact results (0) are drawn at the left edge, infinite ones at "

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from softmaxlab.dtypes import DTYPES
+from softmaxlab.dtypes import DTYPES, is_quad, ufunc_dtype
 
+# The sweep's formats and float64's reference, long double (or quad: _as_array).
 _SUPPORTED = {*DTYPES.values(), np.dtype(np.longdouble)}
 
 
@@ -49,7 +50,8 @@ class _Ctx:
 
             total = np.sum(np.asarray(a), axis=-1, keepdims=True, dtype=self.acc)
             return rounding.round_array(total, self.fmt)
-        return np.sum(a, axis=-1, keepdims=True, dtype=self.acc).astype(self.dtype)
+        total = np.sum(a, axis=-1, keepdims=True, dtype=ufunc_dtype(self.acc))
+        return total.astype(self.dtype)
 
     def check(self, a: np.ndarray, where: np.ndarray | None = None) -> np.ndarray:
         """Mark rows whose finite input produced a non-finite value in ``a``; return ``a``.
@@ -131,9 +133,10 @@ def _as_array(x) -> np.ndarray:
     x = np.asarray(x)
     if x.dtype.kind in "biu":
         x = x.astype(np.float64)
-    if x.dtype not in _SUPPORTED:
+    if x.dtype not in _SUPPORTED and not is_quad(x.dtype):
         raise ValueError(
-            f"unsupported dtype {x.dtype}; valid dtypes: {', '.join(DTYPES)} (and longdouble)"
+            f"unsupported dtype {x.dtype}; valid dtypes: {', '.join(DTYPES)} (and the "
+            "references: longdouble, numpy_quaddtype's quad)"
         )
     return x
 

@@ -17,6 +17,7 @@ import sys
 
 import numpy as np
 
+from softmaxlab.dtypes import ufunc_dtype
 from softmaxlab.methods.context import _Ctx
 
 
@@ -523,7 +524,7 @@ def _sparsemax(x, ctx):
     z = x.astype(acc)
     z = z - np.max(z, axis=-1, keepdims=True)
     zs = ctx.sort_descending(z)
-    cumsum = np.cumsum(zs, axis=-1, dtype=acc)
+    cumsum = np.cumsum(zs, axis=-1, dtype=ufunc_dtype(acc))
     k = np.arange(1, x.shape[-1] + 1, dtype=acc)
     support = np.sum(np.asarray(1, acc) + k * zs > cumsum, axis=-1, keepdims=True)
     top = np.take_along_axis(cumsum, np.maximum(support - 1, 0), axis=-1)
@@ -555,8 +556,8 @@ def _entmax15(x, ctx):
     z = (z - np.max(z, axis=-1, keepdims=True)) / np.asarray(2, acc)
     zs = ctx.sort_descending(z)
     rho = np.arange(1, x.shape[-1] + 1, dtype=acc)
-    mean = np.cumsum(zs, axis=-1, dtype=acc) / rho
-    mean_sq = np.cumsum(zs * zs, axis=-1, dtype=acc) / rho
+    mean = np.cumsum(zs, axis=-1, dtype=ufunc_dtype(acc)) / rho
+    mean_sq = np.cumsum(zs * zs, axis=-1, dtype=ufunc_dtype(acc)) / rho
     delta = (np.asarray(1, acc) - rho * (mean_sq - mean * mean)) / rho
     tau = mean - np.sqrt(np.maximum(delta, np.asarray(0, acc)))
     support = np.sum(tau <= zs, axis=-1, keepdims=True)
@@ -621,7 +622,7 @@ def _entmax(x, ctx, alpha):
         total = np.add.reduceat(flat, bounds)[::2].reshape(tau_mid.shape)
         tau_lo = np.where(total >= one, tau_mid, tau_lo)
     p = mass(z, tau_lo)
-    p = (p / np.sum(p, axis=-1, keepdims=True, dtype=acc)).astype(ctx.dtype)
+    p = (p / np.sum(p, axis=-1, keepdims=True, dtype=ufunc_dtype(acc))).astype(ctx.dtype)
     return ctx.check(p)
 
 

@@ -552,7 +552,8 @@ def _plain(value):
 
 def _machine_facts(machines: list[Mapping]) -> list[tuple[str, str]]:
     """One fact per kind of machine that computed the sweep (softmaxlab.sweep's
-    shard_machines): numpy's SIMD decides the last bits of its float64 exp and log."""
+    shard_machines): numpy's SIMD decides the last bits of its float64 exp and log, the
+    float64 reference (long double or quad) those of float64's error metrics."""
     texts = [
         ", ".join(
             part
@@ -560,6 +561,8 @@ def _machine_facts(machines: list[Mapping]) -> list[tuple[str, str]]:
                 machine.get("platform"),
                 machine.get("numpy") and f"numpy {machine['numpy']}",
                 machine.get("numpy_simd") and f"numpy SIMD {machine['numpy_simd']}",
+                machine.get("float64_reference")
+                and f"float64 errors against {machine['float64_reference']}",
             )
             if part
         )

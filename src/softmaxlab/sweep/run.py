@@ -82,23 +82,25 @@ def _stacked_logits(z: np.ndarray, group: list[Cell], rows: slice) -> np.ndarray
 
 
 def _reference_rows(x: np.ndarray, first_rows: np.ndarray, error_vectors: int) -> np.ndarray | None:
-    """The rows whose error metrics are measured: all (None) unless x's reference is long
-    double (float64 cells), which costs about 10x the method; then the rows whose vector
-    index in its cell (``first_rows``) is below ``error_vectors``. Where long double is no
-    wider than float64 (Windows, macOS arm64) no row: float64 is never compared with
-    itself."""
-    if reference_dtype(x.dtype) != np.longdouble:
+    """The rows whose error metrics are measured: all (None) unless x's reference is wider
+    than float64 (float64 cells: long double, which costs about 10x the method, or IEEE
+    quad where long double is float64 itself, 3 to 5 times that: Windows, macOS arm64);
+    then the rows whose vector index in its cell (``first_rows``) is below
+    ``error_vectors``. Without a wider format (quad not installed there) no row: float64
+    is never compared with itself."""
+    wide = reference_dtype(x.dtype)
+    if wide == np.float64:
         return None
-    if np.finfo(np.longdouble).nmant <= np.finfo(np.float64).nmant:
+    if wide is None:
         return np.zeros(len(x), dtype=bool)
     return first_rows < error_vectors
 
 
 def _reference(x, name: str, call: dict, reference_rows) -> np.ndarray | None:
-    """The method in x's reference format (reference_dtype: float64, or long double for
-    float64 x) on the rows of x whose error metrics are measured: all (``reference_rows``
-    None) or the rows of that mask; None when there are none. It does not depend on the
-    compute mode, so a format's modes share it (evaluate_group)."""
+    """The method in x's reference format (reference_dtype: float64, or long double or
+    quad for float64 x) on the rows of x whose error metrics are measured: all
+    (``reference_rows`` None) or the rows of that mask; None when there are none. It does
+    not depend on the compute mode, so a format's modes share it (evaluate_group)."""
     from softmaxlab.kernels.formats import widen  # imports numba on the first call
 
     wide = reference_dtype(x.dtype)

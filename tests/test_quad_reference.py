@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import mpmath
 import numpy as np
@@ -57,7 +58,26 @@ def test_float64_reference_is_long_double_where_wider_else_quad(monkeypatch):
     assert manifest.machine()["float64_reference"].startswith("IEEE quad")
     monkeypatch.setattr(dtypes, "quad_dtype", lambda: None)
     assert dtypes.float64_reference() is None
+    monkeypatch.setattr(dtypes.importlib.util, "find_spec", lambda name: None)
     assert manifest.machine()["float64_reference"].startswith("none")
+
+
+def test_validating_a_config_does_not_import_quad():
+    """Only the sweep's float64 reference imports numpy_quaddtype (it changes numpy's
+    promotion of Python floats with bfloat16, which the training study computes in):
+    validating the config and recording the machine do not, even where quad is the
+    reference."""
+    code = (
+        "import sys; from softmaxlab import dtypes, manifest; dtypes.LONGDOUBLE_IS_WIDER = False;"
+        "from softmaxlab.config import load_config_file, validate;"
+        "validate(load_config_file('config/config.yaml'));"
+        "print(manifest.machine()['float64_reference'], 'numpy_quaddtype' in sys.modules)"
+    )
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
+    ).stdout
+    assert out.split()[:2] == ["IEEE", "quad"] and out.split()[-1] == "False"
 
 
 def test_quad_softmax_is_quad_accurate_against_mpmath():
@@ -166,8 +186,6 @@ def test_importing_quad_changes_no_bit_of_a_sweep():
     float64 (float32 without it). The methods never rely on that promotion: a sweep of
     every format, compute mode and default method computes the same bits with the package
     imported first as without it (each in a fresh process)."""
-    from pathlib import Path
-
     root = Path(__file__).resolve().parents[1]
     probe = "import ml_dtypes, numpy as np; print((np.ones(2, ml_dtypes.bfloat16) * 0.5).dtype)"
     promoted = subprocess.run(

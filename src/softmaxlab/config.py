@@ -32,7 +32,7 @@ import numpy as np
 import yaml
 
 from softmaxlab import plugins
-from softmaxlab.dtypes import DTYPES, float64_reference
+from softmaxlab.dtypes import DTYPES
 from softmaxlab.methods import check_params, describe_value, label, plugin, sweep_limits
 from softmaxlab.sampling import EMPIRICAL, draw_bound, empirical_params, family_params
 
@@ -449,13 +449,15 @@ def _empirical_bound(name: str, spec: Mapping) -> float:
 
 
 def probe_dtypes(config: Mapping) -> list[np.dtype]:
-    """The formats a method of this config runs in: the sweep's dtypes, the sweep's
-    reference for float64 cells (softmaxlab.dtypes.float64_reference: long double, or
-    quad where long double is float64) and the training study's formats."""
+    """The formats a method of this config runs in: the sweep's dtypes, long double (the
+    sweep's reference for float64 cells) and the training study's formats. Not quad, the
+    reference where long double is float64 (softmaxlab.dtypes.float64_reference):
+    importing numpy_quaddtype changes numpy's promotion of Python floats with bfloat16,
+    which the training study computes in, so only the sweep's jobs import it; a plugin
+    that cannot run in quad stops the sweep job there, naming the method."""
     names = [*config["dtypes"], *config.get("training", {}).get("dtypes", ())]
     dtypes = [DTYPES[name] for name in dict.fromkeys(["float64", *names])]
-    wide = float64_reference()
-    return dtypes if wide is None else [*dtypes, wide]
+    return [*dtypes, np.dtype(np.longdouble)]
 
 
 def _probe_plugins(config: Mapping, specs: list[tuple[str, dict, str]]) -> None:

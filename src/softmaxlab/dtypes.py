@@ -8,6 +8,7 @@ two OCP 8-bit formats (E4M3 without infinities, E5M2), the last three from ``ml_
 from __future__ import annotations
 
 import functools
+import importlib.util
 import math
 import sys
 
@@ -110,13 +111,13 @@ def float64_reference() -> np.dtype | None:
 
 
 def describe_float64_reference() -> str:
-    """:func:`float64_reference` in words, for the record of the machine a sweep job ran
-    on (softmaxlab.manifest.machine): it decides float64's error metrics."""
-    wide = float64_reference()
-    if wide is None:
+    """:func:`float64_reference` in words, for the record of the machine a job ran on
+    (softmaxlab.manifest.machine): it decides float64's error metrics. It finds quad
+    without importing it (see :func:`quad_dtype`)."""
+    if LONGDOUBLE_IS_WIDER:
+        return f"long double ({np.finfo(np.longdouble).nmant + 1}-bit significand)"
+    if importlib.util.find_spec("numpy_quaddtype") is None:
         return "none (float64's error metrics not measured)"
-    if wide == np.longdouble:
-        return f"long double ({np.finfo(wide).nmant + 1}-bit significand)"
     return "IEEE quad (numpy_quaddtype, 113-bit significand)"
 
 

@@ -6,13 +6,19 @@ sweep."""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import mpmath
 import numpy as np
+import pandas as pd
 import pytest
+import yaml
+from sweeps import TINY
 
 import softmaxlab
 from softmaxlab import dtypes, manifest, sweep
@@ -23,7 +29,8 @@ from softmaxlab.sweep import Cell
 QUAD = dtypes.quad_dtype()
 pytestmark = pytest.mark.skipif(QUAD is None, reason="numpy_quaddtype is not installed")
 
-DEFAULT = validate(load_config_file("config/config.yaml"))
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT = validate(load_config_file(ROOT / "config" / "config.yaml"))
 # Where float64 has 53 bits, a reference within 2^-58 of the exact p changes a measured
 # float64 error by at most 1/32 of float64's unit roundoff (2^-53).
 REFERENCE_TOL = 2.0**-58
@@ -73,9 +80,8 @@ def test_validating_a_config_does_not_import_quad():
         "validate(load_config_file('config/config.yaml'));"
         "print(manifest.machine()['float64_reference'], 'numpy_quaddtype' in sys.modules)"
     )
-    root = Path(__file__).resolve().parents[1]
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     ).stdout
     assert out.split()[:2] == ["IEEE", "quad"] and out.split()[-1] == "False"
 
@@ -186,7 +192,6 @@ def test_importing_quad_changes_no_bit_of_a_sweep():
     float64 (float32 without it). The methods never rely on that promotion: a sweep of
     every format, compute mode and default method computes the same bits with the package
     imported first as without it (each in a fresh process)."""
-    root = Path(__file__).resolve().parents[1]
     probe = "import ml_dtypes, numpy as np; print((np.ones(2, ml_dtypes.bfloat16) * 0.5).dtype)"
     promoted = subprocess.run(
         [sys.executable, "-c", "import numpy_quaddtype; " + probe],
@@ -201,9 +206,58 @@ def test_importing_quad_changes_no_bit_of_a_sweep():
             capture_output=True,
             text=True,
             check=True,
-            cwd=root,
+            cwd=ROOT,
         ).stdout.split()
         for mode in ("plain", "quad")
     ]
     assert int(digests[0][0]) > 0
     assert digests[0] == digests[1]
+
+
+@pytest.mark.workflow
+def test_a_machine_whose_long_double_is_float64_reports_errors_against_quad(tmp_path):
+    """The workflow end to end as on Windows or macOS arm64: every Python it starts takes
+    long double for float64 (a sitecustomize switches LONGDOUBLE_IS_WIDER off). The shards
+    record quad as float64's reference, the report names it, float64's error metrics are
+    measured on error_vectors vectors, and every other row of the summary is the one a
+    run with long double gives."""
+
+    def run(name: str, quad: bool) -> Path:
+        root = tmp_path / name
+        root.mkdir()
+        for part in ("workflow", "scripts", "config"):
+            shutil.copytree(ROOT / part, root / part)
+        shutil.copy(ROOT / "Snakefile", root / "Snakefile")
+        (root / "small.yaml").write_text(yaml.safe_dump({**TINY, "error_vectors": 3}))
+        env = dict(os.environ)
+        if quad:
+            site = tmp_path / "site"
+            site.mkdir(exist_ok=True)
+            (site / "sitecustomize.py").write_text(
+                "import softmaxlab.dtypes\nsoftmaxlab.dtypes.LONGDOUBLE_IS_WIDER = False\n"
+            )
+            env["PYTHONPATH"] = os.pathsep.join([str(site), env.get("PYTHONPATH", "")])
+        cmd = [sys.executable, "-m", "snakemake", "--configfile", "small.yaml", "--cores", "2"]
+        result = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=env)
+        assert result.returncode == 0, result.stderr[-4000:]
+        return root
+
+    with_ld, with_quad = run("long_double", False), run("quad", True)
+    machines = json.loads((with_quad / "results/tables/sweep_machines.json").read_text())
+    assert [m["float64_reference"] for m in machines["machines"]] == [
+        "IEEE quad (numpy_quaddtype, 113-bit significand)"
+    ]
+    page = (with_quad / "results/report.html").read_text()
+    assert "float64 errors against IEEE quad (numpy_quaddtype, 113-bit significand)" in page
+    keys = ["distribution", "scale", "k", "dtype", "compute", "label", "metric"]
+    a = pd.read_csv(with_ld / "results/tables/summary.csv").set_index(keys).sort_index()
+    b = pd.read_csv(with_quad / "results/tables/summary.csv").set_index(keys).sort_index()
+    errors = a.index.get_level_values("metric").isin(ERROR_METRICS)
+    assert a[~errors].equals(b[~errors])
+    float64 = errors & (a.index.get_level_values("dtype") == "float64")
+    assert (b[float64]["n"] > 0).any() and b[float64]["n"].equals(a[float64]["n"])
+    mean_a, mean_b = a[float64]["mean"].to_numpy(), b[float64]["mean"].to_numpy()
+    np.testing.assert_array_equal(np.isnan(mean_a), np.isnan(mean_b))
+    ok = ~np.isnan(mean_a)
+    assert np.all(np.abs(mean_a[ok] - mean_b[ok]) <= REFERENCE_TOL * np.maximum(mean_a[ok], 1))
+    assert a[errors & ~float64].equals(b[errors & ~float64])

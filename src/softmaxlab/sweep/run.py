@@ -99,15 +99,16 @@ def _reference_rows(x: np.ndarray, first_rows: np.ndarray, error_vectors: int) -
 def _reference(x, name: str, call: dict, reference_rows) -> np.ndarray | None:
     """The method in x's reference format (reference_dtype: float64, or long double or
     quad for float64 x) on the rows of x whose error metrics are measured: all
-    (``reference_rows`` None) or the rows of that mask; None when there are none. It does
-    not depend on the compute mode, so a format's modes share it (evaluate_group)."""
+    (``reference_rows`` None) or the rows of that mask; None when there are none or no
+    wider format exists (never float64 against itself: widen(x, None) would be float64).
+    It does not depend on the compute mode, so a format's modes share it (evaluate_group)."""
     from softmaxlab.kernels.formats import widen  # imports numba on the first call
 
     wide = reference_dtype(x.dtype)
+    if wide is None or (reference_rows is not None and not reference_rows.any()):
+        return None
     if reference_rows is None:
         return normalize(widen(x, wide), name, **call)
-    if not reference_rows.any():
-        return None
     # gumbel_softmax's noise depends on the array's shape: reference all its rows.
     part = slice(None) if name == "gumbel_softmax" else reference_rows
     p_ref = normalize(widen(x[part], wide), name, **call)

@@ -6,26 +6,19 @@ collected test that imports the package)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import mpmath
 import numpy as np
 import pytest
+from test_quad_reference import DEFAULT, REFERENCE_TOL
 
 import softmaxlab
 from softmaxlab import dtypes, manifest, sweep
-from softmaxlab.config import load_config_file, method_specs, validate
+from softmaxlab.config import method_specs
 from softmaxlab.metrics import ERROR_METRICS, METRICS
 from softmaxlab.sweep import Cell
 
 QUAD = dtypes.quad_dtype()
 pytestmark = pytest.mark.skipif(QUAD is None, reason="numpy_quaddtype is not installed")
-
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT = validate(load_config_file(ROOT / "config" / "config.yaml"))
-# Where float64 has 53 bits, a reference within 2^-58 of the exact p changes a measured
-# float64 error by at most 1/32 of float64's unit roundoff (2^-53).
-REFERENCE_TOL = 2.0**-58
 
 
 def _mp(values) -> list:

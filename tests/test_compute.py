@@ -162,6 +162,29 @@ def test_every_format_and_mode_is_a_cell(modes_summary):
     }
 
 
+def test_headline_and_native_rows_split_the_narrow_formats_modes(modes_summary):
+    """headline_rows keeps float32 arithmetic for a narrow format measured in both modes and
+    native for float64 (its one mode); native_rows is exactly the rest: the narrow formats'
+    native rows, none of float64's, and together they are every row once."""
+    from softmaxlab import sweep
+
+    headline = sweep.headline_rows(modes_summary)
+    native = sweep.native_rows(modes_summary)
+
+    def pairs(frame):
+        return set(map(tuple, frame[["dtype", "compute"]].drop_duplicates().to_numpy()))
+
+    assert pairs(headline) == {
+        ("float64", "native"),
+        ("float16", "float32"),
+        ("float8_e4m3fn", "float32"),
+    }
+    assert pairs(native) == {("float16", "native"), ("float8_e4m3fn", "native")}
+    assert len(headline) + len(native) == len(modes_summary)
+    # a summary without the compute column has no native rows to give
+    assert sweep.native_rows(headline.drop(columns="compute")).empty
+
+
 def test_input_nonfinite_is_the_cast_and_the_methods_skip_those_vectors(modes_summary):
     """float8_e4m3fn's max is 448: normal logits at scale 316 exceed it in a share of
     vectors that is 1 - P(max |z| <= 448/316)^... counted exactly from the draws; those

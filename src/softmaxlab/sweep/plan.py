@@ -79,6 +79,24 @@ def headline_rows(summary: pd.DataFrame) -> pd.DataFrame:
     tables read it. A summary without a compute column is returned as it is."""
     if "compute" not in summary.columns or summary.empty:
         return summary
+    keep = _headline_mask(summary)
+    if keep.all():  # a summary of headline rows already (a job that read only those)
+        return summary.reset_index(drop=True)
+    return summary[keep].reset_index(drop=True)
+
+
+def native_rows(summary: pd.DataFrame) -> pd.DataFrame:
+    """The summary rows computed natively (every operation rounded to the format) of the
+    formats whose headline compute mode is another (float32): what :func:`headline_rows`
+    leaves out of a narrow format measured in both modes. Empty without a compute column."""
+    if "compute" not in summary.columns or summary.empty:
+        return summary.iloc[:0]
+    native = (summary["compute"] == "native").to_numpy(dtype=bool)
+    return summary[native & ~_headline_mask(summary)].reset_index(drop=True)
+
+
+def _headline_mask(summary: pd.DataFrame) -> np.ndarray:
+    """Which rows of ``summary`` (with a compute column) are their format's headline mode's."""
     # One vectorised comparison per format: mapping each row's format to its mode would
     # make a Python str per row (twice the frame's text for a million rows).
     dtypes, modes = summary["dtype"], summary["compute"]
@@ -87,9 +105,7 @@ def headline_rows(summary: pd.DataFrame) -> pd.DataFrame:
         of_dtype = (dtypes == dtype).to_numpy(dtype=bool)
         chosen = headline_compute(dtype, pd.unique(modes[of_dtype]))
         keep |= of_dtype & (modes == chosen).to_numpy(dtype=bool)
-    if keep.all():  # a summary of headline rows already (a job that read only those)
-        return summary.reset_index(drop=True)
-    return summary[keep].reset_index(drop=True)
+    return keep
 
 
 def n_vectors(config: Mapping, k: int) -> int:

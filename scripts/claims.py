@@ -23,6 +23,10 @@ built = claims.build_claims(
     orderstats=sweep.read_table(inputs.orderstats),
     training_verdict=claims.read_training(inputs.training),
     checks=claims.read_checks(inputs.checks),
+    # C8's native-mode rows, which the headline rows above leave out.
+    modes=sweep.read_summary(
+        inputs.summary, metrics=claims.NATIVE_METRICS, columns=[*COLUMNS, "compute"]
+    ),
 )
 ledger, details = claims.ledger_frame(built)
 with atomic_dir(snakemake.output.details) as tmp:

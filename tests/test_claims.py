@@ -439,6 +439,67 @@ def test_ledger_reads_the_claims_cells_for_what_the_summary_lacks():
     assert 3000.0 not in set(cells.loc[cells["dtype"] == "float8_e4m3fn", "scale"])
 
 
+def test_c8_reads_the_native_mode_beside_the_frameworks_arithmetic():
+    # fp8 e4m3 in both modes. At scale 0.01 each of the K = 1000 terms e^(x - max x) rounds
+    # to 1 or 0.9375 in the format, so natively their sum passes the format's largest
+    # value, 448, and every output is NaN (e4m3 has no inf); in float32 arithmetic the sum
+    # is held and nothing overflows. K = 3 cannot overflow at all (a sum of 3 terms <= 1).
+    cfg = config.validate(
+        {
+            "seed": 2,
+            "scales": [0.01, 1.0],
+            "k": [3, 1000],
+            "dtypes": ["float8_e4m3fn"],
+            "compute": {"float8_e4m3fn": ["float32", "native"]},
+            "distributions": {"normal": {"family": "normal"}},
+            "methods": [{"method": "softmax"}],
+            "vectors": {"elements": 30, "min": 2, "max": 10},
+            "grad_vectors": 2,
+        }
+    )
+    summary = _summary(cfg)
+    checks = claim_checks.checks_table(cfg)
+    ledger, details = claims.build_ledger(summary, None, cfg, _cells(cfg), checks=checks)
+    row = ledger.set_index("claim").loc["C8"]
+    assert row["verdict"] == "holds with conditions"
+    # n = 30 // 3 = 10 vectors at K = 3 and the minimum 2 at K = 1000: 2 of 12 pooled.
+    assert (
+        "(compute: native, measured in float8_e4m3fn), an intermediate overflowed in up to "
+        in row["conditions"]
+    )
+    assert (
+        f"and the output is non-finite in up to {percent(2 / 12)} of float8_e4m3fn's vectors"
+        in row["conditions"]
+    )
+    native = details["C8_stable_native"].set_index("scale")
+    assert list(native["compute"].unique()) == ["native"]
+    assert native.loc[0.01, "nonfinite_output_rate"] == pytest.approx(2 / 12)
+    # every rate is the summary's own native rows pooled by hand (sum n mean / sum n)
+    rows = summary[
+        (summary["compute"] == "native")
+        & (summary["label"] == "softmax")
+        & summary["metric"].isin(["overflow", "nonfinite_output"])
+    ]
+    for (metric, scale), part in rows.groupby(["metric", "scale"]):
+        pooled = (part["n"] * part["mean"]).sum() / part["n"].sum()
+        assert native.loc[scale, f"{metric}_rate"] == pytest.approx(pooled, abs=1e-15)
+    # the same summary read as the claims job reads it: headline rows without the compute
+    # column, and the native rows apart (modes), gives the same ledger
+    headline = sweep.headline_rows(summary).drop(columns="compute")
+    again, details_again = claims.build_ledger(
+        headline, None, cfg, _cells(cfg), checks=checks, modes=summary
+    )
+    pd.testing.assert_frame_equal(again, ledger)
+    pd.testing.assert_frame_equal(details_again["C8_stable_native"], details["C8_stable_native"])
+    # without the native rows, C8 reads the frameworks' arithmetic alone, where neither form
+    # overflowed at these scales (the naive one neither: e^3 is far from float32's limit)
+    alone, alone_details = claims.build_ledger(headline, None, cfg, _cells(cfg), checks=checks)
+    assert alone.set_index("claim").loc["C8", "conditions"] == (
+        "neither computation overflowed at the configured scales"
+    )
+    assert "C8_stable_native" not in alone_details
+
+
 def test_ledger_on_a_degenerate_config():
     # One scale, one K, one non-negative distribution, one narrow format, one method: every
     # claim still gets a computed verdict, and none claims a trend it could not measure.

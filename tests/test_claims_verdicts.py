@@ -537,6 +537,59 @@ def test_c8_says_in_which_arithmetic_the_narrow_formats_held():
     assert "frameworks" not in stability.conditions_c8(C8)
 
 
+#: C8 with float16 read in float32 arithmetic and also measured natively, where an
+#: intermediate overflowed in 0.05% of the vectors and the output stayed finite.
+C8_NATIVE = replace(
+    C8,
+    float32_formats=("float16",),
+    native_dtypes=("float16",),
+    native_overflow=(0.0005,),
+    native_nonfinite=(0.0,),
+)
+
+
+def test_c8_quotes_the_native_mode_where_it_was_measured():
+    """Measured natively, the conditions quote the mode's rates instead of describing it;
+    an intermediate overflow with finite outputs leaves the verdict as it was."""
+    assert stability.verdict_c8(C8_NATIVE) == HOLDS
+    text = stability.conditions_c8(C8_NATIVE)
+    assert (
+        "(float16 as frameworks compute them, in float32 arithmetic; with every operation "
+        "rounded to the format (compute: native, measured in float16), an intermediate "
+        "overflowed in up to 0.05% of float16's vectors per scale (pooled; " in text
+    )
+    assert text.endswith(
+        "and the output stays finite (non-finite outputs 0%)); small probabilities still "
+        "underflow to 0 at large scales"
+    )
+    assert "x - max x itself overflows to -inf" not in text  # the unmeasured description
+    quiet = replace(C8_NATIVE, native_overflow=(0.0,))
+    assert "measured in float16), no intermediate overflowed (non-finite outputs 0%)" in (
+        stability.conditions_c8(quiet)
+    )
+
+
+def test_c8_native_mode_with_non_finite_outputs_is_a_condition():
+    """A stable output that is non-finite natively makes "never overflows" hold only in the
+    frameworks' arithmetic: holds with conditions, which name the format and the rate."""
+    broken = replace(C8_NATIVE, native_nonfinite=(0.25,))
+    assert broken.native_broken == ["float16"]
+    assert stability.verdict_c8(broken) == CONDITIONAL
+    assert "and the output is non-finite in up to 25% of float16's vectors)" in (
+        stability.conditions_c8(broken)
+    )
+    # with no naive overflow either, the conditions still say so
+    calm = replace(broken, naive_overflow=(0.0, 0.0, 0.0))
+    assert stability.verdict_c8(calm) == CONDITIONAL
+    assert "(the naive one did not overflow here either)" in stability.conditions_c8(calm)
+    # where the headline mode itself failed in a narrow format, the native rates follow
+    failing = replace(broken, stable_overflow=(0.0, 0.0, 0.1), harmless=("float16",))
+    assert stability.verdict_c8(failing) == CONDITIONAL
+    assert "; with every operation rounded to the format (compute: native, measured in " in (
+        stability.conditions_c8(failing)
+    )
+
+
 def test_c13_median_counts_a_distribution_that_never_gets_there():
     """The default sweep's K = 1000: normal 24.17, positive never, gumbel 8.40, student_t
     2.74; leaving positive out gave 8.4 (faster than K = 100's 21.4); counted as beyond

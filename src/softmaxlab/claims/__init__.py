@@ -28,7 +28,7 @@ from .common import (
     Claim,
     pool,
 )
-from .data import ClaimData, read_checks, read_training, required_config
+from .data import NATIVE_METRICS, ClaimData, read_checks, read_training, required_config
 from .example import EXAMPLE_X, THREAD_EXAMPLE, worked_example
 from .gradients import C4_FD_TOLERANCE
 from .ledger import ANSWER_COLUMNS, answer_table, build_claims, build_ledger, ledger_frame
@@ -56,6 +56,7 @@ __all__ = [
     "VERDICTS",
     "Claim",
     "ClaimData",
+    "NATIVE_METRICS",
     "answer_table",
     "build_claims",
     "build_ledger",

@@ -30,7 +30,7 @@ from softmaxlab.claim_checks import C7_BASES, read, unstable_entry, wide
 from softmaxlab.config import method_specs
 from softmaxlab.methods import check_params
 from softmaxlab.methods import label as method_label
-from softmaxlab.sweep import headline_rows
+from softmaxlab.sweep import headline_rows, native_rows
 
 from .common import MAIN_DTYPE, Missing, dtype_order, nonnegative_support
 
@@ -40,6 +40,9 @@ C10_ENTRIES: tuple[tuple[str, dict], ...] = tuple(
     for depth in (2, 3)
     for stable in (False, True)
 )
+#: The metrics read in the native compute mode of a format whose headline mode is float32
+#: (:meth:`ClaimData.native`): C8's overflow flag and non-finite outputs of the stable form.
+NATIVE_METRICS: tuple[str, ...] = ("overflow", "nonfinite_output")
 _SUMMARY_USED = (
     "distribution",
     "scale",
@@ -177,8 +180,10 @@ class _RowsBy(Mapping):
 
 class ClaimData:
     """The rows the claims read: the summary's, then the claims cells' for what it lacks,
-    each format in its headline compute mode (softmaxlab.sweep.headline_rows); and the
-    optional reference tables. Nothing here computes a sweep."""
+    each format in its headline compute mode (softmaxlab.sweep.headline_rows); the
+    NATIVE_METRICS rows of the native mode of a format whose headline mode is float32
+    (softmaxlab.sweep.native_rows), from ``modes`` (a summary holding them; None: from
+    ``summary`` itself); and the optional reference tables. Nothing here computes a sweep."""
 
     def __init__(
         self,
@@ -189,8 +194,11 @@ class ClaimData:
         orderstats: pd.DataFrame | None = None,
         training: Mapping | None = None,
         checks: pd.DataFrame | None = None,
+        modes: pd.DataFrame | None = None,
     ):
         self.config = config
+        native = native_rows(summary if modes is None else modes)
+        self._native = self._typed(native[native["metric"].isin(NATIVE_METRICS)])
         frames = [self._typed(headline_rows(summary))]
         if cells is not None and len(cells):
             extra = self._typed(headline_rows(cells))
@@ -217,6 +225,17 @@ class ClaimData:
         if cells.empty:
             raise Missing(f"{claim}: claim_checks.csv has no {name} rows")
         return cells
+
+    def native(self, entries: Sequence[Entry], metrics: Sequence[str]) -> pd.DataFrame:
+        """The native-mode rows (NATIVE_METRICS) of the given methods and metrics, in the
+        formats measured in both modes; empty where none was (no native mode is no error)."""
+        unread = set(metrics) - set(NATIVE_METRICS)
+        if unread:
+            raise ValueError(f"ClaimData.native: {sorted(unread)} not among {NATIVE_METRICS}")
+        labels = [entry_label(e) for e in entries]
+        frame = self._native
+        keep = frame["label"].isin(labels) & frame["metric"].isin(list(metrics))
+        return frame[keep].reset_index(drop=True)
 
     @staticmethod
     def _typed(summary: pd.DataFrame) -> pd.DataFrame:

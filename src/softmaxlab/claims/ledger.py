@@ -42,9 +42,11 @@ def build_claims(
     orderstats: pd.DataFrame | None = None,
     training_verdict: Mapping | None = None,
     checks: pd.DataFrame | None = None,
+    modes: pd.DataFrame | None = None,
 ) -> list[Claim]:
-    """Every claim C1-C15 (:class:`Claim`, with its typed result), in order."""
-    data = ClaimData(summary, config, cells, crossover, orderstats, training_verdict, checks)
+    """Every claim C1-C15 (:class:`Claim`, with its typed result), in order; ``modes`` as
+    :class:`ClaimData`'s (the native-mode rows C8 reads, when ``summary`` lacks them)."""
+    data = ClaimData(summary, config, cells, crossover, orderstats, training_verdict, checks, modes)
     thresholds = bases.threshold_table()
     return [
         example_claim.claim(example, config),
@@ -86,6 +88,7 @@ def build_ledger(
     orderstats: pd.DataFrame | None = None,
     training_verdict: Mapping | None = None,
     checks: pd.DataFrame | None = None,
+    modes: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """The ledger (one row per claim C1..C15, columns LEDGER_COLUMNS) and its detail tables.
 
@@ -94,11 +97,12 @@ def build_ledger(
     cells (:func:`softmaxlab.claims.required_config`'s sweep), ``crossover`` and
     ``orderstats``: the reference tables of C2 and C13, ``training_verdict``: the training
     study's JSON payload, ``checks``: the checks on seeded vectors (claim_checks.csv,
-    softmaxlab.claim_checks) (each None when absent: the claim then says so).
+    softmaxlab.claim_checks) (each None when absent: the claim then says so), ``modes``:
+    a summary holding the native-mode rows C8 reads (None: ``summary``'s own).
     """
     return ledger_frame(
         build_claims(
-            summary, example, config, cells, crossover, orderstats, training_verdict, checks
+            summary, example, config, cells, crossover, orderstats, training_verdict, checks, modes
         )
     )
 

@@ -37,7 +37,7 @@ from .common import (
     pool,
     sort_rows,
 )
-from .data import C10_ENTRIES, ClaimData, entry_label
+from .data import C10_ENTRIES, NATIVE_METRICS, ClaimData, entry_label
 from .thresholds import iterated_exp_threshold, threshold_check
 
 # ------------------------------------------------------------------------------------- C8
@@ -50,7 +50,8 @@ class C8Result:
     """Largest pooled (per scale) overflow rate of the stable and the naive softmax and the
     stable one's largest underflow rate, per format; formats where the stable form's output
     was non-finite (with K and the counts of each cause) and where only an intermediate
-    overflowed."""
+    overflowed; and the stable form's largest pooled overflow and non-finite output rates
+    in the native mode of the formats measured in both modes."""
 
     dtypes: tuple[str, ...]
     stable_overflow: tuple[float, ...]
@@ -61,10 +62,24 @@ class C8Result:
     #: The narrow formats read in float32 arithmetic (their headline compute mode), the
     #: others in their own: a verdict about "every format" is about those arithmetics.
     float32_formats: tuple[str, ...] = ()
+    #: The formats also measured natively (every operation rounded to the format), and the
+    #: stable form's largest pooled (per scale) overflow and non-finite output rates there.
+    native_dtypes: tuple[str, ...] = ()
+    native_overflow: tuple[float, ...] = ()
+    native_nonfinite: tuple[float, ...] = ()
     details: Mapping[str, pd.DataFrame] = field(default_factory=dict, compare=False, repr=False)
 
     def of(self, values: tuple[float, ...]) -> dict[str, float]:
         return dict(zip(self.dtypes, values, strict=True))
+
+    def of_native(self, values: tuple[float, ...]) -> dict[str, float]:
+        return dict(zip(self.native_dtypes, values, strict=True))
+
+    @property
+    def native_broken(self) -> list[str]:
+        """The formats whose stable output was non-finite in the native mode."""
+        bad = self.of_native(self.native_nonfinite)
+        return [t for t, v in bad.items() if v > RATE_SHARE_TOLERANCE]
 
     @property
     def wide_failing(self) -> list[str]:
@@ -146,6 +161,13 @@ def measure_c8(data: ClaimData) -> C8Result:
     per = anatomy.groupby("dtype", sort=False)[
         ["non_finite_output", "x_minus_max_out_of_range", "sum_out_of_range"]
     ].sum()
+    native = _native_table(data, dtypes)
+    native_dtypes = tuple(dict.fromkeys(native["dtype"]))
+
+    def largest_native(column):
+        part = native.groupby("dtype", sort=False)[column].max()
+        return tuple(float(part[t]) for t in native_dtypes)
+
     stable_over = largest(STABLE, "overflow_rate")
     failing = [t for t, v in zip(dtypes, stable_over, strict=True) if v > RATE_SHARE_TOLERANCE]
     broken = []
@@ -173,14 +195,37 @@ def measure_c8(data: ClaimData) -> C8Result:
             if get_dtype(t).itemsize < 4
             and headline_compute(t, compute_modes(data.config, t)) == "float32"
         ),
-        details={"C8_stable_vs_naive": table, "C8_by_k": by_k, "C8_stable_overflow_cells": anatomy},
+        native_dtypes=native_dtypes,
+        native_overflow=largest_native("overflow_rate"),
+        native_nonfinite=largest_native("nonfinite_output_rate"),
+        details={
+            "C8_stable_vs_naive": table,
+            "C8_by_k": by_k,
+            "C8_stable_overflow_cells": anatomy,
+            **({"C8_stable_native": native} if native_dtypes else {}),
+        },
     )
+
+
+def _native_table(data: ClaimData, dtypes: list[str]) -> pd.DataFrame:
+    """The stable softmax's overflow and non-finite output rates in the native mode, pooled
+    per (format, scale), for the formats measured natively beside float32 arithmetic
+    (ClaimData.native); no row where there is none."""
+    rows = data.native([("softmax", {})], NATIVE_METRICS)
+    columns = [f"{metric}_rate" for metric in NATIVE_METRICS]
+    if rows.empty:
+        return pd.DataFrame({c: [] for c in ["dtype", "compute", "scale", *columns]})
+    pooled = pool(rows, ["dtype", "metric", "scale"])
+    table = pooled.pivot_table(index=["dtype", "scale"], columns="metric", values="mean")
+    table = table.reindex(columns=list(NATIVE_METRICS)).add_suffix("_rate").reset_index()
+    table.insert(1, "compute", "native")
+    return sort_rows(table, {"dtype": dtypes, "scale": None})
 
 
 def verdict_c8(r: C8Result) -> str:
     if r.wide_failing:
         return FAILS
-    if r.failing:
+    if r.failing or r.native_broken:
         return CONDITIONAL
     naive_seen = any(v > RATE_SHARE_TOLERANCE for v in r.naive_overflow)
     return HOLDS if naive_seen else CONDITIONAL
@@ -218,6 +263,8 @@ def conditions_c8(r: C8Result) -> str:
                 + " only an intermediate overflowed (x - max x = -inf; e^-inf = 0, the output "
                 "stays finite)"
             )
+        if r.native_dtypes:
+            parts.append(_native(r))
         return (
             "stable never overflows in float64/float32"
             + ("" if naive_seen else " (the naive one did not overflow here either)")
@@ -225,10 +272,11 @@ def conditions_c8(r: C8Result) -> str:
             + "; ".join(parts)
             + "; small probabilities still underflow to 0 at large scales"
         )
-    if naive_seen:
+    if naive_seen or r.native_broken:
         return (
-            f"stable never overflows in any measured format{_arithmetic(r)}; small "
-            "probabilities still underflow to 0 at large scales"
+            f"stable never overflows in any measured format{_arithmetic(r)}"
+            + ("" if naive_seen else " (the naive one did not overflow here either)")
+            + "; small probabilities still underflow to 0 at large scales"
         )
     return "neither computation overflowed at the configured scales"
 
@@ -237,10 +285,13 @@ def _arithmetic(r: C8Result) -> str:
     """Which arithmetic the narrow formats were read in, when some were read in float32's
     (the frameworks' kernels): a verdict over formats is over those arithmetics, not over
     every operation rounded to the format (the native mode, where x - max x itself can
-    leave float16's range)."""
+    leave float16's range): what that mode showed where it was measured, else how it
+    differs."""
     if not r.float32_formats:
         return ""
     names = ", ".join(r.float32_formats)
+    if r.native_dtypes:
+        return f" ({names} as frameworks compute them, in float32 arithmetic; {_native(r)})"
     return (
         f" ({names} as frameworks compute them, in float32 arithmetic; with every operation "
         "rounded to the format (compute: native), x - max x itself overflows to -inf where "
@@ -249,11 +300,45 @@ def _arithmetic(r: C8Result) -> str:
     )
 
 
+def _native(r: C8Result) -> str:
+    """The stable form in the native mode, measured: which formats flagged an overflow
+    (largest pooled rate per scale), and whether the output stayed finite."""
+    over, bad = r.of_native(r.native_overflow), r.of_native(r.native_nonfinite)
+    flagged = [t for t in r.native_dtypes if over[t] > RATE_SHARE_TOLERANCE]
+    mode = (
+        "with every operation rounded to the format (compute: native, measured in "
+        + " and ".join(r.native_dtypes)
+        + "), "
+    )
+    if not flagged:
+        text = mode + "no intermediate overflowed"
+    else:
+        text = (
+            mode
+            + "an intermediate overflowed in up to "
+            + ", ".join(f"{percent(over[t])} of {t}'s" for t in flagged)
+            + " vectors per scale (pooled; x - max x where the logits span more than the "
+            "format's largest value, or the sum of the K terms past it)"
+        )
+    if r.native_broken:
+        return (
+            text
+            + ", and the output is non-finite in up to "
+            + ", ".join(f"{percent(bad[t])} of {t}'s" for t in r.native_broken)
+            + " vectors"
+        )
+    if not flagged:
+        return text + " (non-finite outputs 0%)"
+    return text + ", and the output stays finite (non-finite outputs 0%)"
+
+
 SPEC_C8 = Spec(
     "C8",
     "Frameworks must use a stable softmax (subtract the max): stable never overflows.",
     "Overflow, NaN, underflow and invalid rates of softmax with and without max-"
-    "subtraction per format and scale (pooled over distributions and K).",
+    "subtraction per format and scale (pooled over distributions and K), each format in its "
+    "headline arithmetic; for a format also measured natively (every operation rounded to "
+    "it), the stable form's overflow and non-finite output rates there.",
     verdict_c8,
     value_c8,
     conditions_c8,

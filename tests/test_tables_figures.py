@@ -17,6 +17,7 @@ from softmaxlab import config as sl_config
 from softmaxlab import figures, sweep, tables
 from softmaxlab.captions import caption_path, read_caption
 from softmaxlab.figures import accuracy_by_dtype
+from softmaxlab.figures.data import distance_text
 
 GRID = {
     "distribution": ["normal", "positive"],
@@ -336,8 +337,38 @@ def test_distance_caption_reports_the_data(small):
     ].set_index("label")
     # Scale 3 is the sweep's scale nearest 10 (log distance |ln 0.3| < |ln 20|).
     assert f"softmax at {tv.loc['softmax', 'mean']:.2g}" in text
-    assert f"linear at {tv.loc['linear', 'mean']:.2g}" in text
+    # linear's outputs on normal logits have negative entries: a mean "distance" above 1,
+    # no distance between distributions, quoted as such and left out of the comparison
+    assert tv.loc["linear", "mean"] > 1
+    assert "linear above 1" in text and "linear at" not in text
     assert "K = 10, float64" in text
+    assert "(linear normalisation's 1 / sum x has none on signed logits)" in text
+
+
+def test_distance_captions_compare_with_linear_only_where_it_is_a_distance():
+    # K = 10, float64: linear at 0.5 and 0.2 on positive logits (softmax 0.3 and 0.4: one
+    # point each way) and 5 and 7 on normal ones (softmax 0.6 and 0.1): 1 of the 2 points
+    # where linear's mean is at most 1, not 3 of 4.
+    summary = hand_summary(("tv_to_argmax",))
+    points = [
+        ("positive", 1.0, 0.3, 0.5),
+        ("positive", 10.0, 0.4, 0.2),
+        ("normal", 1.0, 0.6, 5.0),
+        ("normal", 10.0, 0.1, 7.0),
+    ]
+    for dist, scale, soft, lin in points:
+        where = {"metric": "tv_to_argmax", "distribution": dist, "scale": scale, "k": 10}
+        put(summary, soft, label="softmax", **where)
+        put(summary, lin, label="linear", **where)
+    text = figures.caption("distance_vs_scale", summary)
+    assert (
+        "Softmax is closer to argmax than linear normalisation at 1 of the 2 (distribution, "
+        "scale) points where linear's mean distance is at most 1." in text
+    )
+    assert "Linear is as close or closer for positive at scale 10." in text
+    assert "linear above 1" in text  # normal logits at the scale nearest 10
+    # distance_vs_k quotes a mean above 1 the same way at either end of K
+    assert [distance_text(v) for v in (0.123, 1.0, 7.0)] == ["0.12", "1", "above 1"]
 
 
 def test_heatmap_caption_names_the_worst_cell():

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from softmaxlab.formatting import number
 from softmaxlab.methods import parse_label
 from softmaxlab.tables import format_scale, metric_rows, pick_dtype
 
@@ -89,6 +90,22 @@ def scale_text(scale: float, scales) -> str:
     """``scale`` written as softmaxlab.tables.format_scale writes it among ``scales``."""
     scales = sorted({float(s) for s in scales} | {float(scale)})
     return dict(zip(scales, format_scale(scales), strict=True))[float(scale)]
+
+
+#: How the distance figures draw and quote a mean TV distance above 1: such outputs have
+#: negative entries (linear normalisation of signed logits), so the mean is no distance
+#: between distributions, and it need not exist (linear's 1 / sum x has no finite mean).
+ABOVE_ONE = (
+    "Means above 1 (outputs with negative entries) are drawn at 1 as open triangles and "
+    'quoted as "above 1": no distance between distributions, and a mean that need not '
+    "exist (linear normalisation's 1 / sum x has none on signed logits)."
+)
+
+
+def distance_text(value: float, digits: int = 2) -> str:
+    """A mean distance to argmax for a caption: its number where it is at most 1, else
+    "above 1" (:data:`ABOVE_ONE`)."""
+    return "above 1" if value > 1 else number(value, digits)
 
 
 def join_list(items: Sequence[str]) -> str:

@@ -10,7 +10,9 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
 from softmaxlab.figures.data import (
+    ABOVE_ONE,
     describe_slice,
+    distance_text,
     join_list,
     label_rows,
     nearest,
@@ -20,7 +22,6 @@ from softmaxlab.figures.data import (
     value_at,
 )
 from softmaxlab.figures.style import MARKERS, draw_line, empty_figure, new_figure, palette
-from softmaxlab.formatting import number
 from softmaxlab.methods import parse_label
 
 TITLE = "Distance to argmax vs number of classes K"
@@ -117,7 +118,7 @@ def caption(data: Data) -> str:
         "How the maximum fades with many classes: total-variation distance to the argmax "
         f"one-hot against K for {describe_slice(choice)}, at a few fixed logit scales (mean "
         "and 95% interval). The dotted curve 1 - 1/K is the distance of the uniform output; "
-        "a method on it has lost the maximum entirely."
+        "a method on it has lost the maximum entirely. " + ABOVE_ONE
     ]
     if len(ks) >= 2:
         for scale in picked:
@@ -125,8 +126,10 @@ def caption(data: Data) -> str:
             parts = []
             for label in labels[:4]:
                 a, b = value_at(at, label, "k", ks[0]), value_at(at, label, "k", ks[-1])
-                if np.isfinite(a) or np.isfinite(b):
-                    parts.append(f"{label} {number(a, 2)} -> {number(b, 2)}")
+                if a > 1 and b > 1:
+                    parts.append(f"{label} above 1 throughout")
+                elif np.isfinite(a) or np.isfinite(b):
+                    parts.append(f"{label} {distance_text(a)} -> {distance_text(b)}")
             if parts:
                 text.append(
                     f"At scale {scale_text(scale, scales)}, from K = {ks[0]} to "

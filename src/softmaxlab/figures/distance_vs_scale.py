@@ -9,6 +9,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from softmaxlab.figures.data import (
+    ABOVE_ONE,
     describe_slice,
     family_groups,
     join_list,
@@ -70,8 +71,7 @@ def caption(data: Data) -> str:
         "(1 - p at the argmax for a valid output; 0 means the method returns argmax), mean "
         f"over vectors with its 95% interval as a band, for {describe_slice(choice)}, one row per "
         "distribution of z and one panel per method family. Softmax is repeated as a grey "
-        "dashed reference in the other families. Means above 1 (outputs with negative "
-        "entries) are drawn at 1 as open triangles."
+        "dashed reference in the other families. " + ABOVE_ONE
     ]
     dist = pick(distributions, "normal")
     s_ref = nearest(scales, 10)
@@ -84,7 +84,9 @@ def caption(data: Data) -> str:
     values = [(label, value_at(drows, label, "x", s_ref)) for label in shown]
     values = [(label, v) for label, v in values if np.isfinite(v)]
     if values:
-        parts = [f"{label} at {number(v, 2)}" for label, v in values]
+        parts = [
+            f"{label} above 1" if v > 1 else f"{label} at {number(v, 2)}" for label, v in values
+        ]
         text.append(f"At scale {scale_text(s_ref, scales)} ({dist} logits) {join_list(parts)}.")
     if "softmax" in labels:
         soft = label_rows(drows, "softmax", "x")
@@ -110,11 +112,13 @@ def caption(data: Data) -> str:
             )
             .dropna()
         )
+        both = both[both["linear"] <= 1]  # ABOVE_ONE: no distance to compare with
         if len(both):
             closer = both["softmax"] < both["linear"]
             text.append(
                 f"Softmax is closer to argmax than linear normalisation at {int(closer.sum())} "
-                f"of the {len(both)} (distribution, scale) points with both defined."
+                f"of the {len(both)} (distribution, scale) points where linear's mean distance "
+                "is at most 1."
             )
             linear_wins = both[~closer]
             if len(linear_wins):

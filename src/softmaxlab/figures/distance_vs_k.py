@@ -126,9 +126,7 @@ def caption(data: Data) -> str:
             parts = []
             for label in labels[:4]:
                 a, b = value_at(at, label, "k", ks[0]), value_at(at, label, "k", ks[-1])
-                if a > 1 and b > 1:
-                    parts.append(f"{label} above 1 throughout")
-                elif np.isfinite(a) or np.isfinite(b):
+                if np.isfinite(a) or np.isfinite(b):
                     parts.append(f"{label} {distance_text(a)} -> {distance_text(b)}")
             if parts:
                 text.append(

@@ -316,6 +316,13 @@ _CELLS_SCALE = (
     "pooling rule); cells where it is undefined for every vector are left out."
 )
 
+#: Why a mean distance to argmax above 1 is no number to compare (the pivot's description,
+#: the distance figures' captions): the outputs had negative entries.
+NOT_A_DISTANCE = (
+    "no distance between distributions, and a mean that need not exist (linear "
+    "normalisation's 1 / sum x has none on signed logits)"
+)
+
 PIVOTS: dict[str, Pivot] = {
     "overflow_rate": Pivot(
         title="Overflow rate by method and format",
@@ -398,8 +405,8 @@ PIVOTS: dict[str, Pivot] = {
     "distance_to_argmax": Pivot(
         title="Distance to argmax (total variation) by method and scale",
         description="tv_to_argmax = 1/2 sum_i |p_i - h_i| (h: the argmax one-hot; 1 - p at "
-        "the argmax for a valid output, larger than 1 when entries are negative). "
-        + _CELLS_SCALE.format(what="mean distance", dtype="{dtype}"),
+        "the argmax for a valid output, larger than 1 when entries are negative: then "
+        f"{NOT_A_DISTANCE}). " + _CELLS_SCALE.format(what="mean distance", dtype="{dtype}"),
         percent=False,
         columns="scale",
         build=_by_label_scale("tv_to_argmax"),

@@ -23,7 +23,7 @@ import pandas as pd
 
 from softmaxlab.formatting import number
 from softmaxlab.methods import parse_label
-from softmaxlab.tables import format_scale, metric_rows, pick_dtype
+from softmaxlab.tables import NOT_A_DISTANCE, format_scale, metric_rows, pick_dtype
 
 #: Method families: one panel each, so no panel has more than a handful of lines.
 FAMILIES: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -92,13 +92,10 @@ def scale_text(scale: float, scales) -> str:
     return dict(zip(scales, format_scale(scales), strict=True))[float(scale)]
 
 
-#: How the distance figures draw and quote a mean TV distance above 1: such outputs have
-#: negative entries (linear normalisation of signed logits), so the mean is no distance
-#: between distributions, and it need not exist (linear's 1 / sum x has no finite mean).
+#: How the distance figures draw and quote a mean TV distance above 1 (tables.NOT_A_DISTANCE).
 ABOVE_ONE = (
     "Means above 1 (outputs with negative entries) are drawn at 1 as open triangles and "
-    'quoted as "above 1": no distance between distributions, and a mean that need not '
-    "exist (linear normalisation's 1 / sum x has none on signed logits)."
+    f'quoted as "above 1": {NOT_A_DISTANCE}.'
 )
 
 

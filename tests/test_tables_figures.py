@@ -373,6 +373,27 @@ def test_distance_captions_compare_with_linear_only_where_it_is_a_distance():
     assert tables.NOT_A_DISTANCE in tables.PIVOTS["distance_to_argmax"].description
 
 
+def test_entropy_caption_says_on_how_many_vectors_a_mean_rests():
+    # Normal logits, K = 10, float64 (20 vectors a cell): linear's entropy is defined on 3
+    # vectors at scale 1 and 5 at scale 10 (the others have negative entries), softmax's
+    # on all 20: the caption gives linear's counts, not softmax's.
+    summary = hand_summary(("normalized_entropy",))
+    where = {"metric": "normalized_entropy", "distribution": "normal", "k": 10}
+    put(summary, 0.89, label="linear", **where)
+    put(summary, 3, field="n", label="linear", scale=1.0, **where)
+    put(summary, 5, field="n", label="linear", scale=10.0, **where)
+    text = figures.caption("entropy_vs_scale", summary)
+    assert "linear from 0.89 to 0.89 (on 3 of 20 and 5 of 20 vectors)" in text
+    assert "softmax from 0 to 0 and" in text  # all 20: no count
+    assert "A mean on fewer vectors than the cell holds says on how many" in text
+    put(summary, 5, field="n", label="linear", scale=1.0, **where)
+    assert "linear from 0.89 to 0.89 (on 5 of 20 vectors)" in (
+        figures.caption("entropy_vs_scale", summary)
+    )
+    put(summary, 20, field="n", label="linear", **where)
+    assert "says on how many" not in figures.caption("entropy_vs_scale", summary)
+
+
 def test_heatmap_caption_names_the_worst_cell():
     summary = hand_summary()
     # Pooled over the 4 (distribution, K) cells at scale 10 in float16, n-weighted (200 at

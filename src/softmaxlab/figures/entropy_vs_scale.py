@@ -55,6 +55,23 @@ def draw(data: Data) -> Figure:
     return fig
 
 
+def _counts(rows: pd.DataFrame, label: str, *scales) -> str:
+    """ " (on n of N vectors)" where ``label``'s mean at one of ``scales`` rests on fewer
+    vectors than the most any method has there (the cell's, where the entropy is defined
+    for some method on every vector), else ""."""
+    shown = []
+    for scale in scales:
+        n = value_at(rows, label, "x", scale, field="n")
+        most = rows.loc[rows["x"] == scale, "n"].max()
+        if np.isfinite(n) and n < most:
+            shown.append(f"{int(n):,} of {int(most):,}")
+    if not shown:
+        return ""
+    if len(shown) == len(scales) and len(set(shown)) == 1:  # the same at both ends
+        return f" (on {shown[0]} vectors)"
+    return " (on " + " and ".join(shown) + " vectors)"
+
+
 def caption(data: Data) -> str:
     """What the figure shows, with the entropies at the smallest and largest scale."""
     rows, choice, labels = data.rows, data.choice, data.labels
@@ -66,17 +83,25 @@ def caption(data: Data) -> str:
         f"vectors with its 95% interval, for {describe_slice(choice)}, one panel per method family."
     ]
     lo, hi = scales[0], scales[-1]
-    parts = []
+    parts, thin = [], False
     for label in [lbl for lbl in ("softmax", "linear", "sparsemax", "stablemax") if lbl in labels]:
         a, b = value_at(rows, label, "x", lo), value_at(rows, label, "x", hi)
         if np.isfinite(a) or np.isfinite(b):
-            parts.append(f"{label} from {number(a, 2)} to {number(b, 2)}")
+            counts = _counts(rows, label, lo, hi)
+            thin |= bool(counts)
+            parts.append(f"{label} from {number(a, 2)} to {number(b, 2)}{counts}")
     if parts and lo != hi:
         text.append(
             f"From scale {scale_text(lo, scales)} to {scale_text(hi, scales)} the normalized "
             f"entropy goes: {join_list(parts)}. Methods whose entropy falls towards 0 concentrate "
             "the mass on the maximum as the logits grow; a flat line means the output does not "
             "depend on the scale (it is scale-invariant)."
+            + (
+                " A mean on fewer vectors than the cell holds says on how many: the entropy is "
+                "undefined where an output has a negative or NaN entry."
+                if thin
+                else ""
+            )
         )
     missing = [
         label for label in labels if not np.isfinite(label_rows(rows, label, "x")["mean"]).any()

@@ -510,14 +510,14 @@ def test_c15_headline_counts_the_alternatives_that_fall_short():
         sentence, value = training.headline_c15(checked)
         assert value == persist
         assert f", {persist} of the alternatives to softmax fell short" in sentence
-        assert "even with longer training and smaller learning rates (C15)." in sentence
+        assert "even with longer training and a wider learning-rate grid (C15)." in sentence
         assert training.verdict_c15(checked) == outcome
     # a counted alternative that does not train there: the headline says how many
     idle = with_check(C15, [replace(_comparison("linear", 0.5), trains=False, never_steps=True)])
     sentence, value = training.headline_c15(idle)
     assert value == 1.0
     assert (
-        "smaller learning rates; 1 of them never take a step there (their loss is not finite "
+        "learning-rate grid; 1 of them never take a step there (their loss is not finite "
         "at the initial model), 0 are trained and end less accurate (C15)." in sentence
     )
 

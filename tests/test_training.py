@@ -567,7 +567,7 @@ def test_the_check_grid_adds_rates_a_decade_apart_below_each_grid():
 
 def test_recheck_trains_the_settings_and_the_reference_longer(small_result):
     specs = _specs({"method": "softmax"}, {"method": "linear"}, {"method": "sparsemax"})
-    cfg = dataclasses.replace(SMALL, check_steps=9)
+    cfg = dataclasses.replace(SMALL, check_steps=9, check_widen=0)
     settings = [("mixture", "sparsemax", "fenchel_young", "float32", "adam")]
     table, correct = study.recheck(specs, cfg, SEED, settings, tverdict.REFERENCE)
     groups = set(table[["label", "loss", "dtype", "optimizer"]].itertuples(index=False, name=None))
@@ -590,6 +590,141 @@ def test_recheck_trains_the_settings_and_the_reference_longer(small_result):
     ]
     again = table[table["label"] == "softmax"]
     assert set(ran["steps"]) == {6} and set(again["steps"]) == {9}
+
+
+class _FakeRuns:
+    """Runs of one group whose validation accuracy is a known function of the rate."""
+
+    def __init__(self, group, cfg, accuracy_at, steps):
+        (self.optimizer,) = cfg.optimizers
+        self.rates = cfg.learning_rates[self.optimizer]
+        self.group, self.accuracy_at, self.steps = group, accuracy_at, steps
+
+    def rows(self):
+        keys = {
+            "dataset": self.group.dataset,
+            "method": self.group.method,
+            "label": self.group.label,
+            "loss": self.group.loss,
+            "dtype": self.group.dtype,
+        }
+        return [
+            {
+                **keys,
+                "optimizer": self.optimizer,
+                "learning_rate": rate,
+                "seed": seed,
+                "steps": self.steps,
+                "train_nll": 0.1,
+                "validation_nll": 0.1,
+                "validation_accuracy": self.accuracy_at(rate),
+                "test_nll": 0.1,
+                "test_accuracy": self.accuracy_at(rate),
+                "ece": 0.0,
+                "diverged": False,
+                "steps_to_90pct": None,
+            }
+            for rate in self.rates
+            for seed in (0, 1)
+        ]
+
+    def test_correct(self):
+        return {
+            (
+                self.group.dataset,
+                self.group.label,
+                self.group.loss,
+                self.group.dtype,
+                self.optimizer,
+                rate,
+                seed,
+            ): np.ones(4, dtype=bool)
+            for rate in self.rates
+            for seed in (0, 1)
+        }
+
+
+@pytest.mark.parametrize(
+    ("best", "steps", "widen", "trained", "at_edge"),
+    [
+        (1.0, 6, 2, (0.1, 1.0, 10.0), False),  # inside the grid: not widened
+        (0.1, 6, 2, (0.01, 0.1, 1.0, 10.0), False),  # at the edge: a decade below is worse
+        (0.01, 6, 2, (0.001, 0.01, 0.1, 1.0, 10.0), False),  # two decades, then inside
+        (0.001, 6, 2, (0.001, 0.01, 0.1, 1.0, 10.0), True),  # the last decade: at the edge
+        (100.0, 6, 2, (0.1, 1.0, 10.0, 100.0, 1000.0), False),  # upwards the same way
+        (0.1, 6, 0, (0.1, 1.0, 10.0), True),  # check_widen 0: the grid alone
+        (0.01, 0, 2, (0.1, 1.0, 10.0), False),  # no run steps: no rate changes a thing
+    ],
+)
+def test_recheck_widens_the_grid_where_the_choice_is_at_its_edge(
+    monkeypatch, best, steps, widen, trained, at_edge
+):
+    # validation accuracy peaks at ``best`` (a decade apart: 1 - 0.1 |log10 rate/best|)
+    def accuracy_at(rate):
+        return 1.0 - 0.1 * abs(math.log10(rate / best)) if steps else 0.2
+
+    calls = []
+
+    def fake_train_group(group, data, cfg, seed):
+        calls.append(cfg.learning_rates[cfg.optimizers[0]])
+        return _FakeRuns(group, cfg, accuracy_at, steps)
+
+    monkeypatch.setattr(study, "train_group", fake_train_group)
+    monkeypatch.setattr(study, "load", lambda dataset, seed, mixture: None)
+    specs = _specs({"method": "softmax"}, {"method": "spherical"})
+    cfg = dataclasses.replace(
+        SMALL,
+        check_steps=9,
+        check_rates_below=0,
+        check_widen=widen,
+        learning_rates={"gd": (0.1, 1.0, 10.0), "adam": (0.01,)},
+    )
+    settings = [("mixture", "spherical", "nll", "float32", "gd")]
+    table, correct = study.recheck(specs, cfg, SEED, settings, tverdict.REFERENCE)
+    for label in ("spherical", "softmax"):  # the reference's group is widened the same way
+        rates = table.loc[table["label"] == label, "learning_rate"]
+        assert tuple(sorted(set(rates))) == pytest.approx(trained, rel=1e-12)
+    # the grid once, then one rate per widening step
+    assert calls[0] == (0.1, 1.0, 10.0) and len(calls) == 2 * (1 + len(trained) - 3)
+    assert all(len(c) == 1 for c in calls[1 : len(calls) // 2])
+    assert len(correct) == len(table)
+    edges = study.chosen_at_edge(table)
+    assert list(edges["at_edge"]) == [at_edge, at_edge]
+    assert job._edges(table, {"gd": (0.1, 1.0, 10.0)}) == {
+        "check_groups": 2,
+        "check_widened": 2 * (len(trained) > 3),
+    }
+
+
+def test_measure_says_which_chosen_rates_are_at_the_grids_edge():
+    # softmax's validation accuracy peaks at the grid's top (10), linear's inside it (1)
+    rates = [0.1, 1.0, 10.0]
+    softmax = _run_rows(rates, [0.90, 0.92, 0.94], [0.3] * 3, [0.9] * 3)
+    linear = pd.DataFrame(_run_rows(rates, [0.80, 0.85, 0.82], [0.4] * 3, [0.8] * 3))
+    table = pd.concat(
+        [pd.DataFrame(softmax), linear.assign(method="linear", label="linear")],
+        ignore_index=True,
+    )
+    result = tverdict.measure(table, _test_correct(table))
+    (c,) = result.comparisons
+    assert (c.learning_rate, c.at_edge) == (1.0, False)
+    assert (c.reference_learning_rate, c.reference_at_edge) == (10.0, True)
+    assert (
+        "Softmax's chosen learning rate is the smallest or largest of the grid in 1 of its 1 "
+        "settings (digits float32 adam: 10): a better rate beyond it" in tverdict.text(result)
+    )
+    assert tverdict.from_json(tverdict.to_json(result)) == result
+    frame = tverdict.comparisons_frame(result.comparisons)
+    assert list(frame[["learning_rate", "at_edge", "reference_at_edge"]].iloc[0]) == [
+        1.0,
+        False,
+        True,
+    ]
+    # peaks inside the grid for both: nothing at an edge, no sentence
+    inside = table.assign(validation_accuracy=np.where(table["learning_rate"] == 1.0, 0.95, 0.9))
+    result = tverdict.measure(inside, _test_correct(inside))
+    assert not result.comparisons[0].reference_at_edge
+    assert "Softmax's chosen learning rate" not in tverdict.text(result)
 
 
 def test_check_text_conditions_and_json():
@@ -634,6 +769,35 @@ def test_check_text_conditions_and_json():
     assert "No learning rate trains relu in any setting:" in tverdict.text(base)
     back = tverdict.from_json(tverdict.to_json(checked))
     assert back == checked and tverdict.to_json(back) == tverdict.to_json(checked)
+    assert "widened" not in text  # a result without the widening's fields says nothing of it
+    widened = replace(checked, check_widen=2, check_groups=6, check_widened=2)
+    text = tverdict.text(widened)
+    wider = f"{grid}, widened by up to 2 decades where the chosen rate was the smallest or largest"
+    assert f"Trained again {wider} trained, where an alternative fell short" in text
+    assert f"falls short of softmax, even {wider} trained: spherical" in (
+        tverdict.conditions(widened)
+    )
+    assert (
+        "Of the 6 groups trained again (the alternatives' settings and softmax's), 2 were "
+        "widened beyond the check's grid; every remaining shortfall's alternative chose a "
+        "rate inside those trained." in text
+    )
+    # a remaining shortfall at the edge is named; a closed one (taylor) or softmax's is not
+    edge = {"at_edge": True, "learning_rate": 0.001}
+    widened = replace(
+        widened,
+        check=(
+            replace(widened.check[0], **edge),
+            replace(widened.check[1], **edge),
+            replace(widened.check[2], reference_at_edge=True),
+        ),
+    )
+    assert (
+        "2 were widened beyond the check's grid; in 1 of the 2 remaining shortfalls the "
+        "alternative still chose the smallest or largest rate trained, so a better rate may "
+        "lie beyond it: spherical on digits float32 adam: 0.001." in tverdict.text(widened)
+    )
+    assert tverdict.from_json(tverdict.to_json(widened)) == widened
     # relu trains on the check's grid and is not told apart there: its shortfall closes
     trains = replace(checked, check=(*checked.check[:2], _comparison("relu", 0.95)))
     assert not trains.persists(base.comparisons[2]) and trains.rechecked()[1] == ["taylor", "relu"]

@@ -435,7 +435,7 @@ def _c10_training(payload: Mapping | None) -> tuple[bool | None, tuple[str, ...]
     comparisons = [c for c in result.comparisons if c.label.startswith("iterated_exp")]
     if not comparisons:
         return None, (), False
-    # shortfalls that persist with longer training and smaller learning rates
+    # shortfalls that persist with longer training and a wider learning-rate grid
     short = tuple(dict.fromkeys(c.name for c in comparisons if result.persists(c)))
     overflow_only = bool(short) and set(short) <= set(result.numerics_only())
     return bool(short), short, overflow_only

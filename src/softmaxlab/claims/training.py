@@ -47,7 +47,7 @@ def headline_c15(result) -> tuple[str, float]:
     shortfalls that persist on the check's grid (the set-up's share removed), the naive
     forms' overflow set aside."""
     count = len(result.counted())
-    how = ", even with longer training and smaller learning rates" if result.check_steps else ""
+    how = ", even with longer training and a wider learning-rate grid" if result.check_steps else ""
     if result.numerics_only():
         how += " (the naive forms' overflow set aside)"
     return (
@@ -83,8 +83,9 @@ SPEC_C15 = Spec(
     "accuracy at the learning rate chosen on a validation part, per setting, against softmax "
     "with the NLL by a paired exact test on the same test points (sign-flip; Holm over each "
     "alternative's settings) (results/tables/training.csv); where an alternative falls short, "
-    "that setting and softmax's trained again with more steps and smaller learning rates "
-    "(training.check_steps, check_rates_below), so that a shortfall the set-up makes is not "
+    "that setting and softmax's trained again with more steps and smaller learning rates, "
+    "widened where the chosen rate is at the grid's edge (training.check_steps, "
+    "check_rates_below, check_widen), so that a shortfall the set-up makes is not "
     "counted; nor is a naive form's (stable=False) where its stable form is not short: "
     "that is overflow, numerics.",
     verdict_c15,

@@ -27,7 +27,14 @@ from softmaxlab.figures.style import save_figure, styled
 from softmaxlab.files import atomic_path
 from softmaxlab.sweep import write_csv
 from softmaxlab.training import figure, verdict
-from softmaxlab.training.study import Group, StudyConfig, recheck, run_study, with_reference
+from softmaxlab.training.study import (
+    Group,
+    StudyConfig,
+    chosen_at_edge,
+    recheck,
+    run_study,
+    with_reference,
+)
 
 log = logging.getLogger("softmaxlab.training")
 
@@ -47,20 +54,23 @@ def _checked(
 ) -> verdict.TrainingResult:
     """``measured`` with C15's check: the settings where an alternative fell short or a
     re-parametrisation of softmax was told apart from it (verdict.needs_check), trained
-    again on the check's grid (cfg.checking(): check_steps steps, smaller learning rates;
-    study.recheck) and compared the same way (none where check_steps is 0 or nothing fell
-    short)."""
+    again on the check's grid (cfg.checking(): check_steps steps, smaller learning rates,
+    widened where the chosen rate is at an edge; study.recheck) and compared the same way
+    (none where check_steps is 0 or nothing fell short)."""
     settings = verdict.needs_check(measured)
     checked = verdict.TrainingResult(())
+    rates = {}
+    edges = {}
+    if cfg.check_steps:
+        grid = cfg.checking().learning_rates
+        rates = {name: grid[name] for name in cfg.optimizers}
+        edges = {"check_widen": cfg.check_widen}
     if cfg.check_steps and settings:
         start = time.perf_counter()
         table, correct = recheck(specs, cfg, seed, settings, verdict.REFERENCE)
         checked = verdict.measure(table, correct)
+        edges.update(_edges(table, rates))
         log.info("C15 check, %d settings: %.1f s", len(settings), time.perf_counter() - start)
-    rates = {}
-    if cfg.check_steps:
-        grid = cfg.checking().learning_rates
-        rates = {name: grid[name] for name in cfg.optimizers}
     return dataclasses.replace(
         measured,
         steps=cfg.steps,
@@ -68,7 +78,18 @@ def _checked(
         check_learning_rates=rates,
         check=checked.comparisons,
         check_exp_family=checked.exp_family,
+        **edges,
     )
+
+
+def _edges(table, rates: dict[str, tuple[float, ...]]) -> dict[str, int]:
+    """The check's groups (data set, label, loss, format, optimiser) trained again: how
+    many, and how many were trained beyond the check's grid ``rates`` (study.recheck)."""
+    edges = chosen_at_edge(table)
+    smallest = edges["optimizer"].map(lambda name: min(rates[name]))
+    largest = edges["optimizer"].map(lambda name: max(rates[name]))
+    beyond = (edges["smallest"] < smallest) | (edges["largest"] > largest)
+    return {"check_groups": len(edges), "check_widened": int(beyond.sum())}
 
 
 def run(config: Mapping, outputs: Mapping) -> float:

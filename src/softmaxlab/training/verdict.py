@@ -32,10 +32,14 @@ Gumbel-softmax: softmax of noisy logits), which are reported but not counted eit
 
 The check: where an alternative falls short, that setting (and the reference's) is trained
 again with ``check_steps`` steps instead of ``steps`` and learning rates below the grid
-(``check_rates_below`` decades; :func:`softmaxlab.training.study.recheck`) and compared
-the same way. A shortfall that closes there was the set-up's (too few steps, or rates too
-large, for that map: a map whose runs blow up at every rate of the grid may train at a
-smaller one), not the map's; one that remains persists (:meth:`TrainingResult.persists`).
+(``check_rates_below`` decades), widened a decade at a time (up to ``check_widen``) where
+the rate chosen is the smallest or largest trained
+(:func:`softmaxlab.training.study.recheck`), and compared the same way. A shortfall that
+closes there was the set-up's (too few steps, or rates too large or too small, for that
+map: a map whose runs blow up at every rate of the grid may train at a smaller one), not
+the map's; one that remains persists (:meth:`TrainingResult.persists`). The text names
+the remaining shortfalls whose alternative still chose the smallest or largest rate
+trained, and the settings where softmax's rate in the study is at its grid's edge.
 Its control: softmax's re-parametrisations told apart from softmax are trained again the
 same way (their difference is a logit scale or noise, so the check should close the
 scale's), and the text says how many stay told apart.
@@ -68,7 +72,7 @@ from softmaxlab.formatting import number, percent
 from softmaxlab.methods import check_params, parse_label
 from softmaxlab.methods import label as method_label
 from softmaxlab.paired import holm, sign_flip_p
-from softmaxlab.training.study import best_runs, by_validation
+from softmaxlab.training.study import best_runs, by_validation, chosen_at_edge
 
 CLAIM = "C15"
 STATEMENT = "Apart from numerics, the choice of exp matters for training."
@@ -103,6 +107,12 @@ class Comparison:
     # every run of the alternative here (every rate and seed) stopped at step 0: its loss
     # was not finite at the initial model, so no update was ever applied
     never_steps: bool = False
+    # the learning rates chosen (study.best_runs), and whether each is the smallest or
+    # largest its setting was trained at (study.chosen_at_edge): the best may lie beyond
+    learning_rate: float = math.nan
+    reference_learning_rate: float = math.nan
+    at_edge: bool = False
+    reference_at_edge: bool = False
 
     @property
     def short(self) -> bool:
@@ -144,6 +154,12 @@ class TrainingResult:
     # compared the same way
     check_steps: int | None = None
     check_learning_rates: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    # decades the check's grid may be widened where a chosen rate is at its edge; of the
+    # groups (alternatives' and references' settings) trained again: how many, and how
+    # many were widened
+    check_widen: int | None = None
+    check_groups: int = 0
+    check_widened: int = 0
     check: tuple[Comparison, ...] = ()
     # softmax's re-parametrisations told apart from it, trained again the same way: a
     # control of the check (their difference is the set-up's by construction)
@@ -156,9 +172,9 @@ class TrainingResult:
         return [c for c in self.comparisons if c.name == name and c.short]
 
     def persists(self, c: Comparison) -> bool:
-        """``c`` falls short, and not for want of steps or of a smaller learning rate: no
-        check was run, or its setting trained again on the check's grid still falls
-        short."""
+        """``c`` falls short, and not for want of steps or of another learning rate: no
+        check was run, or its setting trained again on the check's (widened) grid still
+        falls short."""
         if not c.short:
             return False
         if not self.check_steps:
@@ -343,7 +359,57 @@ def _check_grid(result: TrainingResult) -> str:
     if lowest:
         listed = ", ".join(lowest[:-1]) + " and " + lowest[-1] if len(lowest) > 1 else lowest[0]
         where = f" and learning rates down to {listed}"
+        if result.check_widen:
+            where += (
+                f", widened by up to {number(result.check_widen)} decades where the chosen "
+                "rate was the smallest or largest trained"
+            )
     return f"with {number(result.check_steps)} steps instead of {number(result.steps)}{where}"
+
+
+def _edges(result: TrainingResult) -> str:
+    """How far the check's grid was widened, and which remaining shortfalls still chose the
+    smallest or largest rate trained (a better rate may lie beyond it)."""
+    if not result.check_groups:
+        return ""
+    sentence = (
+        f"Of the {number(result.check_groups)} groups trained again (the alternatives' "
+        f"settings and softmax's), {number(result.check_widened)} were widened beyond the "
+        f"check's grid"
+    )
+    remaining = [c for c in result.check if c.short]
+    edge = [c for c in remaining if c.at_edge]
+    if not edge:
+        return sentence + (
+            "; every remaining shortfall's alternative chose a rate inside those trained."
+        )
+    where = "; ".join(
+        f"{c.name} on {c.dataset} {c.dtype} {c.optimizer}: {number(c.learning_rate)}" for c in edge
+    )
+    return sentence + (
+        f"; in {number(len(edge))} of the {number(len(remaining))} remaining shortfalls the "
+        f"alternative still chose the smallest or largest rate trained, so a better rate may "
+        f"lie beyond it: {where}."
+    )
+
+
+def _reference_edge(result: TrainingResult) -> str:
+    """The settings where softmax's own chosen rate is the smallest or largest of the
+    study's grid: there a better-tuned softmax might tell apart an alternative that is not
+    (the check trains softmax again only where something fell short)."""
+    settings = {(c.dataset, c.dtype, c.optimizer): c for c in result.comparisons}
+    edge = [c for c in settings.values() if c.reference_at_edge]
+    if not edge:
+        return ""
+    where = "; ".join(
+        f"{c.dataset} {c.dtype} {c.optimizer}: {number(c.reference_learning_rate)}" for c in edge
+    )
+    return (
+        f"Softmax's chosen learning rate is the smallest or largest of the grid in "
+        f"{number(len(edge))} of its {number(len(settings))} settings ({where}): a better "
+        f"rate beyond it might raise softmax's accuracy there and tell apart an alternative "
+        f"that matches it now."
+    )
 
 
 def text(result: TrainingResult) -> str:
@@ -376,6 +442,9 @@ def text(result: TrainingResult) -> str:
         f"given the trained models, {percent(ALPHA)} family-wise over each alternative's "
         f"settings)."
     )
+    reference_edge = _reference_edge(result)
+    if reference_edge:
+        out.append(reference_edge)
     if result.exp_family:
         level = [c for c in result.exp_family if not c.short and not c.ahead]
         off = list(dict.fromkeys(c.name for c in result.exp_family if c.short or c.ahead))
@@ -402,6 +471,8 @@ def text(result: TrainingResult) -> str:
         if closed:
             sentence += f"; not told apart from softmax in any setting: {', '.join(closed)}"
         out.append(sentence + ": a shortfall the check does not find is not counted.")
+        if _edges(result):
+            out.append(_edges(result))
     if result.check_exp_family:
         still = [c for c in result.check_exp_family if c.short or c.ahead]
         names = list(dict.fromkeys(c.name for c in still))
@@ -539,6 +610,7 @@ def measure(
     best = best_runs(table)
     trains = _trains(table)
     idle = _never_steps(table)
+    edges = chosen_at_edge(table).set_index(["dataset", "label", "loss", "dtype", "optimizer"])
     keys = ["dataset", "dtype", "optimizer"]
     reference = best[(best["label"] == REFERENCE[0]) & (best["loss"] == REFERENCE[1])]
     if reference.empty:
@@ -574,6 +646,12 @@ def measure(
             p_short=sign_flip_p(d),
             p_ahead=sign_flip_p(-d),
             never_steps=bool(idle[(dataset, row["label"], row["loss"], dtype, optimizer)]),
+            learning_rate=float(row["learning_rate"]),
+            reference_learning_rate=float(base["learning_rate"]),
+            at_edge=bool(
+                edges.at[(dataset, row["label"], row["loss"], dtype, optimizer), "at_edge"]
+            ),
+            reference_at_edge=bool(edges.at[(dataset, *REFERENCE, dtype, optimizer), "at_edge"]),
         )
         (family if row["method"] in EXP_FAMILY else comparisons).append(item)
     comparisons, family = _with_holm(comparisons), _with_holm(family)
@@ -630,7 +708,8 @@ def from_json(payload: str | dict) -> TrainingResult:
 
     def comparison(item: dict) -> Comparison:
         item = {
-            k: (math.nan if v is None and k.endswith("accuracy") else v) for k, v in item.items()
+            k: (math.nan if v is None and k.endswith(("accuracy", "learning_rate")) else v)
+            for k, v in item.items()
         }
         return Comparison(**{**item, "differences": tuple(item["differences"])})
 

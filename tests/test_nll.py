@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 
+import mpmath
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -132,9 +133,59 @@ def test_underflowed_softmax_is_infinite_not_undefined():
     """p_y underflows to 0 once x_max - x_y > 745 (log-softmax would give 800 exactly)."""
     out = nll.nll_metrics(np.array([[0.0, 800.0]]), None, np.array([0]), "softmax")
     assert out["nll_infinite"][0] == 1 and out["nll_undefined"][0] == 0
-    assert np.isnan(out["nll_grad_norm"][0])
-    # the argmax target is still resolved: p - e_y = 0 exactly
+    # the gradient p - e_y = (-1, 1) needs no 1/p_y: it is there, not left out
+    assert out["nll_grad_norm"][0] == math.sqrt(2) and out["nll_grad_max"][0] == 1.0
+    # the argmax target is resolved too: p - e_y = 0 exactly
     assert out["nll_grad_norm_argmax"][0] == 0.0
+
+
+def _exact_softmax_nll_gradient(x, y, c):
+    """c (softmax(c x) - e_y) in 60-digit arithmetic (mpmath), as float64."""
+    with mpmath.workdps(60):
+        t = [mpmath.exp(c * mpmath.mpf(v)) for v in x]
+        total = mpmath.fsum(t)
+        return np.array([float(c * (ti / total - (i == y))) for i, ti in enumerate(t)])
+
+
+@pytest.mark.parametrize(
+    ("method", "params", "c"),
+    [
+        ("softmax", {}, 1.0),
+        ("softmax", {"base": 2.0, "temperature": 0.5}, 2 * math.log(2.0)),
+        ("ssmax", {"s": 1.0}, math.log(4)),
+    ],
+)
+def test_softmax_gradient_where_p_y_underflows_matches_mpmath(method, params, c):
+    """Where p_y is subnormal or 0 the gradient of softmax's family is c (p - e_y), not NaN,
+    to float64's rounding of the exact gradient; vectors with a normal p_y are unchanged."""
+    rows = np.array(
+        [
+            [0.0, 750.0, 740.0, 745.5],  # p_0 underflows to 0 (a gap above 745)
+            [-1.0, 739.0, 700.0, 720.0],  # p_0 = e^-740 / ..., subnormal
+            [1.0, 2.0, 3.0, 4.0],  # a normal p_0: the vjp, as before
+        ]
+    )
+    rows = rows / c  # the same exponents c x for every base, temperature and s
+    out = nll.nll_metrics(rows, None, np.zeros(3, dtype=np.int64), method, params)
+    for i, row in enumerate(rows):
+        exact = _exact_softmax_nll_gradient(row, 0, c)
+        assert out["nll_grad_norm"][i] == pytest.approx(np.linalg.norm(exact), rel=8 * nll.EPS)
+        assert out["nll_grad_max"][i] == pytest.approx(np.abs(exact).max(), rel=8 * nll.EPS)
+    assert list(out["nll_infinite"]) == [1.0, 0.0, 0.0]  # p_1 is subnormal, not 0
+    # the argmin target (the first entry) underflows in the first two rows too
+    assert np.isfinite(out["nll_grad_norm_argmin"]).all()
+
+
+def test_only_softmaxs_family_skips_the_cotangent():
+    """A map whose pullback is not softmax's Jacobian still needs 1/p_y: NaN below 2^-1022
+    (iterated_exp is softmax of exp(x): its derivative has the factor e^(x_i))."""
+    x = np.array([[0.0, 6.6]])  # e^6.6 = 735: p_0 = e^(1 - 735), subnormal
+    out = nll.nll_metrics(x, None, np.array([0]), "iterated_exp", {"depth": 2})
+    assert np.isnan(out["nll_grad_norm"][0])
+    back = Pullback(x, "iterated_exp", check_params("iterated_exp", {"depth": 2}))
+    assert back.softmax_factor() is None
+    tau = Pullback(x, "gumbel_softmax", check_params("gumbel_softmax", {"tau": 0.5}))
+    assert tau.softmax_factor() == 2.0
 
 
 def _segment(a, b):
@@ -398,6 +449,18 @@ METHODS = [
 ]
 
 
+def _softmax_family_factor(method, params, k):
+    """c where the method is softmax(c x + noise): softmax (ln(base)/T), ssmax (s ln K),
+    gumbel_softmax (1/tau); None for every other method."""
+    if method == "softmax":
+        return math.log(params["base"]) / params["temperature"]
+    if method == "ssmax":
+        return params["s"] * math.log(k)
+    if method == "gumbel_softmax":
+        return 1 / params["tau"]
+    return None
+
+
 def _plain_metrics(x, x_far, y, method, params):
     """nll_metrics computed the plain way, with the public functions only: one evaluate
     for p, one vjp per target (losses.nll_grad, each with its own forward pass), numpy
@@ -418,10 +481,15 @@ def _plain_metrics(x, x_far, y, method, params):
     out["nll_infinite"] = (p_y == 0).astype(np.float64)
     out["nll_undefined"] = (~(p_y >= 0)).astype(np.float64)
     over = np.full(n, np.nan)
+    factor = _softmax_family_factor(method, check_params(method, params), k)
     for suffix, target in (("", y), ("_argmax", x.argmax(-1)), ("_argmin", x.argmin(-1))):
         with np.errstate(over="ignore"):
             g = losses.nll_grad(x, p, target, method, params)
-        g = np.where((losses.target_prob(p, target) >= nll.TINY)[:, None], g, np.nan)
+        at = losses.target_prob(p, target)
+        g = np.where((at >= nll.TINY)[:, None], g, np.nan)
+        if factor is not None:  # softmax's family: c (p - e_y) needs no 1/p_y
+            below = (at >= 0) & (at < nll.TINY)
+            g[below] = factor * (p - np.eye(k)[target])[below]
         norm, largest = np.sqrt(np.sum(g * g, axis=-1)), np.max(np.abs(g), axis=-1)
         out[f"nll_grad_norm{suffix}"] = norm
         if not suffix:

@@ -33,7 +33,12 @@ count those) give NaN in every metric. Per row, with p_y the float64 output at t
 * ``nll_grad_norm`` / ``nll_grad_max``: ||g||_2 and max_i |g_i| of g = dL/dx, computed as
   vjp(x, -e_y / p_y) (:func:`softmaxlab.training.losses.nll_grad`) for the uniformly drawn
   target; NaN where p_y is below float64's smallest normal 2^-1022 (there the cotangent
-  1/p_y loses precision or overflows) or undefined;
+  1/p_y loses precision or overflows) or undefined, except for the maps whose pullback is
+  softmax's Jacobian c p (v - v.p) (softmax with any base and temperature, ssmax,
+  gumbel_softmax: :meth:`softmaxlab.vjp.Pullback.softmax_factor`): their gradient is
+  c (p - e_y), which needs no 1/p_y, and is computed so wherever p_y < 2^-1022 (the
+  log-softmax route of the frameworks; ||g|| >= c (1 - p_y) there, so no vector whose
+  target underflowed drops out of softmax's mean);
 * ``nll_grad_norm_argmax`` / ``nll_grad_norm_argmin``: ||g||_2 for y = argmax x (the
   prediction is right: softmax's gradient fades as the scale grows) and y = argmin x (the
   worst class: it does not fade);
@@ -119,7 +124,9 @@ NLL_DEFINITIONS: dict[str, str] = {
     "a zero sum), else 0; vectors whose float64 forward overflows are left out of every "
     "nll metric (numerics: overflow).",
     "nll_grad_norm": "||g||_2, g = d(-ln p_y)/dx = vjp(x, -e_y / p_y) in float64 (p - e_y "
-    "for softmax); NaN where p_y < 2^-1022 or undefined.",
+    "for softmax); NaN where p_y is undefined, or below 2^-1022 (1/p_y not representable) "
+    "except for softmax's family (any base or temperature, ssmax, Gumbel), whose "
+    "c (p - e_y) needs no 1/p_y.",
     "nll_grad_max": "max_i |g_i| for the drawn target (<= 1 for softmax).",
     "nll_grad_norm_argmax": "||g||_2 for the target y = argmax x (a right prediction).",
     "nll_grad_norm_argmin": "||g||_2 for the target y = argmin x (the worst class).",
@@ -235,18 +242,50 @@ def _gradients(back: Pullback, p: np.ndarray, targets: np.ndarray) -> np.ndarray
     of x), float64 of shape (m, n, K): the cotangents -e_y / p_y (losses.nll_cotangent)
     stacked and pulled back through the one forward pass of ``back``; NaN on the rows where
     p_y < 2^-1022 or is NaN (the NLL is infinite, undefined or its cotangent 1/p_y is not
-    representable to full precision). p: the forward's output at x (shape (n, K))."""
+    representable to full precision), but c (p - e_y) where p_y < 2^-1022 for softmax's
+    Jacobian (:func:`_softmax_below_tiny`). p: the forward's output at x (shape (n, K))."""
     p_y = p[np.arange(p.shape[0]), targets]
     with np.errstate(over="ignore"):  # 1/p_y for a subnormal p_y: masked below
         g = back(losses.nll_cotangent(p_y, targets, p.shape[-1]))
-    return np.where((p_y >= TINY)[..., None], g, np.nan)
+    g = np.where((p_y >= TINY)[..., None], g, np.nan)
+    below = _softmax_below_tiny(back, p_y)
+    if below is not None:
+        g[below] = _softmax_gradients(back, p, targets, below)
+    return g
+
+
+def _softmax_below_tiny(back: Pullback, p_y: np.ndarray) -> np.ndarray | None:
+    """The (target, row) pairs, a bool array of p_y's shape, where p_y is in [0, 2^-1022)
+    and the pullback is softmax's (Pullback.softmax_factor), which gives the gradient
+    without 1/p_y (:func:`_softmax_gradients`); None where there are none. The rows the
+    edge conventions make NaN stay NaN."""
+    if back.softmax_factor() is None:
+        return None
+    below = (p_y >= 0) & (p_y < TINY)
+    nan_rows = back.nan_rows()
+    if nan_rows is not None:
+        below &= ~nan_rows
+    return below if below.any() else None
+
+
+def _softmax_gradients(
+    back: Pullback, p: np.ndarray, targets: np.ndarray, pairs: np.ndarray
+) -> np.ndarray:
+    """c (p - e_y), float64 (number of pairs, K), for the (target, row) ``pairs`` (bool, of
+    targets' shape) of a pullback v -> c p (v - v.p): the NLL's gradient there, exact to the
+    rounding of p, where p_y has underflowed (there ||g|| >= c (1 - p_y), about c)."""
+    which, rows = np.nonzero(pairs)
+    d = p[rows]  # a copy: fancy indexing
+    d[np.arange(len(rows)), targets[which, rows]] -= 1.0
+    return back.softmax_factor() * d
 
 
 def nll_gradient(x: np.ndarray, p: np.ndarray, y: np.ndarray, method: str, params: Mapping):
     """g = d(-ln p_y)/dx per row (float64, shape of x (n, K)): vjp(x, -e_y / p_y, method)
     with p_y read from the caller's p, NaN on the rows where p_y < 2^-1022 (the NLL is
-    infinite, undefined or its cotangent 1/p_y is not representable to full precision) or
-    NaN; NaN everywhere for a plugin method without a vjp (softmaxlab.plugins)."""
+    infinite, undefined or its cotangent 1/p_y is not representable to full precision; not
+    for softmax's family, whose c (p - e_y) needs no 1/p_y) or NaN; NaN everywhere for a
+    plugin method without a vjp (softmaxlab.plugins)."""
     x = _rows(x, "x")
     y = _targets(y, *x.shape)
     if not has_vjp(method):
@@ -278,8 +317,9 @@ def _gradient_norms(
     back: Pullback, p: np.ndarray, targets: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """(||g||_2, max_i |g_i|), each of targets' shape (m, n), of the gradients
-    :func:`_gradients` gives, bit for bit: NaN where p_y < 2^-1022 or is NaN, and on the
-    rows the edge conventions make NaN. For the maps whose pullback is a scaled centring
+    :func:`_gradients` gives, bit for bit: NaN where p_y < 2^-1022 (but softmax's family
+    there: :func:`_softmax_below_tiny`) or is NaN, and on the rows the edge conventions
+    make NaN. For the maps whose pullback is a scaled centring
     (every built-in but argmax) the compiled loop of softmaxlab.kernels.nll, which forms
     no (m, n, K) array; argmax's zeros directly; the numpy reference else (plugins, no
     numba, USE_KERNELS False)."""
@@ -299,7 +339,11 @@ def _gradient_norms(
         return _norms(_gradients(back, p, targets))
     with np.errstate(all="ignore"):  # 1/p_y overflows for a subnormal p_y: not resolved
         c = -1.0 / p_y  # the cotangent's entry at the target (losses.nll_cotangent)
-    return kernels.centred_gradient_norms(*form, targets.astype(np.int64), c, resolved)
+    norm, largest = kernels.centred_gradient_norms(*form, targets.astype(np.int64), c, resolved)
+    below = _softmax_below_tiny(back, p_y)
+    if below is not None:
+        norm[below], largest[below] = _norms(_softmax_gradients(back, p, targets, below))
+    return norm, largest
 
 
 def _largest_magnitude(x: np.ndarray) -> np.ndarray:

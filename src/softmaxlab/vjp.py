@@ -156,8 +156,11 @@ class _Weighted:
         centring: _Centring,
         shift: np.ndarray | None = None,
         factor: float = 1.0,
+        softmax: bool = False,
     ):
         self.scale, self.centring, self.shift, self.factor = scale, centring, shift, factor
+        # the scale is the centring's weights p: v -> factor p (v - v.p), softmax's Jacobian
+        self.softmax = softmax
 
     def __call__(self, v: np.ndarray) -> np.ndarray:
         r = (self.factor * self.scale) * self.centring(v)
@@ -254,7 +257,7 @@ def _vjp_stablemax(fwd: _Forward, params) -> Apply:
 def _softmax_like(p: np.ndarray, factor: float) -> Apply:
     """v^T J of p = softmax(c x): J = c (diag(p) - p p^T), so v^T J = c p (v - v.p)
     (Bridle 1990; the softmax Jacobian as in any autodiff framework). Needs p alone."""
-    return _Weighted(p, _Centring(p), factor=factor)
+    return _Weighted(p, _Centring(p), factor=factor, softmax=True)
 
 
 def _vjp_softmax(fwd: _Forward, params) -> Apply:
@@ -455,6 +458,15 @@ class Pullback:
         shift = np.empty((0, k)) if apply.shift is None else apply.shift
         w = np.ascontiguousarray(centring.w, dtype=_F64)
         return float(apply.factor), scale, w, top, np.ascontiguousarray(shift, dtype=_F64)
+
+    def softmax_factor(self) -> float | None:
+        """c where the pullback (before the edge conventions) is v -> c p (v - v.p), the
+        Jacobian of p = softmax(c x + b) with b independent of x (softmax with any base
+        and temperature, ssmax, gumbel_softmax); None for every other map. For those the
+        NLL's gradient, the pullback of v = -e_y / p_y, is c (p - e_y): p_y / p_y cancels,
+        so it needs no 1/p_y and is defined where p_y underflows (softmaxlab.nll)."""
+        apply = self._built()
+        return apply.factor if isinstance(apply, _Weighted) and apply.softmax else None
 
     def is_zero(self) -> bool:
         """Whether the pullback is identically 0 before the edge conventions (argmax)."""

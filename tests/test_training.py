@@ -243,12 +243,14 @@ def test_mixture_is_seeded_and_balanced():
 
 # --- the study ------------------------------------------------------------------------------
 
+# widen 0: the grid alone, so that the tests can count its runs (the widening has its own)
 SMALL = study.StudyConfig(
     steps=6,
     seeds=2,
     learning_rates={"gd": (0.1, 1.0), "adam": (0.01, 0.1)},
     datasets=("mixture",),
     mixture=tdata.Mixture(n_train=100, n_test=100),
+    widen=0,
 )
 
 
@@ -282,6 +284,42 @@ def test_table_columns_rows_and_plain_read_csv(small_result):
     pd.testing.assert_series_equal(
         back["steps_to_90pct"], table["steps_to_90pct"].astype(float), check_names=False
     )
+
+
+def test_the_study_widens_each_grid_where_its_choice_is_at_an_edge():
+    """Every (group, optimiser) of a real study: the rates trained are its grid and then
+    decades beyond it, one side at a time; each widening step was taken because the choice
+    among the rates trained before it was at their edge, and the widening stopped because
+    the choice came inside, or after ``widen`` steps, or because no run stepped."""
+    cfg = dataclasses.replace(SMALL, widen=2, learning_rates={"gd": (1.0,), "adam": (0.1,)})
+    specs = _specs({"method": "softmax"}, {"method": "linear"}, {"method": "spherical"})
+    result = study.run_study(specs, cfg, SEED)
+    table = result.table
+    keys = ["dataset", "label", "loss", "dtype", "optimizer"]
+    widened = 0
+    for key, rows in table.groupby(keys, sort=False):
+        grid = cfg.learning_rates[key[-1]]
+        order = list(dict.fromkeys(rows["learning_rate"]))  # in the order trained
+        assert order[: len(grid)] == list(grid) and len(order) <= len(grid) + cfg.widen
+        for step, rate in enumerate(order[len(grid) :]):
+            before = rows[rows["learning_rate"].isin(order[: len(grid) + step])]
+            chosen = study.best_runs(before)["learning_rate"].iloc[0]
+            low, high = min(before["learning_rate"]), max(before["learning_rate"])
+            assert rate == pytest.approx(low / 10 if chosen == low else high * 10, rel=1e-15)
+            assert chosen in (low, high) and (before["steps"] > 0).any()
+        if len(order) < len(grid) + cfg.widen:  # stopped: inside, or nothing stepped
+            edges = study.chosen_at_edge(rows)
+            assert not edges["at_edge"].iloc[0]
+        widened += len(order) > len(grid)
+    assert widened  # a one-rate grid is its own edge: every group that steps is widened
+    assert (table[table["label"] == "linear"]["steps"] == 0).all()  # not widened
+    assert set(table[table["label"] == "linear"]["learning_rate"]) == {1.0, 0.1}
+    # every run is in the curves and in the test points
+    assert len(result.test_correct) == len(table)
+    runs = result.curves[["label", "loss", "dtype", "optimizer", "learning_rate", "seed"]]
+    assert len(runs.drop_duplicates()) == len(table)
+    # the job counts the groups and those widened
+    assert job._edges(table, cfg.learning_rates) == (table.groupby(keys).ngroups, widened)
 
 
 def test_test_correct_is_each_runs_test_accuracy(small_result):
@@ -567,7 +605,7 @@ def test_the_check_grid_adds_rates_a_decade_apart_below_each_grid():
 
 def test_recheck_trains_the_settings_and_the_reference_longer(small_result):
     specs = _specs({"method": "softmax"}, {"method": "linear"}, {"method": "sparsemax"})
-    cfg = dataclasses.replace(SMALL, check_steps=9, check_widen=0)
+    cfg = dataclasses.replace(SMALL, check_steps=9, widen=0)
     settings = [("mixture", "sparsemax", "fenchel_young", "float32", "adam")]
     table, correct = study.recheck(specs, cfg, SEED, settings, tverdict.REFERENCE)
     groups = set(table[["label", "loss", "dtype", "optimizer"]].itertuples(index=False, name=None))
@@ -652,11 +690,11 @@ class _FakeRuns:
         (0.01, 6, 2, (0.001, 0.01, 0.1, 1.0, 10.0), False),  # two decades, then inside
         (0.001, 6, 2, (0.001, 0.01, 0.1, 1.0, 10.0), True),  # the last decade: at the edge
         (100.0, 6, 2, (0.1, 1.0, 10.0, 100.0, 1000.0), False),  # upwards the same way
-        (0.1, 6, 0, (0.1, 1.0, 10.0), True),  # check_widen 0: the grid alone
+        (0.1, 6, 0, (0.1, 1.0, 10.0), True),  # widen 0: the grid alone
         (0.01, 0, 2, (0.1, 1.0, 10.0), False),  # no run steps: no rate changes a thing
     ],
 )
-def test_recheck_widens_the_grid_where_the_choice_is_at_its_edge(
+def test_rewidens_the_grid_where_the_choice_is_at_its_edge(
     monkeypatch, best, steps, widen, trained, at_edge
 ):
     # validation accuracy peaks at ``best`` (a decade apart: 1 - 0.1 |log10 rate/best|)
@@ -676,7 +714,7 @@ def test_recheck_widens_the_grid_where_the_choice_is_at_its_edge(
         SMALL,
         check_steps=9,
         check_rates_below=0,
-        check_widen=widen,
+        widen=widen,
         learning_rates={"gd": (0.1, 1.0, 10.0), "adam": (0.01,)},
     )
     settings = [("mixture", "spherical", "nll", "float32", "gd")]
@@ -690,10 +728,7 @@ def test_recheck_widens_the_grid_where_the_choice_is_at_its_edge(
     assert len(correct) == len(table)
     edges = study.chosen_at_edge(table)
     assert list(edges["at_edge"]) == [at_edge, at_edge]
-    assert job._edges(table, {"gd": (0.1, 1.0, 10.0)}) == {
-        "check_groups": 2,
-        "check_widened": 2 * (len(trained) > 3),
-    }
+    assert job._edges(table, {"gd": (0.1, 1.0, 10.0)}) == (2, 2 * (len(trained) > 3))
 
 
 def test_measure_says_which_chosen_rates_are_at_the_grids_edge():
@@ -710,7 +745,7 @@ def test_measure_says_which_chosen_rates_are_at_the_grids_edge():
     assert (c.learning_rate, c.at_edge) == (1.0, False)
     assert (c.reference_learning_rate, c.reference_at_edge) == (10.0, True)
     assert (
-        "Softmax's chosen learning rate is the smallest or largest of the grid in 1 of its 1 "
+        "Softmax's chosen learning rate is the smallest or largest trained in 1 of its 1 "
         "settings (digits float32 adam: 10): a better rate beyond it" in tverdict.text(result)
     )
     assert tverdict.from_json(tverdict.to_json(result)) == result
@@ -770,7 +805,7 @@ def test_check_text_conditions_and_json():
     back = tverdict.from_json(tverdict.to_json(checked))
     assert back == checked and tverdict.to_json(back) == tverdict.to_json(checked)
     assert "widened" not in text  # a result without the widening's fields says nothing of it
-    widened = replace(checked, check_widen=2, check_groups=6, check_widened=2)
+    widened = replace(checked, widen=2, check_groups=6, check_widened=2)
     text = tverdict.text(widened)
     wider = f"{grid}, widened by up to 2 decades where the chosen rate was the smallest or largest"
     assert f"Trained again {wider} trained, where an alternative fell short" in text
@@ -963,6 +998,7 @@ def test_job_writes_every_output_byte_for_byte(tmp_path):
                 "datasets": ["mixture"],
                 "mixture": {"n_train": 60, "n_test": 60},
                 "check_steps": 8,
+                "widen": 0,
             },
         }
     )

@@ -96,9 +96,10 @@ class LabelMeasure:
 class ScaleGradient:
     """The reference's pooled mean NLL gradient norm at one scale, per target; and, for the
     drawn target, on how many of the scale's vectors it is measured (``uniform_n`` of
-    ``vectors``, the rows of nll_undefined): the gradient is NaN where p_y < 2^-1022, where
-    ||p - e_y|| >= 1 - p_y is about 1 or more, so the mean over the others can be lower than
-    the mean over all."""
+    ``vectors``, the rows of nll_undefined): where a map's gradient is NaN (p_y < 2^-1022 for
+    a map outside softmax's family, softmaxlab.nll), ||p - e_y|| >= 1 - p_y is about 1 or
+    more, so the mean over the others can be lower than the mean over all. Softmax's own
+    gradient is measured on every vector whose forward is finite."""
 
     scale: float
     uniform: float

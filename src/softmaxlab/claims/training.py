@@ -80,14 +80,14 @@ SPEC_C15 = Spec(
     _statement(),
     "A multinomial linear classifier trained through every method on scikit-learn's digits "
     "and a seeded Gaussian mixture (learning-rate grid, seeds, float32 and bfloat16): test "
-    "accuracy at the learning rate chosen on a validation part, per setting, against softmax "
-    "with the NLL by a paired exact test on the same test points (sign-flip; Holm over each "
-    "alternative's settings) (results/tables/training.csv); where an alternative falls short, "
-    "that setting and softmax's trained again with more steps and smaller learning rates, "
-    "widened where the chosen rate is at the grid's edge (training.check_steps, "
-    "check_rates_below, check_widen), so that a shortfall the set-up makes is not "
-    "counted; nor is a naive form's (stable=False) where its stable form is not short: "
-    "that is overflow, numerics.",
+    "accuracy at the learning rate chosen on a validation part (the grid widened where the "
+    "choice is at its edge: training.widen), per setting, against softmax with the NLL by a "
+    "paired exact test on the same test points (sign-flip; Holm over each alternative's "
+    "settings) (results/tables/training.csv); where an alternative falls short, that setting "
+    "and softmax's trained again with more steps and smaller learning rates, widened the "
+    "same way (training.check_steps, check_rates_below), so that a shortfall the set-up "
+    "makes is not counted; nor is a naive form's (stable=False) where its stable form is "
+    "not short: that is overflow, numerics.",
     verdict_c15,
     value_c15,
     conditions_c15,

@@ -64,12 +64,11 @@ def _checked(
     if cfg.check_steps:
         grid = cfg.checking().learning_rates
         rates = {name: grid[name] for name in cfg.optimizers}
-        edges = {"check_widen": cfg.check_widen}
     if cfg.check_steps and settings:
         start = time.perf_counter()
         table, correct = recheck(specs, cfg, seed, settings, verdict.REFERENCE)
         checked = verdict.measure(table, correct)
-        edges.update(_edges(table, rates))
+        edges["check_groups"], edges["check_widened"] = _edges(table, rates)
         log.info("C15 check, %d settings: %.1f s", len(settings), time.perf_counter() - start)
     return dataclasses.replace(
         measured,
@@ -82,14 +81,14 @@ def _checked(
     )
 
 
-def _edges(table, rates: dict[str, tuple[float, ...]]) -> dict[str, int]:
-    """The check's groups (data set, label, loss, format, optimiser) trained again: how
-    many, and how many were trained beyond the check's grid ``rates`` (study.recheck)."""
+def _edges(table, rates: Mapping[str, tuple[float, ...]]) -> tuple[int, int]:
+    """The groups (data set, label, loss, format, optimiser) of a study's or check's table:
+    how many, and how many were trained beyond the grid ``rates`` (study._widen)."""
     edges = chosen_at_edge(table)
     smallest = edges["optimizer"].map(lambda name: min(rates[name]))
     largest = edges["optimizer"].map(lambda name: max(rates[name]))
     beyond = (edges["smallest"] < smallest) | (edges["largest"] > largest)
-    return {"check_groups": len(edges), "check_widened": int(beyond.sum())}
+    return len(edges), int(beyond.sum())
 
 
 def run(config: Mapping, outputs: Mapping) -> float:
@@ -111,6 +110,8 @@ def run(config: Mapping, outputs: Mapping) -> float:
         logistic_regression_accuracy=result.logistic_regression.get("digits"),
         mixture_bayes_accuracy=result.mixture_bayes_accuracy,
     )
+    groups, widened = _edges(result.table, cfg.learning_rates)
+    measured = dataclasses.replace(measured, widen=cfg.widen, groups=groups, widened=widened)
     measured = _checked(measured, specs, cfg, int(config["seed"]))
     with atomic_path(outputs["verdict"]) as tmp:
         tmp.write_text(verdict.to_json(measured), encoding="utf-8")

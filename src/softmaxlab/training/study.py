@@ -4,6 +4,9 @@ A multinomial linear classifier (logits = X W + b, float32 master weights) is fi
 data set of :mod:`softmaxlab.training.data` by full-batch gradient descent and by Adam, for
 every configured method with the NLL -log p_y (and the sparse maps also with their
 Fenchel-Young losses), over a grid of learning rates x initialisation seeds, in each format.
+Where the rate chosen on the validation part (:func:`best_runs`) is the smallest or largest
+trained, the grid of that (group, optimiser) is widened a decade that way, up to ``widen``
+times (:func:`_widen`): a choice at the edge of a grid says the best rate may lie beyond it.
 
 One step of one run, the mixed-precision recipe of the training frameworks:
 
@@ -27,14 +30,14 @@ The argmax map is trained like every other and reported, not skipped: its NLL is
 as soon as one training image is misclassified (at step 0 in practice) and its gradient is
 zero, so it stops at step 0 with ``diverged`` true.
 
-Cost: about 45 s of one core for the default config (25 steps, 3 rates per optimiser, 2
-seeds, 30 methods, 2 formats, 2 data sets), most of it in the bisection of ``entmax``
-(alpha 1.25 and 1.75), whose float64 vjp repeats the forward at 54 bisection steps.
-C15's check (:func:`recheck`: the settings where an alternative fell short or a
-re-parametrisation of softmax was told apart, and softmax's, at ``check_steps`` = 100 steps
-with one learning rate more below each grid, widened up to two decades where the chosen
-rate is at an edge: 112 groups, 37 of them widened) takes about 38 s more (25 s without
-the widening).
+Cost: about 38 s of one core for the default config (25 steps, 3 rates per optimiser, 2
+seeds, 30 methods, 2 formats, 2 data sets; 109 of its 288 groups widened, 22 s without),
+most of it in the bisection of ``entmax`` (alpha 1.25 and 1.75), whose float64 vjp repeats
+the forward at 54 bisection steps. C15's check (:func:`recheck`: the settings where an
+alternative fell short or a re-parametrisation of softmax was told apart, and softmax's,
+at ``check_steps`` = 100 steps with one learning rate more below each grid, widened the
+same way: 111 groups, 36 of them widened) takes about 40 s more (25 s without the
+widening).
 
 Definitions of the columns of :data:`COLUMNS` (one row per run):
 
@@ -146,9 +149,9 @@ class StudyConfig:
     check_steps: int = 100
     # learning rates the check adds below each optimiser's grid, a decade apart
     check_rates_below: int = 1
-    # decades the check's grid is widened, one at a time, for a setting whose chosen rate is
-    # the grid's smallest or largest (recheck)
-    check_widen: int = 2
+    # decades a grid of learning rates is widened, one at a time, for a group whose chosen
+    # rate is the smallest or largest trained (the study's and the check's: _widen)
+    widen: int = 2
 
     def __post_init__(self):
         if not (isinstance(self.steps, int) and self.steps >= 1):
@@ -157,7 +160,7 @@ class StudyConfig:
             raise ValueError(
                 f"training.check_steps must be an integer >= 0, got {self.check_steps!r}"
             )
-        for key in ("check_rates_below", "check_widen"):
+        for key in ("check_rates_below", "widen"):
             value = getattr(self, key)
             if not (isinstance(value, int) and value >= 0):
                 raise ValueError(f"training.{key} must be an integer >= 0, got {value!r}")
@@ -569,15 +572,17 @@ def run_study(
     rows, curves, seconds, logits, correct = [], [], [], {}, {}
     with threadpool_limits(limits=1, user_api="blas"):
         for group in groups(method_specs, cfg):
-            runs = train_group(group, data[group.dataset], cfg, seed)
-            rows.extend(runs.rows())
-            curves.extend(runs.curve_rows(cfg.steps))
-            correct.update(runs.test_correct())
-            seconds.append({**_keys(group), "seconds": runs.seconds})
+            batch = _widened(group, data[group.dataset], cfg, seed)
+            for runs in batch:
+                rows.extend(runs.rows())
+                curves.extend(runs.curve_rows(cfg.steps))
+                correct.update(runs.test_correct())
+            spent = sum(runs.seconds for runs in batch)
+            seconds.append({**_keys(group), "seconds": spent})
             if group.dataset == "digits" and group.label == "softmax" and group.loss == "nll":
-                logits[group.dtype] = runs
+                logits[group.dtype] = batch
             if progress is not None:
-                progress(group, runs.seconds)
+                progress(group, spent)
     table = pd.DataFrame(rows, columns=list(COLUMNS))
     table["steps_to_90pct"] = table["steps_to_90pct"].astype("Int64")
     return StudyResult(
@@ -604,7 +609,7 @@ def recheck(
     ``reference`` (label, loss) in the same data set, format and optimiser, with the same
     seeds on the check's grid (:meth:`StudyConfig.checking`: ``cfg.check_steps`` steps, the
     learning rates and ``cfg.check_rates_below`` below them), each widened where its chosen
-    rate is at an edge (:func:`_train_widened`): their rows of :data:`COLUMNS` and their
+    rate is at an edge (:func:`_widened`): their rows of :data:`COLUMNS` and their
     test points predicted right (as StudyResult.test_correct). Whether a gap in accuracy,
     or a map that does not train, is the map's or the set-up's (the number of steps, the
     learning-rate grid): C15's check."""
@@ -621,9 +626,9 @@ def recheck(
                 if group.dataset not in data:
                     data[group.dataset] = load(group.dataset, seed, cfg.mixture)
                 one = dataclasses.replace(longer, optimizers=(optimizer,))
-                group_rows, group_correct = _train_widened(group, data[group.dataset], one, seed)
-                rows.extend(group_rows)
-                correct.update(group_correct)
+                for runs in _widened(group, data[group.dataset], one, seed):
+                    rows.extend(runs.rows())
+                    correct.update(runs.test_correct())
     return _run_table(rows), correct
 
 
@@ -634,22 +639,20 @@ def _run_table(rows: list[dict]) -> pd.DataFrame:
     return table
 
 
-def _train_widened(
-    group: Group, data: Dataset, cfg: StudyConfig, seed: int
-) -> tuple[list[dict], dict[tuple, np.ndarray]]:
-    """The runs of ``group`` with ``cfg``'s one optimiser on its grid, widened: while the
-    rate :func:`best_runs` chooses is the smallest (largest) rate trained, and at most
-    ``cfg.check_widen`` times, the runs at a tenth of it (ten times it) are trained too. A
-    choice at the edge of a grid says the best rate may lie beyond it, so a gap measured
-    there may be the grid's. A group none of whose runs takes a step is not widened: its
-    loss is not finite at the initial model, whatever the rate. Rows and test points as
-    :func:`recheck`'s."""
-    (optimizer,) = cfg.optimizers
-    runs = train_group(group, data, cfg, seed)
-    rows, correct = runs.rows(), runs.test_correct()
+def _widen(
+    group: Group, data: Dataset, cfg: StudyConfig, seed: int, optimizer: str, rows: list[dict]
+) -> list[GroupRuns]:
+    """The runs that widen ``group``'s grid of learning rates for ``optimizer`` (``rows``:
+    its runs on ``cfg``'s grid): while the rate :func:`best_runs` chooses is the smallest
+    (largest) rate trained, and at most ``cfg.widen`` times, the runs at a tenth of it (ten
+    times it). A choice at the edge of a grid says the best rate may lie beyond it, so a
+    gap measured there may be the grid's. A group none of whose runs takes a step is not
+    widened: its loss is not finite at the initial model, whatever the rate."""
+    rows = list(rows)
     rates = sorted(cfg.learning_rates[optimizer])
     low, high = rates[0], rates[-1]
-    for _ in range(cfg.check_widen):
+    extra = []
+    for _ in range(cfg.widen):
         table = _run_table(rows)
         if not (table["steps"] > 0).any():
             break
@@ -660,11 +663,22 @@ def _train_widened(
             high = rate = high * 10.0
         else:
             break
-        wider = dataclasses.replace(cfg, learning_rates={optimizer: (rate,)})
-        more = train_group(group, data, wider, seed)
-        rows.extend(more.rows())
-        correct.update(more.test_correct())
-    return rows, correct
+        one = dataclasses.replace(cfg, optimizers=(optimizer,), learning_rates={optimizer: (rate,)})
+        runs = train_group(group, data, one, seed)
+        extra.append(runs)
+        rows.extend(runs.rows())
+    return extra
+
+
+def _widened(group: Group, data: Dataset, cfg: StudyConfig, seed: int) -> list[GroupRuns]:
+    """The runs of ``group`` on ``cfg``'s grid (every optimiser stacked), then those that
+    widen it for each optimiser (:func:`_widen`)."""
+    runs = train_group(group, data, cfg, seed)
+    batch = [runs]
+    for optimizer in cfg.optimizers:
+        mine = [row for row in runs.rows() if row["optimizer"] == optimizer]
+        batch.extend(_widen(group, data, cfg, seed, optimizer, mine))
+    return batch
 
 
 def chosen_at_edge(table: pd.DataFrame) -> pd.DataFrame:
@@ -761,10 +775,12 @@ def _chosen_logits(table: pd.DataFrame, runs: Mapping) -> np.ndarray | None:
     ]
     best = best.assign(is32=best["dtype"] != "float32")
     choice = by_validation(best, best["validation_nll"], then=["is32"]).iloc[0]
-    group = runs[choice["dtype"]]
-    index = np.flatnonzero(
-        (group.optimizers == choice["optimizer"])
-        & (group.learning_rates == choice["learning_rate"])
-        & (group.seeds == 0)
-    )[0]
-    return group.final_test_logits[index]
+    for group in runs[choice["dtype"]]:  # the grid's runs, then the widening's
+        index = np.flatnonzero(
+            (group.optimizers == choice["optimizer"])
+            & (group.learning_rates == choice["learning_rate"])
+            & (group.seeds == 0)
+        )
+        if index.size:
+            return group.final_test_logits[index[0]]
+    raise AssertionError("the chosen softmax run is in none of its group's batches")

@@ -32,7 +32,7 @@ Gumbel-softmax: softmax of noisy logits), which are reported but not counted eit
 
 The check: where an alternative falls short, that setting (and the reference's) is trained
 again with ``check_steps`` steps instead of ``steps`` and learning rates below the grid
-(``check_rates_below`` decades), widened a decade at a time (up to ``check_widen``) where
+(``check_rates_below`` decades), widened a decade at a time (up to ``widen``) where
 the rate chosen is the smallest or largest trained
 (:func:`softmaxlab.training.study.recheck`), and compared the same way. A shortfall that
 closes there was the set-up's (too few steps, or rates too large or too small, for that
@@ -157,9 +157,12 @@ class TrainingResult:
     # decades the check's grid may be widened where a chosen rate is at its edge; of the
     # groups (alternatives' and references' settings) trained again: how many, and how
     # many were widened
-    check_widen: int | None = None
+    widen: int | None = None
     check_groups: int = 0
     check_widened: int = 0
+    # the same for the study's groups (each widened the same way: study._widen)
+    groups: int = 0
+    widened: int = 0
     check: tuple[Comparison, ...] = ()
     # softmax's re-parametrisations told apart from it, trained again the same way: a
     # control of the check (their difference is the set-up's by construction)
@@ -359,9 +362,9 @@ def _check_grid(result: TrainingResult) -> str:
     if lowest:
         listed = ", ".join(lowest[:-1]) + " and " + lowest[-1] if len(lowest) > 1 else lowest[0]
         where = f" and learning rates down to {listed}"
-        if result.check_widen:
+        if result.widen:
             where += (
-                f", widened by up to {number(result.check_widen)} decades where the chosen "
+                f", widened by up to {number(result.widen)} decades where the chosen "
                 "rate was the smallest or largest trained"
             )
     return f"with {number(result.check_steps)} steps instead of {number(result.steps)}{where}"
@@ -394,9 +397,10 @@ def _edges(result: TrainingResult) -> str:
 
 
 def _reference_edge(result: TrainingResult) -> str:
-    """The settings where softmax's own chosen rate is the smallest or largest of the
-    study's grid: there a better-tuned softmax might tell apart an alternative that is not
-    (the check trains softmax again only where something fell short)."""
+    """The settings where softmax's own chosen rate is the smallest or largest the study
+    trained (its grid, widened): there a better-tuned softmax might tell apart an
+    alternative that is not (the check trains softmax again only where something fell
+    short)."""
     settings = {(c.dataset, c.dtype, c.optimizer): c for c in result.comparisons}
     edge = [c for c in settings.values() if c.reference_at_edge]
     if not edge:
@@ -405,7 +409,7 @@ def _reference_edge(result: TrainingResult) -> str:
         f"{c.dataset} {c.dtype} {c.optimizer}: {number(c.reference_learning_rate)}" for c in edge
     )
     return (
-        f"Softmax's chosen learning rate is the smallest or largest of the grid in "
+        f"Softmax's chosen learning rate is the smallest or largest trained in "
         f"{number(len(edge))} of its {number(len(settings))} settings ({where}): a better "
         f"rate beyond it might raise softmax's accuracy there and tell apart an alternative "
         f"that matches it now."
@@ -442,6 +446,13 @@ def text(result: TrainingResult) -> str:
         f"given the trained models, {percent(ALPHA)} family-wise over each alternative's "
         f"settings)."
     )
+    if result.widen and result.groups:
+        out.append(
+            f"Each grid of learning rates was widened a decade at a time, up to "
+            f"{number(result.widen)}, where the rate chosen was the smallest or largest "
+            f"trained: {number(result.widened)} of the {number(result.groups)} groups (data "
+            f"set x map x loss x format x optimiser)."
+        )
     reference_edge = _reference_edge(result)
     if reference_edge:
         out.append(reference_edge)

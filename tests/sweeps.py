@@ -23,12 +23,14 @@ SMALL = {
     "vectors": {"elements": 200, "min": 5, "max": 30},
     "grad_vectors": 4,
     "shard_elements": 2000,
-    # The training study (C15) at its smallest useful grid: about 2 s instead of 10.
+    # The training study (C15) at its smallest useful grid: about 2 s instead of 10; its
+    # one-rate grids would all widen (tests/test_training.py tests the widening).
     "training": {
         "steps": 5,
         "seeds": 1,
         "learning_rates": {"gd": [1.0], "adam": [0.1]},
         "mixture": {"n_train": 100, "n_test": 100},
+        "widen": 0,
     },
 }
 

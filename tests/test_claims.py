@@ -549,3 +549,47 @@ def test_ledger_with_a_distribution_of_its_own_k(tmp_path):
     )
     assert list(ledger["claim"]) == ALL_CLAIMS
     assert set(ledger["verdict"]) <= OUTCOMES
+    # no distribution is measured at every K (K = 5 has "mine" alone): C13 says so
+    assert (
+        "(pooled over each K's distributions, not the same at every K)"
+        in (ledger.set_index("claim").loc["C13", "value"])
+    )
+
+
+def test_c13_pools_the_max_probability_over_the_distributions_at_every_k(tmp_path):
+    # "mine" (K = 10 from its file) beside normal and positive at K = 2 and 10: pooled with
+    # them, K = 10 would be a different mix of logits from K = 2, not just another K
+    np.save(tmp_path / "mine.npy", np.random.default_rng(3).standard_normal((40, 10)))
+    cfg = config.validate(
+        {
+            **SMALL,
+            "distributions": {
+                **SMALL["distributions"],
+                "mine": {"family": "empirical", "path": str(tmp_path / "mine.npy")},
+            },
+        }
+    )
+    summary, cells = _summary(cfg), _cells(cfg)
+    ledger, _ = claims.build_ledger(
+        summary, None, cfg, cells, checks=claim_checks.checks_table(cfg)
+    )
+    value = ledger.set_index("claim").loc["C13", "value"]
+    scale = 3.0  # the configured scale nearest to 1
+    both = pd.concat([summary, cells], ignore_index=True)
+    rows = both[
+        both["label"].isin(["softmax", "ssmax"])
+        & (both["metric"] == "max_prob")
+        & (both["dtype"] == "float64")
+        & (both["scale"] == scale)
+        & both["distribution"].isin(["normal", "positive"])
+    ].drop_duplicates(["distribution", "k", "label"])
+    expected = []
+    for k, part in rows.groupby("k"):
+        pooled = {}
+        for label, mine in part.groupby("label"):
+            pooled[label] = (mine["n"] * mine["mean"]).sum() / mine["n"].sum()
+        expected.append(f"K={k} {number(pooled['softmax'], 3)}/{number(pooled['ssmax'], 3)}")
+    assert (
+        "softmax vs ssmax (pooled over normal, positive: the distributions measured at every "
+        "K): " + ", ".join(expected) in value
+    )

@@ -606,6 +606,14 @@ def test_c13_median_counts_a_distribution_that_never_gets_there():
         replace(C13, same_distributions=False)
     )
     assert "softmax vs ssmax (pooled):" in distance.value_c13(C13)
+    one = replace(C13, common=("normal",))
+    assert "softmax vs ssmax (normal: the one distribution measured at every K):" in (
+        distance.value_c13(one)
+    )
+    two = replace(C13, common=("normal", "gumbel"))
+    assert "(pooled over normal, gumbel: the distributions measured at every K):" in (
+        distance.value_c13(two)
+    )
 
 
 def test_c13_says_when_the_fading_is_not_steady():

@@ -260,8 +260,11 @@ class C13Result:
     not_later: tuple[str, ...] = ()
     #: Of ``faded``, those whose max probability does not fall at every step in K.
     faded_unsteadily: tuple[str, ...] = ()
-    #: Every K's pooled max probability is over the same distributions.
+    #: Every K's pooled max probability is over the same distributions: those measured at
+    #: every K (``common``; empty: all of them, which differ from K to K, none being
+    #: measured at every K).
     same_distributions: bool = True
+    common: tuple[str, ...] = ()
     reference_cells: int = 0
     reference_inside: int = 0
     reference_max_difference: float = math.nan
@@ -355,13 +358,17 @@ def measure_c13(data: ClaimData) -> C13Result:
         reached = part.sort_values("k")["scale_tv_below_target"].dropna().to_numpy()
         if len(reached) >= 2:
             (later if bool(np.all(np.diff(reached) > 0)) else not_later).append(dist)
-    pooled = pool(mp, ["k", "label"]).pivot_table(index="k", columns="label", values="mean")
+    # Pooled over the distributions measured at every K, so that K alone changes from one
+    # K to the next (a distribution measured at some K only would move the pooled value).
+    per_k = fade.groupby("k")["distribution"].agg(frozenset)
+    common = [d for d in dists if all(d in found for found in per_k)]
+    mp_common = mp[mp["distribution"].isin(common)] if common else mp
+    pooled = pool(mp_common, ["k", "label"]).pivot_table(index="k", columns="label", values="mean")
     pooled = pooled.reindex(columns=["softmax", "ssmax"])
     reach = []
     for k, values in speed.groupby("k")["scale_tv_below_target"]:
         missing = int(values.isna().sum())
         reach.append((int(k), censored_median(values), missing, len(values)))
-    per_k = fade.groupby("k")["distribution"].agg(frozenset)
     reference = _reference(data, soft)
     details = {"C13_speed": speed, "C13_max_prob": fade}
     extra = {}
@@ -398,7 +405,8 @@ def measure_c13(data: ClaimData) -> C13Result:
         later=tuple(later),
         not_later=tuple(not_later),
         faded_unsteadily=tuple(unsteady),
-        same_distributions=per_k.nunique() <= 1,
+        same_distributions=bool(common) or per_k.nunique() <= 1,
+        common=tuple(common) if per_k.nunique() > 1 else (),
         **extra,
         details=details,
     )
@@ -415,11 +423,14 @@ def value_c13(r: C13Result) -> str:
         text = number(median, 3) if math.isfinite(median) else "not reached by half"
         return f"K={k} {text}" + (f" ({missing}/{total} not reached)" if missing else "")
 
-    pooled = (
-        "pooled"
-        if r.same_distributions
-        else "pooled over each K's distributions, not the same at every K"
-    )
+    if r.common:
+        which = "the one distribution" if len(r.common) == 1 else "the distributions"
+        pooled = f"{', '.join(r.common)}: {which} measured at every K"
+        pooled = pooled if len(r.common) == 1 else "pooled over " + pooled
+    elif r.same_distributions:
+        pooled = "pooled"
+    else:
+        pooled = "pooled over each K's distributions, not the same at every K"
 
     text = (
         f"TV at scale {number(r.largest_scale)} <= {number(r.tv_largest_max, 3)}; scale where "

@@ -16,7 +16,7 @@ from sweeps import TINY as SMALL
 from softmaxlab import config as sl_config
 from softmaxlab import figures, sweep, tables
 from softmaxlab.captions import caption_path, read_caption
-from softmaxlab.figures import accuracy_by_dtype
+from softmaxlab.figures import accuracy_by_dtype, gradient_vs_scale
 from softmaxlab.figures.data import distance_text
 
 GRID = {
@@ -516,3 +516,34 @@ def test_gradient_caption_spells_rates_with_the_shared_formatter():
     # of 0.99999 is not "100%" (that means every vector).
     assert "softmax: gradient norm 3.3e-05 at scale 1 and 0 at scale 10" in text
     assert "vanishing share 0% and 99.999%." in text
+
+
+def test_gradient_caption_quotes_a_median_where_outputs_leave_the_simplex():
+    """Linear on signed logits: finite outputs that are not distributions (invalid, not
+    non-finite) divide by a sum crossing 0, so the caption quotes the median, not the mean;
+    non-finite outputs alone (a naive form's overflow) do not make it do so."""
+    metrics = ("grad_norm", "grad_vanishes", "invalid", "nonfinite_output")
+    summary = hand_summary(metrics=metrics)
+    for scale, mean, median in ((1.0, 4914.0, 67.0), (10.0, 491.4, 6.7)):
+        put(summary, mean, metric="grad_norm", label="linear", scale=scale)
+        put(summary, median, field="median", metric="grad_norm", label="linear", scale=scale)
+    where = {"distribution": "normal", "k": 10, "dtype": "float64"}
+    put(summary, 0.25, metric="invalid", label="linear", scale=10.0, **where)
+    put(summary, 0.5, metric="invalid", label="linear", scale=1.0, **where)
+    put(summary, 0.1, metric="nonfinite_output", label="linear", scale=1.0, **where)
+    # the naive form: every invalid output is non-finite
+    for metric in ("invalid", "nonfinite_output"):
+        put(summary, 0.75, metric=metric, label="softmax(stable=False)", **where)
+    text = figures.caption("gradient_vs_scale", summary)
+    assert (
+        "linear: median gradient norm 67 at scale 1 and 6.7 at scale 10 (the median, not the "
+        "mean drawn: its outputs are not distributions on 40% of vectors" in text
+    )
+    assert "4,914" not in text
+    data = gradient_vs_scale.prepare(summary)
+    assert data.off_simplex == {"linear": 0.4}  # the largest over scales: 0.5 - 0.1
+    # no finite output off the simplex: the mean, as for every other map
+    put(summary, 0.0, metric="invalid", label="linear")
+    assert "linear: gradient norm 4,914 at scale 1 and 491 at scale 10;" in (
+        figures.caption("gradient_vs_scale", summary)
+    )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 from matplotlib.figure import Figure
 
 from softmaxlab.figures.data import (
     describe_slice,
+    in_slice,
     representatives,
     scale_text,
     slice_rows,
@@ -17,6 +18,7 @@ from softmaxlab.figures.data import (
 from softmaxlab.figures.style import Panel, empty_figure, family_grid, new_figure
 from softmaxlab.formatting import interval, number, percent
 from softmaxlab.metrics import GRAD_VANISHING_THRESHOLD
+from softmaxlab.tables import metric_rows
 
 TITLE = "Gradient magnitude vs logit scale"
 GRAD_FLOOR = 1e-30  # display floor of the log axis: smaller norms are drawn at it
@@ -30,6 +32,10 @@ class Data:
     vanish: pd.DataFrame
     choice: dict
     labels: list[str]
+    #: per label, the largest share of the slice's vectors whose output is finite but not
+    #: a distribution (invalid less nonfinite_output: negative entries), over the scales;
+    #: labels with none are left out
+    off_simplex: dict[str, float] = field(default_factory=dict)
 
 
 def prepare(summary: pd.DataFrame) -> Data:
@@ -37,7 +43,14 @@ def prepare(summary: pd.DataFrame) -> Data:
     measured = summary[summary["n"] > 0]  # grad_vectors: 0 leaves rows without vectors
     norm, choice = slice_rows(measured, "grad_norm")
     vanish, _ = slice_rows(measured, "grad_vanishes")
-    return Data(norm, vanish, choice, representatives(pd.concat([norm, vanish])))
+    rates = [
+        in_slice(metric_rows(measured, name), choice).set_index(["label", "scale"])["mean"]
+        for name in ("invalid", "nonfinite_output")
+    ]
+    finite_off = rates[0].sub(rates[1], fill_value=0.0)
+    off = finite_off[finite_off > 0].groupby(level="label").max()
+    labels = representatives(pd.concat([norm, vanish]))
+    return Data(norm, vanish, choice, labels, {str(k): float(v) for k, v in off.items()})
 
 
 def draw(data: Data) -> Figure:
@@ -85,12 +98,10 @@ def caption(data: Data) -> str:
     ]
     lo, hi = (scales[0], scales[-1]) if scales else (None, None)
     for label in [lbl for lbl in ("softmax", "argmax", "linear", "sparsemax") if lbl in labels]:
-        a, b = value_at(norm, label, "x", lo), value_at(norm, label, "x", hi)
         va, vb = value_at(vanish, label, "x", lo), value_at(vanish, label, "x", hi)
         text.append(
-            f"{label}: gradient norm {number(a, 2)} at scale {scale_text(lo, scales)} and "
-            f"{number(b, 2)} at scale {scale_text(hi, scales)}; vanishing share {percent(va)} and "
-            f"{percent(vb)}."
+            f"{label}: {_norms(norm, label, lo, hi, scales, data.off_simplex.get(label))}; "
+            f"vanishing share {percent(va)} and {percent(vb)}."
         )
     if "argmax" in labels:
         top = vanish[vanish["label"] == "argmax"]["mean"]
@@ -101,3 +112,22 @@ def caption(data: Data) -> str:
                 "piecewise constant."
             )
     return "\n\n".join(text)
+
+
+def _norms(norm: pd.DataFrame, label: str, lo, hi, scales, off: float | None) -> str:
+    """The label's gradient norm at both ends of the scales: its mean, or, where some of
+    its finite outputs are not distributions (``off``: the largest share), its median. A map
+    whose outputs can have negative entries divides by a sum that can cross 0 (linear:
+    sum x), where its derivative has no bound: such a norm has no finite mean, and the
+    sample mean the figure draws is ruled by the few vectors nearest the crossing."""
+    ends = f"at scale {scale_text(lo, scales)} and {{}} at scale {scale_text(hi, scales)}"
+    if not off:
+        a, b = value_at(norm, label, "x", lo), value_at(norm, label, "x", hi)
+        return f"gradient norm {number(a, 2)} " + ends.format(number(b, 2))
+    a, b = (value_at(norm, label, "x", s, field="median") for s in (lo, hi))
+    return (
+        f"median gradient norm {number(a, 2)} " + ends.format(number(b, 2)) + " (the median, "
+        f"not the mean drawn: its outputs are not distributions on {percent(off)} of "
+        "vectors, and where their sum nears 0 the derivative has no bound, so the norm has "
+        "no finite mean)"
+    )

@@ -21,7 +21,7 @@ import pytest
 from sweeps import SMALL
 
 from softmaxlab import claim_checks, claims, config, sweep
-from softmaxlab.claims import common
+from softmaxlab.claims import common, distance
 from softmaxlab.formatting import number, percent
 
 
@@ -570,7 +570,7 @@ def test_c13_pools_the_max_probability_over_the_distributions_at_every_k(tmp_pat
         }
     )
     summary, cells = _summary(cfg), _cells(cfg)
-    ledger, _ = claims.build_ledger(
+    ledger, details = claims.build_ledger(
         summary, None, cfg, cells, checks=claim_checks.checks_table(cfg)
     )
     value = ledger.set_index("claim").loc["C13", "value"]
@@ -593,3 +593,10 @@ def test_c13_pools_the_max_probability_over_the_distributions_at_every_k(tmp_pat
         "softmax vs ssmax (pooled over normal, positive: the distributions measured at every "
         "K): " + ", ".join(expected) in value
     )
+    # the scale where TV falls below 0.1: the median over the same two, "mine" left out
+    speed = details["C13_speed"]
+    for k, part in speed[speed["distribution"].isin(["normal", "positive"])].groupby("k"):
+        median = distance.censored_median(part["scale_tv_below_target"])
+        shown = number(median, 3) if math.isfinite(median) else "not reached by half"
+        assert f"K={k} {shown}" in value
+    assert "(median over normal, positive: the distributions measured at every K;" in value

@@ -600,7 +600,7 @@ def test_c13_median_counts_a_distribution_that_never_gets_there():
     assert distance.censored_median(pd.Series([3.0, 1.0, 2.0])) == 2.0
     text = distance.value_c13(replace(C13, reach=((1000, math.inf, 2, 3), (10, 9.16, 0, 6))))
     assert "K=1000 not reached by half (2/3 not reached), K=10 9.16" in text
-    assert "one that never gets there counted as beyond every scale" in text
+    assert "(median over distributions; one that never gets there counted as beyond every" in text
     # the pooled max probability says when K's distributions differ
     assert "(pooled over each K's distributions, not the same at every K)" in distance.value_c13(
         replace(C13, same_distributions=False)
@@ -608,6 +608,9 @@ def test_c13_median_counts_a_distribution_that_never_gets_there():
     assert "softmax vs ssmax (pooled):" in distance.value_c13(C13)
     one = replace(C13, common=("normal",))
     assert "softmax vs ssmax (normal: the one distribution measured at every K):" in (
+        distance.value_c13(one)
+    )
+    assert "scale where TV < 0.1 (normal: the one distribution measured at every K; one" in (
         distance.value_c13(one)
     )
     two = replace(C13, common=("normal", "gumbel"))

@@ -358,15 +358,17 @@ def measure_c13(data: ClaimData) -> C13Result:
         reached = part.sort_values("k")["scale_tv_below_target"].dropna().to_numpy()
         if len(reached) >= 2:
             (later if bool(np.all(np.diff(reached) > 0)) else not_later).append(dist)
-    # Pooled over the distributions measured at every K, so that K alone changes from one
-    # K to the next (a distribution measured at some K only would move the pooled value).
+    # Pooled (and the scale where TV falls below the target, its median taken) over the
+    # distributions measured at every K, so that K alone changes from one K to the next (a
+    # distribution measured at some K only would move the pooled value).
     per_k = fade.groupby("k")["distribution"].agg(frozenset)
     common = [d for d in dists if all(d in found for found in per_k)]
     mp_common = mp[mp["distribution"].isin(common)] if common else mp
     pooled = pool(mp_common, ["k", "label"]).pivot_table(index="k", columns="label", values="mean")
     pooled = pooled.reindex(columns=["softmax", "ssmax"])
     reach = []
-    for k, values in speed.groupby("k")["scale_tv_below_target"]:
+    speed_common = speed[speed["distribution"].isin(common)] if common else speed
+    for k, values in speed_common.groupby("k")["scale_tv_below_target"]:
         missing = int(values.isna().sum())
         reach.append((int(k), censored_median(values), missing, len(values)))
     reference = _reference(data, soft)
@@ -425,17 +427,19 @@ def value_c13(r: C13Result) -> str:
 
     if r.common:
         which = "the one distribution" if len(r.common) == 1 else "the distributions"
-        pooled = f"{', '.join(r.common)}: {which} measured at every K"
-        pooled = pooled if len(r.common) == 1 else "pooled over " + pooled
+        where = f"{', '.join(r.common)}: {which} measured at every K"
+        pooled = where if len(r.common) == 1 else "pooled over " + where
+        median = where if len(r.common) == 1 else "median over " + where
     elif r.same_distributions:
-        pooled = "pooled"
+        pooled, median = "pooled", "median over distributions"
     else:
         pooled = "pooled over each K's distributions, not the same at every K"
+        median = "median over each K's distributions, not the same at every K"
 
     text = (
         f"TV at scale {number(r.largest_scale)} <= {number(r.tv_largest_max, 3)}; scale where "
-        f"TV < {C13_TV_TARGET:g} (median over distributions, one that never gets there "
-        "counted as beyond every scale): "
+        f"TV < {C13_TV_TARGET:g} ({median}; one that never gets there counted as beyond "
+        "every scale): "
         + ", ".join(reached(*item) for item in r.reach)
         + f"; max prob at scale {number(r.ref_scale)}, softmax vs ssmax ({pooled}): "
         + ", ".join(f"K={k} {number(s, 3)}/{number(ss, 3)}" for k, s, ss in r.max_prob)

@@ -583,8 +583,7 @@ def run_study(
                 logits[group.dtype] = batch
             if progress is not None:
                 progress(group, spent)
-    table = pd.DataFrame(rows, columns=list(COLUMNS))
-    table["steps_to_90pct"] = table["steps_to_90pct"].astype("Int64")
+    table = _run_table(rows)
     return StudyResult(
         table=table,
         curves=pd.DataFrame(curves, columns=list(CURVE_COLUMNS)),

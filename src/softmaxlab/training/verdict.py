@@ -154,9 +154,9 @@ class TrainingResult:
     # compared the same way
     check_steps: int | None = None
     check_learning_rates: dict[str, tuple[float, ...]] = field(default_factory=dict)
-    # decades the check's grid may be widened where a chosen rate is at its edge; of the
-    # groups (alternatives' and references' settings) trained again: how many, and how
-    # many were widened
+    # decades a grid may be widened where its chosen rate is at its edge (the study's and
+    # the check's); of the groups (alternatives' and references' settings) trained again:
+    # how many, and how many were widened
     widen: int | None = None
     check_groups: int = 0
     check_widened: int = 0
@@ -482,8 +482,9 @@ def text(result: TrainingResult) -> str:
         if closed:
             sentence += f"; not told apart from softmax in any setting: {', '.join(closed)}"
         out.append(sentence + ": a shortfall the check does not find is not counted.")
-        if _edges(result):
-            out.append(_edges(result))
+        edges = _edges(result)
+        if edges:
+            out.append(edges)
     if result.check_exp_family:
         still = [c for c in result.check_exp_family if c.short or c.ahead]
         names = list(dict.fromkeys(c.name for c in still))

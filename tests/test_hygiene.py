@@ -83,6 +83,7 @@ def test_every_csv_loads_with_plain_pandas(tiny_run):
         "worked_example.csv",
         "training.csv",
         "training_curves.csv",
+        "training_check.csv",
         "c2_crossover.csv",
         "c13_reference.csv",
         "pivot_overflow_rate.csv",

@@ -319,7 +319,12 @@ def test_the_study_widens_each_grid_where_its_choice_is_at_an_edge():
     runs = result.curves[["label", "loss", "dtype", "optimizer", "learning_rate", "seed"]]
     assert len(runs.drop_duplicates()) == len(table)
     # the job counts the groups and those widened
-    assert job._edges(table, cfg.learning_rates) == (table.groupby(keys).ngroups, widened)
+    edges = study.chosen_at_edge(table)
+    assert job._edges(table, cfg.learning_rates) == (
+        table.groupby(keys).ngroups,
+        widened,
+        int(edges["at_edge"].sum()),
+    )
 
 
 def test_test_correct_is_each_runs_test_accuracy(small_result):
@@ -728,7 +733,7 @@ def test_rewidens_the_grid_where_the_choice_is_at_its_edge(
     assert len(correct) == len(table)
     edges = study.chosen_at_edge(table)
     assert list(edges["at_edge"]) == [at_edge, at_edge]
-    assert job._edges(table, {"gd": (0.1, 1.0, 10.0)}) == (2, 2 * (len(trained) > 3))
+    assert job._edges(table, {"gd": (0.1, 1.0, 10.0)}) == (2, 2 * (len(trained) > 3), 2 * at_edge)
 
 
 def test_measure_says_which_chosen_rates_are_at_the_grids_edge():
@@ -833,6 +838,16 @@ def test_check_text_conditions_and_json():
         "lie beyond it: spherical on digits float32 adam: 0.001." in tverdict.text(widened)
     )
     assert tverdict.from_json(tverdict.to_json(widened)) == widened
+    # the study's own widening, in one sentence, only where it was configured
+    study_wide = replace(widened, groups=288, widened=109, at_edge=18)
+    assert (
+        "Each grid of learning rates was widened a decade at a time, up to 2, where the rate "
+        "chosen was the smallest or largest trained: 109 of the 288 groups (data set x map x "
+        "loss x format x optimiser); 18 still chose the smallest or largest rate trained"
+        in tverdict.text(study_wide)
+    )
+    assert "Each grid" not in tverdict.text(replace(study_wide, widen=0))
+    assert tverdict.from_json(tverdict.to_json(study_wide)) == study_wide
     # relu trains on the check's grid and is not told apart there: its shortfall closes
     trains = replace(checked, check=(*checked.check[:2], _comparison("relu", 0.95)))
     assert not trains.persists(base.comparisons[2]) and trains.rechecked()[1] == ["taylor", "relu"]
@@ -1002,8 +1017,9 @@ def test_job_writes_every_output_byte_for_byte(tmp_path):
             },
         }
     )
-    names = ("table", "curves", "verdict", "logits", "svg", "png", "caption")
-    suffix = {"table": ".csv", "curves": ".csv", "verdict": ".json", "logits": ".npy"}
+    names = ("table", "curves", "check", "verdict", "logits", "svg", "png", "caption")
+    suffix = {"table": ".csv", "curves": ".csv", "check": ".csv"}
+    suffix.update(verdict=".json", logits=".npy")
     outputs = {}
     for run in ("a", "b"):
         outputs[run] = {n: tmp_path / run / f"{n}{suffix.get(n, '.' + n)}" for n in names}
@@ -1021,12 +1037,25 @@ def test_job_writes_every_output_byte_for_byte(tmp_path):
     result = tverdict.from_json(payload)
     assert result.check and result.check_steps == 8
     assert result.check_learning_rates == {"gd": (0.1, 1.0), "adam": (0.01, 0.1)}
+    # the check's runs: every compared setting's, softmax's beside it, at 8 steps at most,
+    # and the accuracies its comparisons were chosen from
+    check = pd.read_csv(outputs["a"]["check"])
+    assert tuple(check.columns) == study.COLUMNS and check["steps"].max() <= 8
+    trained = set(check[["label", "loss", "dtype", "optimizer"]].itertuples(index=False))
+    for c in result.check:
+        assert (c.label, c.loss, c.dtype, c.optimizer) in trained
+        assert ("softmax", "nll", c.dtype, c.optimizer) in trained
+    chosen = study.best_runs(check).set_index(["label", "loss", "dtype", "optimizer"])
+    for c in result.check:
+        assert chosen.loc[(c.label, c.loss, c.dtype, c.optimizer), "test_accuracy"] == c.accuracy
     # check_steps 0: no check, and the job still writes its verdict
     config["training"]["check_steps"] = 0
     none = {n: tmp_path / "none" / path.name for n, path in outputs["a"].items()}
     job.run(config, none)
     unchecked = tverdict.from_json(none["verdict"].read_text())
     assert unchecked.check == () and unchecked.check_steps is None
+    empty = pd.read_csv(none["check"])
+    assert tuple(empty.columns) == study.COLUMNS and empty.empty
     assert unchecked.check_learning_rates == {}
     assert "Trained again" not in json.loads(none["verdict"].read_text())["text"]
 

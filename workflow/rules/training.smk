@@ -11,6 +11,7 @@ rule training:
             labels={"table": "training study runs"},
         ),
         curves="results/tables/training_curves.csv",
+        check="results/tables/training_check.csv",
         verdict="results/tables/training_verdict.json",
         logits="results/training/digits_test_logits.npy",
         svg="results/figures/training_curves.svg",

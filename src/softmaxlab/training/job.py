@@ -4,6 +4,8 @@ Outputs (paths given by the caller, the workflow's rule ``training``):
 
 * ``table``: one row per run (:data:`softmaxlab.training.study.COLUMNS`), CSV;
 * ``curves``: the loss curves (:data:`softmaxlab.training.study.CURVE_COLUMNS`), CSV;
+* ``check``: one row per run of C15's check (``table``'s columns; no row where it did not
+  run), CSV: what its comparisons were chosen from;
 * ``verdict``: claim C15's typed result, verdict, conditions and text, JSON;
 * ``logits``: the test-set logits of digits' softmax model, ``.npy`` (2-D float64, one
   vector a row), for sweeping as an "empirical" logit distribution;
@@ -20,6 +22,7 @@ import time
 from collections.abc import Mapping
 
 import numpy as np
+import pandas as pd
 
 from softmaxlab.captions import Caption, write_caption
 from softmaxlab.config import method_specs
@@ -28,6 +31,7 @@ from softmaxlab.files import atomic_path
 from softmaxlab.sweep import write_csv
 from softmaxlab.training import figure, verdict
 from softmaxlab.training.study import (
+    COLUMNS,
     Group,
     StudyConfig,
     chosen_at_edge,
@@ -51,14 +55,15 @@ def write_npy(array: np.ndarray, path) -> None:
 
 def _checked(
     measured: verdict.TrainingResult, specs, cfg: StudyConfig, seed: int
-) -> verdict.TrainingResult:
+) -> tuple[verdict.TrainingResult, pd.DataFrame]:
     """``measured`` with C15's check: the settings where an alternative fell short or a
     re-parametrisation of softmax was told apart from it (verdict.needs_check), trained
     again on the check's grid (cfg.checking(): check_steps steps, smaller learning rates,
     widened where the chosen rate is at an edge; study.recheck) and compared the same way
-    (none where check_steps is 0 or nothing fell short)."""
+    (none where check_steps is 0 or nothing fell short), and the check's runs."""
     settings = verdict.needs_check(measured)
     checked = verdict.TrainingResult(())
+    table = pd.DataFrame(columns=list(COLUMNS))
     rates = {}
     edges = {}
     if cfg.check_steps:
@@ -68,9 +73,9 @@ def _checked(
         start = time.perf_counter()
         table, correct = recheck(specs, cfg, seed, settings, verdict.REFERENCE)
         checked = verdict.measure(table, correct)
-        edges["check_groups"], edges["check_widened"] = _edges(table, rates)
+        edges["check_groups"], edges["check_widened"], _ = _edges(table, rates)
         log.info("C15 check, %d settings: %.1f s", len(settings), time.perf_counter() - start)
-    return dataclasses.replace(
+    result = dataclasses.replace(
         measured,
         steps=cfg.steps,
         check_steps=cfg.check_steps or None,
@@ -79,22 +84,24 @@ def _checked(
         check_exp_family=checked.exp_family,
         **edges,
     )
+    return result, table
 
 
-def _edges(table, rates: Mapping[str, tuple[float, ...]]) -> tuple[int, int]:
+def _edges(table, rates: Mapping[str, tuple[float, ...]]) -> tuple[int, int, int]:
     """The groups (data set, label, loss, format, optimiser) of a study's or check's table:
-    how many, and how many were trained beyond the grid ``rates`` (study._widen)."""
+    how many, how many were trained beyond the grid ``rates`` (study._widen), and how many
+    still chose the smallest or largest rate trained (study.chosen_at_edge)."""
     edges = chosen_at_edge(table)
     smallest = edges["optimizer"].map(lambda name: min(rates[name]))
     largest = edges["optimizer"].map(lambda name: max(rates[name]))
     beyond = (edges["smallest"] < smallest) | (edges["largest"] > largest)
-    return len(edges), int(beyond.sum())
+    return len(edges), int(beyond.sum()), int(edges["at_edge"].sum())
 
 
 def run(config: Mapping, outputs: Mapping) -> float:
     """Run the study of ``config`` (validated: seed, methods and the ``training`` block; the
     methods completed by :func:`~softmaxlab.training.study.with_reference`) and
-    write ``outputs`` (keys table, curves, verdict, logits, svg, png, caption); return the
+    write ``outputs`` (keys table, curves, check, verdict, logits, svg, png, caption); return the
     study's wall time in seconds (logged, not written: the outputs stay byte-stable)."""
     cfg = StudyConfig.from_mapping(config.get("training"))
     start = time.perf_counter()
@@ -110,9 +117,12 @@ def run(config: Mapping, outputs: Mapping) -> float:
         logistic_regression_accuracy=result.logistic_regression.get("digits"),
         mixture_bayes_accuracy=result.mixture_bayes_accuracy,
     )
-    groups, widened = _edges(result.table, cfg.learning_rates)
-    measured = dataclasses.replace(measured, widen=cfg.widen, groups=groups, widened=widened)
-    measured = _checked(measured, specs, cfg, int(config["seed"]))
+    groups, widened, at_edge = _edges(result.table, cfg.learning_rates)
+    measured = dataclasses.replace(
+        measured, widen=cfg.widen, groups=groups, widened=widened, at_edge=at_edge
+    )
+    measured, check = _checked(measured, specs, cfg, int(config["seed"]))
+    write_csv(check, outputs["check"])
     with atomic_path(outputs["verdict"]) as tmp:
         tmp.write_text(verdict.to_json(measured), encoding="utf-8")
     logits = result.digits_softmax_test_logits

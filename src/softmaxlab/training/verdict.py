@@ -160,9 +160,11 @@ class TrainingResult:
     widen: int | None = None
     check_groups: int = 0
     check_widened: int = 0
-    # the same for the study's groups (each widened the same way: study._widen)
+    # the same for the study's groups (each widened the same way: study._widen), and how
+    # many of them still chose the smallest or largest rate trained
     groups: int = 0
     widened: int = 0
+    at_edge: int = 0
     check: tuple[Comparison, ...] = ()
     # softmax's re-parametrisations told apart from it, trained again the same way: a
     # control of the check (their difference is the set-up's by construction)
@@ -451,7 +453,9 @@ def text(result: TrainingResult) -> str:
             f"Each grid of learning rates was widened a decade at a time, up to "
             f"{number(result.widen)}, where the rate chosen was the smallest or largest "
             f"trained: {number(result.widened)} of the {number(result.groups)} groups (data "
-            f"set x map x loss x format x optimiser)."
+            f"set x map x loss x format x optimiser); {number(result.at_edge)} still chose "
+            f"the smallest or largest rate trained (at_edge in the comparisons; a shortfall "
+            f"among them is trained again by the check)."
         )
     reference_edge = _reference_edge(result)
     if reference_edge:

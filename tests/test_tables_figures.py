@@ -536,14 +536,27 @@ def test_gradient_caption_quotes_a_median_where_outputs_leave_the_simplex():
         put(summary, 0.75, metric=metric, label="softmax(stable=False)", **where)
     text = figures.caption("gradient_vs_scale", summary)
     assert (
-        "linear: median gradient norm 67 at scale 1 and 6.7 at scale 10 (the median, not the "
-        "mean drawn: its outputs are not distributions on 40% of vectors" in text
+        "linear: median gradient norm 67 at scale 1 and 6.7 at scale 10 (the median, drawn "
+        "as such: its outputs are not distributions on 40% of vectors" in text
     )
+    assert "mean over the measured vectors (the median for linear: below);" in text
     assert "4,914" not in text
     data = gradient_vs_scale.prepare(summary)
     assert data.off_simplex == {"linear": 0.4}  # the largest over scales: 0.5 - 0.1
+    # the figure draws what the caption quotes: linear's median, without an interval;
+    # every other label's mean
+    rows = data.drawn_norm()
+    drawn = rows.set_index(["label", "x"])
+    assert drawn.loc[("linear", 1.0), "mean"] == 67.0
+    assert drawn.loc[("linear", 10.0), "mean"] == 6.7
+    assert drawn.loc["linear", ["ci_low", "ci_high"]].isna().all(axis=None)
+    others = data.norm["label"] != "linear"
+    pd.testing.assert_frame_equal(rows[rows["label"] != "linear"], data.norm[others])
+    assert data.norm.set_index(["label", "x"]).loc[("linear", 1.0), "mean"] == 4914.0
     # no finite output off the simplex: the mean, as for every other map
     put(summary, 0.0, metric="invalid", label="linear")
-    assert "linear: gradient norm 4,914 at scale 1 and 491 at scale 10;" in (
-        figures.caption("gradient_vs_scale", summary)
-    )
+    text = figures.caption("gradient_vs_scale", summary)
+    assert "linear: gradient norm 4,914 at scale 1 and 491 at scale 10;" in text
+    assert "mean over the measured vectors; zeros" in text
+    data = gradient_vs_scale.prepare(summary)
+    assert data.drawn_norm() is data.norm

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -37,6 +38,18 @@ class Data:
     #: labels with none are left out
     off_simplex: dict[str, float] = field(default_factory=dict)
 
+    def drawn_norm(self) -> pd.DataFrame:
+        """The norm rows the figure draws: the mean, and the median (in the mean's column,
+        without an interval) for the labels in ``off_simplex``, whose norm has no finite
+        mean (see :func:`_norms`)."""
+        median = self.norm["label"].isin(list(self.off_simplex))
+        if not median.any():
+            return self.norm
+        drawn = self.norm.copy()
+        drawn.loc[median, "mean"] = drawn.loc[median, "median"]
+        drawn.loc[median, ["ci_low", "ci_high"]] = np.nan
+        return drawn
+
 
 def prepare(summary: pd.DataFrame) -> Data:
     """The slices this figure shows, from the tidy summary."""
@@ -60,7 +73,7 @@ def draw(data: Data) -> Figure:
     fig = new_figure(6.8)
     threshold = number(GRAD_VANISHING_THRESHOLD)
     panels = [
-        Panel(data.norm, "||J v|| (log)", log=True, floor=GRAD_FLOOR, band=False),
+        Panel(data.drawn_norm(), "||J v|| (log)", log=True, floor=GRAD_FLOOR, band=False),
         Panel(
             data.vanish,
             f"share with ||J v|| < {threshold}",
@@ -88,16 +101,19 @@ def caption(data: Data) -> str:
     if norm.empty and vanish.empty:
         return "No gradient data in this sweep."
     scales = sorted(set(norm["x"]) | set(vanish["x"]))
+    off = [label for label in labels if label in data.off_simplex]
+    medians = f" (the median for {', '.join(off)}: below)" if off else ""
     text = [
         "Top: ||J(x) v||, the norm of the output's derivative along a random unit direction "
-        "v (float64 central difference), mean over the measured vectors; zeros cannot be "
-        f"drawn on the log axis and means below {number(GRAD_FLOOR)} are drawn at it (open "
-        f"triangles). Bottom: the share of vectors where it is below "
+        f"v (float64 central difference), mean over the measured vectors{medians}; zeros "
+        f"cannot be drawn on the log axis and values below {number(GRAD_FLOOR)} are drawn at "
+        "it (open triangles). Bottom: the share of vectors where it is below "
         f"{number(GRAD_VANISHING_THRESHOLD)} (vanishing gradient). {describe_slice(choice)}; "
         "softmax is the grey dashed reference."
     ]
     lo, hi = (scales[0], scales[-1]) if scales else (None, None)
-    for label in [lbl for lbl in ("softmax", "argmax", "linear", "sparsemax") if lbl in labels]:
+    quoted = [lbl for lbl in ("softmax", "argmax", "linear", "sparsemax") if lbl in labels]
+    for label in quoted + [lbl for lbl in off if lbl not in quoted]:
         va, vb = value_at(vanish, label, "x", lo), value_at(vanish, label, "x", hi)
         text.append(
             f"{label}: {_norms(norm, label, lo, hi, scales, data.off_simplex.get(label))}; "
@@ -118,8 +134,9 @@ def _norms(norm: pd.DataFrame, label: str, lo, hi, scales, off: float | None) ->
     """The label's gradient norm at both ends of the scales: its mean, or, where some of
     its finite outputs are not distributions (``off``: the largest share), its median. A map
     whose outputs can have negative entries divides by a sum that can cross 0 (linear:
-    sum x), where its derivative has no bound: such a norm has no finite mean, and the
-    sample mean the figure draws is ruled by the few vectors nearest the crossing."""
+    sum x), where its derivative has no bound: such a norm has no finite mean, and a sample
+    mean is ruled by the few vectors nearest the crossing (the figure draws the median too:
+    :meth:`Data.drawn_norm`)."""
     ends = f"at scale {scale_text(lo, scales)} and {{}} at scale {scale_text(hi, scales)}"
     if not off:
         a, b = value_at(norm, label, "x", lo), value_at(norm, label, "x", hi)
@@ -127,7 +144,7 @@ def _norms(norm: pd.DataFrame, label: str, lo, hi, scales, off: float | None) ->
     a, b = (value_at(norm, label, "x", s, field="median") for s in (lo, hi))
     return (
         f"median gradient norm {number(a, 2)} " + ends.format(number(b, 2)) + " (the median, "
-        f"not the mean drawn: its outputs are not distributions on {percent(off)} of "
+        f"drawn as such: its outputs are not distributions on {percent(off)} of "
         "vectors, and where their sum nears 0 the derivative has no bound, so the norm has "
         "no finite mean)"
     )

@@ -9,8 +9,20 @@ from softmaxlab import sweep, tables
 from softmaxlab.files import atomic_path
 
 # The columns softmaxlab.tables' pivots and their notes read: half the summary's (never the
-# distribution, K, method or the other statistics).
-PIVOT_COLUMNS = ("scale", "dtype", "compute", "label", "metric", "n", "mean", "median")
+# method or the other statistics; distribution and K name the cells a distributions-only
+# pivot leaves out).
+PIVOT_COLUMNS = (
+    "distribution",
+    "scale",
+    "k",
+    "dtype",
+    "compute",
+    "label",
+    "metric",
+    "n",
+    "mean",
+    "median",
+)
 
 out = snakemake.output
 # Every compute mode's rows, for the pivots that show them all (tables.Pivot.every_mode);

@@ -230,6 +230,50 @@ def test_scale_pivot_uses_float64_and_pools_distributions_and_k(tmp_path):
     assert (tables.PIVOTS["distance_to_argmax"](only16).to_numpy() == 99.0).all()
 
 
+@pytest.mark.parametrize("name", ["distance_to_argmax", "normalized_entropy"])
+def test_distribution_pivots_leave_out_scales_with_outputs_off_the_simplex(name):
+    """Linear on signed logits: some finite outputs have negative entries (invalid, not
+    non-finite), where the distance is no distance and the entropy undefined. At such a
+    scale the method is not pooled (n/a), so that every value of a column pools the same
+    cells; non-finite outputs alone (counted apart) do not make a cell off the simplex."""
+    metric = tables.PIVOTS[name].simplex_metric
+    summary = hand_summary(metrics=(metric, "invalid", "nonfinite_output"))
+    put(summary, 0.25, metric=metric)  # every cell of every label
+    put(summary, 0.5, metric=metric, label="linear", distribution="positive")
+    # normal K = 10 at scale 10: 30% invalid, 10% of them non-finite: off the simplex
+    cell = {"distribution": "normal", "k": 10, "scale": 10.0, "dtype": "float64"}
+    put(summary, 0.3, metric="invalid", label="linear", **cell)
+    put(summary, 0.1, metric="nonfinite_output", label="linear", **cell)
+    # the naive form at scale 1: its invalid outputs are all non-finite (overflow)
+    for rate in ("invalid", "nonfinite_output"):
+        put(summary, 0.2, metric=rate, label="softmax(stable=False)", scale=1.0)
+    # off the simplex in float16 only: not the table's format, so it does not count
+    put(summary, 0.4, metric="invalid", label="softmax", dtype="float16")
+    table = tables.PIVOTS[name](summary)
+    assert math.isnan(table.loc["linear", "10"])
+    # scale 1 pools all four cells: (0.25 * (200 + 20) + 0.5 * (200 + 20)) / 440
+    assert table.loc["linear", "1"] == pytest.approx(0.375)
+    assert (table.drop(index="linear").to_numpy() == 0.25).all()
+    description = table.attrs["description"]
+    assert (
+        "Not pooled (n/a) at a scale where some of a method's finite outputs are not "
+        "distributions (negative entries, or a sum off 1); the cells with such outputs: "
+        "linear 1 of 8." in description
+    )
+    assert "softmax" not in description.split("such outputs:")[1].split(".")[0]
+    # the report's note, from the summary and a table read back without attrs, says the same
+    plain = table.copy()
+    plain.attrs = {}
+    assert "the cells with such outputs: linear 1 of 8." in tables.PIVOTS[name].note(
+        sweep.headline_rows(summary), plain
+    )
+    # nothing off the simplex: the plain pooled table, and no sentence
+    put(summary, 0.1, metric="invalid", label="linear", **cell)
+    table = tables.PIVOTS[name](summary)
+    assert table.loc["linear", "10"] == pytest.approx(0.375)
+    assert "Not pooled" not in table.attrs["description"]
+
+
 def test_pivots_cope_with_missing_metrics():
     summary = hand_summary(metrics=("overflow",))
     for name, pivot in tables.PIVOTS.items():

@@ -40,6 +40,7 @@ __all__ = [
     "format_scale",
     "metric_rows",
     "nonfinite_shares",
+    "off_simplex_share",
     "ordered_dtypes",
     "ordered_labels",
     "pick_dtype",
@@ -100,6 +101,37 @@ def pooled_share(summary: pd.DataFrame, metric: str, by: list[str]) -> pd.Series
     if rows.empty:
         return pd.Series(dtype=np.float64)
     return _pooled(rows, by)
+
+
+#: The columns that name a cell and a method variant in the summary (compute where present).
+_CELL_LABEL = ("distribution", "scale", "k", "dtype", "compute", "label")
+
+
+def off_simplex_share(summary: pd.DataFrame) -> pd.Series:
+    """Per cell and label, the share of vectors whose output is finite but not a
+    distribution: invalid less nonfinite_output (negative entries, as linear normalisation
+    gives on signed logits, or a sum off 1 beyond rounding). Indexed by the cell's columns
+    and label (those of the summary); NaN where the cell has no vector; empty without the
+    invalid metric."""
+    keys = [c for c in _CELL_LABEL if c in summary.columns]
+    shares = [
+        metric_rows(summary, name, [*keys, "mean"]).set_index(keys)["mean"]
+        for name in ("invalid", "nonfinite_output")
+    ]
+    return shares[0].sub(shares[1], fill_value=0.0)
+
+
+def _off_simplex_cells(summary: pd.DataFrame, metric: str) -> pd.Series:
+    """Per cell of ``metric`` in ``summary``, whether some of the cell's finite outputs are
+    not distributions (:func:`off_simplex_share` > 0), as a bool Series indexed by label
+    and scale (one entry per cell)."""
+    keys = [c for c in _CELL_LABEL if c in summary.columns]
+    cells = metric_rows(summary, metric, keys)
+    share = off_simplex_share(summary).reindex(pd.MultiIndex.from_frame(cells))
+    index = pd.MultiIndex.from_arrays(
+        [cells["label"].astype(str), cells["scale"].astype(np.float64)], names=["label", "scale"]
+    )
+    return pd.Series(share.to_numpy() > 0, index=index, name="off")
 
 
 #: The largest non-finite output shares an accuracy table's description names.
@@ -273,6 +305,13 @@ class Pivot:
     #: Built from every compute mode's rows; the others read each format's headline mode
     #: only (softmaxlab.sweep.headline_rows), whatever summary they are given.
     every_mode: bool = False
+    #: A table by scale of a metric defined for distributions only (the distance to the
+    #: one-hot, the entropy), named here: a method is not pooled (NaN) at a scale where some
+    #: of its cells' finite outputs are not distributions. There the metric is no distance
+    #: (above 1), or NaN on the vectors with negative entries, so that the cell's mean rests
+    #: on the others alone, and with linear's 1 / sum x a mean that need not exist. Every
+    #: value shown thus pools the same cells as the others of its column.
+    simplex_metric: str | None = None
 
     def __post_init__(self) -> None:
         # softmaxlab.report shows the first paragraph of PIVOTS[name].__doc__ above the table.
@@ -286,6 +325,11 @@ class Pivot:
             summary = headline_rows(summary)
         table = self.build(summary)
         dtype = table.attrs.get("dtype")
+        if self.simplex_metric and len(table):
+            off = self._off_simplex(summary, dtype)
+            blank = off.groupby(level=["label", "scale"]).any().unstack("scale")
+            blank.columns = format_scale(list(blank.columns))
+            table = table.mask(blank.reindex_like(table).fillna(False).astype(bool))
         description = self.description
         if dtype is not None:
             description = description.replace("{dtype}", dtype)
@@ -301,7 +345,25 @@ class Pivot:
         table."""
         if self.columns == "scale" and len(summary):
             summary = summary[summary["dtype"] == pick_dtype(summary["dtype"])]
-        return excluded_note(summary, list(table.index) if self.accuracy else None)
+        note = excluded_note(summary, list(table.index) if self.accuracy else None)
+        if not (self.simplex_metric and len(summary)):
+            return note
+        off = self._off_simplex(summary, table.attrs.get("dtype"))
+        counts = off.groupby(level="label", sort=False).agg(["sum", "size"])
+        named = ", ".join(f"{k} {v} of {n}" for k, (v, n) in counts.iterrows() if v)
+        if not named:
+            return note
+        return (
+            "Not pooled (n/a) at a scale where some of a method's finite outputs are not "
+            "distributions (negative entries, or a sum off 1); the cells with such outputs: "
+            f"{named}. {note}"
+        ).strip()
+
+    def _off_simplex(self, summary: pd.DataFrame, dtype: str | None) -> pd.Series:
+        """:func:`_off_simplex_cells` of simplex_metric in ``dtype``, the format the table
+        shows (None: :func:`pick_dtype`'s)."""
+        dtype = dtype or pick_dtype(summary["dtype"])
+        return _off_simplex_cells(summary[summary["dtype"] == dtype], self.simplex_metric)
 
 
 _CELLS_ALL = (
@@ -321,6 +383,12 @@ _CELLS_SCALE = (
 NOT_A_DISTANCE = (
     "no distance between distributions, and a mean that need not exist (linear "
     "normalisation's 1 / sum x has none on signed logits)"
+)
+#: Why the distance and entropy pivots pool a method at a scale only where its finite
+#: outputs are distributions (Pivot.simplex_metric).
+_DISTRIBUTIONS_ONLY = (
+    "A method is pooled at a scale only where every finite output it gives there is a "
+    "distribution, so that every value of a column pools the same cells."
 )
 
 PIVOTS: dict[str, Pivot] = {
@@ -406,19 +474,27 @@ PIVOTS: dict[str, Pivot] = {
         title="Distance to argmax (total variation) by method and scale",
         description="tv_to_argmax = 1/2 sum_i |p_i - h_i| (h: the argmax one-hot; 1 - p at "
         "the argmax for a valid output, larger than 1 when entries are negative: then "
-        f"{NOT_A_DISTANCE}). " + _CELLS_SCALE.format(what="mean distance", dtype="{dtype}"),
+        f"{NOT_A_DISTANCE}). "
+        + _CELLS_SCALE.format(what="mean distance", dtype="{dtype}")
+        + " "
+        + _DISTRIBUTIONS_ONLY,
         percent=False,
         columns="scale",
         build=_by_label_scale("tv_to_argmax"),
+        simplex_metric="tv_to_argmax",
         accuracy=True,
     ),
     "normalized_entropy": Pivot(
         title="Normalized entropy by method and scale",
         description="Entropy -sum p_i ln p_i divided by ln K: 1 for the uniform distribution, "
-        "0 for a one-hot. " + _CELLS_SCALE.format(what="mean normalized entropy", dtype="{dtype}"),
+        "0 for a one-hot; not defined for an output with a negative entry. "
+        + _CELLS_SCALE.format(what="mean normalized entropy", dtype="{dtype}")
+        + " "
+        + _DISTRIBUTIONS_ONLY,
         percent=False,
         columns="scale",
         build=_by_label_scale("normalized_entropy"),
+        simplex_metric="normalized_entropy",
         accuracy=True,
     ),
     "grad_vanishes_rate": Pivot(

@@ -19,7 +19,7 @@ from softmaxlab.figures.data import (
 from softmaxlab.figures.style import Panel, empty_figure, family_grid, new_figure
 from softmaxlab.formatting import interval, number, percent
 from softmaxlab.metrics import GRAD_VANISHING_THRESHOLD
-from softmaxlab.tables import metric_rows
+from softmaxlab.tables import off_simplex_share
 
 TITLE = "Gradient magnitude vs logit scale"
 GRAD_FLOOR = 1e-30  # display floor of the log axis: smaller norms are drawn at it
@@ -56,11 +56,7 @@ def prepare(summary: pd.DataFrame) -> Data:
     measured = summary[summary["n"] > 0]  # grad_vectors: 0 leaves rows without vectors
     norm, choice = slice_rows(measured, "grad_norm")
     vanish, _ = slice_rows(measured, "grad_vanishes")
-    rates = [
-        in_slice(metric_rows(measured, name), choice).set_index(["label", "scale"])["mean"]
-        for name in ("invalid", "nonfinite_output")
-    ]
-    finite_off = rates[0].sub(rates[1], fill_value=0.0)
+    finite_off = off_simplex_share(in_slice(measured, choice))
     off = finite_off[finite_off > 0].groupby(level="label").max()
     labels = representatives(pd.concat([norm, vanish]))
     return Data(norm, vanish, choice, labels, {str(k): float(v) for k, v in off.items()})

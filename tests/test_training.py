@@ -736,6 +736,41 @@ def test_rewidens_the_grid_where_the_choice_is_at_its_edge(
     assert job._edges(table, {"gd": (0.1, 1.0, 10.0)}) == (2, 2 * (len(trained) > 3), 2 * at_edge)
 
 
+@pytest.mark.parametrize(
+    ("accuracy", "trained"),
+    [
+        ({}, (0.1, 1.0, 10.0)),  # flat (softmax at base 1): every rate ties, none widened
+        ({0.1: 0.9, 1.0: 0.9}, (0.1, 1.0, 10.0)),  # the edge ties with its neighbour
+        ({0.1: 0.95, 1.0: 0.9, 10.0: 0.9}, (0.01, 0.1, 1.0, 10.0)),  # a tie below the top
+    ],
+)
+def test_a_choice_the_tie_break_makes_is_not_at_an_edge(monkeypatch, accuracy, trained):
+    """A group whose chosen rate ties with another on everything best_runs compares takes
+    the smallest by the tie-break: the runs do not point beyond the grid, so it is neither
+    widened nor counted at an edge. A tie below the chosen rate changes nothing."""
+    monkeypatch.setattr(
+        study,
+        "train_group",
+        lambda group, data, cfg, seed: _FakeRuns(group, cfg, lambda r: accuracy.get(r, 0.5), 6),
+    )
+    monkeypatch.setattr(study, "load", lambda dataset, seed, mixture: None)
+    specs = _specs({"method": "softmax"}, {"method": "spherical"})
+    cfg = dataclasses.replace(
+        SMALL,
+        check_steps=9,
+        check_rates_below=0,
+        widen=2,
+        learning_rates={"gd": (0.1, 1.0, 10.0), "adam": (0.01,)},
+    )
+    settings = [("mixture", "spherical", "nll", "float32", "gd")]
+    table, _ = study.recheck(specs, cfg, SEED, settings, tverdict.REFERENCE)
+    rates = table.loc[table["label"] == "spherical", "learning_rate"]
+    assert tuple(sorted(set(rates))) == pytest.approx(trained, rel=1e-12)
+    edges = study.chosen_at_edge(table)
+    assert list(edges["chosen"]) == [0.1, 0.1]  # the smallest, by the tie-break or not
+    assert not edges["at_edge"].any()
+
+
 def test_measure_says_which_chosen_rates_are_at_the_grids_edge():
     # softmax's validation accuracy peaks at the grid's top (10), linear's inside it (1)
     rates = [0.1, 1.0, 10.0]

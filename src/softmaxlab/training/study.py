@@ -645,23 +645,17 @@ def _widen(
     its runs on ``cfg``'s grid): while the rate :func:`best_runs` chooses is the smallest
     (largest) rate trained, and at most ``cfg.widen`` times, the runs at a tenth of it (ten
     times it). A choice at the edge of a grid says the best rate may lie beyond it, so a
-    gap measured there may be the grid's. A group none of whose runs takes a step is not
-    widened: its loss is not finite at the initial model, whatever the rate."""
+    gap measured there may be the grid's. A group none of whose runs takes a step (its
+    loss is not finite at the initial model, whatever the rate), or whose choice is the
+    tie-break's (:func:`chosen_at_edge`), is not widened."""
     rows = list(rows)
-    rates = sorted(cfg.learning_rates[optimizer])
-    low, high = rates[0], rates[-1]
     extra = []
     for _ in range(cfg.widen):
-        table = _run_table(rows)
-        if not (table["steps"] > 0).any():
+        edge = chosen_at_edge(_run_table(rows)).iloc[0]
+        if not edge["at_edge"]:
             break
-        chosen = best_runs(table)["learning_rate"].iloc[0]
-        if chosen == low:
-            low = rate = low / 10.0
-        elif chosen == high:
-            high = rate = high * 10.0
-        else:
-            break
+        low = edge["chosen"] == edge["smallest"]
+        rate = edge["chosen"] / 10.0 if low else edge["chosen"] * 10.0
         one = dataclasses.replace(cfg, optimizers=(optimizer,), learning_rates={optimizer: (rate,)})
         runs = train_group(group, data, one, seed)
         extra.append(runs)
@@ -683,19 +677,27 @@ def _widened(group: Group, data: Dataset, cfg: StudyConfig, seed: int) -> list[G
 def chosen_at_edge(table: pd.DataFrame) -> pd.DataFrame:
     """Per (data set, label, loss, format, optimiser) of a study's or check's table: the
     rate :func:`best_runs` chooses, the smallest and largest rate trained, and ``at_edge``:
-    the chosen rate is one of them and some run took a step (a group that never steps
-    chooses its smallest rate by the tie-break alone)."""
+    the chosen rate is one of them, some run took a step, and the rate is chosen by the
+    runs, not by the tie-break alone. A group that never steps, or whose chosen rate ties
+    with another on everything best_runs compares (a map whose output does not depend on
+    the weights, softmax at base 1, trains the same at every rate), chooses its smallest
+    rate by the tie-break: no rate beyond it can do better than the tie, so it says
+    nothing of the grid."""
     keys = ["dataset", "label", "loss", "dtype", "optimizer"]
     grids = table.groupby(keys, sort=False).agg(
         smallest=("learning_rate", "min"),
         largest=("learning_rate", "max"),
         steps=("steps", "max"),
     )
-    chosen = best_runs(table).set_index(keys)["learning_rate"].rename("chosen")
-    out = grids.join(chosen).reset_index()
+    ordered = _rates_best_first(table)
+    top_two = ordered.groupby(keys, sort=False).head(2)
+    tied = top_two.groupby(keys, sort=False)[_CHOICE_KEYS].nunique(dropna=False).max(axis=1).eq(1)
+    tied &= top_two.groupby(keys, sort=False).size().gt(1)
+    chosen = ordered.groupby(keys, sort=False).head(1).set_index(keys)["learning_rate"]
+    out = grids.join(chosen.rename("chosen")).join(tied.rename("tied")).reset_index()
     edge = (out["chosen"] == out["smallest"]) | (out["chosen"] == out["largest"])
-    out["at_edge"] = edge & (out["steps"] > 0)
-    return out.drop(columns="steps")
+    out["at_edge"] = edge & (out["steps"] > 0) & ~out["tied"]
+    return out.drop(columns=["steps", "tied"])
 
 
 def by_validation(
@@ -718,17 +720,17 @@ def by_validation(
     )
 
 
-def best_runs(table: pd.DataFrame) -> pd.DataFrame:
-    """The best learning rate of each (data set, label, loss, format, optimiser): among the
-    rates at which no seed diverged (all rates where every one has a diverged seed: a rate
-    whose runs blow up is not one a practitioner keeps, even where the run frozen before
-    the blow-up scores well), the one with the highest mean validation accuracy over the
-    seeds, ties broken by the lower mean final validation NLL (non-finite counts as worst),
-    then by the smaller learning rate (:func:`by_validation`); the test part plays no part
-    in the choice. One row per group with the mean (over seeds) of the numeric columns at
-    that learning rate and ``diverged_share``, the share of the group's runs (every rate
-    and seed) that diverged."""
-    keys = ["dataset", "method", "label", "loss", "dtype", "optimizer"]
+#: The columns of a group of runs: (data set, map, loss, format, optimiser).
+_GROUP_KEYS = ["dataset", "method", "label", "loss", "dtype", "optimizer"]
+#: What best_runs chooses by, before the learning rate breaks what is still tied.
+_CHOICE_KEYS = ["_blows_up", "validation_accuracy", "nll_key"]
+
+
+def _rates_best_first(table: pd.DataFrame) -> pd.DataFrame:
+    """Per group (_GROUP_KEYS) and learning rate, the mean over seeds of the numeric
+    columns, with ``nll_key`` (the mean validation NLL, a seed's non-finite one counting as
+    worst), ``diverged`` (the share of its seeds that diverged) and ``_blows_up``; each
+    group's rates best first by :func:`best_runs`' rule."""
     finite = np.isfinite(table["validation_nll"])
     frame = table.assign(
         # per run, so that one seed's non-finite NLL makes its rate's mean the worst
@@ -736,7 +738,7 @@ def best_runs(table: pd.DataFrame) -> pd.DataFrame:
         diverged=table["diverged"].astype(float),
     )
     per_rate = (
-        frame.groupby(keys + ["learning_rate"], sort=False)
+        frame.groupby(_GROUP_KEYS + ["learning_rate"], sort=False)
         .agg(
             validation_accuracy=("validation_accuracy", "mean"),
             test_accuracy=("test_accuracy", "mean"),
@@ -749,13 +751,32 @@ def best_runs(table: pd.DataFrame) -> pd.DataFrame:
         )
         .reset_index()
     )
-    share = frame.groupby(keys, sort=False)["diverged"].mean().rename("diverged_share")
-    ordered = by_validation(
+    return by_validation(
         per_rate.assign(_blows_up=per_rate["diverged"] > 0),
         per_rate["nll_key"],
         then=["learning_rate"],
         first=["_blows_up"],
     )
+
+
+def best_runs(table: pd.DataFrame) -> pd.DataFrame:
+    """The best learning rate of each (data set, label, loss, format, optimiser): among the
+    rates at which no seed diverged (all rates where every one has a diverged seed: a rate
+    whose runs blow up is not one a practitioner keeps, even where the run frozen before
+    the blow-up scores well), the one with the highest mean validation accuracy over the
+    seeds, ties broken by the lower mean final validation NLL (non-finite counts as worst),
+    then by the smaller learning rate (:func:`by_validation`); the test part plays no part
+    in the choice. One row per group with the mean (over seeds) of the numeric columns at
+    that learning rate and ``diverged_share``, the share of the group's runs (every rate
+    and seed) that diverged."""
+    keys = _GROUP_KEYS
+    share = (
+        table.assign(diverged=table["diverged"].astype(float))
+        .groupby(keys, sort=False)["diverged"]
+        .mean()
+        .rename("diverged_share")
+    )
+    ordered = _rates_best_first(table)
     best = ordered.groupby(keys, sort=False).head(1).drop(columns=["nll_key", "_blows_up"])
     best = best.merge(share.reset_index(), on=keys)
     order = table[keys].drop_duplicates().reset_index(drop=True)

@@ -30,14 +30,14 @@ The argmax map is trained like every other and reported, not skipped: its NLL is
 as soon as one training image is misclassified (at step 0 in practice) and its gradient is
 zero, so it stops at step 0 with ``diverged`` true.
 
-Cost: about 38 s of one core for the default config (25 steps, 3 rates per optimiser, 2
-seeds, 30 methods, 2 formats, 2 data sets; 109 of its 288 groups widened, 22 s without),
+Cost: about 32 s of one core for the default config (25 steps, 3 rates per optimiser, 2
+seeds, 30 methods, 2 formats, 2 data sets; 101 of its 288 groups widened, 22 s without),
 most of it in the bisection of ``entmax`` (alpha 1.25 and 1.75), whose float64 vjp repeats
 the forward at 54 bisection steps. C15's check (:func:`recheck`: the settings where an
 alternative fell short or a re-parametrisation of softmax was told apart, and softmax's,
 at ``check_steps`` = 100 steps with one learning rate more below each grid, widened the
-same way: 111 groups, 36 of them widened) takes about 40 s more (25 s without the
-widening).
+same way: 111 groups, 28 of them widened) takes about 27 s more (the two measured alone
+at 95e20a8, with the kernels compiled).
 
 Definitions of the columns of :data:`COLUMNS` (one row per run):
 

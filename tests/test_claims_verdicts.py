@@ -397,6 +397,38 @@ def test_c10_says_when_training_falls_short_through_overflow_only():
     assert stability._c10_training(None) == (None, (), False)
 
 
+def test_c4_says_what_c15_measured_of_linear_with_the_nll():
+    """C4 reads C15's comparisons of linear normalisation with the NLL: settings where no
+    run took a step (its loss not finite at the initial model) are named; none measured, no
+    clause; every setting stepping, said so."""
+    from softmaxlab.training.verdict import to_json
+
+    idle = replace(comparison("linear", 0.1, trains=False), never_steps=True)
+    stepping = comparison("linear", 0.9)
+    other = replace(comparison("relu", 0.1, trains=False), never_steps=True)
+    fenchel = replace(idle, loss="fenchel_young")  # another loss: not C4's cross-entropy
+    study = TrainingResult((idle, stepping, other, fenchel))
+    assert gradients._c4_training(json.loads(to_json(study))) == (2, 1)
+    assert gradients._c4_training(None) == (0, 0)
+    signed = replace(C4, signed_invalid_max=0.77, signed_invalid=0.75)
+    text = gradients.conditions_c4(replace(signed, training_settings=8, training_never_steps=8))
+    assert (
+        "signed logits give negative entries or entries > 1; in C15's training (a linear "
+        "classifier, whose scores are signed) it took no step in 8 of 8 settings: the loss "
+        "was not finite at the initial model; with softmax the gradient is exactly p - y" in text
+    )
+    assert "C15" not in gradients.conditions_c4(signed)
+    valid = gradients.conditions_c4(replace(C4, training_settings=8))
+    assert valid.startswith(
+        "linear was valid on every measured vector; in C15's training it took steps in all 8 "
+        "settings; with softmax"
+    )
+    # the verdict reads the sweep alone
+    assert gradients.verdict_c4(replace(signed, training_never_steps=8, training_settings=8)) == (
+        gradients.verdict_c4(signed)
+    )
+
+
 def test_c9_frontier_compares_distances_on_every_vector():
     """A naive row that loses outputs to overflow keeps the vectors it survives (naive e:
     TV 0.002 on its finite outputs, against 0.02 for the same map computed stably): its

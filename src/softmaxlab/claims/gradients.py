@@ -7,6 +7,10 @@ argmin): for softmax it is p - e_y, which does not vanish while the prediction i
 Its secondary measure, labelled as such, is the output's Jacobian along one random unit
 direction (the sweep's grad_norm / grad_vanishes): that is not a loss gradient, and its
 fading at large scales says that p stops moving, not that training stops.
+
+C4's verdict reads the sweep (linear's invalid share on signed and non-negative logits)
+and the finite-difference check; its conditions also say what C15's training study
+measured of linear normalisation with the NLL (the settings where it took no step).
 """
 
 from __future__ import annotations
@@ -201,7 +205,24 @@ class C4Result:
     positive: tuple[str, ...]
     signed: tuple[str, ...]
     fd_max: float
+    #: C15's study: the settings where linear normalisation was trained with the NLL, and
+    #: in how many of them no run took a step (its loss not finite at the initial model:
+    #: a linear model's scores are signed); 0 and 0 without the study or that method.
+    training_settings: int = 0
+    training_never_steps: int = 0
     details: Mapping[str, pd.DataFrame] = field(default_factory=dict, compare=False, repr=False)
+
+
+def _c4_training(payload: Mapping | None) -> tuple[int, int]:
+    """(settings, settings where no run took a step) of linear normalisation with the NLL
+    in C15's study (its verdict JSON), or (0, 0)."""
+    if payload is None:
+        return 0, 0
+    # Imported here: softmaxlab.training.verdict imports the verdict strings from claims.
+    from softmaxlab.training.verdict import from_json
+
+    linear = [c for c in from_json(payload).comparisons if (c.label, c.loss) == ("linear", "nll")]
+    return len(linear), sum(c.never_steps for c in linear)
 
 
 def measure_c4(data: ClaimData) -> C4Result:
@@ -231,6 +252,7 @@ def measure_c4(data: ClaimData) -> C4Result:
     sig = tuple(d for d in dists if not nonnegative_support(dists[d]) and d in by_dist.index)
     signed_rows = invalid[invalid["distribution"].isin(sig)]
     fd = gradient_check(data)
+    settings, never_steps = _c4_training(data.training)
     return C4Result(
         positive_invalid=float(by_dist[list(pos)].max()) if pos else math.nan,
         signed_invalid_min=float(by_dist[list(sig)].min()) if sig else math.nan,
@@ -239,6 +261,8 @@ def measure_c4(data: ClaimData) -> C4Result:
         positive=pos,
         signed=sig,
         fd_max=float(fd["max_abs_difference"].max()),
+        training_settings=settings,
+        training_never_steps=never_steps,
         details={"C4_linear_invalid": table, "C4_gradient_check": fd},
     )
 
@@ -247,6 +271,20 @@ def _fd_text(r: C4Result) -> str:
     if r.fd_max < C4_FD_TOLERANCE:
         return "with softmax the gradient is exactly p - y (checked by finite differences)"
     return f"the finite-difference check of p - y failed ({number(r.fd_max, 3)})"
+
+
+def _training_text(r: C4Result) -> str:
+    """What C15's study measured of linear normalisation with the NLL, as a clause that
+    starts with "; ", or ""."""
+    if not r.training_settings:
+        return ""
+    if r.training_never_steps == 0:
+        return f"; in C15's training it took steps in all {r.training_settings} settings"
+    return (
+        "; in C15's training (a linear classifier, whose scores are signed) it took no step "
+        f"in {r.training_never_steps} of {r.training_settings} settings: the loss was not "
+        "finite at the initial model"
+    )
 
 
 def verdict_c4(r: C4Result) -> str:
@@ -271,17 +309,15 @@ def value_c4(r: C4Result) -> str:
 def conditions_c4(r: C4Result) -> str:
     v = verdict_c4(r)
     if v == HOLDS or (v == CONDITIONAL and not r.signed_invalid_max > RATE_SHARE_TOLERANCE):
-        return f"linear was valid on every measured vector; {_fd_text(r)}"
-    if v == CONDITIONAL:
-        return (
+        first = "linear was valid on every measured vector"
+    elif v == CONDITIONAL:
+        first = (
             "cross-entropy needs positive outputs: with linear normalisation only for "
-            "non-negative scores; signed logits give negative entries or entries > 1; "
-            + _fd_text(r)
+            "non-negative scores; signed logits give negative entries or entries > 1"
         )
-    return (
-        f"linear is invalid even on non-negative logits ({percent(r.positive_invalid)}); "
-        + _fd_text(r)
-    )
+    else:
+        first = f"linear is invalid even on non-negative logits ({percent(r.positive_invalid)})"
+    return f"{first}{_training_text(r)}; {_fd_text(r)}"
 
 
 SPEC_C4 = Spec(
@@ -289,7 +325,8 @@ SPEC_C4 = Spec(
     "Cross-entropy does not depend on softmax: it can be used with linear normalisation.",
     f"Share of vectors where linear's output is not a probability vector ({MAIN_DTYPE}), "
     "signed vs non-negative logits, pooled; dCE/dx = p - y for softmax against central "
-    "differences on seeded vectors.",
+    "differences on seeded vectors; in C15's training study, the settings where linear "
+    "normalisation with the NLL took no step.",
     verdict_c4,
     value_c4,
     conditions_c4,

@@ -687,6 +687,23 @@ class _FakeRuns:
         }
 
 
+def _recheck_spherical(monkeypatch, fake_train_group, widen):
+    """study.recheck of spherical's (and softmax's) mixture float32 gd setting on the gd grid
+    (0.1, 1, 10), widened up to ``widen`` times, with ``fake_train_group`` training."""
+    monkeypatch.setattr(study, "train_group", fake_train_group)
+    monkeypatch.setattr(study, "load", lambda dataset, seed, mixture: None)
+    specs = _specs({"method": "softmax"}, {"method": "spherical"})
+    cfg = dataclasses.replace(
+        SMALL,
+        check_steps=9,
+        check_rates_below=0,
+        widen=widen,
+        learning_rates={"gd": (0.1, 1.0, 10.0), "adam": (0.01,)},
+    )
+    settings = [("mixture", "spherical", "nll", "float32", "gd")]
+    return study.recheck(specs, cfg, SEED, settings, tverdict.REFERENCE)
+
+
 @pytest.mark.parametrize(
     ("best", "steps", "widen", "trained", "at_edge"),
     [
@@ -712,18 +729,7 @@ def test_rewidens_the_grid_where_the_choice_is_at_its_edge(
         calls.append(cfg.learning_rates[cfg.optimizers[0]])
         return _FakeRuns(group, cfg, accuracy_at, steps)
 
-    monkeypatch.setattr(study, "train_group", fake_train_group)
-    monkeypatch.setattr(study, "load", lambda dataset, seed, mixture: None)
-    specs = _specs({"method": "softmax"}, {"method": "spherical"})
-    cfg = dataclasses.replace(
-        SMALL,
-        check_steps=9,
-        check_rates_below=0,
-        widen=widen,
-        learning_rates={"gd": (0.1, 1.0, 10.0), "adam": (0.01,)},
-    )
-    settings = [("mixture", "spherical", "nll", "float32", "gd")]
-    table, correct = study.recheck(specs, cfg, SEED, settings, tverdict.REFERENCE)
+    table, correct = _recheck_spherical(monkeypatch, fake_train_group, widen)
     for label in ("spherical", "softmax"):  # the reference's group is widened the same way
         rates = table.loc[table["label"] == label, "learning_rate"]
         assert tuple(sorted(set(rates))) == pytest.approx(trained, rel=1e-12)
@@ -748,22 +754,11 @@ def test_a_choice_the_tie_break_makes_is_not_at_an_edge(monkeypatch, accuracy, t
     """A group whose chosen rate ties with another on everything best_runs compares takes
     the smallest by the tie-break: the runs do not point beyond the grid, so it is neither
     widened nor counted at an edge. A tie below the chosen rate changes nothing."""
-    monkeypatch.setattr(
-        study,
-        "train_group",
-        lambda group, data, cfg, seed: _FakeRuns(group, cfg, lambda r: accuracy.get(r, 0.5), 6),
-    )
-    monkeypatch.setattr(study, "load", lambda dataset, seed, mixture: None)
-    specs = _specs({"method": "softmax"}, {"method": "spherical"})
-    cfg = dataclasses.replace(
-        SMALL,
-        check_steps=9,
-        check_rates_below=0,
-        widen=2,
-        learning_rates={"gd": (0.1, 1.0, 10.0), "adam": (0.01,)},
-    )
-    settings = [("mixture", "spherical", "nll", "float32", "gd")]
-    table, _ = study.recheck(specs, cfg, SEED, settings, tverdict.REFERENCE)
+
+    def fake_train_group(group, data, cfg, seed):
+        return _FakeRuns(group, cfg, lambda rate: accuracy.get(rate, 0.5), 6)
+
+    table, _ = _recheck_spherical(monkeypatch, fake_train_group, widen=2)
     rates = table.loc[table["label"] == "spherical", "learning_rate"]
     assert tuple(sorted(set(rates))) == pytest.approx(trained, rel=1e-12)
     edges = study.chosen_at_edge(table)

@@ -285,3 +285,8 @@ def test_end_to_end_on_measured_vectors():
     assert [s.scale for s in by_scale] == [0.1, 3.0, 300.0]
     assert by_scale[-1].argmax < 0.1 * by_scale[0].argmax  # right predictions: fades
     assert by_scale[-1].argmin > 1.0  # the worst class: does not
+    # the mean NLL rests on the vectors where it is finite: the others are counted apart
+    for entry in result.labels:
+        finite = entry.vectors * (1.0 - entry.infinite - entry.undefined)
+        assert entry.nll_vectors == pytest.approx(finite, abs=1e-6), entry.label
+    assert ref.infinite > 0 and ref.nll_vectors < ref.vectors  # p_y underflows at 300

@@ -128,6 +128,7 @@ def _label(label, method, role, *, failures=(), groups=(), convexity=0.0, over=0
         role=role,
         vectors=48,
         nll=1.0,
+        nll_vectors=48,
         infinite=0.0,
         undefined=0.0,
         segments=48,

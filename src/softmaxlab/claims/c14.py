@@ -67,7 +67,10 @@ class LabelMeasure:
 
     Rates are shares in [0, 1]; ``vectors``, ``segments`` and ``gradients`` are the pooled
     counts behind nll_undefined, nll_convexity_break and nll_grad_over_one; NaN where the
-    pool is empty. ``failing_groups``: the (distribution, scale) groups where an
+    pool is empty. ``nll`` is the mean NLL over the ``nll_vectors`` vectors where it is
+    finite: the infinite and undefined ones (``infinite``, ``undefined``; softmax's where
+    p_y underflows, whose log-softmax value would be large) are not in it, so it is no
+    mean over all ``vectors``. ``failing_groups``: the (distribution, scale) groups where an
     alternative loses the property, with ``failures`` the kinds of loss seen (FAILURES);
     empty for the reference and the log-linear family.
     """
@@ -77,6 +80,7 @@ class LabelMeasure:
     role: str
     vectors: int
     nll: float
+    nll_vectors: int
     infinite: float
     undefined: float
     segments: int
@@ -235,6 +239,7 @@ def measure_c14(summary_rows: pd.DataFrame) -> C14Result:
                 role=kind,
                 vectors=_value(table, "nll_undefined")[1],
                 nll=_value(table, "nll")[0],
+                nll_vectors=_value(table, "nll")[1],
                 infinite=_value(table, "nll_infinite")[0],
                 undefined=_value(table, "nll_undefined")[0],
                 segments=_value(table, "nll_convexity_break")[1],

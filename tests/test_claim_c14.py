@@ -285,8 +285,12 @@ def test_end_to_end_on_measured_vectors():
     assert [s.scale for s in by_scale] == [0.1, 3.0, 300.0]
     assert by_scale[-1].argmax < 0.1 * by_scale[0].argmax  # right predictions: fades
     assert by_scale[-1].argmin > 1.0  # the worst class: does not
-    # the mean NLL rests on the vectors where it is finite: the others are counted apart
+    # the mean NLL rests on the vectors where it is finite: the others are counted apart;
+    # softmax's family's is log-softmax's where p_y underflows, finite: every vector counts
     for entry in result.labels:
-        finite = entry.vectors * (1.0 - entry.infinite - entry.undefined)
+        infinite = 0.0 if entry.label in ("softmax", "ssmax") else entry.infinite
+        finite = entry.vectors * (1.0 - infinite - entry.undefined)
         assert entry.nll_vectors == pytest.approx(finite, abs=1e-6), entry.label
-    assert ref.infinite > 0 and ref.nll_vectors < ref.vectors  # p_y underflows at 300
+    assert ref.infinite > 0 and ref.nll_vectors == ref.vectors  # p_y underflows at 300
+    sparsemax = result.of("sparsemax")
+    assert sparsemax.infinite > 0 and sparsemax.nll_vectors < sparsemax.vectors

@@ -485,7 +485,7 @@ def test_gumbel_softmax_is_softmax_of_perturbed_logits(tau, seed):
 
 
 def test_gumbel_noise_kept_between_calls_is_the_fresh_draw():
-    """The noise kept for the next call (methods.maps._gumbel_noise) is what a fresh
+    """The noise kept for the next call (methods.maps.gumbel_noise) is what a fresh
     generator draws, for every (seed, shape) in any order of calls, and cannot be written
     through: an output's later change never reaches the next call's noise."""
     from softmaxlab.methods import maps
@@ -493,7 +493,7 @@ def test_gumbel_noise_kept_between_calls_is_the_fresh_draw():
     x = seeded_vectors(5, 30).reshape(3, 10)
     fresh = {}
     for seed, shape in [(1, (3, 10)), (2, (3, 10)), (1, (2, 10)), (1, (3, 10)), (2, (3, 10))]:
-        noise = maps._gumbel_noise(seed, shape)
+        noise = maps.gumbel_noise(seed, shape)
         np.testing.assert_array_equal(noise, np.random.default_rng(seed).gumbel(size=shape))
         assert not noise.flags.writeable
         fresh.setdefault(

@@ -28,6 +28,7 @@ from scipy import special
 
 from softmaxlab import nll, normalize
 from softmaxlab.methods import check_params
+from softmaxlab.methods.maps import gumbel_noise
 from softmaxlab.sampling import sample_z
 from softmaxlab.vjp import Pullback
 
@@ -41,6 +42,44 @@ def _softmax_oracle(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarra
     grad = special.softmax(x, axis=-1)
     grad[rows, y] -= 1.0
     return loss, grad
+
+
+@pytest.mark.parametrize(
+    ("method", "params", "factor"),
+    [
+        ("softmax", {}, 1.0),
+        ("softmax", {"base": 2.0, "temperature": 0.5}, math.log(2.0) / 0.5),
+        ("softmax", {"stable": False}, 1.0),
+        ("ssmax", {"s": 1.5}, 1.5 * math.log(6)),
+        ("gumbel_softmax", {"tau": 0.5, "seed": 7}, 2.0),
+    ],
+)
+def test_softmax_family_nll_is_log_softmax_where_p_y_underflows(method, params, factor):
+    """Where the float64 p_y is below 2^-1022 (0 included), softmax's family's nll is the
+    log-softmax value, finite, against mpmath's logsumexp(u) - u_y at 50 digits (u the
+    map's logits: c x, or c (x + G) with the method's own noise); nll_infinite still
+    counts p_y = 0. Rows from scale 1 to 3000: some underflow, some do not."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((60, 6)) * np.logspace(0, 3.5, 60)[:, None]
+    x -= x.max(axis=1, keepdims=True)  # the naive form does not overflow either
+    y = rng.integers(0, 6, 60)
+    out = nll.nll_metrics(x, None, y, method, params)
+    u = x + gumbel_noise(params["seed"], x.shape) if method == "gumbel_softmax" else x
+    with mpmath.workdps(50):
+        exact = [
+            float(
+                mpmath.log(mpmath.fsum(mpmath.exp(factor * mpmath.mpf(v)) for v in row))
+                - factor * mpmath.mpf(row[t])
+            )
+            for row, t in zip(u.tolist(), y.tolist(), strict=True)
+        ]
+    exact = np.array(exact)
+    p_y = normalize(x, method, **params)[np.arange(60), y]
+    underflowed = p_y < nll.TINY
+    assert underflowed.sum() >= 10 and (~underflowed).sum() >= 10
+    assert np.all(np.isfinite(out["nll"]))
+    np.testing.assert_allclose(out["nll"], exact, rtol=1e-13, atol=1e-14)
+    np.testing.assert_array_equal(out["nll_infinite"], p_y == 0)
 
 
 def softmax_p(x: np.ndarray) -> np.ndarray:
@@ -477,11 +516,20 @@ def _plain_metrics(x, x_far, y, method, params):
     out = {}
     with np.errstate(divide="ignore", invalid="ignore"):
         loss = losses.nll(p, y)
+    factor = _softmax_family_factor(method, check_params(method, params), k)
+    at_y = losses.target_prob(p, y)
+    if factor is not None:  # log-softmax where p_y underflowed: ln p_m + u_y - u_m
+        u = x + gumbel_noise(params["seed"], x.shape) if method == "gumbel_softmax" else x
+        u = factor * u
+        m = np.argmax(p, axis=-1)
+        rows = np.arange(n)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_softmax = np.log(p[rows, m]) + (u[rows, y] - u[rows, m])
+        loss = np.where((at_y >= 0) & (at_y < nll.TINY), -log_softmax, loss)
     out["nll"] = np.where(np.isfinite(loss), loss, np.nan)
     out["nll_infinite"] = (p_y == 0).astype(np.float64)
     out["nll_undefined"] = (~(p_y >= 0)).astype(np.float64)
     over = np.full(n, np.nan)
-    factor = _softmax_family_factor(method, check_params(method, params), k)
     for suffix, target in (("", y), ("_argmax", x.argmax(-1)), ("_argmin", x.argmin(-1))):
         with np.errstate(over="ignore"):
             g = losses.nll_grad(x, p, target, method, params)

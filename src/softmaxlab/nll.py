@@ -24,10 +24,13 @@ form past its threshold, as :func:`softmaxlab.evaluate` flags it; claims C7, C8 
 count those) give NaN in every metric. Per row, with p_y the float64 output at the target:
 
 * ``nll``: -ln p_y where p_y > 0 (NaN where it is infinite or undefined, which the next two
-  count);
+  count); for softmax's family (below) where p_y < 2^-1022, the log-softmax value
+  u_m - u_y - ln p_m of p = softmax(u) instead, the frameworks' loss, finite there
+  (:func:`_log_softmax_below_tiny`), so that the family's mean leaves no vector out;
 * ``nll_infinite``: 1 if p_y = 0 (the NLL is +inf: sparsemax/entmax with the target outside
   the support, argmax on a wrong prediction, or float64 underflow of p_y, e.g. softmax once
-  x_max - x_y > 745: log-softmax would stay finite there);
+  x_max - x_y > 745: -ln of the computed p is infinite there, log-softmax is not, and
+  ``nll`` holds the latter);
 * ``nll_undefined``: 1 if p_y < 0 or p_y is NaN (linear on signed logits; a zero sum: relu
   without a positive entry, linear summing to 0, sigmoid whose terms all underflow);
 * ``nll_grad_norm`` / ``nll_grad_max``: ||g||_2 and max_i |g_i| of g = dL/dx, computed as
@@ -116,10 +119,12 @@ NLL_METRIC_RANGES: dict[str, tuple[float, float]] = {
 #: Per-vector definitions (y: the uniformly drawn target; g: d(-ln p_y)/dx).
 NLL_DEFINITIONS: dict[str, str] = {
     "nll": "-ln p_y for a target y drawn uniformly (seeded stream nll_target), p in float64 "
-    "from the rounded logits; NaN where p_y <= 0 or NaN (counted by nll_infinite and "
-    "nll_undefined).",
-    "nll_infinite": "1 if p_y = 0 in float64 (the NLL is +inf: target outside a sparse "
-    "support, a wrong argmax, or underflow of p_y), else 0.",
+    "from the rounded logits; for softmax's family (any base or temperature, ssmax, "
+    "Gumbel) where p_y < 2^-1022, the log-softmax value (finite); NaN where p_y <= 0 or "
+    "NaN otherwise (counted by nll_infinite and nll_undefined).",
+    "nll_infinite": "1 if p_y = 0 in float64 (-ln p_y is +inf: target outside a sparse "
+    "support, a wrong argmax, or underflow of p_y, where softmax's family's nll holds "
+    "log-softmax's finite value), else 0.",
     "nll_undefined": "1 if p_y < 0 or NaN (the NLL is undefined: linear on signed logits, "
     "a zero sum), else 0; vectors whose float64 forward overflows are left out of every "
     "nll metric (numerics: overflow).",
@@ -266,6 +271,30 @@ def _softmax_below_tiny(back: Pullback, p_y: np.ndarray) -> np.ndarray | None:
     if nan_rows is not None:
         below &= ~nan_rows
     return below if below.any() else None
+
+
+def _log_softmax_below_tiny(
+    back: Pullback, p: np.ndarray, y: np.ndarray, loss: np.ndarray
+) -> np.ndarray:
+    """loss (-ln p_y per row of p, shape (n,)) with log-softmax's value where p_y is in
+    [0, 2^-1022) and the map is softmax's family (:func:`_softmax_below_tiny`, the rows
+    whose gradient is c (p - e_y)): -ln p_y = -(ln p_m + u_y - u_m), p = softmax(u)
+    (Pullback.softmax_logits) and m the row's largest p (p_m >= 1/K: its log is exact to
+    rounding). This is the loss the frameworks compute (x_y - logsumexp(x)): finite, and
+    large, where the float64 p_y underflows, so that no such vector drops out of the
+    family's mean NLL; nll_infinite still counts p_y = 0, the computed probability."""
+    if not has_vjp(back.method):  # a plugin without one: its pullback is not known
+        return loss
+    below = _softmax_below_tiny(back, p[np.arange(len(p)), y])
+    if below is None:
+        return loss
+    rows = np.flatnonzero(below)
+    u = back.softmax_logits(rows)
+    largest = np.argmax(p[rows], axis=-1)
+    at = np.arange(len(rows))
+    loss = loss.copy()
+    loss[rows] = -(np.log(p[rows, largest]) + (u[at, y[rows]] - u[at, largest]))
+    return loss
 
 
 def _softmax_gradients(
@@ -477,7 +506,7 @@ def nll_metrics(
     p_y = np.where(valid, target_p, np.nan)
     out: dict[str, np.ndarray] = {}
     with np.errstate(divide="ignore", invalid="ignore"):
-        loss = -np.log(target_p)
+        loss = _log_softmax_below_tiny(back, p, y, -np.log(target_p))
     out["nll"] = np.where(np.isfinite(loss), loss, np.nan)
     out["nll_infinite"] = (p_y == 0).astype(_F64)
     out["nll_undefined"] = (~(p_y >= 0)).astype(_F64)  # p_y < 0 or NaN

@@ -52,6 +52,7 @@ from softmaxlab.methods import (
     check_params,
     plugin,
 )
+from softmaxlab.methods.maps import gumbel_noise
 from softmaxlab.plugins import checked_output
 
 _F64 = np.dtype(np.float64)
@@ -467,6 +468,21 @@ class Pullback:
         so it needs no 1/p_y and is defined where p_y underflows (softmaxlab.nll)."""
         apply = self._built()
         return apply.factor if isinstance(apply, _Weighted) and apply.softmax else None
+
+    def softmax_logits(self, rows: np.ndarray) -> np.ndarray | None:
+        """u, float64 (len(rows), K), with p = softmax(u) on the rows ``rows`` of the 2-d x,
+        for the maps of :meth:`softmax_factor` (None for every other map): c x, and
+        c (x + G) for gumbel_softmax, whose noise G is the method's own float64 draw for
+        x's shape. Only differences u_i - u_j are meaningful (softmax ignores a row
+        constant): softmaxlab.nll forms ln p_y = ln p_m + (u_y - u_m) from them where p_y
+        has underflowed, the log-softmax value the frameworks' loss computes."""
+        factor = self.softmax_factor()
+        if factor is None:
+            return None
+        x = self.x[rows]
+        if self.method == "gumbel_softmax":
+            x = x + gumbel_noise(self.params["seed"], self.x.shape)[rows]
+        return factor * x
 
     def is_zero(self) -> bool:
         """Whether the pullback is identically 0 before the edge conventions (argmax)."""

@@ -68,11 +68,14 @@ class LabelMeasure:
     Rates are shares in [0, 1]; ``vectors``, ``segments`` and ``gradients`` are the pooled
     counts behind nll_undefined, nll_convexity_break and nll_grad_over_one; NaN where the
     pool is empty. ``nll`` is the mean NLL over the ``nll_vectors`` vectors where it is
-    finite: the infinite and undefined ones (``infinite``, ``undefined``; softmax's where
-    p_y underflows, whose log-softmax value would be large) are not in it, so it is no
-    mean over all ``vectors``. ``failing_groups``: the (distribution, scale) groups where an
-    alternative loses the property, with ``failures`` the kinds of loss seen (FAILURES);
-    empty for the reference and the log-linear family.
+    finite: the infinite and undefined ones (``infinite``, ``undefined``) are not in it, so
+    for a sparse map or linear it is no mean over all ``vectors``. For softmax with any
+    base or temperature, ssmax and gumbel_softmax, nll is log-softmax's value where p_y
+    underflows (finite: softmaxlab.nll), so their mean leaves out only undefined vectors,
+    while their ``infinite`` still counts p_y = 0 (C3 quotes softmax's).
+    ``failing_groups``: the (distribution, scale) groups where an alternative loses the
+    property, with ``failures`` the kinds of loss seen (FAILURES); empty for the reference
+    and the log-linear family.
     """
 
     label: str

@@ -633,13 +633,13 @@ def _gumbel_softmax(x, ctx, tau, seed):
     rounded to the dtype, so the noise depends on the whole array's shape (a batch and its
     rows one by one draw different noise). Stable softmax after the noise.
     """
-    g = _gumbel_noise(seed, x.shape).astype(ctx.dtype)
+    g = gumbel_noise(seed, x.shape).astype(ctx.dtype)
     y = ctx.check(x + g)
     return _softmax(y, ctx, temperature=tau, base=math.e, stable=True)
 
 
 @functools.lru_cache(maxsize=2)
-def _gumbel_noise(seed, shape: tuple[int, ...]) -> np.ndarray:
+def gumbel_noise(seed, shape: tuple[int, ...]) -> np.ndarray:
     """numpy.random.default_rng(seed).gumbel(size=shape), read-only and kept for the next
     call: numpy draws it at about 30 ns an entry (a scalar log of a log), and the sweep
     asks for the same noise several times in a row (each compute mode of a chunk, its

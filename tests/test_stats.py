@@ -315,6 +315,81 @@ def test_of_metrics_reads_rates_and_ranges():
     np.testing.assert_array_equal(summary.high, [1.0, 1.0, np.inf])
 
 
+_OFF_SIMPLEX_NAMES = [
+    "tv_to_argmax",
+    "normalized_entropy",
+    "kl_to_argmax",
+    "invalid",
+    "nonfinite_output",
+]
+
+
+def _two_methods(tv_a, invalid_a, nonfinite_a, tv_b, invalid_b, nonfinite_b):
+    """Rows of two methods' five columns (_OFF_SIMPLEX_NAMES each): method a's tv values,
+    its invalid and nonfinite_output flags, then method b's; entropy 0.5, kl 2 for all."""
+    n = len(tv_a)
+    ones = np.ones(n)
+    a = [tv_a, 0.5 * ones, 2.0 * ones, invalid_a, nonfinite_a]
+    b = [tv_b, 0.5 * ones, 2.0 * ones, invalid_b, nonfinite_b]
+    return np.column_stack(a + b)
+
+
+def test_no_interval_where_values_leave_the_range_of_an_output_off_the_simplex():
+    """Driven to both outcomes: method a's tv leaves [0, 1] (up to 40) and two of its
+    finite outputs are not distributions (3 invalid, 1 non-finite): no interval for its
+    tv, the mean and quantiles kept; method b's tv leaves [0, 1] by rounding (1 + 2^-8)
+    but its only invalid output is the non-finite one: its interval is Wilson's on the
+    widened range, as before; and a's in-range columns keep theirs."""
+    rng = np.random.default_rng(0)
+    n = 200
+    flags = np.zeros(n)
+    invalid_a, nonfinite_a = flags.copy(), flags.copy()
+    invalid_a[:3] = 1
+    nonfinite_a[0] = 1
+    tv_a = rng.random(n)
+    tv_a[1] = 40.0
+    tv_b = rng.random(n)
+    tv_b[2] = 1 + 2.0**-8
+    invalid_b = nonfinite_b = flags.copy()
+    invalid_b[0] = nonfinite_b[0] = 1
+    values = _two_methods(tv_a, invalid_a, nonfinite_a, tv_b, invalid_b, nonfinite_b)
+    summary = stats.RunningSummary.of_metrics(_OFF_SIMPLEX_NAMES * 2, quantile_rows=n)
+    summary.add(values[:77])
+    summary.add(values[77:])
+    out = summary.result()
+    none = np.isnan(out["ci_low"]) & np.isnan(out["ci_high"])
+    np.testing.assert_array_equal(none, [True] + [False] * 9)
+    assert out["mean"][0] == pytest.approx(tv_a.mean(), rel=1e-12)
+    assert out["median"][0] == np.sort(tv_a)[99]
+    low, high = stats.bounded_interval(tv_b.mean(), tv_b.std(ddof=1), n, 0.0, 1 + 2.0**-8)
+    assert out["ci_low"][5] == pytest.approx(low, rel=1e-9)
+    assert out["ci_high"][5] == pytest.approx(high, rel=1e-9)
+    # the same values without the off-simplex outputs: a's interval is given
+    values[:, 3] = values[:, 4]
+    plain = stats.RunningSummary.of_metrics(_OFF_SIMPLEX_NAMES * 2, quantile_rows=n)
+    plain.add(values)
+    assert not np.isnan(plain.result()["ci_low"]).any()
+    # and a summary of unnamed columns gives every interval
+    unnamed = stats.summarize(values, np.array([False, False, False, True, True] * 2))
+    assert not np.isnan(unnamed["ci_low"]).any()
+
+
+def test_unbounded_columns_reads_each_method_run():
+    """Runs start where a metric repeats; a run without invalid or nonfinite_output never
+    counts; rates and unbounded metrics never do, whatever their extremes."""
+    names = ["tv_to_argmax", "invalid", "nonfinite_output", "max_prob", "overflow"] + [
+        "tv_to_argmax",
+        "max_prob",
+    ]
+    totals = np.array([5.0, 2.0, 1.0, 3.0, 1.0, 9.0, 9.0])
+    low = np.zeros(7)
+    high = np.array([3.0, 1.0, 1.0, 0.5, 1.0, 4.0, 4.0])
+    got = metrics.unbounded_columns(names, totals, low, high)
+    np.testing.assert_array_equal(got, [True, False, False, False, False, False, False])
+    below = metrics.unbounded_columns(names, totals, low - 1, high)  # below the range too
+    np.testing.assert_array_equal(below, [True, False, False, True, False, False, False])
+
+
 def test_bad_bounds_raise_one_line():
     with pytest.raises(ValueError, match=r"low must be 2 numbers \(one per column"):
         stats.RunningSummary(np.array([False, True]), 4, low=[0.0])

@@ -18,7 +18,7 @@ from softmaxlab import config as sl_config
 from softmaxlab import nll, raw, stats, sweep
 from softmaxlab.kernels import formats
 from softmaxlab.methods import evaluate
-from softmaxlab.metrics import METRICS, NLL_DTYPE, RATE_METRICS, metric_ranges
+from softmaxlab.metrics import METRICS, NLL_DTYPE, RATE_METRICS
 from softmaxlab.sampling import logits, sample_z
 
 # K = 100: blocks of 1310 vectors, so 3000 vectors make three blocks (the last short).
@@ -75,8 +75,9 @@ def test_streamed_summary_equals_summary_of_all_values(many_summary):
     assert np.isfinite(values[:, METRICS.index("grad_norm")][:1400]).all()
     assert np.isnan(values[:, METRICS.index("grad_norm")][1400:]).all()
     specs = sl_config.method_specs(MANY)
-    is_rate = np.array([metric in RATE_METRICS for _ in specs for metric in METRICS])
-    expected = stats.summarize(values, is_rate, *metric_ranges(list(METRICS) * len(specs)))
+    whole = stats.RunningSummary.of_metrics(list(METRICS) * len(specs), len(values))
+    whole.add(values)
+    expected = whole.result()
     got = many_summary[
         (many_summary["scale"] == 40.0) & (many_summary["dtype"] == "float64")
     ].reset_index(drop=True)
@@ -85,6 +86,23 @@ def test_streamed_summary_equals_summary_of_all_values(many_summary):
         np.testing.assert_array_equal(got[field], expected[field])
     for field in ("mean", "std", "ci_low", "ci_high"):  # merged sums: equal up to rounding
         np.testing.assert_allclose(got[field], expected[field], rtol=1e-9, atol=1e-300)
+
+
+def test_linear_on_signed_logits_has_no_interval_for_its_distance(many_summary):
+    """Linear's tv_to_argmax, l2_to_argmax and max_prob leave their ranges on normal
+    logits (its sum crosses 0): no interval, its mean and median kept; softmax's and
+    sparsemax's intervals are all given; linear's rates keep theirs."""
+    rows = many_summary.set_index(["dtype", "label", "metric"]).sort_index()
+    for dtype in ("float64", "float16"):
+        linear = rows.loc[(dtype, "linear")]
+        for metric in ("tv_to_argmax", "l2_to_argmax", "max_prob"):
+            cells = linear.loc[metric]
+            assert cells["ci_low"].isna().all() and cells["ci_high"].isna().all(), metric
+            assert cells["mean"].notna().all() and (cells["q95"] > 1).any(), metric
+        assert linear.loc["invalid", "ci_low"].notna().all()
+        for label in ("softmax", "sparsemax"):
+            bounded = rows.loc[(dtype, label)].loc[["tv_to_argmax", "max_prob"]]
+            assert bounded["ci_low"].notna().all(), label
 
 
 def test_grouping_and_passes_change_nothing(many_summary, monkeypatch):

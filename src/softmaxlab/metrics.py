@@ -134,6 +134,48 @@ def metric_ranges(names) -> tuple[np.ndarray, np.ndarray]:
     return bounds[:, 0].copy(), bounds[:, 1].copy()
 
 
+def _method_runs(names) -> list[tuple[int, int]]:
+    """[start, stop) of each run of ``names`` in which no metric repeats: the columns of one
+    method, in the layout the sweep summarises (METRICS once per method)."""
+    runs, start, seen = [], 0, set()
+    for i, name in enumerate(names):
+        if name in seen:
+            runs.append((start, i))
+            start, seen = i, set()
+        seen.add(name)
+    runs.append((start, len(names)))
+    return runs
+
+
+def unbounded_columns(names, totals, minimum, maximum) -> np.ndarray:
+    """Which columns of a cell's summary have no valid interval (bool, one per column): a
+    metric with a finite natural range that is not a rate (tv_to_argmax, l2_to_argmax,
+    normalized_entropy, max_prob, support_fraction) whose observations left that range,
+    in a method whose finite outputs are not all distributions there (its ``invalid``
+    count above its ``nonfinite_output`` count: negative entries or a sum off 1). Such
+    values come from a map that is not a distribution, not from rounding one, and need
+    have no bound: linear normalisation on signed logits divides by a sum that crosses 0,
+    so its distance and largest entry have no finite mean, and no interval covers one
+    (softmaxlab.stats). ``names``: the columns' metrics, one run per method (the sweep's
+    layout); ``totals``: each column's sum (a rate's count of ones); ``minimum``,
+    ``maximum``: its observed extremes."""
+    names = list(names)
+    low, high = metric_ranges(names)
+    bounded = np.isfinite(low) & np.isfinite(high)
+    bounded &= np.array([name not in RATE_METRICS for name in names], dtype=bool)
+    beyond = bounded & ((np.asarray(minimum) < low) | (np.asarray(maximum) > high))
+    out = np.zeros(len(names), dtype=bool)
+    for start, stop in _method_runs(names):
+        run = names[start:stop]
+        if "invalid" not in run or "nonfinite_output" not in run:
+            continue
+        invalid = totals[start + run.index("invalid")]
+        nonfinite = totals[start + run.index("nonfinite_output")]
+        if invalid > nonfinite:
+            out[start:stop] = beyond[start:stop]
+    return out
+
+
 # A directional derivative below this is "vanishing": float64 finite differences resolve
 # about 1e-10 relative to p, so smaller values are indistinguishable from zero.
 GRAD_VANISHING_THRESHOLD = 1e-8

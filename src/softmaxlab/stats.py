@@ -22,9 +22,11 @@ b = inf where there is no bound), and its observed minimum and maximum are track
   depends on the order of the vectors and is wider than Wilson's on the skewed cells. On
   a widened range the bound holds for the data (the empirical distribution's variance is
   at most (x_max - mean)(mean - x_min) too), and the interval is valid where the metric's
-  true range is the widened one: for rounding excursions it is; for a heavy-tailed
-  column such as linear's max_prob, whose values have no bound, no interval is valid
-  (next item) and this one is about as wide as the normal-theory one or wider.
+  true range is the widened one: for rounding excursions it is. For a column whose
+  values have no bound, such as linear's max_prob on signed logits, no interval is valid
+  (next item): a summary of named metrics (RunningSummary.of_metrics, the sweep's) gives
+  none (NaN) where a bounded metric's observations left its range in a method whose
+  finite outputs are not all distributions (softmaxlab.metrics.unbounded_columns).
 - an end infinite: the Student t interval mean +- t_{0.975, n-1} s / sqrt(n), clipped to
   the range. No interval is valid for every distribution with an unbounded range (Bahadur
   & Savage 1956): on heavily skewed cells (kl_to_argmax of softmax, K = 2, scale 316) the
@@ -60,7 +62,7 @@ import pandas as pd
 # every summarising job starts 0.6 s sooner without scipy.stats' import.
 from scipy import special
 
-from softmaxlab.metrics import RATE_METRICS, metric_ranges
+from softmaxlab.metrics import RATE_METRICS, metric_ranges, unbounded_columns
 
 SUMMARY_FIELDS: tuple[str, ...] = ("n", "mean", "std", "ci_low", "ci_high", "q05", "median", "q95")
 CONFIDENCE = 0.95
@@ -206,6 +208,9 @@ class RunningSummary:
         self.min = np.full(width, np.inf)
         self.max = np.full(width, -np.inf)
         self.rows = 0
+        #: The columns' metrics (:meth:`of_metrics`): result() then leaves out the
+        #: intervals metrics.unbounded_columns finds; None: every interval is given.
+        self.metric_names: list[str] | None = None
         self._kept = np.flatnonzero(~self.is_rate)
         self._sample = np.empty((quantile_rows, len(self._kept)))
 
@@ -216,7 +221,9 @@ class RunningSummary:
         names = list(names)
         low, high = metric_ranges(names)
         is_rate = np.array([name in RATE_METRICS for name in names], dtype=bool)
-        return cls(is_rate, quantile_rows, low=low, high=high)
+        summary = cls(is_rate, quantile_rows, low=low, high=high)
+        summary.metric_names = names
+        return summary
 
     def add(self, values: np.ndarray) -> None:
         """Fold in the next block of rows (shape (rows, n_columns))."""
@@ -259,8 +266,10 @@ class RunningSummary:
             ci_low, ci_high = bounded_interval(
                 mean, std, n, np.fmin(self.low, self.min), np.fmax(self.high, self.max)
             )
-        empty = n == 0
-        ci_low[empty] = ci_high[empty] = np.nan
+        no_interval = n == 0
+        if self.metric_names is not None:
+            no_interval |= unbounded_columns(self.metric_names, total, self.min, self.max)
+        ci_low[no_interval] = ci_high[no_interval] = np.nan
         q05, median, q95 = quantiles
         return {
             "n": n.copy(),

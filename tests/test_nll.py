@@ -520,10 +520,10 @@ def _plain_metrics(x, x_far, y, method, params):
     at_y = losses.target_prob(p, y)
     if factor is not None:  # log-softmax where p_y underflowed: ln p_m + u_y - u_m
         u = x + gumbel_noise(params["seed"], x.shape) if method == "gumbel_softmax" else x
-        u = factor * u
         m = np.argmax(p, axis=-1)
         rows = np.arange(n)
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore"):  # base 1: 0 * inf on inf rows
+            u = factor * u
             log_softmax = np.log(p[rows, m]) + (u[rows, y] - u[rows, m])
         loss = np.where((at_y >= 0) & (at_y < nll.TINY), -log_softmax, loss)
     out["nll"] = np.where(np.isfinite(loss), loss, np.nan)

@@ -147,6 +147,27 @@ def _method_runs(names) -> list[tuple[int, int]]:
     return runs
 
 
+@functools.lru_cache(maxsize=8)
+def _unbounded_layout(names: tuple[str, ...]):
+    """What :func:`unbounded_columns` reads of a column layout, made once per layout (a
+    sweep job summarises every cell with the same one): the natural ranges, which columns
+    are bounded non-rates, and per method run (start, stop, index of invalid, index of
+    nonfinite_output), runs without both left out. Read-only arrays."""
+    low, high = metric_ranges(names)
+    bounded = np.isfinite(low) & np.isfinite(high)
+    bounded &= np.array([name not in RATE_METRICS for name in names], dtype=bool)
+    runs = []
+    for start, stop in _method_runs(names):
+        run = names[start:stop]
+        if "invalid" in run and "nonfinite_output" in run:
+            runs.append(
+                (start, stop, start + run.index("invalid"), start + run.index("nonfinite_output"))
+            )
+    for array in (low, high, bounded):
+        array.flags.writeable = False
+    return low, high, bounded, tuple(runs)
+
+
 def unbounded_columns(names, totals, minimum, maximum) -> np.ndarray:
     """Which columns of a cell's summary have no valid interval (bool, one per column): a
     metric with a finite natural range that is not a rate (tv_to_argmax, l2_to_argmax,
@@ -159,19 +180,11 @@ def unbounded_columns(names, totals, minimum, maximum) -> np.ndarray:
     (softmaxlab.stats). ``names``: the columns' metrics, one run per method (the sweep's
     layout); ``totals``: each column's sum (a rate's count of ones); ``minimum``,
     ``maximum``: its observed extremes."""
-    names = list(names)
-    low, high = metric_ranges(names)
-    bounded = np.isfinite(low) & np.isfinite(high)
-    bounded &= np.array([name not in RATE_METRICS for name in names], dtype=bool)
+    low, high, bounded, runs = _unbounded_layout(tuple(names))
     beyond = bounded & ((np.asarray(minimum) < low) | (np.asarray(maximum) > high))
-    out = np.zeros(len(names), dtype=bool)
-    for start, stop in _method_runs(names):
-        run = names[start:stop]
-        if "invalid" not in run or "nonfinite_output" not in run:
-            continue
-        invalid = totals[start + run.index("invalid")]
-        nonfinite = totals[start + run.index("nonfinite_output")]
-        if invalid > nonfinite:
+    out = np.zeros(len(low), dtype=bool)
+    for start, stop, invalid, nonfinite in runs:
+        if totals[invalid] > totals[nonfinite]:
             out[start:stop] = beyond[start:stop]
     return out
 

@@ -230,22 +230,23 @@ def test_one_sided_range_clips_the_t_interval():
 
 
 @pytest.mark.parametrize(
-    ("column", "bounds", "widened"),
+    ("column", "bounds"),
     [
-        ([0.2, 0.9, 1.7, 0.4], (0.0, 1.0), (0.0, 1.7)),  # linear's max_prob can exceed 1
-        ([0.0, 0.0, -0.3, 0.1], (0.0, np.inf), (-0.3, np.inf)),  # entropy < 0 for p_i > 1
+        ([0.2, 0.9, 1.7, 0.4], (0.0, 1.0)),  # linear's max_prob can exceed 1 (mean 0.8)
+        ([0.0, 0.2, -0.3, 0.5], (0.0, np.inf)),  # entropy < 0 for p_i > 1 (mean 0.1)
         # bfloat16 rounds a normalized entropy one step (2^-7) above 1
-        ([0.99, 1.0 + 2**-7, 0.97, 1.0, 0.995] * 40, (0.0, 1.0), (0.0, 1.0 + 2**-7)),
+        ([0.99, 1.0 + 2**-7, 0.97, 1.0, 0.995] * 40, (0.0, 1.0)),
     ],
 )
-def test_data_outside_the_range_widen_it_to_their_extremes(column, bounds, widened):
-    """The rule on the range the data show: Wilson (by its roots, an independent form) on
-    the mean rescaled to the widened range where both ends are finite, else scipy's t
-    interval clipped to it; the interval never leaves the widened range."""
+def test_data_outside_the_range_keep_the_interval_in_the_range(column, bounds):
+    """Observations outside the natural range, the mean inside: Wilson (by its roots, an
+    independent form) on the mean rescaled to the natural range where both ends are
+    finite, else scipy's t interval clipped to the range: the interval never leaves the
+    metric's range and holds the mean."""
     values = np.array(column)[:, None]
     out = stats.summarize(values, np.array([False]), low=[bounds[0]], high=[bounds[1]])
     mean, n = np.mean(column), len(column)
-    a, b = widened
+    a, b = bounds
     if np.isfinite(b):
         low, high = _wilson_by_roots((mean - a) / (b - a), n)
         low, high = a + (b - a) * low, a + (b - a) * high
@@ -256,24 +257,57 @@ def test_data_outside_the_range_widen_it_to_their_extremes(column, bounds, widen
     assert a <= out["ci_low"][0] < mean < out["ci_high"][0] <= b
 
 
+def test_no_interval_where_the_mean_leaves_the_range():
+    """Driven to both outcomes: the uniform vector over K = 1000 in float8_e4m3fn has every
+    entry rounded up to 2^-9, so its normalized entropy is 1000 * 2^-9 * ln(2^9) / ln 1000
+    = 1.76 for every vector: the mean lies outside [0, 1] and no interval on [0, 1] can
+    hold it, so there is none, the mean and quantiles kept; so for an entropy whose mean
+    is below 0 (linear's). A column whose mean is just inside keeps Wilson's interval on
+    [0, 1], and an entropy whose mean is just above 0 the t interval (clipped at 0)."""
+    entropy = 1000 * 2.0**-9 * np.log(2.0**9) / np.log(1000)
+    assert entropy == pytest.approx(1.7638, abs=1e-4)
+    inside = np.r_[np.full(199, 1.0 - 2**-7), 1.0 + 2**-7]  # mean 1 - 0.99 * 2^-7
+    below = np.r_[np.full(100, -0.3), np.full(100, 0.2)]  # mean -0.05
+    above = np.r_[np.full(100, -0.2), np.full(100, 0.3)]  # mean 0.05
+    values = np.column_stack([np.full(200, entropy), inside, below, above])
+    out = stats.summarize(
+        values, np.zeros(4, dtype=bool), low=[0.0] * 4, high=[1.0, 1.0, np.inf, np.inf]
+    )
+    np.testing.assert_array_equal(np.isnan(out["ci_low"]), [True, False, True, False])
+    np.testing.assert_array_equal(np.isnan(out["ci_high"]), [True, False, True, False])
+    assert out["mean"][0] == pytest.approx(entropy) and out["median"][0] == entropy
+    assert out["mean"][2] == pytest.approx(-0.05) and out["q05"][2] == -0.3
+    low, high = _wilson_by_roots(inside.mean(), 200)
+    assert out["ci_low"][1] == pytest.approx(low) and out["ci_high"][1] == pytest.approx(high)
+    assert out["ci_low"][1] < inside.mean() < out["ci_high"][1] <= 1.0
+    t_low, t_high = scipy_stats.t.interval(0.95, 199, loc=0.05, scale=scipy_stats.sem(above))
+    assert out["ci_low"][3] == pytest.approx(max(t_low, 0.0))
+    assert out["ci_high"][3] == pytest.approx(t_high)
+
+
 @given(
     st.lists(st.floats(-0.5, 1.5), min_size=2, max_size=60),
     st.integers(1, 4),
 )
 @settings(max_examples=200, deadline=None)
-def test_an_interval_stays_within_the_range_and_the_observations(column, blocks):
-    """Whatever leaves [0, 1], the interval lies within [min(0, x_min), max(1, x_max)],
-    holds the mean, and streaming the rows in blocks gives the same interval."""
+def test_an_interval_stays_within_the_range_and_holds_the_mean(column, blocks):
+    """Whatever leaves [0, 1], an interval is given exactly when the mean lies in [0, 1],
+    lies within [0, 1] and holds the mean; streaming the rows in blocks gives the same."""
     values = np.array(column)[:, None]
     out = stats.summarize(values, np.array([False]), low=[0.0], high=[1.0])
     running = stats.RunningSummary(np.array([False]), 8, low=[0.0], high=[1.0])
     for part in np.array_split(values, blocks):
         running.add(part)
     streamed = running.result()
-    lo, hi = min(0.0, min(column)), max(1.0, max(column))
-    assert lo <= out["ci_low"][0] <= out["mean"][0] <= out["ci_high"][0] <= hi
-    assert streamed["ci_low"][0] == pytest.approx(out["ci_low"][0], abs=1e-12)
-    assert streamed["ci_high"][0] == pytest.approx(out["ci_high"][0], abs=1e-12)
+    mean = out["mean"][0]
+    assert mean == pytest.approx(np.mean(column), abs=1e-12)
+    if 0.0 <= mean <= 1.0:
+        assert 0.0 <= out["ci_low"][0] <= mean <= out["ci_high"][0] <= 1.0
+        assert streamed["ci_low"][0] == pytest.approx(out["ci_low"][0], abs=1e-12)
+        assert streamed["ci_high"][0] == pytest.approx(out["ci_high"][0], abs=1e-12)
+    else:
+        assert np.isnan([out["ci_low"][0], out["ci_high"][0]]).all()
+        assert np.isnan([streamed["ci_low"][0], streamed["ci_high"][0]]).all()
 
 
 def test_metric_ranges_cover_every_metric():
@@ -292,7 +326,8 @@ def test_metric_ranges_cover_every_metric():
 def test_natural_ranges_hold_on_probability_vectors():
     """Every metric stays in its range on probability vectors, including the extremes
     (one-hot at the argmax and away from it, uniform), up to float64 rounding: the uniform
-    vector's normalized entropy is 1 + 2^-52 (such a column then gets the t interval)."""
+    vector's normalized entropy is 1 + 2^-52 (such a column keeps Wilson's interval on
+    [0, 1] while its mean is inside, stats' module docstring)."""
     rng = np.random.default_rng(3)
     x = rng.normal(size=(500, 5))
     p = rng.dirichlet(np.full(5, 0.3), size=500)
@@ -338,8 +373,8 @@ def test_no_interval_where_values_leave_the_range_of_an_output_off_the_simplex()
     """Driven to both outcomes: method a's tv leaves [0, 1] (up to 40) and two of its
     finite outputs are not distributions (3 invalid, 1 non-finite): no interval for its
     tv, the mean and quantiles kept; method b's tv leaves [0, 1] by rounding (1 + 2^-8)
-    but its only invalid output is the non-finite one: its interval is Wilson's on the
-    widened range, as before; and a's in-range columns keep theirs."""
+    but its only invalid output is the non-finite one: its interval is Wilson's on [0, 1],
+    as before; and a's in-range columns keep theirs."""
     rng = np.random.default_rng(0)
     n = 200
     flags = np.zeros(n)
@@ -361,7 +396,7 @@ def test_no_interval_where_values_leave_the_range_of_an_output_off_the_simplex()
     np.testing.assert_array_equal(none, [True] + [False] * 9)
     assert out["mean"][0] == pytest.approx(tv_a.mean(), rel=1e-12)
     assert out["median"][0] == np.sort(tv_a)[99]
-    low, high = stats.bounded_interval(tv_b.mean(), tv_b.std(ddof=1), n, 0.0, 1 + 2.0**-8)
+    low, high = stats.bounded_interval(tv_b.mean(), tv_b.std(ddof=1), n, 0.0, 1.0)
     assert out["ci_low"][5] == pytest.approx(low, rel=1e-9)
     assert out["ci_high"][5] == pytest.approx(high, rel=1e-9)
     # the same values without the off-simplex outputs: a's interval is given
@@ -458,13 +493,18 @@ def test_the_mean_stays_within_the_observations():
     """0.1 three times sums to 0.30000000000000004 in float64, a mean one ulp above 0.1; a
     constant column above its range (a rounded normalized entropy of 1.0088 at every
     vector) summed 1,000 times lands below its value. The mean is held between the
-    observed extremes, and the interval then holds the mean."""
+    observed extremes; that mean lies above [0, 1], so it has no interval there, while
+    the same column without a range gets the t interval, which holds the mean."""
     out = stats.summarize(np.full((3, 1), 0.1), np.array([False]))
     assert out["mean"][0] == 0.1
     value = 1.008786408
-    out = stats.summarize(np.full((1000, 1), value), np.array([False]), low=[0.0], high=[1.0])
+    column = np.full((1000, 1), value)
+    out = stats.summarize(column, np.array([False]), low=[0.0], high=[1.0])
     assert out["mean"][0] == value
-    assert out["ci_low"][0] < out["mean"][0] <= out["ci_high"][0] == value
+    assert np.isnan(out["ci_low"][0]) and np.isnan(out["ci_high"][0])
+    out = stats.summarize(column, np.array([False]))
+    assert out["mean"][0] == value
+    assert out["ci_low"][0] <= out["mean"][0] <= out["ci_high"][0]
 
 
 @given(

@@ -83,9 +83,11 @@ NLL_DTYPE = "float64"
 #: softmaxlab.stats (its module docstring) reads it. A column can leave its range: a method
 #: that does not give probability vectors (linear on signed logits: max_prob > 1,
 #: tv_to_argmax > 1, entropy < 0), or rounding alone (the uniform vector's normalized
-#: entropy is 1 + 2^-52 in float64; a float16 output may sum to 1 + 2^-9). Rates are 0/1,
-#: so in [0, 1]; l2_to_argmax <= sqrt 2, the diameter of the simplex; support_fraction is a
-#: share, in [0, 1] whatever p is.
+#: entropy is 1 + 2^-52 in float64; a float16 output may sum to 1 + 2^-9; in float8_e4m3fn
+#: at K = 1000 every entry of the uniform vector rounds up to 2^-9, so its normalized
+#: entropy is 1.76). Intervals stay on the range, and a column whose mean leaves it gets
+#: none (softmaxlab.stats). Rates are 0/1, so in [0, 1]; l2_to_argmax <= sqrt 2, the
+#: diameter of the simplex; support_fraction is a share, in [0, 1] whatever p is.
 METRIC_RANGES: dict[str, tuple[float, float]] = {
     **{name: (0.0, 1.0) for name in RATE_METRICS},
     "tv_to_argmax": (0.0, 1.0),

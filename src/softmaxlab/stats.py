@@ -4,11 +4,13 @@ The interval (95%), one rule for every column. Each column has a natural range [
 (softmaxlab.metrics.METRIC_RANGES: the values a probability output can give; a = -inf or
 b = inf where there is no bound), and its observed minimum and maximum are tracked:
 
-- the range [a, b] widened to the observed extremes, [min(a, x_min), max(b, x_max)]: a
-  column whose own observations leave its natural range (rounding puts a normalized
-  entropy one step above 1 in bfloat16; linear normalisation on signed logits gives
-  max_prob > 1) keeps the same rule on the range its data show, so no interval reaches
-  beyond both the metric's range and every observation.
+- every interval lies within the column's natural range [a, b], and there is none (NaN)
+  where the column's mean lies outside it, which no interval on the range could hold.
+  A column's own observations can leave its range: rounding puts a normalized entropy
+  one step above 1 in bfloat16, and in float8_e4m3fn at K = 1000 every entry of the
+  uniform vector rounds up to 2^-9 (the entries sum to 1.95, the normalized entropy is
+  1.76, the mean outside); linear normalisation on signed logits gives max_prob > 1 and
+  entropy < 0.
 - both ends finite: the Wilson score interval (Wilson 1927) on the mean rescaled to [0, 1],
   (mean - a) / (b - a), with n trials, mapped back to [a, b]. For a 0/1 rate it is the
   binomial Wilson interval. For any variable in [a, b], Var <= (b - mu)(mu - a) (Bhatia &
@@ -19,14 +21,13 @@ b = inf where there is no bound), and its observed minimum and maximum are track
   z^2 / n). Waudby-Smith & Ramdas's betting intervals (JRSS-B 2023) adapt to the
   variance, but their hedged capital process costs about 500x a cell's whole summary (a
   grid of candidate means per column and vector), and their closed-form PrPl-EB variant
-  depends on the order of the vectors and is wider than Wilson's on the skewed cells. On
-  a widened range the bound holds for the data (the empirical distribution's variance is
-  at most (x_max - mean)(mean - x_min) too), and the interval is valid where the metric's
-  true range is the widened one: for rounding excursions it is. For a column whose
-  values have no bound, such as linear's max_prob on signed logits, no interval is valid
-  (next item): a summary of named metrics (RunningSummary.of_metrics, the sweep's) gives
-  none (NaN) where a bounded metric's observations left its range in a method whose
-  finite outputs are not all distributions (softmaxlab.metrics.unbounded_columns).
+  depends on the order of the vectors and is wider than Wilson's on the skewed cells.
+  Where rounding moves some observations a little past [a, b] (the mean inside), the
+  variance bound holds up to that excess. For a column whose values have no bound, such
+  as linear's max_prob on signed logits, no interval is valid, whatever its mean: a
+  summary of named metrics (RunningSummary.of_metrics, the sweep's) gives none (NaN)
+  where a bounded metric's observations left its range in a method whose finite outputs
+  are not all distributions (softmaxlab.metrics.unbounded_columns).
 - an end infinite: the Student t interval mean +- t_{0.975, n-1} s / sqrt(n), clipped to
   the range. No interval is valid for every distribution with an unbounded range (Bahadur
   & Savage 1956): on heavily skewed cells (kl_to_argmax of softmax, K = 2, scale 316) the
@@ -111,7 +112,7 @@ def bounded_interval(
     """The module's interval rule for columns whose observations lie in [low, high]:
     Wilson on (mean - low) / (high - low) where both bounds are finite, else the t
     interval clipped to [low, high]. (RunningSummary passes each column's natural range
-    widened to its observed extremes.)"""
+    and gives no interval where the mean lies outside it.)"""
     low = np.asarray(low, dtype=np.float64)
     high = np.asarray(high, dtype=np.float64)
     bounded = np.isfinite(low) & np.isfinite(high)
@@ -261,12 +262,9 @@ class RunningSummary:
                 quantiles, type1_quantiles(sample, sample_n, QUANTILES), strict=True
             ):
                 exact[self._kept] = sampled
-            # The module's rule: the natural range widened to the observed extremes (fmin
-            # and fmax: an empty column's extremes are +-inf and NaN-free).
-            ci_low, ci_high = bounded_interval(
-                mean, std, n, np.fmin(self.low, self.min), np.fmax(self.high, self.max)
-            )
-        no_interval = n == 0
+            # The module's rule: on the natural range, none where the mean lies outside it.
+            ci_low, ci_high = bounded_interval(mean, std, n, self.low, self.high)
+        no_interval = (n == 0) | (mean < self.low) | (mean > self.high)
         if self.metric_names is not None:
             no_interval |= unbounded_columns(self.metric_names, total, self.min, self.max)
         ci_low[no_interval] = ci_high[no_interval] = np.nan

@@ -606,7 +606,8 @@ def test_reading_states_the_interval_and_pooling_rules_once(page, inputs):
     )
     assert rule.startswith(f"Each interval is a {round(100 * stats.CONFIDENCE)}% interval")
     assert "Student t interval clipped at 0" in rule
-    assert "range widened to its smallest and largest observation" in rule
+    assert "Every interval lies within its metric's range." in rule
+    assert "no interval where its mean lies outside the range" in rule
     assert "tests/test_coverage.py" in reading
     assert text.count(POOLING) == 1 and POOLING in reading
     without = parse(report.build_report(**{**inputs, "pooling_rule": None}))

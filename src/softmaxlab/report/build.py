@@ -339,10 +339,14 @@ def interval_rule() -> str:
         "it is the Wilson score interval on the rescaled mean, which does not rely on "
         "normality because a variable in [a, b] has variance at most (b - \u03bc)(\u03bc - a) "
         "(Bhatia & Davis 2000); for the rates this is the usual binomial Wilson interval. "
-        f"Metrics without an upper bound get the Student t interval clipped {clip}. A column "
-        "whose own observations leave the metric's range (linear normalisation's max_prob "
-        "> 1, or a normalized entropy rounded above 1) gets the same rule on the range "
-        "widened to its smallest and largest observation."
+        f"Metrics without an upper bound get the Student t interval clipped {clip}. Every "
+        "interval lies within its metric's range. A column whose own observations leave "
+        "the range (linear normalisation's max_prob > 1; a normalized entropy rounded "
+        "above 1, 1.76 for the uniform vector over K = 1000 in float8_e4m3fn, whose "
+        "entries all round up to 2^-9) gets no interval where its mean lies outside the "
+        "range, which no interval on the range could hold, nor, for a metric bounded at "
+        "both ends, where the method's outputs are not distributions (linear's on signed "
+        "logits, whose values have no bound); its mean and quantiles are still given."
     )
 
 

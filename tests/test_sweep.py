@@ -18,7 +18,7 @@ from softmaxlab import config as sl_config
 from softmaxlab import nll, raw, stats, sweep
 from softmaxlab.kernels import formats
 from softmaxlab.methods import evaluate
-from softmaxlab.metrics import METRICS, NLL_DTYPE, RATE_METRICS
+from softmaxlab.metrics import METRIC_RANGES, METRICS, NLL_DTYPE, RATE_METRICS
 from softmaxlab.sampling import logits, sample_z
 
 # K = 100: blocks of 1310 vectors, so 3000 vectors make three blocks (the last short).
@@ -103,6 +103,32 @@ def test_linear_on_signed_logits_has_no_interval_for_its_distance(many_summary):
         for label in ("softmax", "sparsemax"):
             bounded = rows.loc[(dtype, label)].loc[["tv_to_argmax", "max_prob"]]
             assert bounded["ci_low"].notna().all(), label
+
+
+def test_every_interval_lies_in_its_range_and_holds_its_mean(many_summary):
+    """Issue 10's rule over every row of a sweep (two formats, five methods, linear's
+    off-simplex outputs included): an interval that is given lies within its metric's
+    natural range (METRIC_RANGES) and holds the row's mean; a row whose mean lies outside
+    that range has none (linear's on signed logits), and every other row of at least two
+    vectors has one but linear's bounded distances and max_prob (no bound) and those
+    whose mean is infinite."""
+    ranges = many_summary["metric"].map(METRIC_RANGES)
+    low = ranges.map(lambda bounds: bounds[0]).to_numpy()
+    high = ranges.map(lambda bounds: bounds[1]).to_numpy()
+    mean = many_summary["mean"].to_numpy()
+    ci_low, ci_high = many_summary["ci_low"].to_numpy(), many_summary["ci_high"].to_numpy()
+    given = ~np.isnan(ci_low)
+    np.testing.assert_array_equal(given, ~np.isnan(ci_high))
+    assert np.all((low[given] <= ci_low[given]) & (ci_high[given] <= high[given]))
+    assert np.all((ci_low[given] <= mean[given]) & (mean[given] <= ci_high[given]))
+    outside = (mean < low) | (mean > high)
+    assert outside.sum() >= 4 and not given[outside].any()
+    assert set(many_summary.loc[outside, "label"]) == {"linear"}
+    unbounded = (many_summary["label"] == "linear") & many_summary["metric"].isin(
+        ["tv_to_argmax", "l2_to_argmax", "max_prob"]
+    )
+    expected = (many_summary["n"].to_numpy() >= 2) & ~outside & np.isfinite(mean)
+    np.testing.assert_array_equal(given[expected], ~unbounded.to_numpy()[expected])
 
 
 def test_grouping_and_passes_change_nothing(many_summary, monkeypatch):

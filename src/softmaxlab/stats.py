@@ -109,10 +109,10 @@ def _wilson(phat: np.ndarray, n: np.ndarray, z: float = _Z) -> tuple[np.ndarray,
 def bounded_interval(
     mean: np.ndarray, std: np.ndarray, n: np.ndarray, low: np.ndarray, high: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The module's interval rule for columns whose observations lie in [low, high]:
-    Wilson on (mean - low) / (high - low) where both bounds are finite, else the t
-    interval clipped to [low, high]. (RunningSummary passes each column's natural range
-    and gives no interval where the mean lies outside it.)"""
+    """The module's interval rule on [low, high], for means inside it: Wilson on
+    (mean - low) / (high - low) where both bounds are finite, else the t interval clipped
+    to [low, high]. (RunningSummary passes each column's natural range and gives no
+    interval where the mean lies outside it.)"""
     low = np.asarray(low, dtype=np.float64)
     high = np.asarray(high, dtype=np.float64)
     bounded = np.isfinite(low) & np.isfinite(high)

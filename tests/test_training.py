@@ -733,13 +733,51 @@ def test_rewidens_the_grid_where_the_choice_is_at_its_edge(
     for label in ("spherical", "softmax"):  # the reference's group is widened the same way
         rates = table.loc[table["label"] == label, "learning_rate"]
         assert tuple(sorted(set(rates))) == pytest.approx(trained, rel=1e-12)
-    # the grid once, then one rate per widening step
-    assert calls[0] == (0.1, 1.0, 10.0) and len(calls) == 2 * (1 + len(trained) - 3)
-    assert all(len(c) == 1 for c in calls[1 : len(calls) // 2])
+    # each group's grid once (both grids first: the rounds of widening ask chosen_at_edge
+    # once for every group), then one rate per group and widening step
+    assert calls[:2] == [(0.1, 1.0, 10.0)] * 2 and len(calls) == 2 * (1 + len(trained) - 3)
+    assert all(len(c) == 1 for c in calls[2:])
     assert len(correct) == len(table)
     edges = study.chosen_at_edge(table)
     assert list(edges["at_edge"]) == [at_edge, at_edge]
     assert job._edges(table, {"gd": (0.1, 1.0, 10.0)}) == (2, 2 * (len(trained) > 3), 2 * at_edge)
+
+
+def test_groups_widened_together_train_what_each_would_alone(monkeypatch):
+    """_widened asks chosen_at_edge once per round for every group still widening: each
+    group trains the rates, in the order, it trains when widened alone, and the rounds are
+    the widest group's (2 here), not one call per group and round."""
+    bests = {"spherical": 0.001, "softmax": 1.0, "sigmoid": 100.0}  # below, inside, above
+
+    def fake_train_group(group, data, cfg, seed):
+        best = bests[group.label]
+        return _FakeRuns(group, cfg, lambda rate: 1.0 - 0.1 * abs(math.log10(rate / best)), 6)
+
+    asked = []
+
+    def counted(table, real=study.chosen_at_edge):
+        asked.append(len(table))
+        return real(table)
+
+    monkeypatch.setattr(study, "train_group", fake_train_group)
+    monkeypatch.setattr(study, "chosen_at_edge", counted)
+    cfg = dataclasses.replace(
+        SMALL, widen=2, optimizers=("gd",), learning_rates={"gd": (0.1, 1.0, 10.0)}
+    )
+    jobs = [(study.Group("mixture", name, {}, name, "nll", "float32"), None, cfg) for name in bests]
+
+    def rates(batch):
+        return [row["learning_rate"] for runs in batch for row in runs.rows()]
+
+    together = study._widened(jobs, SEED)
+    assert asked == [3 * 3 * 2, 2 * 4 * 2]  # every group, then the two still at an edge
+    alone = [study._widened([one], SEED)[0] for one in jobs]
+    assert [rates(batch) for batch in together] == [rates(batch) for batch in alone]
+    assert [sorted(set(rates(batch))) for batch in together] == [
+        pytest.approx([0.001, 0.01, 0.1, 1.0, 10.0], rel=1e-12),
+        [0.1, 1.0, 10.0],
+        pytest.approx([0.1, 1.0, 10.0, 100.0, 1000.0], rel=1e-12),
+    ]
 
 
 @pytest.mark.parametrize(

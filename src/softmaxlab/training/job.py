@@ -89,7 +89,7 @@ def _checked(
 
 def _edges(table, rates: Mapping[str, tuple[float, ...]]) -> tuple[int, int, int]:
     """The groups (data set, label, loss, format, optimiser) of a study's or check's table:
-    how many, how many were trained beyond the grid ``rates`` (study._widen), and how many
+    how many, how many were trained beyond the grid ``rates`` (study._widened), and how many
     still chose the smallest or largest rate trained (study.chosen_at_edge)."""
     edges = chosen_at_edge(table)
     smallest = edges["optimizer"].map(lambda name: min(rates[name]))

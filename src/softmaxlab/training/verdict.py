@@ -160,7 +160,7 @@ class TrainingResult:
     widen: int | None = None
     check_groups: int = 0
     check_widened: int = 0
-    # the same for the study's groups (each widened the same way: study._widen), and how
+    # the same for the study's groups (each widened the same way: study._widened), and how
     # many of them still chose the smallest or largest rate trained
     groups: int = 0
     widened: int = 0

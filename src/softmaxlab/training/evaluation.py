@@ -14,7 +14,9 @@ ECE_BINS = 15  # Guo, Pleiss, Sun & Weinberger 2017, "On calibration of modern n
 
 def predictions(p: np.ndarray) -> np.ndarray:
     """argmax_j p_j per row (int64), -1 where the row has a non-finite entry."""
-    p = np.asarray(p, dtype=np.float64)
+    p = np.asarray(p)
+    if p.dtype not in (np.float32, np.float64):  # numpy's own loops, not ml_dtypes'
+        p = p.astype(np.float64)  # exact: the same order and ties
     finite = np.all(np.isfinite(p), axis=-1)
     return np.where(finite, np.argmax(np.where(np.isfinite(p), p, -np.inf), axis=-1), -1)
 

@@ -42,10 +42,11 @@ def one_hot(y: np.ndarray, k: int) -> np.ndarray:
 
 
 def target_prob(p: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """p_y per row, float64; y broadcasts against p's leading shape."""
-    p = np.asarray(p, dtype=_F64)
+    """p_y per row, float64; y broadcasts against p's leading shape. The entries are picked
+    in p's format, then widened (exactly): not every entry of p."""
+    p = np.asarray(p)
     index = np.broadcast_to(np.asarray(y)[..., None], p.shape[:-1] + (1,))
-    return np.take_along_axis(p, index, axis=-1)[..., 0]
+    return np.take_along_axis(p, index, axis=-1)[..., 0].astype(_F64)
 
 
 def nll(p: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -272,11 +272,12 @@ def _by_label_compute(metric: str) -> Callable[[pd.DataFrame], pd.DataFrame]:
         several = modes.groupby("dtype")["compute"].nunique()
         rows = rows[rows["dtype"].isin(several[several > 1].index)]
         rows = rows.assign(mode=rows["dtype"] + " " + rows["compute"])
+        present = set(rows["mode"].unique())
         columns = [
             f"{dtype} {mode}"
             for dtype in ordered_dtypes(rows["dtype"])
             for mode in ("float32", "native")
-            if f"{dtype} {mode}" in set(rows["mode"])
+            if f"{dtype} {mode}" in present
         ]
         table = _pooled(rows, ["label", "mode"]).unstack("mode") if len(rows) else pd.DataFrame()
         return _tidy(table, ordered_labels(rows), columns)

@@ -105,7 +105,8 @@ def measure_c5(data: ClaimData) -> C5Result:
     }
     # Per (distribution, K, format, base, scale), in the sweep's order of (distribution, K).
     cells = data.check("C5_base", "C5")
-    absent = [t for t in dtypes if t not in set(cells["dtype"])]
+    present = set(cells["dtype"].unique())
+    absent = [t for t in dtypes if t not in present]
     if absent:
         raise Missing(f"C5: claim_checks.csv has no C5_base rows in {', '.join(absent)}")
     parts = cells.assign(

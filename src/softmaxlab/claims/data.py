@@ -279,7 +279,8 @@ class ClaimData:
         if metrics is not None:
             keep &= frame["metric"].isin(list(metrics))
         frame = frame[keep].reset_index(drop=True)
-        absent = [lab for lab in labels if lab not in set(frame["label"])]
+        present = set(frame["label"].unique())  # once, not per label over every row
+        absent = [lab for lab in labels if lab not in present]
         if absent or frame["n"].sum() == 0:
             raise Missing(
                 f"{claim} needs {', '.join(absent or labels)} on {', '.join(dists)} in "

@@ -135,7 +135,8 @@ def measure_c8(data: ClaimData) -> C8Result:
     dtypes = dtype_order([*data.config["dtypes"], "float64", "float32"])
     metrics = ["overflow", "nan_output", "underflow", "invalid"]
     rows = data.rows([("softmax", {}), ("softmax", {"stable": False})], None, dtypes, metrics, "C8")
-    dtypes = [t for t in dtypes if t in set(rows["dtype"])]
+    present = set(rows["dtype"].unique())
+    dtypes = [t for t in dtypes if t in present]
     pooled = pool(rows, ["dtype", "label", "metric", "scale"])
     table = pooled.pivot_table(
         index=["dtype", "label", "scale"], columns="metric", values="mean"

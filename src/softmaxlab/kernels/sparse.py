@@ -333,17 +333,22 @@ def _start(cand, count, total, cmin, r, kind, counts, sums):
 
 
 @jit
-def _raise(values, n, r, kind, fast):
-    """values[:n] <- values[:n]^r in place (float64, each >= 0): :func:`_fast_pow` when
-    ``fast`` (values > 0), else :func:`_power`. A loop of its own, so it vectorises (one
-    at a time, _fast_pow's long chain of dependent operations costs twice pow), and the
-    one place both are inlined (each inlined copy costs compile time)."""
-    if fast:
-        for j in range(n):
-            values[j] = _fast_pow(values[j], r)
-    else:
-        for j in range(n):
-            values[j] = _power(values[j], r, kind)
+def _raise_fast(values, n, r):
+    """values[:n] <- values[:n]^r in place (float64, each > 0) by :func:`_fast_pow`. A
+    loop of its own, so it vectorises (one at a time, _fast_pow's long chain of dependent
+    operations costs twice pow), and the one place it is inlined (each inlined copy costs
+    compile time: so no flag chooses between this and :func:`_raise_exact`, which numba
+    would compile once per literal value of the flag and once for a runtime one)."""
+    for j in range(n):
+        values[j] = _fast_pow(values[j], r)
+
+
+@jit
+def _raise_exact(values, n, r, kind):
+    """values[:n] <- values[:n]^r in place (float64, each >= 0) by :func:`_power`; as
+    :func:`_raise_fast`, the one place it is inlined."""
+    for j in range(n):
+        values[j] = _power(values[j], r, kind)
 
 
 @jit(inline=True)
@@ -379,12 +384,12 @@ def _newton_sums(cand, count, tau, r, kind, powers):
     additions are the loop's critical path.
 
     For r not an integer 1 to 4, the powers t^(r - 1) first go to ``powers`` (float64,
-    at least count long), by :func:`_raise`."""
+    at least count long), by :func:`_raise_fast`."""
     if kind == 0:
         for j in range(count):
             t = cand[j] - tau
             powers[j] = t if t > 0.0 else 1.0
-        _raise(powers, count, r - 1.0, kind, True)
+        _raise_fast(powers, count, r - 1.0)
     p0 = p1 = e0 = e1 = q0 = q1 = c0 = c1 = 0.0
     m0 = m1 = np.inf
     n = 0
@@ -535,7 +540,7 @@ def _fill_powers(o, tau, r, kind, fast, support, powers, scratch):
     if dense:
         for j in range(k):
             powers[j] = o[j]
-        _raise(powers, k, r, kind, False)
+        _raise_exact(powers, k, r, kind)
         for j in range(k):
             o[j] = powers[j]
         scratch[0] = _row_sum(o)
@@ -545,7 +550,10 @@ def _fill_powers(o, tau, r, kind, fast, support, powers, scratch):
         return
     for q in range(m):
         powers[q] = o[support[q]]
-    _raise(powers, m, r, kind, fast)
+    if fast:
+        _raise_fast(powers, m, r)
+    else:
+        _raise_exact(powers, m, r, kind)
     total = 0.0
     err = 0.0
     for q in range(m):

@@ -488,7 +488,7 @@ def _tied_kl(x, p, log_p, i, top, h, log_h, scratch, spans, partial):
     for j in range(k):
         ln_p = _ln_p(np.float64(p[i, j]), log_p[i, j])
         scratch[j] = h * (log_h - ln_p) if x[i, j] == top else 0.0
-    return 0.0 + pairwise_sum(scratch, 0, k, spans, partial)
+    return 0.0 + pairwise_sum(scratch, np.int64(0), k, spans, partial)  # not a literal 0
 
 
 @jit(inline=True)
@@ -592,7 +592,12 @@ def row_metrics(x, p, log_p, r, log_masses, tol, out):
         if k <= PW_BLOCKSIZE:  # one block: skip the walk's setup
             s_p, s_d, s_d2, s_e = _block_sums(terms, 0, stride, k)
         else:
-            s_p, s_d, s_d2, s_e = _pairwise_sums(terms, 0, stride, MAX_RANGES, k, spans, partial)
+            # np.int64(0), not a literal 0: numba would compile the walk's leaves once more
+            # for a Literal[int](0) start (as for the one in _tied_kl and kernels.nll)
+            start = np.int64(0)
+            s_p, s_d, s_d2, s_e = _pairwise_sums(
+                terms, start, stride, MAX_RANGES, k, spans, partial
+            )
         p_nan = nans > 0
         p_max = np.nan if p_nan else _key_value(max(key_at, key_off))
         if x_nan:  # h is NaN: so is every |p - h|

@@ -50,9 +50,10 @@ __all__ = ["AVAILABLE", "centred_gradient_norms"]
 def _row_sum(a, k, spans, partial):
     """np.sum of a[:k] as numpy sums a contiguous row: +0.0 plus the pairwise sum (short
     rows call the block sum directly: passing the walk's stack costs more than summing)."""
+    start = np.int64(0)  # not a literal 0: one compilation of the sums for every start
     if k <= PW_BLOCKSIZE:
-        return 0.0 + _block_sum(a, 0, k)
-    return 0.0 + pairwise_sum(a, 0, k, spans, partial)
+        return 0.0 + _block_sum(a, start, k)
+    return 0.0 + pairwise_sum(a, start, k, spans, partial)
 
 
 @jit

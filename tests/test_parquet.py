@@ -85,9 +85,16 @@ def test_edge_values_round_trip_and_bytes_are_stable(tmp_path):
     assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()
     back = sweep.read_summary(tmp_path / "a.parquet")
     pd.testing.assert_frame_equal(back, frame.astype(sweep.SUMMARY_DTYPES))
-    # The CSV of the same rows reads back equal through read_summary.
+    # The CSV of the same rows reads back equal through read_summary, and the merge's
+    # Parquet of that CSV (pyarrow's parser, not pandas') has write_parquet's bytes; so has
+    # that of a CSV with no row (one empty row group).
     sweep.write_csv(frame, tmp_path / "a.csv")
     pd.testing.assert_frame_equal(sweep.read_summary(tmp_path / "a.csv"), back)
+    for rows in (frame, frame.iloc[:0]):
+        sweep.write_csv(rows, tmp_path / "c.csv")
+        sweep.io._csv_to_parquet(tmp_path / "c.csv", tmp_path / "c.parquet")
+        sweep.write_parquet(sweep.read_summary(tmp_path / "c.csv"), tmp_path / "d.parquet")
+        assert (tmp_path / "c.parquet").read_bytes() == (tmp_path / "d.parquet").read_bytes()
 
 
 def test_readme_queries(merged):

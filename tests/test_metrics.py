@@ -40,6 +40,23 @@ def test_kl_infinite_when_argmax_mass_is_zero():
     assert metrics.kl_to_argmax(np.array([[1.0, 0.0]]), h)[0] == math.inf
 
 
+def test_kl_to_argmax_is_negative_only_where_the_output_is_not_a_distribution():
+    """Three tied maximisers: argmax's 1/3 rounds up to 0.34375 in float8_e4m3fn (the
+    format's nearest value; its outputs sum to 1.03125), so KL(h || p) = ln((1/3) / 0.34375)
+    < 0, as the glossary says; in float64 p is the hardmax's own fl(1/3) and the KL is 0."""
+    x = np.array([[0.5, 0.5, 0.5, -1.0]])
+    for dtype, expected in [
+        ("float8_e4m3fn", math.log((1 / 3) / 0.34375)),  # -0.0308
+        ("float64", 0.0),
+    ]:
+        xs = x.astype(DTYPES[dtype])
+        p, overflow = softmaxlab.evaluate(xs, "argmax")
+        kl = metrics.vector_metrics(xs, p, overflow, None)["kl_to_argmax"][0]
+        assert kl == pytest.approx(expected, rel=1e-12, abs=0.0)
+        assert (kl < 0) == (dtype != "float64")
+    assert float(np.asarray(1 / 3, dtype=DTYPES["float8_e4m3fn"])) == 0.34375
+
+
 def test_entropy_known_values():
     p = np.array([[0.25] * 4, [1.0, 0, 0, 0], [0.5, 0.5, 0, 0]])
     np.testing.assert_allclose(metrics.entropy(p), [math.log(4), 0.0, math.log(2)])

@@ -230,8 +230,8 @@ DEFINITIONS: dict[str, str] = {
     "kl_to_argmax": "KL(h || p) = sum_{h_i > 0} h_i ln(h_i / p_i); -ln p_a for a unique "
     "maximiser, i.e. the cross-entropy loss when the label is the argmax; inf if p_a = 0. "
     "Never negative when p is a distribution (Gibbs' inequality); an output that is not one "
-    "can make it negative (1/m rounded up on m tied maximisers in a narrow format, linear "
-    "normalisation of signed logits).",
+    "can make it negative: a narrow format's rounding of the masses (1/m rounded up on m "
+    "tied maximisers) or linear normalisation of signed logits.",
     "entropy": "Shannon entropy -sum_i p_i ln p_i in nats, 0 ln 0 = 0; NaN if some p_i < 0.",
     "normalized_entropy": "entropy / ln K: 1 for the uniform distribution, 0 for a one-hot.",
     "max_prob": "max_i p_i.",

@@ -442,6 +442,7 @@ def _run_rows(rates, validation, validation_nll, test, setting=("float32", "adam
                     "loss": "nll",
                     "dtype": setting[0],
                     "optimizer": setting[1],
+                    "init_scale": 0.01,
                     "learning_rate": rate,
                     "seed": seed,
                     "steps": 25,
@@ -608,6 +609,56 @@ def test_the_check_grid_adds_rates_a_decade_apart_below_each_grid():
         validate({"training": {"check_rates_below": -1}})
 
 
+def test_the_check_grid_adds_initial_scales_and_the_study_has_one():
+    cfg = study.StudyConfig()
+    assert cfg.init_scales() == (0.01,)
+    assert cfg.checking().init_scales() == (0.01, 0.0001)
+    # the study's own scale is not trained twice; none more: the study's alone
+    same = dataclasses.replace(cfg, check_init_scales=(0.01, 0.001)).checking()
+    assert same.init_scales() == (0.01, 0.001)
+    assert dataclasses.replace(cfg, check_init_scales=()).checking().init_scales() == (0.01,)
+    for bad in ((0.0,), (-1e-3,), (math.inf,), (True,), ("1e-4",)):
+        with pytest.raises(ValueError, match="training.check_init_scales must be numbers > 0"):
+            study.StudyConfig(check_init_scales=bad)
+    with pytest.raises(ValueError, match="training.init_scale must be a number > 0"):
+        study.StudyConfig(init_scale=0.0)
+    with pytest.raises(ConfigError, match="check_init_scales"):
+        validate({"training": {"check_init_scales": [0]}})
+    with pytest.raises(ValueError, match="unknown key 'grid_init_scales'"):
+        study.StudyConfig.from_mapping({"grid_init_scales": [0.1]})
+    assert study.StudyConfig.from_mapping({"check_init_scales": [1e-3]}).check_init_scales == (
+        1e-3,
+    )
+
+
+def test_the_initial_scale_decides_whether_entmax15_takes_a_step_and_the_check_chooses_it():
+    # With the NLL, entmax15's loss on digits is infinite at the study's initial scale 0.01
+    # (some training image's target gets probability 0) and finite at 1e-4, where the
+    # logits spread by about 1e-4 |x|: its runs from 0.01 never step, those from 1e-4 train,
+    # and the check's choice on the validation part is a run from 1e-4.
+    specs = _specs({"method": "softmax"}, {"method": "entmax15"})
+    cfg = study.StudyConfig(
+        steps=3,
+        seeds=1,
+        learning_rates={"gd": (0.1,), "adam": (0.1,)},
+        dtypes=("float32",),
+        optimizers=("gd",),
+        datasets=("digits",),
+        check_steps=3,
+        check_rates_below=0,
+        widen=0,
+    )
+    settings = [("digits", "entmax15", "nll", "float32", "gd")]
+    table, _ = study.recheck(specs, cfg, SEED, settings, tverdict.REFERENCE)
+    runs = table[table["label"] == "entmax15"].set_index("init_scale")
+    assert runs.loc[0.01, "steps"] == 0 and runs.loc[0.01, "train_nll"] == math.inf
+    assert runs.loc[0.0001, "steps"] == 3 and runs.loc[0.0001, "validation_accuracy"] > 0.8
+    best = study.best_runs(table).set_index("label")
+    assert best.loc["entmax15", "init_scale"] == 0.0001
+    # softmax trains from either; its choice is made the same way
+    assert (table.loc[table["label"] == "softmax", "steps"] == 3).all()
+
+
 def test_recheck_trains_the_settings_and_the_reference_longer(small_result):
     specs = _specs({"method": "softmax"}, {"method": "linear"}, {"method": "sparsemax"})
     cfg = dataclasses.replace(SMALL, check_steps=9, widen=0)
@@ -618,11 +669,12 @@ def test_recheck_trains_the_settings_and_the_reference_longer(small_result):
         ("sparsemax", "fenchel_young", "float32", "adam"),
         ("softmax", "nll", "float32", "adam"),
     }
-    # every learning rate of the grid and one a decade below its smallest, every seed,
-    # 9 steps unless it stopped early
+    # every learning rate of the grid and one a decade below its smallest, from both
+    # initial scales, every seed, 9 steps unless it stopped early
     rates = sorted(table["learning_rate"].unique())
     assert rates == pytest.approx([0.001, *SMALL.learning_rates["adam"]], rel=1e-15)
-    assert len(table) == 2 * (len(SMALL.learning_rates["adam"]) + 1) * SMALL.seeds
+    assert sorted(table["init_scale"].unique()) == [0.0001, 0.01]
+    assert len(table) == 2 * 2 * (len(SMALL.learning_rates["adam"]) + 1) * SMALL.seeds
     assert table["steps"].max() == 9 and tuple(table.columns) == study.COLUMNS
     for _, row in table.iterrows():
         assert correct[tuple(row[k] for k in study.RUN_KEYS)].mean() == row["test_accuracy"]
@@ -655,6 +707,7 @@ class _FakeRuns:
             {
                 **keys,
                 "optimizer": self.optimizer,
+                "init_scale": 0.01,
                 "learning_rate": rate,
                 "seed": seed,
                 "steps": self.steps,
@@ -679,6 +732,7 @@ class _FakeRuns:
                 self.group.loss,
                 self.group.dtype,
                 self.optimizer,
+                0.01,
                 rate,
                 seed,
             ): np.ones(4, dtype=bool)

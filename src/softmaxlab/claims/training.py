@@ -84,8 +84,10 @@ SPEC_C15 = Spec(
     "choice is at its edge: training.widen), per setting, against softmax with the NLL by a "
     "paired exact test on the same test points (sign-flip; Holm over each alternative's "
     "settings) (results/tables/training.csv); where an alternative falls short, that setting "
-    "and softmax's trained again with more steps and smaller learning rates, widened the "
-    "same way (training.check_steps, check_rates_below), so that a shortfall the set-up "
+    "and softmax's trained again with more steps, smaller learning rates and a smaller "
+    "initial scale of the weights (chosen on the validation part with the rate), widened the "
+    "same way (training.check_steps, check_rates_below, check_init_scales), so that a "
+    "shortfall the set-up "
     "makes is not counted; nor is a naive form's (stable=False) where its stable form is "
     "not short: that is overflow, numerics.",
     verdict_c15,

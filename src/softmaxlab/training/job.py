@@ -59,16 +59,18 @@ def _checked(
     """``measured`` with C15's check: the settings where an alternative fell short or a
     re-parametrisation of softmax was told apart from it (verdict.needs_check), trained
     again on the check's grid (cfg.checking(): check_steps steps, smaller learning rates,
-    widened where the chosen rate is at an edge; study.recheck) and compared the same way
-    (none where check_steps is 0 or nothing fell short), and the check's runs."""
+    widened where the chosen rate is at an edge, more initial scales; study.recheck) and
+    compared the same way (none where check_steps is 0 or nothing fell short), and the
+    check's runs."""
     settings = verdict.needs_check(measured)
     checked = verdict.TrainingResult(())
     table = pd.DataFrame(columns=list(COLUMNS))
-    rates = {}
+    rates, scales = {}, ()
     edges = {}
     if cfg.check_steps:
         grid = cfg.checking().learning_rates
         rates = {name: grid[name] for name in cfg.optimizers}
+        scales = cfg.checking().init_scales()
     if cfg.check_steps and settings:
         start = time.perf_counter()
         table, correct = recheck(specs, cfg, seed, settings, verdict.REFERENCE)
@@ -80,6 +82,7 @@ def _checked(
         steps=cfg.steps,
         check_steps=cfg.check_steps or None,
         check_learning_rates=rates,
+        check_init_scales=scales,
         check=checked.comparisons,
         check_exp_family=checked.exp_family,
         **edges,

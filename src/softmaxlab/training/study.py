@@ -7,6 +7,12 @@ Fenchel-Young losses), over a grid of learning rates x initialisation seeds, in 
 Where the rate chosen on the validation part (:func:`best_runs`) is the smallest or largest
 trained, the grid of that (group, optimiser) is widened a decade that way, up to ``widen``
 times (:func:`_widened`): a choice at the edge of a grid says the best rate may lie beyond it.
+The initial weights are N(0, ``init_scale``^2); C15's check (:func:`recheck`) also trains
+from ``check_init_scales`` and chooses the scale on the validation part with the rate
+(:func:`best_runs`): whether a map's loss is finite at the initial model can depend on the
+scale (entmax15's NLL on digits is infinite at 0.01, where some training image's logits
+already spread past its threshold, and finite at 1e-4), and that is the set-up's, not the
+map's.
 
 One step of one run, the mixed-precision recipe of the training frameworks:
 
@@ -19,12 +25,13 @@ One step of one run, the mixed-precision recipe of the training frameworks:
    W and b in float64, rounded to float32;
 4. the optimiser updates the float32 master weights (:mod:`softmaxlab.training.optim`).
 
-The runs of one (data set, method, loss, format) - every optimiser, learning rate and seed -
-are stacked along a leading axis, so each step calls normalize and vjp once on the runs
-still training (a run that stopped is no longer evaluated). Gumbel-softmax draws its noise
-for the whole stacked array, so a run's noise depends on the grid it is part of; it draws
-noise in training only: on the validation and test parts its models predict with softmax,
-the distribution its noise samples (:func:`predicting_map`); no map predicts with noise.
+The runs of one (data set, method, loss, format) - every optimiser, initial scale, learning
+rate and seed - are stacked along a leading axis, so each step calls normalize and vjp once
+on the runs still training (a run that stopped is no longer evaluated). Gumbel-softmax
+draws its noise for the whole stacked array, so a run's noise depends on the grid it is part
+of; it draws noise in training only: on the validation and test parts its models predict
+with softmax, the distribution its noise samples (:func:`predicting_map`); no map predicts
+with noise.
 
 The argmax map is trained like every other and reported, not skipped: its NLL is infinite
 as soon as one training image is misclassified (at step 0 in practice) and its gradient is
@@ -36,8 +43,8 @@ most of it in the bisection of ``entmax`` (alpha 1.25 and 1.75), whose float64 v
 the forward at 54 bisection steps. C15's check (:func:`recheck`: the settings where an
 alternative fell short or a re-parametrisation of softmax was told apart, and softmax's,
 at ``check_steps`` = 100 steps with one learning rate more below each grid, widened the
-same way: 111 groups, 28 of them widened) takes about 27 s more (the two measured alone
-at 95e20a8, with the kernels compiled).
+same way: 111 groups, 28 of them widened) took about 27 s more (the two measured alone
+at 95e20a8, with the kernels compiled), from one initial scale; it trains from two now.
 
 Definitions of the columns of :data:`COLUMNS` (one row per run):
 
@@ -59,10 +66,10 @@ log-spaced steps and its last step; a run that stopped ends at the step whose tr
 was non-finite (``train_loss`` inf or NaN there).
 
 Every random choice comes from a named stream of the study's seed: the data split and the
-mixture's samples (:mod:`~softmaxlab.training.data`), the initial weights (normal with
-standard deviation ``init_scale``, stream ("training", "init", data set, seed index), the
-same for every method, format and optimiser) and Gumbel-softmax's noise (fresh at every
-training step, stream ("training", "gumbel", ..., "train", step)).
+mixture's samples (:mod:`~softmaxlab.training.data`), the initial weights (standard
+normal draws from the stream ("training", "init", data set, seed index), times the initial
+scale: the same for every method, format, optimiser and scale) and Gumbel-softmax's noise
+(fresh at every training step, stream ("training", "gumbel", ..., "train", step)).
 The BLAS is held to one thread, so the numbers do not depend on the machine's cores.
 """
 
@@ -101,6 +108,7 @@ RUN_KEYS: tuple[str, ...] = (
     "loss",
     "dtype",
     "optimizer",
+    "init_scale",
     "learning_rate",
     "seed",
 )
@@ -129,6 +137,16 @@ TRAINING_DTYPES: tuple[str, ...] = ("float32", "bfloat16")
 CURVE_POINTS = 25  # log-spaced steps kept per run in the curves table (plus 0 and the last)
 
 
+def _positive(value) -> bool:
+    """A finite number > 0 (not a bool)."""
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )
+
+
 @dataclass(frozen=True)
 class StudyConfig:
     """The study's grid. ``learning_rates`` maps each optimiser to its log-spaced grid."""
@@ -150,9 +168,16 @@ class StudyConfig:
     check_steps: int = 100
     # learning rates the check adds below each optimiser's grid, a decade apart
     check_rates_below: int = 1
+    # scales of the initial weights the check trains from besides init_scale, each chosen
+    # on the validation part like the learning rate: whether a map starts with a finite
+    # loss can depend on it (entmax15 with the NLL on digits: not at 0.01, yes at 1e-4)
+    check_init_scales: tuple[float, ...] = (0.0001,)
     # decades a grid of learning rates is widened, one at a time, for a group whose chosen
     # rate is the smallest or largest trained (the study's and the check's: _widened)
     widen: int = 2
+    # the initial scales a grid trains from, every one for each learning rate and seed:
+    # set by checking(); empty: init_scale alone (not a config key)
+    grid_init_scales: tuple[float, ...] = ()
 
     def __post_init__(self):
         if not (isinstance(self.steps, int) and self.steps >= 1):
@@ -165,6 +190,15 @@ class StudyConfig:
             value = getattr(self, key)
             if not (isinstance(value, int) and value >= 0):
                 raise ValueError(f"training.{key} must be an integer >= 0, got {value!r}")
+        for key, values in (
+            ("init_scale", (self.init_scale,)),
+            ("check_init_scales", self.check_init_scales),
+        ):
+            if not all(_positive(v) for v in values):
+                raise ValueError(
+                    f"training.{key} must be {'a number' if key == 'init_scale' else 'numbers'}"
+                    f" > 0, got {getattr(self, key)!r}"
+                )
         if not (isinstance(self.seeds, int) and self.seeds >= 1):
             raise ValueError(f"training.seeds must be an integer >= 1, got {self.seeds!r}")
         for key, allowed, values in (
@@ -201,13 +235,20 @@ class StudyConfig:
             )
             for name, grid in self.learning_rates.items()
         }
-        return dataclasses.replace(self, steps=self.check_steps, learning_rates=rates)
+        scales = tuple(dict.fromkeys((self.init_scale, *self.check_init_scales)))
+        return dataclasses.replace(
+            self, steps=self.check_steps, learning_rates=rates, grid_init_scales=scales
+        )
+
+    def init_scales(self) -> tuple[float, ...]:
+        """The initial scales this grid trains from: init_scale, or the check's."""
+        return self.grid_init_scales or (self.init_scale,)
 
     @classmethod
     def from_mapping(cls, mapping: Mapping | None) -> StudyConfig:
         """A StudyConfig from the config's ``training`` block (missing keys: defaults)."""
         mapping = dict(mapping or {})
-        allowed = set(cls.__dataclass_fields__)
+        allowed = set(cls.__dataclass_fields__) - {"grid_init_scales"}
         unknown = sorted(set(mapping) - allowed)
         if unknown:
             raise ValueError(
@@ -221,7 +262,7 @@ class StudyConfig:
             }
         if "mixture" in mapping:
             mapping["mixture"] = Mixture.from_mapping(mapping["mixture"])
-        for key in ("dtypes", "optimizers", "datasets"):
+        for key in ("dtypes", "optimizers", "datasets", "check_init_scales"):
             if key in mapping:
                 mapping[key] = tuple(mapping[key])
         return cls(**mapping)
@@ -291,6 +332,7 @@ class GroupRuns:
 
     group: Group
     optimizers: np.ndarray
+    init_scales: np.ndarray
     learning_rates: np.ndarray
     seeds: np.ndarray
     steps: np.ndarray
@@ -330,10 +372,12 @@ class GroupRuns:
         return out
 
     def _run_keys(self, r: int) -> dict:
-        """The key columns of run r: its group's, then optimizer, learning rate, seed."""
+        """The key columns of run r: its group's, then optimizer, initial scale, learning
+        rate, seed."""
         return {
             **_keys(self.group),
             "optimizer": str(self.optimizers[r]),
+            "init_scale": float(self.init_scales[r]),
             "learning_rate": float(self.learning_rates[r]),
             "seed": int(self.seeds[r]),
         }
@@ -433,28 +477,36 @@ def _forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, dtype, method: str, pa
     return logits, normalize(logits, method, **params)
 
 
-def _run_grid(cfg: StudyConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(optimiser, learning rate, seed index) of every run of a group, optimiser-major, then
-    learning rate, then seed: each optimiser's runs are one contiguous block."""
-    names, rates, seeds = [], [], []
+def _run_grid(cfg: StudyConfig) -> tuple[np.ndarray, ...]:
+    """(optimiser, initial scale, learning rate, seed index) of every run of a group,
+    optimiser-major, then initial scale, learning rate and seed: each optimiser's runs are
+    one contiguous block."""
+    names, scales, rates, seeds = [], [], [], []
     for name in cfg.optimizers:
-        for rate in cfg.learning_rates[name]:
-            for index in range(cfg.seeds):
-                names.append(name)
-                rates.append(float(rate))
-                seeds.append(index)
-    return np.array(names), np.array(rates), np.array(seeds)
+        for scale in cfg.init_scales():
+            for rate in cfg.learning_rates[name]:
+                for index in range(cfg.seeds):
+                    names.append(name)
+                    scales.append(float(scale))
+                    rates.append(float(rate))
+                    seeds.append(index)
+    return np.array(names), np.array(scales), np.array(rates), np.array(seeds)
 
 
 def train_group(group: Group, data: Dataset, cfg: StudyConfig, seed: int) -> GroupRuns:
-    """Train every (optimiser, learning rate, seed index) run of ``group`` on ``data``,
-    stacked: each step evaluates the runs still active in one normalize and one vjp call."""
+    """Train every (optimiser, initial scale, learning rate, seed index) run of ``group`` on
+    ``data``, stacked: each step evaluates the runs still active in one normalize and one
+    vjp call."""
     start = time.perf_counter()
     dtype = get_dtype(group.dtype)
-    run_optimizers, run_rates, run_seeds = _run_grid(cfg)
+    run_optimizers, run_scales, run_rates, run_seeds = _run_grid(cfg)
     n_runs = len(run_rates)
-    w0, b0 = initial_weights(seed, data, cfg.seeds, cfg.init_scale)
-    w, b = w0[run_seeds].copy(), b0[run_seeds].copy()
+    w = np.empty((n_runs, data.n_features, data.n_classes), dtype=np.float32)
+    b = np.empty((n_runs, data.n_classes), dtype=np.float32)
+    for scale in cfg.init_scales():
+        runs = run_scales == scale
+        w0, b0 = initial_weights(seed, data, cfg.seeds, scale)
+        w[runs], b[runs] = w0[run_seeds[runs]], b0[run_seeds[runs]]
     blocks = []  # (optimiser, its contiguous block of runs)
     for name in cfg.optimizers:
         where = np.flatnonzero(run_optimizers == name)
@@ -512,6 +564,7 @@ def train_group(group: Group, data: Dataset, cfg: StudyConfig, seed: int) -> Gro
     return GroupRuns(
         group=group,
         optimizers=run_optimizers,
+        init_scales=run_scales,
         learning_rates=run_rates,
         seeds=run_seeds,
         steps=steps,
@@ -609,11 +662,12 @@ def recheck(
     """Train again each (data set, label, loss, format, optimiser) of ``settings`` and the
     ``reference`` (label, loss) in the same data set, format and optimiser, with the same
     seeds on the check's grid (:meth:`StudyConfig.checking`: ``cfg.check_steps`` steps, the
-    learning rates and ``cfg.check_rates_below`` below them), each widened where its chosen
-    rate is at an edge (:func:`_widened`): their rows of :data:`COLUMNS` and their
-    test points predicted right (as StudyResult.test_correct). Whether a gap in accuracy,
-    or a map that does not train, is the map's or the set-up's (the number of steps, the
-    learning-rate grid): C15's check."""
+    learning rates and ``cfg.check_rates_below`` below them, from ``init_scale`` and each of
+    ``cfg.check_init_scales``), each widened where its chosen rate is at an edge
+    (:func:`_widened`): their rows of :data:`COLUMNS` and their test points predicted right
+    (as StudyResult.test_correct). Whether a gap in accuracy, or a map that does not train,
+    is the map's or the set-up's (the number of steps, the learning-rate grid, the initial
+    weights' scale): C15's check."""
     wanted = set(settings)
     wanted |= {(d, *reference, dtype, opt) for d, _, _, dtype, opt in wanted}
     longer = cfg.checking()
@@ -752,10 +806,10 @@ _CHOICE_KEYS = ["_blows_up", "validation_accuracy", "nll_key"]
 
 
 def _rates_best_first(table: pd.DataFrame) -> pd.DataFrame:
-    """Per group (_GROUP_KEYS) and learning rate, the mean over seeds of the numeric
-    columns, with ``nll_key`` (the mean validation NLL, a seed's non-finite one counting as
+    """Per group (_GROUP_KEYS), initial scale and learning rate, the mean over seeds of the
+    numeric columns, with ``nll_key`` (the mean validation NLL, a seed's non-finite one counting as
     worst), ``diverged`` (the share of its seeds that diverged) and ``_blows_up``; each
-    group's rates best first by :func:`best_runs`' rule."""
+    group's (initial scale, rate) pairs best first by :func:`best_runs`' rule."""
     finite = np.isfinite(table["validation_nll"])
     frame = table.assign(
         # per run, so that one seed's non-finite NLL makes its rate's mean the worst
@@ -763,7 +817,7 @@ def _rates_best_first(table: pd.DataFrame) -> pd.DataFrame:
         diverged=table["diverged"].astype(float),
     )
     per_rate = (
-        frame.groupby(_GROUP_KEYS + ["learning_rate"], sort=False)
+        frame.groupby(_GROUP_KEYS + ["init_scale", "learning_rate"], sort=False)
         .agg(
             validation_accuracy=("validation_accuracy", "mean"),
             test_accuracy=("test_accuracy", "mean"),
@@ -791,8 +845,10 @@ def best_runs(table: pd.DataFrame) -> pd.DataFrame:
     the blow-up scores well), the one with the highest mean validation accuracy over the
     seeds, ties broken by the lower mean final validation NLL (non-finite counts as worst),
     then by the smaller learning rate (:func:`by_validation`); the test part plays no part
-    in the choice. One row per group with the mean (over seeds) of the numeric columns at
-    that learning rate and ``diverged_share``, the share of the group's runs (every rate
+    in the choice. Where the grid has several initial scales (C15's check), the choice is
+    of an (initial scale, rate) pair by the same rule, still tied ones in the grid's order
+    (init_scale first). One row per group with the mean (over seeds) of the numeric columns
+    at that choice and ``diverged_share``, the share of the group's runs (every scale, rate
     and seed) that diverged."""
     keys = _GROUP_KEYS
     share = (
@@ -823,6 +879,7 @@ def _chosen_logits(table: pd.DataFrame, runs: Mapping) -> np.ndarray | None:
     for group in runs[choice["dtype"]]:  # the grid's runs, then the widening's
         index = np.flatnonzero(
             (group.optimizers == choice["optimizer"])
+            & (group.init_scales == choice["init_scale"])
             & (group.learning_rates == choice["learning_rate"])
             & (group.seeds == 0)
         )

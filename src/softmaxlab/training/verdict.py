@@ -111,6 +111,9 @@ class Comparison:
     # largest its setting was trained at (study.chosen_at_edge): the best may lie beyond
     learning_rate: float = math.nan
     reference_learning_rate: float = math.nan
+    # the initial weights' scales chosen with them (one, init_scale, but in the check)
+    init_scale: float = math.nan
+    reference_init_scale: float = math.nan
     at_edge: bool = False
     reference_at_edge: bool = False
 
@@ -154,6 +157,8 @@ class TrainingResult:
     # compared the same way
     check_steps: int | None = None
     check_learning_rates: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    # the initial weights' scales the check trains from (study.StudyConfig.checking)
+    check_init_scales: tuple[float, ...] = ()
     # decades a grid may be widened where its chosen rate is at its edge (the study's and
     # the check's); of the groups (alternatives' and references' settings) trained again:
     # how many, and how many were widened
@@ -358,7 +363,7 @@ def _as_controlled(label: str) -> str:
 
 
 def _check_grid(result: TrainingResult) -> str:
-    """How the check trained, in words: its steps and learning rates."""
+    """How the check trained, in words: its steps, learning rates and initial scales."""
     lowest = [f"{number(min(grid))} ({name})" for name, grid in result.check_learning_rates.items()]
     where = ""
     if lowest:
@@ -369,6 +374,12 @@ def _check_grid(result: TrainingResult) -> str:
                 f", widened by up to {number(result.widen)} decades where the chosen "
                 "rate was the smallest or largest trained"
             )
+    scales = [number(s) for s in result.check_init_scales]
+    if len(scales) > 1:
+        where += (
+            f", from initial weights of scale {', '.join(scales[:-1])} and {scales[-1]} (the "
+            "scale chosen on the validation part with the rate)"
+        )
     return f"with {number(result.check_steps)} steps instead of {number(result.steps)}{where}"
 
 
@@ -590,10 +601,10 @@ def _with_holm(comparisons: list[dict]) -> list[Comparison]:
 
 
 def _trains(table: pd.DataFrame) -> pd.Series:
-    """Per (data set, label, loss, format, optimiser): some learning rate without a
-    diverged seed."""
+    """Per (data set, label, loss, format, optimiser): some (initial scale, learning rate)
+    without a diverged seed."""
     keys = ["dataset", "label", "loss", "dtype", "optimizer"]
-    clean = ~table.groupby(keys + ["learning_rate"], sort=False)["diverged"].any()
+    clean = ~table.groupby(keys + ["init_scale", "learning_rate"], sort=False)["diverged"].any()
     return clean.groupby(level=keys, sort=False).any()
 
 
@@ -643,8 +654,9 @@ def measure(
         d = _differences(
             test_correct,
             (dataset, row["method"], row["label"], row["loss"], dtype, optimizer)
-            + (row["learning_rate"],),
-            (dataset, base["method"], *REFERENCE, dtype, optimizer, base["learning_rate"]),
+            + (row["init_scale"], row["learning_rate"]),
+            (dataset, base["method"], *REFERENCE, dtype, optimizer)
+            + (base["init_scale"], base["learning_rate"]),
             seeds,
         )
         item = dict(
@@ -664,6 +676,8 @@ def measure(
             never_steps=bool(idle[(dataset, row["label"], row["loss"], dtype, optimizer)]),
             learning_rate=float(row["learning_rate"]),
             reference_learning_rate=float(base["learning_rate"]),
+            init_scale=float(row["init_scale"]),
+            reference_init_scale=float(base["init_scale"]),
             at_edge=bool(
                 edges.at[(dataset, row["label"], row["loss"], dtype, optimizer), "at_edge"]
             ),
@@ -724,7 +738,11 @@ def from_json(payload: str | dict) -> TrainingResult:
 
     def comparison(item: dict) -> Comparison:
         item = {
-            k: (math.nan if v is None and k.endswith(("accuracy", "learning_rate")) else v)
+            k: (
+                math.nan
+                if v is None and k.endswith(("accuracy", "learning_rate", "init_scale"))
+                else v
+            )
             for k, v in item.items()
         }
         return Comparison(**{**item, "differences": tuple(item["differences"])})
@@ -734,6 +752,7 @@ def from_json(payload: str | dict) -> TrainingResult:
     result["check"] = tuple(comparison(c) for c in result.get("check", ()))
     result["check_exp_family"] = tuple(comparison(c) for c in result.get("check_exp_family", ()))
     result["untrainable"] = tuple(result["untrainable"])
+    result["check_init_scales"] = tuple(result.get("check_init_scales", ()))
     result["check_learning_rates"] = {
         name: tuple(rates) for name, rates in result.get("check_learning_rates", {}).items()
     }

@@ -545,6 +545,12 @@ def test_c15_headline_counts_the_alternatives_that_fall_short():
         assert f", {persist} of the alternatives to softmax fell short" in sentence
         assert "even with longer training and a wider learning-rate grid (C15)." in sentence
         assert training.verdict_c15(checked) == outcome
+        # a check that also trained from smaller initial weights says so
+        scaled = replace(checked, check_init_scales=(0.01, 0.0001))
+        assert (
+            "a wider learning-rate grid and smaller initial weights (C15)."
+            in (training.headline_c15(scaled)[0])
+        )
     # a counted alternative that does not train there: the headline says how many
     idle = with_check(C15, [replace(_comparison("linear", 0.5), trains=False, never_steps=True)])
     sentence, value = training.headline_c15(idle)

@@ -932,6 +932,12 @@ def test_check_text_conditions_and_json():
     back = tverdict.from_json(tverdict.to_json(checked))
     assert back == checked and tverdict.to_json(back) == tverdict.to_json(checked)
     assert "widened" not in text  # a result without the widening's fields says nothing of it
+    scaled = replace(checked, check_init_scales=(0.01, 0.0001))
+    initial = "from initial weights of scale 0.01 and 1e-04 (the scale chosen on the validation"
+    assert f"Trained again {grid}, {initial} part with the rate)" in tverdict.text(scaled)
+    assert f"falls short of softmax, even {grid}, {initial}" in tverdict.conditions(scaled)
+    back = tverdict.from_json(tverdict.to_json(scaled))
+    assert back.check_init_scales == (0.01, 0.0001) and back == scaled
     widened = replace(checked, widen=2, check_groups=6, check_widened=2)
     text = tverdict.text(widened)
     wider = f"{grid}, widened by up to 2 decades where the chosen rate was the smallest or largest"

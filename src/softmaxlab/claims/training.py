@@ -47,7 +47,12 @@ def headline_c15(result) -> tuple[str, float]:
     shortfalls that persist on the check's grid (the set-up's share removed), the naive
     forms' overflow set aside."""
     count = len(result.counted())
-    how = ", even with longer training and a wider learning-rate grid" if result.check_steps else ""
+    how = ""
+    if result.check_steps:
+        grid = "a wider learning-rate grid"
+        if len(result.check_init_scales) > 1:
+            grid += " and smaller initial weights"
+        how = f", even with longer training and {grid}"
     if result.numerics_only():
         how += " (the naive forms' overflow set aside)"
     return (

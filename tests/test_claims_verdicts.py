@@ -548,8 +548,8 @@ def test_c15_headline_counts_the_alternatives_that_fall_short():
         # a check that also trained from smaller initial weights says so
         scaled = replace(checked, check_init_scales=(0.01, 0.0001))
         assert (
-            "a wider learning-rate grid and smaller initial weights (C15)."
-            in (training.headline_c15(scaled)[0])
+            "even with longer training, a wider learning-rate grid and smaller initial "
+            "weights (C15)." in (training.headline_c15(scaled)[0])
         )
     # a counted alternative that does not train there: the headline says how many
     idle = with_check(C15, [replace(_comparison("linear", 0.5), trains=False, never_steps=True)])

@@ -49,10 +49,12 @@ def headline_c15(result) -> tuple[str, float]:
     count = len(result.counted())
     how = ""
     if result.check_steps:
-        grid = "a wider learning-rate grid"
+        how = ", even with longer training and a wider learning-rate grid"
         if len(result.check_init_scales) > 1:
-            grid += " and smaller initial weights"
-        how = f", even with longer training and {grid}"
+            how = (
+                ", even with longer training, a wider learning-rate grid and smaller initial "
+                "weights"
+            )
     if result.numerics_only():
         how += " (the naive forms' overflow set aside)"
     return (

@@ -94,9 +94,8 @@ SPEC_C15 = Spec(
     "and softmax's trained again with more steps, smaller learning rates and a smaller "
     "initial scale of the weights (chosen on the validation part with the rate), widened the "
     "same way (training.check_steps, check_rates_below, check_init_scales), so that a "
-    "shortfall the set-up "
-    "makes is not counted; nor is a naive form's (stable=False) where its stable form is "
-    "not short: that is overflow, numerics.",
+    "shortfall the set-up makes is not counted; nor is a naive form's (stable=False) where "
+    "its stable form is not short: that is overflow, numerics.",
     verdict_c15,
     value_c15,
     conditions_c15,

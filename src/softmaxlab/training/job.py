@@ -68,9 +68,9 @@ def _checked(
     rates, scales = {}, ()
     edges = {}
     if cfg.check_steps:
-        grid = cfg.checking().learning_rates
-        rates = {name: grid[name] for name in cfg.optimizers}
-        scales = cfg.checking().init_scales()
+        grid = cfg.checking()
+        rates = {name: grid.learning_rates[name] for name in cfg.optimizers}
+        scales = grid.init_scales()
     if cfg.check_steps and settings:
         start = time.perf_counter()
         table, correct = recheck(specs, cfg, seed, settings, verdict.REFERENCE)

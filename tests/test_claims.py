@@ -21,8 +21,8 @@ import pytest
 from sweeps import SMALL
 
 from softmaxlab import claim_checks, claims, config, sweep
-from softmaxlab.claims import common, distance
-from softmaxlab.formatting import number, percent
+from softmaxlab.claims import c13, common
+from softmaxlab.formatting import interval, number, percent
 
 
 def _summary(cfg):
@@ -197,6 +197,63 @@ def test_log_crossing_interpolates_in_log_scale():
     # -1 at 1 and +1 at 10: halfway in log scale is sqrt(10).
     assert common.log_crossing(scales, np.array([-2.0, -1.0, 1.0])) == pytest.approx(10**0.5)
     assert math.isnan(common.log_crossing(scales, np.array([1.0, 2.0, 3.0])))
+
+
+def test_falls_below_interpolates_in_log_scale_and_log_value():
+    scales = np.array([0.1, 1.0, 10.0, 100.0])
+    # a power law 0.5 / s is interpolated exactly: 0.1 at s = 5
+    assert common.falls_below(scales, 0.5 / scales, 0.1) == pytest.approx(5.0, rel=1e-12)
+    # linearly in the value where the lower end is 0: halfway in log scale
+    values = np.array([0.9, 0.2, 0.0, 0.0])
+    assert common.falls_below(scales, values, 0.1) == pytest.approx(10**0.5)
+    # the last fall; below from the start: the smallest scale; never: NaN
+    assert common.falls_below(scales, np.array([0.2, 0.05, 0.2, 0.05]), 0.1) > 10.0
+    assert common.falls_below(scales, np.array([0.05, 0.01, 0.0, 0.0]), 0.1) == 0.1
+    assert math.isnan(common.falls_below(scales, np.array([0.9, 0.5, 0.3, 0.2]), 0.1))
+
+
+@pytest.mark.parametrize("k", [2, 3, 10, 100, 1000])
+def test_c13_scale_where_tv_falls_below_tracks_the_exact_curve(k):
+    """On softmax's exact E[TV] for normal logits (order statistics) at the default
+    config's half-decade scales, the interpolated scale where it falls below 0.1 lies
+    within 1.5% of the exact root; interpolating the TV itself put it 4% to 18% late."""
+    from softmaxlab import orderstats
+
+    scales = np.array(config.validate({})["scales"], dtype=np.float64)
+    tv = np.array([orderstats.reference(k, s).expected_tv for s in scales])
+    exact = orderstats.tv_crossing(k, c13.C13_TV_TARGET)
+    interpolated = common.falls_below(scales, tv, c13.C13_TV_TARGET)
+    assert interpolated == pytest.approx(exact, rel=0.015)
+    linear = common.log_crossing(scales, -tv, -c13.C13_TV_TARGET)
+    assert linear / exact - 1 > 0.04
+
+
+def test_c13_interval_of_the_scale_where_tv_falls_below():
+    scales = np.array([1.0, 10.0, 100.0])
+    mean = np.array([0.5, 0.1 / 10**0.5, 0.001])  # falls below 0.1 between 1 and 10
+    low, high = c13.reach_interval(scales, 0.9 * mean, 1.1 * mean)
+    estimate = common.falls_below(scales, mean, 0.1)
+    assert low < estimate < high
+    assert common.falls_below(scales, 0.9 * mean, 0.1) == low
+    # the lower bound below the target from the start: the scale may lie below the grid;
+    # the upper one never below it: beyond every scale
+    assert c13.reach_interval(scales, np.array([0.05, 0.01, 0.0]), mean) == (
+        0.0,
+        common.falls_below(scales, mean, 0.1),
+    )
+    assert c13.reach_interval(scales, mean, np.array([0.9, 0.5, 0.3]))[1] == math.inf
+
+
+def test_c13_trend_in_k_driven_to_each_outcome():
+    """Later: the largest K's interval above the smallest K's, no step's interval below the
+    previous one's; not later: a step whose interval lies below; else not told apart (the
+    default sweep's gumbel K = 10 and 100: 7.5 and 7.7, overlapping)."""
+    lows, highs = np.array([3.0, 6.0, 9.0]), np.array([4.0, 8.0, 11.0])
+    assert c13.trend(lows, highs) == c13.LATER
+    assert c13.trend(np.array([3.0, 6.0, 3.5]), np.array([4.0, 8.0, 4.5])) == c13.NOT_LATER
+    assert c13.trend(np.array([3.0, 3.5]), np.array([4.0, 4.5])) == c13.NOT_TOLD_APART
+    # a later K whose interval is open above still counts when its low end is clear
+    assert c13.trend(np.array([3.0, 5.0]), np.array([4.0, math.inf])) == c13.LATER
 
 
 # --- the ledger -------------------------------------------------------------------------
@@ -593,10 +650,16 @@ def test_c13_pools_the_max_probability_over_the_distributions_at_every_k(tmp_pat
         "softmax vs ssmax (pooled over normal, positive: the distributions measured at every "
         "K): " + ", ".join(expected) in value
     )
-    # the scale where TV falls below 0.1: the median over the same two, "mine" left out
+    # the scale where TV falls below 0.1: the median over the same two, "mine" left out,
+    # with the medians of their intervals' ends
     speed = details["C13_speed"]
     for k, part in speed[speed["distribution"].isin(["normal", "positive"])].groupby("k"):
-        median = distance.censored_median(part["scale_tv_below_target"])
-        shown = number(median, 3) if math.isfinite(median) else "not reached by half"
+        median = c13.censored_median(part["scale_tv_below_target"])
+        if math.isfinite(median):
+            low = c13.censored_median(part["scale_tv_below_target_low"])
+            high = c13.censored_median(part["scale_tv_below_target_high"])
+            shown = f"{number(median, 3)} ({interval(low, high)})"
+        else:
+            shown = "not reached by half"
         assert f"K={k} {shown}" in value
     assert "(median over normal, positive: the distributions measured at every K;" in value

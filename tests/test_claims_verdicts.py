@@ -17,6 +17,7 @@ from softmaxlab.claims import (
     FAILS,
     HOLDS,
     bases,
+    c13,
     c14,
     distance,
     example,
@@ -104,13 +105,13 @@ C12 = theory.C12Result(
     ratio_first=1.885,
     ratio_last=0.5665,
 )
-C13 = distance.C13Result(
+C13 = c13.C13Result(
     scales=3,
     falls=True,
     largest_scale=200.0,
     tv_largest_max=0.02,
     unsaturated=(),
-    reach=((2, 30.7, 0, 2),),
+    reach=((2, 30.7, 0, 2, 25.0, 36.0),),
     ref_scale=3.0,
     max_prob=((2, 0.8, 0.75), (10, 0.47, 0.65)),
     ks=(2, 10),
@@ -262,7 +263,7 @@ CASES = {
         {CONDITIONAL: replace(C12, first=-1), FAILS: replace(C12, bounded=False)},
     ),
     "C13": (
-        distance,
+        c13,
         "verdict_c13",
         C13,
         {
@@ -325,7 +326,7 @@ SPECS = {
     "C10": stability.SPEC_C10,
     "C11": theory.SPEC_C11,
     "C12": theory.SPEC_C12,
-    "C13": distance.SPEC_C13,
+    "C13": c13.SPEC_C13,
     "C14": gradients.SPEC_C14,
     "C15": training.SPEC_C15,
 }
@@ -528,8 +529,8 @@ def test_c2_headline_gives_the_crossover_scales_not_the_grid_share():
 
 def test_c13_reports_the_order_statistics_comparison():
     with_ref = replace(C13, reference_cells=12, reference_inside=11, reference_max_difference=0.01)
-    assert "in 11/12 cells" in distance.value_c13(with_ref)
-    assert "order-statistics" not in distance.value_c13(C13)
+    assert "in 11/12 cells" in c13.value_c13(with_ref)
+    assert "order-statistics" not in c13.value_c13(C13)
 
 
 def test_c15_headline_counts_the_alternatives_that_fall_short():
@@ -634,55 +635,79 @@ def test_c13_median_counts_a_distribution_that_never_gets_there():
     2.74; leaving positive out gave 8.4 (faster than K = 100's 21.4); counted as beyond
     every scale, the median is (8.40 + 24.17) / 2."""
     scales = pd.Series([24.17, math.nan, 8.40, 2.74])
-    assert distance.censored_median(scales) == pytest.approx(16.285)
-    assert distance.censored_median(pd.Series([1.0, math.nan, math.nan])) == math.inf
-    assert distance.censored_median(pd.Series([3.0, 1.0, 2.0])) == 2.0
-    text = distance.value_c13(replace(C13, reach=((1000, math.inf, 2, 3), (10, 9.16, 0, 6))))
-    assert "K=1000 not reached by half (2/3 not reached), K=10 9.16" in text
-    assert "(median over distributions; one that never gets there counted as beyond every" in text
+    assert c13.censored_median(scales) == pytest.approx(16.285)
+    assert c13.censored_median(pd.Series([1.0, math.nan, math.nan])) == math.inf
+    assert c13.censored_median(pd.Series([3.0, 1.0, 2.0])) == 2.0
+    text = c13.value_c13(
+        replace(C13, reach=((1000, math.inf, 2, 3, 5.0, math.inf), (10, 9.16, 0, 6, 8.5, 9.9)))
+    )
+    assert "K=1000 not reached by half (2/3 not reached), K=10 9.16 (8.5 to 9.9)" in text
+    assert (
+        "with its 95% interval (median over distributions; interpolated in log scale and log "
+        "TV; one that never gets there counted as beyond every" in text
+    )
     # the pooled max probability says when K's distributions differ
-    assert "(pooled over each K's distributions, not the same at every K)" in distance.value_c13(
+    assert "(pooled over each K's distributions, not the same at every K)" in c13.value_c13(
         replace(C13, same_distributions=False)
     )
-    assert "softmax vs ssmax (pooled):" in distance.value_c13(C13)
+    assert "softmax vs ssmax (pooled):" in c13.value_c13(C13)
     one = replace(C13, common=("normal",))
     assert "softmax vs ssmax (normal: the one distribution measured at every K):" in (
-        distance.value_c13(one)
+        c13.value_c13(one)
     )
-    assert "scale where TV < 0.1 (normal: the one distribution measured at every K; one" in (
-        distance.value_c13(one)
+    assert "TV < 0.1 with its 95% interval (normal: the one distribution measured at every K;" in (
+        c13.value_c13(one)
     )
     two = replace(C13, common=("normal", "gumbel"))
     assert "(pooled over normal, gumbel: the distributions measured at every K):" in (
-        distance.value_c13(two)
+        c13.value_c13(two)
     )
 
 
 def test_c13_says_when_the_fading_is_not_steady():
     faded = replace(C13, faded=("normal", "student_t"), held=(), faded_unsteadily=("student_t",))
-    text = distance.conditions_c13(faded)
+    text = c13.conditions_c13(faded)
     assert (
         "is lower at the largest K than at the smallest for normal, student_t (not falling at "
         "every step in K for student_t)" in text
     )
-    assert "not falling" not in distance.conditions_c13(replace(faded, faded_unsteadily=()))
+    assert "not falling" not in c13.conditions_c13(replace(faded, faded_unsteadily=()))
 
 
 def test_c13_says_later_for_larger_k_only_where_measured():
     """ "Later for larger K" is each distribution's own measurement (the scale where TV
-    falls below the target grows with its K), named per distribution, never asserted for
-    all: the default sweep's student_t reaches it at scale 8.2 for K = 10 and 5.5 for
-    K = 100."""
+    falls below the target grows with its K, told apart by the intervals: c13.trend),
+    named per distribution, never asserted for all: the default sweep's student_t reaches
+    it at scale 8.2 for K = 10 and 5.5 for K = 100."""
     faded = replace(C13, faded=("normal", "student_t"), held=())
     both = replace(faded, later=("normal",), not_later=("student_t",))
-    assert "grows, later for larger K in normal (not in student_t);" in distance.conditions_c13(
-        both
+    assert "grows, later for larger K in normal (not in student_t);" in c13.conditions_c13(both)
+    three = replace(both, later_not_told_apart=("gumbel",))
+    assert (
+        "grows, later for larger K in normal (not in student_t; not told apart by the 95% "
+        "intervals in gumbel);" in c13.conditions_c13(three)
     )
     neither = replace(faded, later=(), not_later=("student_t",))
-    text = distance.conditions_c13(neither)
-    assert "grows (not later for larger K in any distribution with two K);" in text
-    assert "later for larger K" not in distance.conditions_c13(replace(faded, not_later=()))
+    text = c13.conditions_c13(neither)
+    assert "grows (later for larger K in no distribution with two K: not in student_t);" in text
+    untold = replace(faded, later=(), later_not_told_apart=("gumbel",))
+    assert (
+        "(later for larger K in no distribution with two K: not told apart by the 95% "
+        "intervals in gumbel);" in c13.conditions_c13(untold)
+    )
+    assert "later for larger K" not in c13.conditions_c13(replace(faded, not_later=()))
     assert "than at the smallest for normal, student_t" in text
+
+
+def test_c13_quotes_the_exact_scale_where_tv_falls_below():
+    one = replace(C13, exact_reach=(("normal", 2, 3.7474, True), ("normal", 10, 10.722, False)))
+    assert (
+        "; the exact scale where E[TV] = 0.1 (order statistics): K=2 3.75, K=10 10.7 (in the "
+        "sweep's 95% interval for 1/2)" in c13.value_c13(one)
+    )
+    two = replace(one, exact_reach=(*one.exact_reach, ("wide", 2, 1.8737, True)))
+    assert "normal K=2 3.75, normal K=10 10.7, wide K=2 1.87 (in " in c13.value_c13(two)
+    assert "exact scale" not in c13.value_c13(C13)
 
 
 def test_c6_an_output_without_mass_is_not_the_uniform_distribution():

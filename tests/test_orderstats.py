@@ -156,3 +156,26 @@ def test_unreliable_pairs_are_left_out_with_a_note(monkeypatch):
 def test_bad_input_raises(k, s):
     with pytest.raises(ValueError, match="k must|scale must"):
         orderstats.reference(k, s)
+
+
+def test_tv_crossing_against_k2_and_k3_by_other_quadrature():
+    """The scale where E[TV] = 0.1: Brent's root of K = 2's one-dimensional closed form and
+    K = 3's two-dimensional quad, by scipy's root finder on those (another algorithm)."""
+    from scipy import optimize
+
+    k2 = optimize.brentq(lambda s: 1 - k2_closed_form(s) - 0.1, 1.0, 10.0, xtol=1e-12)
+    assert orderstats.tv_crossing(2, 0.1) == pytest.approx(k2, rel=1e-9)
+    assert k2 == pytest.approx(3.7474, abs=1e-4)
+    k3 = optimize.brentq(lambda s: 1 - k3_direct(s) - 0.1, 3.0, 10.0, xtol=1e-9)
+    assert orderstats.tv_crossing(3, 0.1) == pytest.approx(k3, rel=1e-7)
+    # sigma z at scale s is z at scale s sigma; a target near 1 - 1/K needs a tiny scale
+    assert orderstats.tv_crossing(10, 0.1, 2.0) == pytest.approx(
+        orderstats.tv_crossing(10, 0.1) / 2, rel=1e-12
+    )
+    small = orderstats.tv_crossing(10, 0.8999)
+    assert small < 1e-3 and orderstats.reference(10, small).expected_tv == pytest.approx(0.8999)
+    for target in (0.0, 0.5, math.nan):
+        with pytest.raises(ValueError, match=r"target must lie in \(0, 1 - 1/K\)"):
+            orderstats.tv_crossing(2, target)
+    with pytest.raises(ValueError, match="sigma must be a finite number > 0"):
+        orderstats.tv_crossing(2, 0.1, 0.0)

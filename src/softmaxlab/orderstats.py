@@ -64,7 +64,7 @@ from functools import cache
 
 import numpy as np
 import pandas as pd
-from scipy import special
+from scipy import optimize, special
 
 from softmaxlab.sampling import family_params
 
@@ -204,6 +204,28 @@ def reference(k: int, scale: float) -> Reference:
     truncated = 2 * TAIL_EPS + (k - 1) * T0**2 / 2 + math.exp(-T1) + ROUNDING
     bound = abs(fine - coarse) + truncated
     return Reference(k, float(scale), 1.0 - fine, fine, bound)
+
+
+def tv_crossing(k: int, target: float, sigma: float = 1.0) -> float:
+    """The scale s at which E[TV(softmax(s sigma z), argmax)] = ``target``, z ~ N(0, I_K):
+    E[TV] falls strictly from 1 - 1/K (s -> 0) to 0 (s -> inf), so the root is unique;
+    Brent's method on ln s, to 1e-12 in ln s, with the quadrature of :func:`reference`
+    (its error, below 1e-8 in TV, moves the root by far less than the sweep resolves).
+    ValueError for a target outside (0, 1 - 1/K) or a sigma that is not > 0."""
+    if not 0.0 < target < 1.0 - 1.0 / k:
+        raise ValueError(f"target must lie in (0, 1 - 1/K) = (0, {1 - 1 / k:g}), got {target!r}")
+    if not (math.isfinite(sigma) and sigma > 0):
+        raise ValueError(f"sigma must be a finite number > 0, got {sigma!r}")
+
+    def excess(log_scale: float) -> float:
+        return reference(k, math.exp(log_scale)).expected_tv - target
+
+    low, high = math.log(1e-3), math.log(1e3)
+    while excess(low) <= 0:  # a target near 1 - 1/K: reached at tiny scales
+        low -= math.log(1e3)
+    while excess(high) >= 0:  # a tiny target: reached at huge scales
+        high += math.log(1e3)
+    return math.exp(optimize.brentq(excess, low, high, xtol=1e-12)) / sigma
 
 
 def normal_distributions(distributions: Mapping[str, Mapping]) -> dict[str, float]:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from . import bases, distance, gradients, stability, theory, training
+from . import bases, c13, distance, gradients, stability, theory, training
 from . import example as example_claim
 from .common import LEDGER_COLUMNS, Claim, Spec
 from .data import ClaimData
@@ -61,7 +61,7 @@ def build_claims(
         stability.claim_c10(data),
         theory.claim_c11(data),
         theory.claim_c12(),
-        distance.claim_c13(data),
+        c13.claim_c13(data),
         gradients.claim_c14(data),
         training.claim_c15(training_verdict),
     ]

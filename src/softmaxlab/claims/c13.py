@@ -1,0 +1,444 @@
+"""Claim C13, the "max" in softmax: measure -> :class:`C13Result` -> verdict -> text.
+
+The claim: with exp, the largest argument is mapped towards 1 and the rest towards 0.
+:func:`measure_c13` reads softmax's (and ssmax's) float64 rows of the summary:
+
+* whether softmax's mean TV to the argmax falls with scale, and where it is still at least
+  C13_TV_LIMIT at the largest scale;
+* per (distribution, K), the scale where it falls below C13_TV_TARGET
+  (common.falls_below: interpolated in (log scale, log TV), which a power law follows
+  exactly; linear interpolation in TV put it 4% to 18% late on the default grid), with a
+  95% interval: the scales where the 95% interval's upper and lower bounds fall below the
+  target (the upper one inf where it never does). It holds the true scale wherever the
+  two bounds hold the mean at the grid points around it, up to the interpolation's own
+  error (at most 1.3% on normal logits' exact curve at the default grid: tests);
+* per distribution, whether that scale grows with K: "later" when its largest K's
+  interval lies above its smallest K's and no step in K has its interval below the
+  previous K's; "not later" when one does; otherwise not told apart (different K draw
+  different vectors, so two intervals that overlap do not order their scales);
+* the max probability of softmax and of ssmax at the scale nearest 1 as K grows;
+* for normal logits, where softmaxlab.orderstats' table is given: the sweep's mean TV
+  against the order-statistics value in each cell, and the exact scale where E[TV] =
+  C13_TV_TARGET (orderstats.tv_crossing) against the sweep's interval for it.
+
+Pooling: the one rule of every claim (common.pool); the scale where TV falls below the
+target is a median over distributions, one that never gets there counted as beyond every
+scale (:func:`censored_median`), its interval the medians of the intervals' ends (which
+hold the median wherever every distribution's interval holds its scale).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from softmaxlab import orderstats
+from softmaxlab.formatting import interval, number
+
+from .common import (
+    CONDITIONAL,
+    FAILS,
+    HOLDS,
+    MAIN_DTYPE,
+    Claim,
+    Missing,
+    Spec,
+    falls_below,
+    nearest_to_one,
+    pool,
+    sort_rows,
+)
+from .data import ClaimData
+
+C13_TV_TARGET = 0.1  # the scale at which softmax is within TV 0.1 of the one-hot
+C13_TV_LIMIT = 0.05  # "distance -> 0": below this at the largest configured scale
+
+LATER = "later"
+NOT_LATER = "not later"
+NOT_TOLD_APART = "not told apart"
+
+
+@dataclass(frozen=True)
+class C13Result:
+    """Softmax's approach to the one-hot with scale, its fading with K, and the comparison
+    with the order-statistics reference (normal logits; counts 0 when not given)."""
+
+    scales: int
+    falls: bool
+    largest_scale: float
+    tv_largest_max: float
+    unsaturated: tuple[tuple[str, int, float], ...]
+    #: K, the median over distributions of the scale where TV falls below C13_TV_TARGET (a
+    #: distribution that never gets there counts as beyond every scale: inf where that is
+    #: the median), how many never get there, of how many, and the median's 95% interval
+    #: (low, high: the medians of the distributions' interval ends)
+    reach: tuple[tuple[int, float, int, int, float, float], ...]
+    ref_scale: float
+    max_prob: tuple[tuple[int, float, float], ...]  # K, softmax, ssmax (pooled)
+    ks: tuple[int, ...]
+    faded: tuple[str, ...]
+    held: tuple[str, ...]
+    ss_faded: tuple[str, ...]
+    ss_held: tuple[str, ...]
+    #: The distributions whose scale of TV < C13_TV_TARGET grows with K (over their K where
+    #: it is reached, at least two: :func:`trend`), those where it does not, and those
+    #: whose intervals do not tell.
+    later: tuple[str, ...] = ()
+    not_later: tuple[str, ...] = ()
+    later_not_told_apart: tuple[str, ...] = ()
+    #: Of ``faded``, those whose max probability does not fall at every step in K.
+    faded_unsteadily: tuple[str, ...] = ()
+    #: Every K's pooled max probability is over the same distributions: those measured at
+    #: every K (``common``; empty: all of them, which differ from K to K, none being
+    #: measured at every K).
+    same_distributions: bool = True
+    common: tuple[str, ...] = ()
+    reference_cells: int = 0
+    reference_inside: int = 0
+    reference_max_difference: float = math.nan
+    #: normal logits: (distribution, K, the exact scale where E[TV] = C13_TV_TARGET, whether
+    #: the sweep's 95% interval for it holds it)
+    exact_reach: tuple[tuple[str, int, float, bool], ...] = ()
+    details: Mapping[str, pd.DataFrame] = field(default_factory=dict, compare=False, repr=False)
+
+
+def reach_interval(scales: np.ndarray, ci_low: np.ndarray, ci_high: np.ndarray):
+    """The 95% interval of the scale where the mean falls below C13_TV_TARGET, from the
+    scales where the interval's bounds do (falls_below): the lower bound falls first (0
+    where it starts below: the scale may lie below the grid), the upper one last (inf where
+    it never falls below)."""
+    low = 0.0 if ci_low[0] < C13_TV_TARGET else falls_below(scales, ci_low, C13_TV_TARGET)
+    high = falls_below(scales, ci_high, C13_TV_TARGET)
+    return (low, math.inf if math.isnan(high) else high)
+
+
+def _speed(soft: pd.DataFrame, dists) -> pd.DataFrame:
+    speed = []
+    for (dist, k), part in soft.groupby(["distribution", "k"], sort=False):
+        part = part.sort_values("scale")
+        scales = part["scale"].to_numpy(np.float64)
+        tv = part["mean"].to_numpy(np.float64)
+        low, high = reach_interval(
+            scales, part["ci_low"].to_numpy(np.float64), part["ci_high"].to_numpy(np.float64)
+        )
+        speed.append(
+            {
+                "distribution": dist,
+                "k": int(k),
+                "tv_smallest_scale": float(tv[0]),
+                "tv_largest_scale": float(tv[-1]),
+                "scale_tv_below_target": falls_below(scales, tv, C13_TV_TARGET),
+                "scale_tv_below_target_low": low,
+                "scale_tv_below_target_high": high,
+                "non_increasing": bool(np.all(np.diff(tv) <= 1e-12)),
+            }
+        )
+    return sort_rows(pd.DataFrame(speed), {"distribution": list(dists), "k": None})
+
+
+def _with_exact(speed: pd.DataFrame, data: ClaimData) -> pd.DataFrame:
+    """``speed`` with the exact scale where E[TV] = C13_TV_TARGET (orderstats.tv_crossing)
+    and whether the sweep's interval holds it, for the normal distributions (NaN and NA
+    for the others), where the order-statistics table is given (unchanged otherwise)."""
+    if data.orderstats is None or not len(data.orderstats):
+        return speed
+    sigmas = orderstats.normal_distributions(data.distributions)
+    exact = [
+        orderstats.tv_crossing(int(k), C13_TV_TARGET, sigmas[dist]) if dist in sigmas else np.nan
+        for dist, k in zip(speed["distribution"], speed["k"], strict=True)
+    ]
+    inside = (speed["scale_tv_below_target_low"] <= exact) & (
+        np.asarray(exact) <= speed["scale_tv_below_target_high"]
+    )
+    return speed.assign(
+        exact_scale_tv_below_target=exact,
+        exact_inside_interval=inside.astype("boolean").where(~np.isnan(exact), pd.NA),
+    )
+
+
+def trend(lows: np.ndarray, highs: np.ndarray) -> str:
+    """LATER, NOT_LATER or NOT_TOLD_APART for a distribution's intervals of the scale where
+    TV falls below the target, in increasing K (module docstring)."""
+    if np.any(highs[1:] < lows[:-1]):
+        return NOT_LATER
+    return LATER if lows[-1] > highs[0] else NOT_TOLD_APART
+
+
+def _reference(data: ClaimData, soft: pd.DataFrame) -> pd.DataFrame | None:
+    """The sweep's mean TV next to the order-statistics value, with the sweep's interval."""
+    ref = data.orderstats
+    if ref is None or not len(ref):
+        return None
+    ref = ref.dropna(subset=["expected_tv"])[["distribution", "k", "scale", "expected_tv"]]
+    cols = ["distribution", "k", "scale", "n", "mean", "ci_low", "ci_high"]
+    merged = soft[cols].merge(
+        ref.assign(k=ref["k"].astype(np.int64), scale=ref["scale"].astype(np.float64)),
+        on=["distribution", "k", "scale"],
+    )
+    merged["inside_interval"] = (merged["ci_low"] <= merged["expected_tv"]) & (
+        merged["expected_tv"] <= merged["ci_high"]
+    )
+    return merged.rename(columns={"mean": "sweep_tv"})
+
+
+def censored_median(scales: pd.Series) -> float:
+    """The median of the scales where TV falls below the target, NaN (never reached) counted
+    as beyond every scale rather than left out, which would pull the median down: inf
+    where that is the median (half or more never get there)."""
+    return float(np.median(scales.fillna(np.inf).to_numpy(np.float64)))
+
+
+def _fading(fade: pd.DataFrame):
+    """Per distribution with two K or more: whether softmax's (and ssmax's) max probability
+    is lower at its largest K than at its smallest, and whether softmax's falls unsteadily."""
+    faded, held, ss_faded, ss_held, unsteady = [], [], [], [], []
+    for dist, part in fade.groupby("distribution", sort=False):
+        # Each distribution's own K: an empirical one has only its file's K.
+        part = part.set_index("k").sort_index()
+        if len(part) < 2:
+            continue
+        lo, hi = part.iloc[0], part.iloc[-1]
+        (faded if hi["max_prob_softmax"] < lo["max_prob_softmax"] else held).append(dist)
+        if (
+            hi["max_prob_softmax"] < lo["max_prob_softmax"]
+            and (np.diff(part["max_prob_softmax"].to_numpy(np.float64)) > 0).any()
+        ):
+            unsteady.append(dist)
+        (ss_faded if hi["max_prob_ssmax"] < lo["max_prob_ssmax"] else ss_held).append(dist)
+    return faded, held, ss_faded, ss_held, unsteady
+
+
+def _trends(speed: pd.DataFrame) -> dict[str, list[str]]:
+    """Each distribution with two K or more where TV falls below the target, by its
+    :func:`trend`."""
+    found: dict[str, list[str]] = {LATER: [], NOT_LATER: [], NOT_TOLD_APART: []}
+    for dist, part in speed.groupby("distribution", sort=False):
+        part = part.sort_values("k").dropna(subset=["scale_tv_below_target"])
+        if len(part) >= 2:
+            lows = part["scale_tv_below_target_low"].to_numpy(np.float64)
+            highs = part["scale_tv_below_target_high"].to_numpy(np.float64)
+            found[trend(lows, highs)].append(dist)
+    return found
+
+
+def measure_c13(data: ClaimData) -> C13Result:
+    dists = data.distributions
+    rows = data.rows(
+        [("softmax", {}), ("ssmax", {})], dists, [MAIN_DTYPE], ["tv_to_argmax", "max_prob"], "C13"
+    )
+    soft = rows[(rows["label"] == "softmax") & (rows["metric"] == "tv_to_argmax")]
+    if soft.empty:
+        raise Missing("C13 needs softmax's tv_to_argmax in float64")
+    speed = _with_exact(_speed(soft, dists), data)
+    scales = np.array(data.scales, dtype=np.float64)
+    ref_scale = nearest_to_one(scales)
+    mp = rows[(rows["metric"] == "max_prob") & (rows["scale"] == ref_scale)]
+    fade = mp.pivot_table(index=["distribution", "k"], columns="label", values="mean")
+    fade = fade.reindex(columns=["softmax", "ssmax"]).reset_index()
+    fade.insert(1, "scale", ref_scale)
+    fade = sort_rows(
+        fade.rename(columns={"softmax": "max_prob_softmax", "ssmax": "max_prob_ssmax"}),
+        {"distribution": list(dists), "k": None},
+    )
+    falls = bool(speed["non_increasing"].all()) and bool(
+        (speed["tv_largest_scale"] < speed["tv_smallest_scale"]).all()
+    )
+    unsaturated = speed[~(speed["tv_largest_scale"] < C13_TV_LIMIT)]
+    faded, held, ss_faded, ss_held, unsteady = _fading(fade)
+    trends = _trends(speed)
+    # Pooled (and the scale where TV falls below the target, its median taken) over the
+    # distributions measured at every K, so that K alone changes from one K to the next (a
+    # distribution measured at some K only would move the pooled value).
+    per_k = fade.groupby("k")["distribution"].agg(frozenset)
+    common = [d for d in dists if all(d in found for found in per_k)]
+    mp_common = mp[mp["distribution"].isin(common)] if common else mp
+    pooled = pool(mp_common, ["k", "label"]).pivot_table(index="k", columns="label", values="mean")
+    pooled = pooled.reindex(columns=["softmax", "ssmax"])
+    reach = []
+    speed_common = speed[speed["distribution"].isin(common)] if common else speed
+    for k, part in speed_common.groupby("k"):
+        values = part["scale_tv_below_target"]
+        low = censored_median(part["scale_tv_below_target_low"])
+        high = censored_median(part["scale_tv_below_target_high"])
+        reach.append((int(k), censored_median(values), int(values.isna().sum()), len(values)))
+        reach[-1] += (low, high)
+    reference = _reference(data, soft)
+    details = {"C13_speed": speed, "C13_max_prob": fade}
+    extra = {}
+    if reference is not None and len(reference):
+        details["C13_order_statistics"] = reference
+        extra = {
+            "reference_cells": len(reference),
+            "reference_inside": int(reference["inside_interval"].sum()),
+            "reference_max_difference": float(
+                (reference["sweep_tv"] - reference["expected_tv"]).abs().max()
+            ),
+        }
+    if "exact_scale_tv_below_target" in speed:
+        exact = speed.dropna(subset=["exact_scale_tv_below_target"])
+        extra["exact_reach"] = tuple(
+            (str(d), int(k), float(scale), bool(inside))
+            for d, k, scale, inside in exact[
+                ["distribution", "k", "exact_scale_tv_below_target", "exact_inside_interval"]
+            ].itertuples(index=False)
+        )
+    return C13Result(
+        scales=len(scales),
+        falls=falls,
+        largest_scale=float(scales.max()),
+        tv_largest_max=float(speed["tv_largest_scale"].max()),
+        unsaturated=tuple(
+            (str(d), int(k), float(tv))
+            for d, k, tv in unsaturated[["distribution", "k", "tv_largest_scale"]].itertuples(
+                index=False
+            )
+        ),
+        reach=tuple(reach),
+        ref_scale=ref_scale,
+        max_prob=tuple(
+            (int(k), float(row["softmax"]), float(row["ssmax"])) for k, row in pooled.iterrows()
+        ),
+        ks=tuple(sorted(int(k) for k in fade["k"].unique())),
+        faded=tuple(faded),
+        held=tuple(held),
+        ss_faded=tuple(ss_faded),
+        ss_held=tuple(ss_held),
+        later=tuple(trends[LATER]),
+        not_later=tuple(trends[NOT_LATER]),
+        later_not_told_apart=tuple(trends[NOT_TOLD_APART]),
+        faded_unsteadily=tuple(unsteady),
+        same_distributions=bool(common) or per_k.nunique() <= 1,
+        common=tuple(common) if per_k.nunique() > 1 else (),
+        **extra,
+        details=details,
+    )
+
+
+def verdict_c13(r: C13Result) -> str:
+    if r.scales < 2 or not r.falls:
+        return FAILS
+    return CONDITIONAL if (r.unsaturated or r.faded) else HOLDS
+
+
+def _reached(k, median, missing, total, low, high) -> str:
+    if not math.isfinite(median):
+        text = "not reached by half"
+    else:
+        text = f"{number(median, 3)} ({interval(low, high)})"
+    return f"K={k} {text}" + (f" ({missing}/{total} not reached)" if missing else "")
+
+
+def _exact_text(r: C13Result) -> str:
+    """The exact scales where E[TV] = C13_TV_TARGET and how many the sweep's interval holds."""
+    several = len({d for d, _, _, _ in r.exact_reach}) > 1
+    scales = ", ".join(
+        f"{d + ' ' if several else ''}K={k} {number(scale, 3)}" for d, k, scale, _ in r.exact_reach
+    )
+    inside = sum(inside for _, _, _, inside in r.exact_reach)
+    return (
+        f"; the exact scale where E[TV] = {C13_TV_TARGET:g} (order statistics): {scales} (in "
+        f"the sweep's 95% interval for {inside}/{len(r.exact_reach)})"
+    )
+
+
+def value_c13(r: C13Result) -> str:
+    if r.common:
+        which = "the one distribution" if len(r.common) == 1 else "the distributions"
+        where = f"{', '.join(r.common)}: {which} measured at every K"
+        pooled = where if len(r.common) == 1 else "pooled over " + where
+        median = where if len(r.common) == 1 else "median over " + where
+    elif r.same_distributions:
+        pooled, median = "pooled", "median over distributions"
+    else:
+        pooled = "pooled over each K's distributions, not the same at every K"
+        median = "median over each K's distributions, not the same at every K"
+
+    text = (
+        f"TV at scale {number(r.largest_scale)} <= {number(r.tv_largest_max, 3)}; scale where "
+        f"TV < {C13_TV_TARGET:g} with its 95% interval ({median}; interpolated in log scale "
+        "and log TV; one that never gets there counted as beyond every scale): "
+        + ", ".join(_reached(*item) for item in r.reach)
+        + f"; max prob at scale {number(r.ref_scale)}, softmax vs ssmax ({pooled}): "
+        + ", ".join(f"K={k} {number(s, 3)}/{number(ss, 3)}" for k, s, ss in r.max_prob)
+    )
+    if r.reference_cells:
+        text += (
+            f"; normal logits: the order-statistics value lies in the sweep's 95% interval in "
+            f"{r.reference_inside}/{r.reference_cells} cells (max |sweep - exact| "
+            f"{number(r.reference_max_difference, 3)})"
+        )
+    if r.exact_reach:
+        text += _exact_text(r)
+    return text
+
+
+def conditions_c13(r: C13Result) -> str:
+    if r.scales < 2:
+        return "only one scale configured: the approach to the one-hot is not shown"
+    if not r.falls:
+        return "TV to argmax does not fall steadily with scale"
+    notes = []
+    if r.unsaturated:
+        notes.append(
+            f"TV is still >= {C13_TV_LIMIT:g} at scale {number(r.largest_scale)} for "
+            + ", ".join(f"{d} K={k} ({number(tv, 2)})" for d, k, tv in r.unsaturated)
+            + " (the gap between the two largest logits is small against the scale)"
+        )
+    if r.faded:
+        notes.append(
+            f"at scale {number(r.ref_scale)} the largest probability is lower at the largest K "
+            f"than at the smallest for {', '.join(r.faded)}"
+            + (
+                f" (not falling at every step in K for {', '.join(r.faded_unsteadily)})"
+                if r.faded_unsteadily
+                else ""
+            )
+            + (f" (not for {', '.join(r.held)})" if r.held else "")
+            + "; scaling the logits by ln K (ssmax) "
+            + (f"keeps it for {', '.join(r.ss_held)}" if r.ss_held else "does not keep it")
+            + (f" but not for {', '.join(r.ss_faded)}" if r.ss_held and r.ss_faded else "")
+        )
+    if notes:
+        return f"the max is approached only as the scale grows{_later(r)}; " + "; ".join(notes)
+    return "distance to argmax falls to ~0 with scale for every K" + (
+        "" if len(r.ks) >= 2 else " (one K configured: fading with K not measured)"
+    )
+
+
+def _later(r: C13Result) -> str:
+    """Whether TV < C13_TV_TARGET is reached at a larger scale for a larger K, as measured
+    per distribution (its own K; pooling across distributions would mix their K ranges)."""
+    others = []
+    if r.not_later:
+        others.append(f"not in {', '.join(r.not_later)}")
+    if r.later_not_told_apart:
+        others.append(f"not told apart by the 95% intervals in {', '.join(r.later_not_told_apart)}")
+    if r.later:
+        return f", later for larger K in {', '.join(r.later)}" + (
+            f" ({'; '.join(others)})" if others else ""
+        )
+    if others:
+        return " (later for larger K in no distribution with two K: " + "; ".join(others) + ")"
+    return ""
+
+
+SPEC_C13 = Spec(
+    "C13",
+    "With exp, the largest argument is mapped towards 1 and the rest towards 0.",
+    f"Softmax TV to argmax vs scale per distribution and K ({MAIN_DTYPE}): the scale where "
+    f"it falls below {C13_TV_TARGET:g}, with a 95% interval from the scales where the "
+    "interval's bounds do; max probability of softmax vs ssmax as K grows; for normal "
+    "logits, the sweep's mean against E[TV] from order statistics (softmaxlab.orderstats) "
+    f"and the exact scale where E[TV] = {C13_TV_TARGET:g}.",
+    verdict_c13,
+    value_c13,
+    conditions_c13,
+)
+
+
+def claim_c13(data: ClaimData) -> Claim:
+    return SPEC_C13.measured(measure_c13, data)

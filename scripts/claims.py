@@ -12,7 +12,7 @@ inputs = snakemake.input
 cells = [inputs.cells] if isinstance(inputs.cells, str) else list(inputs.cells)
 # The rows the claims read (each format's headline compute mode) and the columns: every one
 # but those claims.ClaimData drops (the compute mode, once the rows are the headline's).
-UNREAD = ("compute", "std", "q05", "median")
+UNREAD = ("compute", "q05")
 COLUMNS = [column for column in sweep.COLUMNS if column not in UNREAD]
 built = claims.build_claims(
     sweep.read_summary(inputs.summary, headline=True, columns=COLUMNS),

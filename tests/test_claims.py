@@ -244,6 +244,51 @@ def test_c13_interval_of_the_scale_where_tv_falls_below():
     assert c13.reach_interval(scales, mean, np.array([0.9, 0.5, 0.3]))[1] == math.inf
 
 
+def test_c13_against_the_order_statistics_reference(small):
+    """With the order-statistics table (rule orderstats), C13 compares each normal cell's
+    mean with the exact E[TV] in its interval and in standard errors, recomputed here from
+    the summary's n, mean and std, and quotes the exact scale where E[TV] = 0.1 with whether
+    the sweep's interval holds it."""
+    from softmaxlab import orderstats
+
+    cfg, summary, cells, *_ = small
+    table = orderstats.reference_table(cfg["distributions"], cfg["k"], cfg["scales"])
+    data = claims.ClaimData(summary, cfg, cells, orderstats=table)
+    result = c13.measure_c13(data)
+    reference = result.details["C13_order_statistics"]
+    rows = summary[
+        (summary["label"] == "softmax")
+        & (summary["metric"] == "tv_to_argmax")
+        & (summary["dtype"] == "float64")
+        & (summary["distribution"] == "normal")
+    ].set_index(["k", "scale"])
+    assert len(reference) == len(cfg["k"]) * len(cfg["scales"]) == result.reference_cells
+    for row in reference.itertuples():
+        cell = rows.loc[(row.k, row.scale)]
+        exact = orderstats.reference(row.k, row.scale).expected_tv
+        assert row.expected_tv == exact and row.sweep_tv == cell["mean"]
+        assert row.standard_errors == pytest.approx(
+            (cell["mean"] - exact) / (cell["std"] / math.sqrt(cell["n"])), rel=1e-12
+        )
+        assert row.sweep_median == cell["median"]
+    assert result.reference_vector_sets == len(cfg["k"])
+    z = reference["standard_errors"].abs()
+    assert result.reference_within_two_se == int((z <= 2).sum())
+    assert result.reference_farthest[5] == pytest.approx(
+        reference.loc[z.idxmax(), "standard_errors"]
+    )
+    speed = result.details["C13_speed"].set_index(["distribution", "k"])
+    for k in cfg["k"]:
+        exact = orderstats.tv_crossing(k, c13.C13_TV_TARGET)
+        row = speed.loc[("normal", k)]
+        assert row["exact_scale_tv_below_target"] == exact
+        held = row["scale_tv_below_target_low"] <= exact <= row["scale_tv_below_target_high"]
+        assert row["exact_inside_interval"] == held
+        assert ("normal", k, exact, held) in result.exact_reach
+    assert speed.loc[("positive", 2), "exact_inside_interval"] is pd.NA
+    assert "; the exact scale where E[TV] = 0.1 (order statistics): K=2 " in c13.value_c13(result)
+
+
 def test_c13_trend_in_k_driven_to_each_outcome():
     """Later: the largest K's interval above the smallest K's, no step's interval below the
     previous one's; not later: a step whose interval lies below; else not told apart (the

@@ -528,9 +528,37 @@ def test_c2_headline_gives_the_crossover_scales_not_the_grid_share():
 
 
 def test_c13_reports_the_order_statistics_comparison():
-    with_ref = replace(C13, reference_cells=12, reference_inside=11, reference_max_difference=0.01)
-    assert "in 11/12 cells" in c13.value_c13(with_ref)
+    with_ref = replace(
+        C13,
+        reference_cells=12,
+        reference_inside=11,
+        reference_max_difference=0.01,
+        reference_vector_sets=2,
+    )
+    assert (
+        "in 11/12 cells (2 independent sets of vectors, one per K, each reused at every scale; "
+        "max |sweep - exact| 0.01)" in c13.value_c13(with_ref)
+    )
     assert "order-statistics" not in c13.value_c13(C13)
+    assert "standard errors" not in c13.value_c13(with_ref)
+    # in standard errors: the farthest cell, and why where its values are skewed
+    near = replace(
+        with_ref,
+        reference_within_two_se=10,
+        reference_farthest=("normal", 10, 3.0, 0.32, 0.324, -2.6, 0.31),
+    )
+    text = c13.value_c13(near)
+    assert (
+        "max |sweep - exact| 0.01), within 2 standard errors of the sweep's mean (sample std / "
+        "sqrt n) in 10/12; the farthest, normal K=10 at scale 3: 0.32 against 0.324, 2.6 "
+        "standard errors" in text
+    )
+    assert "skewed" not in text
+    skewed = replace(near, reference_farthest=("normal", 2, 1000.0, 2.4e-7, 3.9e-4, -2266.0, 0.0))
+    assert (
+        "2.4e-07 against 3.9e-04, 2,266 standard errors (median 0: TV is so skewed there"
+        in c13.value_c13(skewed)
+    )
 
 
 def test_c15_headline_counts_the_alternatives_that_fall_short():

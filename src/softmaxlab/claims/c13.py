@@ -57,6 +57,9 @@ from .data import ClaimData
 C13_TV_TARGET = 0.1  # the scale at which softmax is within TV 0.1 of the one-hot
 C13_TV_LIMIT = 0.05  # "distance -> 0": below this at the largest configured scale
 
+#: A mean more than this many times the median: a skewed cell (the C13 reference's text).
+SKEWED = 10
+
 LATER = "later"
 NOT_LATER = "not later"
 NOT_TOLD_APART = "not told apart"
@@ -100,6 +103,13 @@ class C13Result:
     reference_cells: int = 0
     reference_inside: int = 0
     reference_max_difference: float = math.nan
+    #: the independent sets of vectors under those cells (one per (distribution, K), reused
+    #: at every scale), the cells whose mean lies within 2 standard errors of the exact
+    #: value, and the farthest in standard errors: (distribution, K, scale, sweep, exact,
+    #: standard errors, the sweep's median)
+    reference_vector_sets: int = 0
+    reference_within_two_se: int = 0
+    reference_farthest: tuple[str, int, float, float, float, float, float] | None = None
     #: normal logits: (distribution, K, the exact scale where E[TV] = C13_TV_TARGET, whether
     #: the sweep's 95% interval for it holds it)
     exact_reach: tuple[tuple[str, int, float, bool], ...] = ()
@@ -169,20 +179,55 @@ def trend(lows: np.ndarray, highs: np.ndarray) -> str:
 
 
 def _reference(data: ClaimData, soft: pd.DataFrame) -> pd.DataFrame | None:
-    """The sweep's mean TV next to the order-statistics value, with the sweep's interval."""
+    """The sweep's mean TV next to the order-statistics value, with the sweep's interval,
+    and their difference in standard errors of the mean (sample std / sqrt n): a sharper
+    test than the interval, which bounds the variance by the range alone, where the mean is
+    near normal; not where TV's per-vector values are so skewed that n vectors rarely hold
+    the few that carry the mean (large scales, small K), and the sample's spread
+    understates the uncertainty (the reason the interval does not use it)."""
     ref = data.orderstats
     if ref is None or not len(ref):
         return None
     ref = ref.dropna(subset=["expected_tv"])[["distribution", "k", "scale", "expected_tv"]]
-    cols = ["distribution", "k", "scale", "n", "mean", "ci_low", "ci_high"]
-    merged = soft[cols].merge(
+    cols = ["distribution", "k", "scale", "n", "mean", "std", "median", "ci_low", "ci_high"]
+    merged = soft[[c for c in cols if c in soft]].merge(
         ref.assign(k=ref["k"].astype(np.int64), scale=ref["scale"].astype(np.float64)),
         on=["distribution", "k", "scale"],
     )
     merged["inside_interval"] = (merged["ci_low"] <= merged["expected_tv"]) & (
         merged["expected_tv"] <= merged["ci_high"]
     )
+    if "std" in merged:  # a summary read without it: the interval's comparison only
+        with np.errstate(divide="ignore", invalid="ignore"):  # a constant column: inf, NaN
+            standard_error = merged.pop("std") / np.sqrt(merged["n"])
+            merged["standard_errors"] = (merged["mean"] - merged["expected_tv"]) / standard_error
+    if "median" in merged:
+        merged["sweep_median"] = merged.pop("median")
     return merged.rename(columns={"mean": "sweep_tv"})
+
+
+def _standard_errors(reference: pd.DataFrame) -> dict:
+    """The C13Result fields of the comparison in standard errors (:func:`_reference`;
+    none without the summary's std and median)."""
+    if not {"standard_errors", "sweep_median"} <= set(reference):
+        return {}
+    # a mean equal to the exact value is 0 standard errors away, whatever its spread
+    exact = reference["sweep_tv"] == reference["expected_tv"]
+    z = reference["standard_errors"].abs().mask(exact, 0.0)
+    farthest = reference.loc[z.fillna(-np.inf).idxmax()]
+    return {
+        "reference_vector_sets": len(reference.groupby(["distribution", "k"])),
+        "reference_within_two_se": int((z <= 2).sum()),
+        "reference_farthest": (
+            str(farthest["distribution"]),
+            int(farthest["k"]),
+            float(farthest["scale"]),
+            float(farthest["sweep_tv"]),
+            float(farthest["expected_tv"]),
+            float(farthest["standard_errors"]),
+            float(farthest["sweep_median"]),
+        ),
+    }
 
 
 def censored_median(scales: pd.Series) -> float:
@@ -277,6 +322,7 @@ def measure_c13(data: ClaimData) -> C13Result:
             "reference_max_difference": float(
                 (reference["sweep_tv"] - reference["expected_tv"]).abs().max()
             ),
+            **_standard_errors(reference),
         }
     if "exact_scale_tv_below_target" in speed:
         exact = speed.dropna(subset=["exact_scale_tv_below_target"])
@@ -332,6 +378,26 @@ def _reached(k, median, missing, total, low, high) -> str:
     return f"K={k} {text}" + (f" ({missing}/{total} not reached)" if missing else "")
 
 
+def _standard_error_text(r: C13Result) -> str:
+    """How many cells lie within 2 standard errors of the exact value, and the farthest."""
+    if r.reference_farthest is None:
+        return ""
+    dist, k, scale, sweep, exact, z, median = r.reference_farthest
+    text = (
+        f", within 2 standard errors of the sweep's mean (sample std / sqrt n) in "
+        f"{r.reference_within_two_se}/{r.reference_cells}; the farthest, {dist} K={k} at scale "
+        f"{number(scale, 3)}: {number(sweep, 3)} against {number(exact, 3)}, "
+        f"{number(abs(z), 3)} standard errors"
+    )
+    if median < sweep / SKEWED:
+        text += (
+            f" (median {number(median, 3)}: TV is so skewed there that the mean rests on the "
+            "few vectors whose largest logits nearly tie, and the sample's spread understates "
+            "the uncertainty; why the interval bounds the variance by the range instead)"
+        )
+    return text
+
+
 def _exact_text(r: C13Result) -> str:
     """The exact scales where E[TV] = C13_TV_TARGET and how many the sweep's interval holds."""
     several = len({d for d, _, _, _ in r.exact_reach}) > 1
@@ -368,8 +434,9 @@ def value_c13(r: C13Result) -> str:
     if r.reference_cells:
         text += (
             f"; normal logits: the order-statistics value lies in the sweep's 95% interval in "
-            f"{r.reference_inside}/{r.reference_cells} cells (max |sweep - exact| "
-            f"{number(r.reference_max_difference, 3)})"
+            f"{r.reference_inside}/{r.reference_cells} cells ({r.reference_vector_sets} "
+            "independent sets of vectors, one per K, each reused at every scale; max |sweep - "
+            f"exact| {number(r.reference_max_difference, 3)})" + _standard_error_text(r)
         )
     if r.exact_reach:
         text += _exact_text(r)

@@ -53,8 +53,10 @@ _SUMMARY_USED = (
     "metric",
     "n",
     "mean",
+    "std",  # C13's comparison with the exact value in standard errors
     "ci_low",
     "ci_high",
+    "median",  # C13's skewed cells
     "q95",
 )
 Entry = tuple[str, Mapping]

@@ -18,8 +18,10 @@ The claim: with exp, the largest argument is mapped towards 1 and the rest towar
   different vectors, so two intervals that overlap do not order their scales);
 * the max probability of softmax and of ssmax at the scale nearest 1 as K grows;
 * for normal logits, where softmaxlab.orderstats' table is given: the sweep's mean TV
-  against the order-statistics value in each cell, and the exact scale where E[TV] =
-  C13_TV_TARGET (orderstats.tv_crossing) against the sweep's interval for it.
+  against the order-statistics value in each cell, in its 95% interval and in standard
+  errors of the mean (the cells of a K share one set of vectors, reused at every scale,
+  so the text counts those sets too), and the exact scale where E[TV] = C13_TV_TARGET
+  (orderstats.tv_crossing) against the sweep's interval for it.
 
 Pooling: the one rule of every claim (common.pool); the scale where TV falls below the
 target is a median over distributions, one that never gets there counted as beyond every

@@ -693,13 +693,49 @@ def test_c13_median_counts_a_distribution_that_never_gets_there():
 
 
 def test_c13_says_when_the_fading_is_not_steady():
-    faded = replace(C13, faded=("normal", "student_t"), held=(), faded_unsteadily=("student_t",))
+    faded = replace(C13, faded=("normal", "gumbel"), held=(), faded_unsteadily=("gumbel",))
     text = c13.conditions_c13(faded)
     assert (
-        "is lower at the largest K than at the smallest for normal, student_t (not falling at "
-        "every step in K for student_t)" in text
+        "is lower at the largest K than at the smallest for normal, gumbel (rising at some step "
+        "in K for gumbel);" in text
     )
-    assert "not falling" not in c13.conditions_c13(replace(faded, faded_unsteadily=()))
+    assert "rising" not in c13.conditions_c13(replace(faded, faded_unsteadily=()))
+    # the others: not told apart by the intervals, or higher at the largest K
+    others = replace(faded, faded_unsteadily=(), held=("student_t",), rose=("mine",))
+    assert (
+        "for normal, gumbel (not told apart by the 95% intervals for student_t; higher for "
+        "mine);" in c13.conditions_c13(others)
+    )
+
+
+def _max_prob(dist, means, ss_means, half=0.03):
+    """A C13_max_prob table of one distribution: K = 2, 10, 100, intervals mean -/+ half."""
+    frame = pd.DataFrame({"distribution": dist, "k": [2, 10, 100][: len(means)]})
+    for label, values in (("softmax", means), ("ssmax", ss_means)):
+        frame[f"max_prob_{label}"] = values
+        frame[f"max_prob_{label}_low"] = [v - half for v in values]
+        frame[f"max_prob_{label}_high"] = [v + half for v in values]
+    return frame
+
+
+def test_c13_fading_is_read_from_the_intervals():
+    """The default sweep's student_t at scale 1: softmax's max probability 0.762 at K = 2
+    and 0.715 at K = 1000, intervals overlapping (it falls to 0.47 at K = 10, then rises):
+    not told apart, where comparing the means alone called it faded."""
+    fade = pd.concat(
+        [
+            _max_prob("falls", [0.7, 0.3, 0.1], [0.7, 0.7, 0.7]),
+            _max_prob("wavers", [0.7, 0.3, 0.5], [0.7, 0.6, 0.5]),
+            _max_prob("overlaps", [0.76, 0.47, 0.715], [0.7, 0.8, 0.9]),
+            _max_prob("rises", [0.3, 0.5, 0.9], [0.9, 0.5, 0.3]),
+            _max_prob("one_k", [0.5], [0.5]),
+        ],
+        ignore_index=True,
+    )
+    faded, held, rose, ss_faded, ss_held, unsteady = c13._fading(fade)
+    assert faded == ["falls", "wavers"] and unsteady == ["wavers"]
+    assert held == ["overlaps"] and rose == ["rises"]
+    assert ss_faded == ["wavers", "rises"] and ss_held == ["falls", "overlaps"]
 
 
 def test_c13_says_later_for_larger_k_only_where_measured():

@@ -85,6 +85,9 @@ class C13Result:
     ref_scale: float
     max_prob: tuple[tuple[int, float, float], ...]  # K, softmax, ssmax (pooled)
     ks: tuple[int, ...]
+    #: By the 95% intervals of softmax's max probability at ref_scale, its smallest K
+    #: against its largest: lower there, not told apart, higher (each distribution with two
+    #: K or more); ssmax's lower there or not.
     faded: tuple[str, ...]
     held: tuple[str, ...]
     ss_faded: tuple[str, ...]
@@ -95,8 +98,9 @@ class C13Result:
     later: tuple[str, ...] = ()
     not_later: tuple[str, ...] = ()
     later_not_told_apart: tuple[str, ...] = ()
-    #: Of ``faded``, those whose max probability does not fall at every step in K.
+    #: Of ``faded``, those whose max probability rises at some step in K (by the intervals).
     faded_unsteadily: tuple[str, ...] = ()
+    rose: tuple[str, ...] = ()
     #: Every K's pooled max probability is over the same distributions: those measured at
     #: every K (``common``; empty: all of them, which differ from K to K, none being
     #: measured at every K).
@@ -239,24 +243,51 @@ def censored_median(scales: pd.Series) -> float:
     return float(np.median(scales.fillna(np.inf).to_numpy(np.float64)))
 
 
+def _below(later: pd.Series, earlier: pd.Series, column: str) -> bool:
+    """Whether ``column``'s 95% interval in row ``later`` lies wholly below its interval in
+    row ``earlier`` (different K draw different vectors: overlapping intervals do not
+    order the two means)."""
+    return bool(later[f"{column}_high"] < earlier[f"{column}_low"])
+
+
 def _fading(fade: pd.DataFrame):
-    """Per distribution with two K or more: whether softmax's (and ssmax's) max probability
-    is lower at its largest K than at its smallest, and whether softmax's falls unsteadily."""
-    faded, held, ss_faded, ss_held, unsteady = [], [], [], [], []
+    """Per distribution with two K or more, by the 95% intervals of the max probability
+    (:func:`_below`): softmax's is lower at its largest K than at its smallest (faded),
+    higher (rose) or neither (held: not told apart); of the faded, those where it rises
+    at some step in K (unsteady); ssmax's lower at the largest K (ss_faded) or not."""
+    faded, held, rose, ss_faded, ss_held, unsteady = [], [], [], [], [], []
     for dist, part in fade.groupby("distribution", sort=False):
         # Each distribution's own K: an empirical one has only its file's K.
         part = part.set_index("k").sort_index()
         if len(part) < 2:
             continue
         lo, hi = part.iloc[0], part.iloc[-1]
-        (faded if hi["max_prob_softmax"] < lo["max_prob_softmax"] else held).append(dist)
-        if (
-            hi["max_prob_softmax"] < lo["max_prob_softmax"]
-            and (np.diff(part["max_prob_softmax"].to_numpy(np.float64)) > 0).any()
-        ):
-            unsteady.append(dist)
-        (ss_faded if hi["max_prob_ssmax"] < lo["max_prob_ssmax"] else ss_held).append(dist)
-    return faded, held, ss_faded, ss_held, unsteady
+        column = "max_prob_softmax"
+        if _below(hi, lo, column):
+            faded.append(dist)
+            steps = zip(part.iloc[:-1].iterrows(), part.iloc[1:].iterrows(), strict=True)
+            if any(_below(before, after, column) for (_, before), (_, after) in steps):
+                unsteady.append(dist)
+        else:
+            (rose if _below(lo, hi, column) else held).append(dist)
+        (ss_faded if _below(hi, lo, "max_prob_ssmax") else ss_held).append(dist)
+    return faded, held, rose, ss_faded, ss_held, unsteady
+
+
+def _max_prob_table(mp: pd.DataFrame, ref_scale: float, dists) -> pd.DataFrame:
+    """Softmax's and ssmax's mean max probability per (distribution, K) at ``ref_scale``,
+    each with its 95% interval (``_low``, ``_high``)."""
+    columns = {"mean": "", "ci_low": "_low", "ci_high": "_high"}
+    wide = mp.pivot_table(index=["distribution", "k"], columns="label", values=list(columns))
+    fade = pd.DataFrame(index=wide.index)
+    for label in ("softmax", "ssmax"):
+        for value, suffix in columns.items():
+            fade[f"max_prob_{label}{suffix}"] = (
+                wide[(value, label)] if (value, label) in wide else np.nan
+            )
+    fade = fade.reset_index()
+    fade.insert(1, "scale", ref_scale)
+    return sort_rows(fade, {"distribution": list(dists), "k": None})
 
 
 def _trends(speed: pd.DataFrame) -> dict[str, list[str]]:
@@ -284,18 +315,12 @@ def measure_c13(data: ClaimData) -> C13Result:
     scales = np.array(data.scales, dtype=np.float64)
     ref_scale = nearest_to_one(scales)
     mp = rows[(rows["metric"] == "max_prob") & (rows["scale"] == ref_scale)]
-    fade = mp.pivot_table(index=["distribution", "k"], columns="label", values="mean")
-    fade = fade.reindex(columns=["softmax", "ssmax"]).reset_index()
-    fade.insert(1, "scale", ref_scale)
-    fade = sort_rows(
-        fade.rename(columns={"softmax": "max_prob_softmax", "ssmax": "max_prob_ssmax"}),
-        {"distribution": list(dists), "k": None},
-    )
+    fade = _max_prob_table(mp, ref_scale, dists)
     falls = bool(speed["non_increasing"].all()) and bool(
         (speed["tv_largest_scale"] < speed["tv_smallest_scale"]).all()
     )
     unsaturated = speed[~(speed["tv_largest_scale"] < C13_TV_LIMIT)]
-    faded, held, ss_faded, ss_held, unsteady = _fading(fade)
+    faded, held, rose, ss_faded, ss_held, unsteady = _fading(fade)
     trends = _trends(speed)
     # Pooled (and the scale where TV falls below the target, its median taken) over the
     # distributions measured at every K, so that K alone changes from one K to the next (a
@@ -353,6 +378,7 @@ def measure_c13(data: ClaimData) -> C13Result:
         ks=tuple(sorted(int(k) for k in fade["k"].unique())),
         faded=tuple(faded),
         held=tuple(held),
+        rose=tuple(rose),
         ss_faded=tuple(ss_faded),
         ss_held=tuple(ss_held),
         later=tuple(trends[LATER]),
@@ -462,11 +488,11 @@ def conditions_c13(r: C13Result) -> str:
             f"at scale {number(r.ref_scale)} the largest probability is lower at the largest K "
             f"than at the smallest for {', '.join(r.faded)}"
             + (
-                f" (not falling at every step in K for {', '.join(r.faded_unsteadily)})"
+                f" (rising at some step in K for {', '.join(r.faded_unsteadily)})"
                 if r.faded_unsteadily
                 else ""
             )
-            + (f" (not for {', '.join(r.held)})" if r.held else "")
+            + _not_faded(r)
             + "; scaling the logits by ln K (ssmax) "
             + (f"keeps it for {', '.join(r.ss_held)}" if r.ss_held else "does not keep it")
             + (f" but not for {', '.join(r.ss_faded)}" if r.ss_held and r.ss_faded else "")
@@ -476,6 +502,16 @@ def conditions_c13(r: C13Result) -> str:
     return "distance to argmax falls to ~0 with scale for every K" + (
         "" if len(r.ks) >= 2 else " (one K configured: fading with K not measured)"
     )
+
+
+def _not_faded(r: C13Result) -> str:
+    """The distributions whose max probability is not lower at their largest K."""
+    others = []
+    if r.held:
+        others.append(f"not told apart by the 95% intervals for {', '.join(r.held)}")
+    if r.rose:
+        others.append(f"higher for {', '.join(r.rose)}")
+    return f" ({'; '.join(others)})" if others else ""
 
 
 def _later(r: C13Result) -> str:

@@ -24,6 +24,7 @@ from softmaxlab import normalize
 from softmaxlab.captions import read_caption
 from softmaxlab.claims import CONDITIONAL, FAILS, HOLDS
 from softmaxlab.config import ConfigError, method_specs, validate
+from softmaxlab.formatting import percent
 from softmaxlab.training import data as tdata
 from softmaxlab.training import figure, job, losses, optim, study
 from softmaxlab.training import verdict as tverdict
@@ -1106,6 +1107,41 @@ def test_measure_text_and_json_round_trip(small_result):
     assert not any(c.never_steps for c in result.comparisons if c.loss == "fenchel_young")
     text = tverdict.text(result)
     assert "argmax" in text and "Bayes accuracy" in text
+    # softmax's quoted accuracy names its setting: the format and optimiser whose best run
+    # (by the study's rule) has the best validation accuracy, ties to the lower NLL
+    best = study.best_runs(table)
+    for dataset, quoted, setting in (
+        ("digits", result.reference_digits_accuracy, result.reference_digits_setting),
+        ("mixture", result.mixture_accuracy, result.mixture_setting),
+    ):
+        ref = best[
+            (best["dataset"] == dataset) & (best["label"] == "softmax") & (best["loss"] == "nll")
+        ]
+        if ref.empty:  # a data set the study did not train
+            assert setting is None and quoted is None
+            continue
+        top = ref.sort_values(
+            ["validation_accuracy", "validation_nll"], ascending=[False, True], kind="stable"
+        ).iloc[0]
+        assert setting == (top["dtype"], top["optimizer"])
+        assert quoted == top["test_accuracy"]
+    if result.reference_digits_setting is not None:
+        dtype, optimizer = result.reference_digits_setting
+        assert (
+            f"on scikit-learn's digits ({dtype}, {optimizer}: the format and optimiser with "
+            "softmax's best validation accuracy, and each method's learning rate chosen on a "
+            "validation part)" in text
+        )
+    if result.mixture_setting is not None:
+        mixture = f"{percent(result.mixture_accuracy)} ({', '.join(result.mixture_setting)}; "
+        assert f"On the Gaussian mixture it reaches {mixture}Bayes accuracy: " in text
+    digits = replace(result, reference_digits_accuracy=0.969, reference_digits_setting=("f", "o"))
+    assert (
+        "reaches a test accuracy of 96.9% on scikit-learn's digits (f, o: the format and "
+        "optimiser with softmax's best validation accuracy, and each method's learning rate "
+        "chosen on a validation part)" in tverdict.text(digits)
+    )
+    assert tverdict.from_json(tverdict.to_json(digits)) == digits
     payload = tverdict.to_json(result)
     back = tverdict.from_json(payload)
     assert [(c.name, c.short, c.ahead) for c in back.comparisons] == [

@@ -149,6 +149,9 @@ class TrainingResult:
     logistic_regression_accuracy: float | None = None  # sklearn's on the same digits parts
     mixture_accuracy: float | None = None  # as reference_digits_accuracy, on the mixture
     mixture_bayes_accuracy: float | None = None  # the mixture's ceiling
+    # the settings (format, optimiser) of reference_digits_accuracy and mixture_accuracy
+    reference_digits_setting: tuple[str, str] | None = None
+    mixture_setting: tuple[str, str] | None = None
     diverged_share_by_dtype: dict[str, float] = field(default_factory=dict)
     untrainable: tuple[str, ...] = ()  # alternatives that train in no setting at all
     steps: int | None = None  # the study's steps
@@ -429,6 +432,18 @@ def _reference_edge(result: TrainingResult) -> str:
     )
 
 
+def _setting(setting: tuple[str, str] | None) -> str:
+    """Where softmax's quoted accuracy was measured: its format and optimiser, chosen on the
+    validation part like the rates (the other settings' accuracies are C15's table's)."""
+    if setting is None:
+        return ""
+    dtype, optimizer = setting
+    return (
+        f"{dtype}, {optimizer}: the format and optimiser with softmax's best validation "
+        "accuracy, and "
+    )
+
+
 def text(result: TrainingResult) -> str:
     """One paragraph: the verdict's numbers in words."""
     n_alt = len(result.alternatives())
@@ -438,7 +453,8 @@ def text(result: TrainingResult) -> str:
         sentence = (
             f"A linear classifier trained through softmax with the NLL reaches a test "
             f"accuracy of {percent(result.reference_digits_accuracy)} on scikit-learn's digits "
-            f"(each method's learning rate chosen on a validation part)"
+            f"({_setting(result.reference_digits_setting)}each method's learning rate chosen "
+            "on a validation part)"
         )
         if result.logistic_regression_accuracy is not None:
             sentence += (
@@ -448,9 +464,11 @@ def text(result: TrainingResult) -> str:
             )
         out.append(sentence + ".")
     if result.mixture_accuracy is not None:
-        sentence = f"On the Gaussian mixture it reaches {percent(result.mixture_accuracy)}"
+        notes = [] if result.mixture_setting is None else [", ".join(result.mixture_setting)]
         if result.mixture_bayes_accuracy is not None:
-            sentence += f" (Bayes accuracy: {percent(result.mixture_bayes_accuracy)})"
+            notes.append(f"Bayes accuracy: {percent(result.mixture_bayes_accuracy)}")
+        sentence = f"On the Gaussian mixture it reaches {percent(result.mixture_accuracy)}"
+        sentence += f" ({'; '.join(notes)})" if notes else ""
         out.append(sentence + ".")
     out.append(
         f"Of {n_alt} alternatives (other maps with the NLL, sparse maps also with their "
@@ -614,14 +632,16 @@ def _never_steps(table: pd.DataFrame) -> pd.Series:
     return (table["steps"] == 0).groupby([table[k] for k in keys], sort=False).all()
 
 
-def _chosen_test_accuracy(reference: pd.DataFrame, dataset: str) -> float | None:
+def _chosen_test_accuracy(reference: pd.DataFrame, dataset: str):
     """The reference's test accuracy on ``dataset`` in the setting (format, optimiser) with
     the best validation accuracy, ties broken by the study's rule (by_validation: the lower
-    validation NLL, then the first in table order), or None."""
+    validation NLL, then the first in table order), and that setting; (None, None) without
+    runs there."""
     rows = reference[reference["dataset"] == dataset]
     if rows.empty:
-        return None
-    return float(by_validation(rows, rows["validation_nll"])["test_accuracy"].iloc[0])
+        return None, None
+    chosen = by_validation(rows, rows["validation_nll"]).iloc[0]
+    return float(chosen["test_accuracy"]), (str(chosen["dtype"]), str(chosen["optimizer"]))
 
 
 def measure(
@@ -687,7 +707,8 @@ def measure(
     comparisons, family = _with_holm(comparisons), _with_holm(family)
     names = list(dict.fromkeys(c.name for c in comparisons))
     untrainable = tuple(n for n in names if not any(c.trains for c in comparisons if c.name == n))
-    digits, mixture = (_chosen_test_accuracy(reference, name) for name in ("digits", "mixture"))
+    digits, digits_setting = _chosen_test_accuracy(reference, "digits")
+    mixture, mixture_setting = _chosen_test_accuracy(reference, "mixture")
     shares = table.groupby("dtype", sort=False)["diverged"].mean()
     return TrainingResult(
         comparisons=tuple(comparisons),
@@ -696,6 +717,8 @@ def measure(
         logistic_regression_accuracy=logistic_regression_accuracy,
         mixture_accuracy=mixture,
         mixture_bayes_accuracy=mixture_bayes_accuracy,
+        reference_digits_setting=digits_setting,
+        mixture_setting=mixture_setting,
         diverged_share_by_dtype={str(k): float(v) for k, v in shares.items()},
         untrainable=untrainable,
     )
@@ -753,6 +776,8 @@ def from_json(payload: str | dict) -> TrainingResult:
     result["check_exp_family"] = tuple(comparison(c) for c in result.get("check_exp_family", ()))
     result["untrainable"] = tuple(result["untrainable"])
     result["check_init_scales"] = tuple(result.get("check_init_scales", ()))
+    for key in ("reference_digits_setting", "mixture_setting"):
+        result[key] = None if result.get(key) is None else tuple(result[key])
     result["check_learning_rates"] = {
         name: tuple(rates) for name, rates in result.get("check_learning_rates", {}).items()
     }

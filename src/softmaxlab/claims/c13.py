@@ -334,10 +334,9 @@ def measure_c13(data: ClaimData) -> C13Result:
     speed_common = speed[speed["distribution"].isin(common)] if common else speed
     for k, part in speed_common.groupby("k"):
         values = part["scale_tv_below_target"]
-        low = censored_median(part["scale_tv_below_target_low"])
-        high = censored_median(part["scale_tv_below_target_high"])
-        reach.append((int(k), censored_median(values), int(values.isna().sum()), len(values)))
-        reach[-1] += (low, high)
+        missing = int(values.isna().sum())
+        ends = (censored_median(part[f"scale_tv_below_target_{end}"]) for end in ("low", "high"))
+        reach.append((int(k), censored_median(values), missing, len(values), *ends))
     reference = _reference(data, soft)
     details = {"C13_speed": speed, "C13_max_prob": fade}
     extra = {}

@@ -243,34 +243,34 @@ def censored_median(scales: pd.Series) -> float:
     return float(np.median(scales.fillna(np.inf).to_numpy(np.float64)))
 
 
-def _below(later: pd.Series, earlier: pd.Series, column: str) -> bool:
-    """Whether ``column``'s 95% interval in row ``later`` lies wholly below its interval in
-    row ``earlier`` (different K draw different vectors: overlapping intervals do not
-    order the two means)."""
-    return bool(later[f"{column}_high"] < earlier[f"{column}_low"])
+def _intervals(part: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """``column``'s 95% interval ends (lows, highs) over ``part``'s rows, in K order."""
+    return part[f"{column}_low"].to_numpy(np.float64), part[f"{column}_high"].to_numpy(np.float64)
 
 
 def _fading(fade: pd.DataFrame):
     """Per distribution with two K or more, by the 95% intervals of the max probability
-    (:func:`_below`): softmax's is lower at its largest K than at its smallest (faded),
-    higher (rose) or neither (held: not told apart); of the faded, those where it rises
-    at some step in K (unsteady); ssmax's lower at the largest K (ss_faded) or not."""
+    (different K draw different vectors: overlapping intervals do not order two means):
+    softmax's is lower at its largest K than at its smallest (faded: the largest K's
+    interval wholly below the smallest K's), higher (rose) or neither (held: not told
+    apart); of the faded, those where it rises at some step in K (unsteady: a step's
+    interval wholly above the previous one's); ssmax's lower at the largest K (ss_faded)
+    or not."""
     faded, held, rose, ss_faded, ss_held, unsteady = [], [], [], [], [], []
     for dist, part in fade.groupby("distribution", sort=False):
         # Each distribution's own K: an empirical one has only its file's K.
-        part = part.set_index("k").sort_index()
+        part = part.sort_values("k")
         if len(part) < 2:
             continue
-        lo, hi = part.iloc[0], part.iloc[-1]
-        column = "max_prob_softmax"
-        if _below(hi, lo, column):
+        lows, highs = _intervals(part, "max_prob_softmax")
+        if highs[-1] < lows[0]:
             faded.append(dist)
-            steps = zip(part.iloc[:-1].iterrows(), part.iloc[1:].iterrows(), strict=True)
-            if any(_below(before, after, column) for (_, before), (_, after) in steps):
+            if np.any(highs[:-1] < lows[1:]):
                 unsteady.append(dist)
         else:
-            (rose if _below(lo, hi, column) else held).append(dist)
-        (ss_faded if _below(hi, lo, "max_prob_ssmax") else ss_held).append(dist)
+            (rose if highs[0] < lows[-1] else held).append(dist)
+        ss_lows, ss_highs = _intervals(part, "max_prob_ssmax")
+        (ss_faded if ss_highs[-1] < ss_lows[0] else ss_held).append(dist)
     return faded, held, rose, ss_faded, ss_held, unsteady
 
 
@@ -297,9 +297,7 @@ def _trends(speed: pd.DataFrame) -> dict[str, list[str]]:
     for dist, part in speed.groupby("distribution", sort=False):
         part = part.sort_values("k").dropna(subset=["scale_tv_below_target"])
         if len(part) >= 2:
-            lows = part["scale_tv_below_target_low"].to_numpy(np.float64)
-            highs = part["scale_tv_below_target_high"].to_numpy(np.float64)
-            found[trend(lows, highs)].append(dist)
+            found[trend(*_intervals(part, "scale_tv_below_target"))].append(dist)
     return found
 
 

@@ -141,8 +141,7 @@ def log_crossing(scales: np.ndarray, values: np.ndarray, level: float = 0.0) -> 
         return math.nan
     i = index[-1]
     v0, v1 = values[i], values[i + 1]
-    frac = 0.0 if v1 == v0 else (level - v0) / (v1 - v0)
-    return float(np.exp(np.log(scales[i]) + frac * (np.log(scales[i + 1]) - np.log(scales[i]))))
+    return _between(scales, i, 0.0 if v1 == v0 else (level - v0) / (v1 - v0))
 
 
 def falls_below(scales: np.ndarray, values: np.ndarray, level: float) -> float:
@@ -163,7 +162,11 @@ def falls_below(scales: np.ndarray, values: np.ndarray, level: float) -> float:
     v0, v1 = float(values[i]), float(values[i + 1])
     if v1 > 0:
         v0, v1, level = math.log(v0), math.log(v1), math.log(level)
-    frac = (level - v0) / (v1 - v0)
+    return _between(scales, i, (level - v0) / (v1 - v0))
+
+
+def _between(scales: np.ndarray, i: int, frac: float) -> float:
+    """The scale ``frac`` of the way from scales[i] to scales[i + 1] in log scale."""
     return float(np.exp(np.log(scales[i]) + frac * (np.log(scales[i + 1]) - np.log(scales[i]))))
 
 

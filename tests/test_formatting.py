@@ -88,6 +88,40 @@ def test_number_keeps_the_value_to_its_digits(x, digits):
 
 
 @pytest.mark.parametrize(
+    ("value", "digits", "expected"),
+    [
+        (0.9996, 3, "0.9996"),  # 3 digits would print 1: one more
+        (0.99953602, 3, "0.9995"),
+        (0.99999, 2, "0.99999"),
+        (1.0004, 3, "1.0004"),  # from above too
+        (1 - 2**-53, 3, "0.9999999999999999"),  # the float below 1: 16 digits
+        (1.0, 3, "1"),  # the end itself
+        (1, 3, "1"),
+        (0.995, 3, "0.995"),  # not near enough to change
+        (0.5, 2, "0.5"),
+        (float("nan"), 3, MISSING),
+        (float("inf"), 3, "inf"),
+    ],
+)
+def test_number_keeps_a_value_apart_from_its_range_end(value, digits, expected):
+    assert number(value, digits, keep_apart=(1,)) == expected
+
+
+@given(
+    st.floats(min_value=0, max_value=2, allow_nan=False).filter(lambda x: x != 1),
+    st.integers(min_value=1, max_value=6),
+)
+def test_number_kept_apart_never_prints_the_end_and_keeps_the_value(x, digits):
+    """A value other than the end never reads as the end (17 significant digits tell every
+    float64 from every other), and the text is the value at its own number of digits."""
+    text = number(x, digits, keep_apart=(1,))
+    assert text != "1"
+    assert text in {number(x, more) for more in range(digits, 18)}
+    if number(x, digits) != "1":
+        assert text == number(x, digits)  # only a value that would read 1 changes
+
+
+@pytest.mark.parametrize(
     ("value", "expected"),
     [
         (0, "0%"),

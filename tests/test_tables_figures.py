@@ -413,6 +413,8 @@ def test_distance_captions_compare_with_linear_only_where_it_is_a_distance():
     assert "linear above 1" in text  # normal logits at the scale nearest 10
     # distance_vs_k quotes a mean above 1 the same way at either end of K
     assert [distance_text(v) for v in (0.123, 1.0, 7.0)] == ["0.12", "1", "above 1"]
+    # below 1 it never reads 1: K = 10^4's uniform output is at 1 - 1/K
+    assert [distance_text(v) for v in (0.997, 0.9999, 0.994)] == ["0.997", "0.9999", "0.99"]
     # and the distance pivot's description gives the same reason, from the same sentence
     assert tables.NOT_A_DISTANCE in tables.PIVOTS["distance_to_argmax"].description
 

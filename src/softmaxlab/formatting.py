@@ -9,6 +9,9 @@ everywhere a reader sees them:
   positionally when the rounded magnitude is in [1e-3, 1e9) (``0.0123``, ``709.8``,
   ``12,346``: digits left of the point are never dropped) and in scientific notation
   otherwise (``1.2e-07``, ``2.5e+12``), without trailing zeros;
+* a value near an end of its metric's range (``keep_apart``: 1 for a distance, an
+  entropy or a share) gets more digits where ``digits`` would print it as that end
+  (0.9996 is ``0.9996``, not ``1``): an end is written only for the end itself;
 * rates are percentages with ``digits`` significant digits (``62.5%``); a rate strictly
   between 0 and 1 never reads ``0%`` or ``100%`` (0.99999 is ``99.999%``), so those two
   mean "never" and "always".
@@ -58,12 +61,29 @@ def _strip(text: str) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def number(value, digits: int = 4, *, decimals: int | None = None) -> str:
+def number(
+    value, digits: int = 4, *, decimals: int | None = None, keep_apart: tuple[float, ...] = ()
+) -> str:
     """A number as a reader wants it: ``digits`` significant digits, no float noise.
 
     ``decimals`` instead fixes the decimals of floats (``0.1025``, ``1.0000``; the worked
-    example's 4). Non-numbers are returned as ``str(value)`` (None as ``n/a``).
+    example's 4). ``keep_apart``: values (the ends of the metric's range) that a different
+    value must not print as: it gets more significant digits, up to 17, until it does not
+    (``number(0.9996, 3, keep_apart=(1,))`` is ``"0.9996"``). Non-numbers are returned as
+    ``str(value)`` (None as ``n/a``).
     """
+    text = _number(value, digits, decimals)
+    if not keep_apart or not _is_number(value) or decimals is not None:
+        return text
+    ends = {_number(end, digits, None) for end in keep_apart if float(value) != end}
+    while text in ends and digits < 17:
+        digits += 1
+        text = _number(value, digits, None)
+    return text
+
+
+def _number(value, digits: int, decimals: int | None) -> str:
+    """:func:`number` without ``keep_apart``."""
     if digits < 1:
         raise ValueError(f"digits must be >= 1, got {digits}")
     if value is None or value is pd.NA:
@@ -106,11 +126,7 @@ def percent(value, digits: int = 3) -> str:
     x = float(value)
     if x == 0:
         return "0%"
-    text = number(100 * x, digits)
-    while text == "100" and x < 1 and digits < 17:
-        digits += 1
-        text = number(100 * x, digits)
-    return f"{text}%"
+    return f"{number(100 * x, digits, keep_apart=(100,))}%"
 
 
 def interval(low, high, digits: int = 3, *, rate: bool = False) -> str:

@@ -555,4 +555,5 @@ def _rate(value) -> str:
 
 
 def _value(value) -> str:
-    return formatting.number(value, 3)
+    # 1 is the end of a distance's, an entropy's or a share's range: 0.9996 must not read 1
+    return formatting.number(value, 3, keep_apart=(1,))

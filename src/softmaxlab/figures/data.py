@@ -100,9 +100,9 @@ ABOVE_ONE = (
 
 
 def distance_text(value: float, digits: int = 2) -> str:
-    """A mean distance to argmax for a caption: its number where it is at most 1, else
-    "above 1" (:data:`ABOVE_ONE`)."""
-    return "above 1" if value > 1 else number(value, digits)
+    """A mean distance to argmax for a caption: its number where it is at most 1 (never
+    written "1" unless it is 1: 0.997 is "0.997"), else "above 1" (:data:`ABOVE_ONE`)."""
+    return "above 1" if value > 1 else number(value, digits, keep_apart=(1,))
 
 
 def join_list(items: Sequence[str]) -> str:

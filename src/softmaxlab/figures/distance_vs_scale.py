@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 from softmaxlab.figures.data import (
     ABOVE_ONE,
     describe_slice,
+    distance_text,
     family_groups,
     join_list,
     label_rows,
@@ -22,7 +23,6 @@ from softmaxlab.figures.data import (
     value_at,
 )
 from softmaxlab.figures.style import WIDTH, Panel, empty_figure, family_grid, new_figure
-from softmaxlab.formatting import number
 
 TITLE = "Distance to argmax vs logit scale, by distribution and method family"
 
@@ -85,7 +85,7 @@ def caption(data: Data) -> str:
     values = [(label, v) for label, v in values if np.isfinite(v)]
     if values:
         parts = [
-            f"{label} above 1" if v > 1 else f"{label} at {number(v, 2)}" for label, v in values
+            f"{label} above 1" if v > 1 else f"{label} at {distance_text(v)}" for label, v in values
         ]
         text.append(f"At scale {scale_text(s_ref, scales)} ({dist} logits) {join_list(parts)}.")
     if "softmax" in labels:
@@ -100,8 +100,8 @@ def caption(data: Data) -> str:
                 else "it is not monotone in the scale here"
             )
             text.append(
-                f"Softmax's distance ({dist} logits) goes from {number(first['mean'], 2)} at "
-                f"scale {scale_text(first['x'], scales)} to {number(last['mean'], 2)} at scale "
+                f"Softmax's distance ({dist} logits) goes from {distance_text(first['mean'])} at "
+                f"scale {scale_text(first['x'], scales)} to {distance_text(last['mean'])} at scale "
                 f"{scale_text(last['x'], scales)}; {trend}."
             )
     if "softmax" in labels and "linear" in labels:

@@ -89,7 +89,9 @@ def caption(data: Data) -> str:
         if np.isfinite(a) or np.isfinite(b):
             counts = _counts(rows, label, lo, hi)
             thin |= bool(counts)
-            parts.append(f"{label} from {number(a, 2)} to {number(b, 2)}{counts}")
+            # 1 is the uniform output's entropy: 0.997 must not read 1
+            a_text, b_text = (number(v, 2, keep_apart=(1,)) for v in (a, b))
+            parts.append(f"{label} from {a_text} to {b_text}{counts}")
     if parts and lo != hi:
         text.append(
             f"From scale {scale_text(lo, scales)} to {scale_text(hi, scales)} the normalized "

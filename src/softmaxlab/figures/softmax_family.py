@@ -15,6 +15,7 @@ from softmaxlab.claims import exp_overflow_threshold
 from softmaxlab.dtypes import DTYPES
 from softmaxlab.figures.data import (
     describe_slice,
+    distance_text,
     join_list,
     label_rows,
     nearest,
@@ -192,7 +193,9 @@ def caption(data: Data) -> str:
                 if ordered
                 else (" - not monotone in beta at this scale" if len(at) > 1 else "")
             )
-            parts = [f"{label} (beta {number(_beta(label), 3)}) {number(v, 2)}" for label, v in at]
+            parts = [
+                f"{label} (beta {number(_beta(label), 3)}) {distance_text(v)}" for label, v in at
+            ]
             text.append(
                 f"Distance to argmax at scale {scale_text(s_ref, scales)}: "
                 f"{join_list(parts)}{trend}."

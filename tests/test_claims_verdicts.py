@@ -17,6 +17,7 @@ from softmaxlab.claims import (
     FAILS,
     HOLDS,
     bases,
+    c10,
     c13,
     c14,
     distance,
@@ -81,7 +82,7 @@ C8 = stability.C8Result(
     stable_underflow=(0.07, 0.68, 0.91),
 )
 C9 = bases.C9Result(tradeoff=(("float64", 200.0),), stable_max=0.0, max_beta=4.6, top_underflow=0.5)
-C10 = stability.C10Result(
+C10 = c10.C10Result(
     naive_threshold=(6.565, 1.8817),
     inner_threshold=(709.78, 6.565),
     thresholds_ok=True,
@@ -240,7 +241,7 @@ CASES = {
         {CONDITIONAL: C9, FAILS: replace(C9, tradeoff=())},
     ),
     "C10": (
-        stability,
+        c10,
         "verdict_c10",
         C10,
         {
@@ -323,7 +324,7 @@ SPECS = {
     "C7": bases.SPEC_C7,
     "C8": stability.SPEC_C8,
     "C9": bases.SPEC_C9,
-    "C10": stability.SPEC_C10,
+    "C10": c10.SPEC_C10,
     "C11": theory.SPEC_C11,
     "C12": theory.SPEC_C12,
     "C13": c13.SPEC_C13,
@@ -364,12 +365,39 @@ def test_c10_reflects_the_stabilised_form():
     # The naive form overflowing says nothing once the stable form does not: then only the
     # NLL and training reasons count.
     fixed = replace(C10, stable_overflow=(0.0, 0.0))
-    assert stability.verdict_c10(fixed) == CONDITIONAL
-    text = stability.conditions_c10(fixed)
+    assert c10.verdict_c10(fixed) == CONDITIONAL
+    text = c10.conditions_c10(fixed)
     assert "not shown here: the stabilised form still overflows" in text
     assert "709.78 (d = 2), 6.565 (d = 3), 1.8817 (d = 4)" in text
-    assert "shift trick" not in stability.value_c10(C10) + text
-    assert stability.verdict_c10(replace(C10, thresholds_ok=False)) == FAILS
+    assert "shift trick" not in c10.value_c10(C10) + text
+    assert c10.verdict_c10(replace(C10, thresholds_ok=False)) == FAILS
+
+
+def test_c10_quotes_where_the_two_forms_differ_most():
+    """The largest rates per scale meet near the share of vectors with a positive logit;
+    the scale where naive and stabilised differ most says what stabilising buys."""
+    assert "where they differ most" not in c10.value_c10(C10)  # none measured
+    gap = replace(C10, widest_gap=((31.62, 0.92, 0.00982), (3.162, 0.831, 0.371)))
+    assert (
+        "depth 3 95% / 94%; where they differ most, depth 2 at scale 31.62: 92% / 0.982%, "
+        "depth 3 at scale 3.162: 83.1% / 37.1%; NLL convexity" in c10.value_c10(gap)
+    )
+    one = replace(C10, widest_gap=((math.nan,) * 3, (1.0, 0.393, 0.129)))
+    assert "; where they differ most, depth 3 at scale 1: 39.3% / 12.9%;" in (c10.value_c10(one))
+
+
+def test_c8_says_which_vectors_its_rates_leave_out():
+    """The rates are among the vectors whose logits are finite in the format: the share
+    left out (the cast's) is quoted for each format that has one, and only there."""
+    assert "input_nonfinite" not in stability.value_c8(C8)
+    cast = replace(C8, input_nonfinite=(0.0, 0.0, 0.955))
+    assert stability.value_c8(cast).endswith(
+        "; every rate among the vectors whose logits are finite in the format: not so for up "
+        "to 95.5% of float16's at a scale (input_nonfinite, the cast's)"
+    )
+    assert stability.value_c8(replace(C8, input_nonfinite=(0.0, 0.0, 0.0))) == (
+        stability.value_c8(C8)
+    )
 
 
 def test_c10_says_when_training_falls_short_through_overflow_only():
@@ -380,23 +408,23 @@ def test_c10_says_when_training_falls_short_through_overflow_only():
 
     naive = comparison("iterated_exp", 0.5, trains=False)
     level = TrainingResult((naive, comparison("iterated_exp(stable=True)", 0.95)))
-    assert stability._c10_training(json.loads(to_json(level))) == (True, ("iterated_exp",), True)
+    assert c10._c10_training(json.loads(to_json(level))) == (True, ("iterated_exp",), True)
     overflow = replace(C10, training_overflow_only=True)
-    assert stability.verdict_c10(overflow) == HOLDS  # a reason against iterated exp still
+    assert c10.verdict_c10(overflow) == HOLDS  # a reason against iterated exp still
     assert (
         "its naive forms train worse than softmax through their overflow (their stable forms "
         "are not told apart from softmax where they fall short: C15)"
-        in stability.conditions_c10(overflow)
+        in c10.conditions_c10(overflow)
     )
     both = TrainingResult((naive, comparison("iterated_exp(stable=True)", 0.6)))
-    short, labels, overflow_only = stability._c10_training(json.loads(to_json(both)))
+    short, labels, overflow_only = c10._c10_training(json.loads(to_json(both)))
     assert short and labels == ("iterated_exp", "iterated_exp(stable=True)") and not overflow_only
     named = replace(C10, training_labels=labels)
     assert (
         "it trains worse than softmax (iterated_exp, iterated_exp(stable=True))"
-        in stability.conditions_c10(named)
+        in c10.conditions_c10(named)
     )
-    assert stability._c10_training(None) == (None, (), False)
+    assert c10._c10_training(None) == (None, (), False)
 
 
 def test_c4_says_what_c15_measured_of_linear_with_the_nll():
@@ -631,6 +659,12 @@ def test_c8_quotes_the_native_mode_where_it_was_measured():
         "underflow to 0 at large scales"
     )
     assert "x - max x itself overflows to -inf" not in text  # the unmeasured description
+    # the pooled rate averages the one cell that overflowed with those that cannot: quoted
+    worst = replace(C8_NATIVE, native_worst=("float16", "student_t", 1000, 1000.0, 8 / 991, 991))
+    assert (
+        "vectors per scale (pooled; in one cell 0.807%, 8 of 991 vectors: float16 student_t "
+        "K=1,000 at scale 1,000; x - max x where" in stability.conditions_c8(worst)
+    )
     quiet = replace(C8_NATIVE, native_overflow=(0.0,))
     assert "measured in float16), no intermediate overflowed (non-finite outputs 0%)" in (
         stability.conditions_c8(quiet)

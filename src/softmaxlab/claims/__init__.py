@@ -3,7 +3,7 @@
 The thread (Cross Validated, "why use exp in softmax?", kept in ``seed/``) makes the claims
 listed in ``claims.md``. Each is measure -> a typed result -> a pure ``verdict(result)`` ->
 text, in one module per group: example (C1), distance (C2), c13 (C13), gradients (C3, C4, C14,
-with c14), bases (C5, C6, C7, C9), stability (C8, C10), theory (C11, C12), training (C15);
+with c14), bases (C5, C6, C7, C9), stability (C8), c10 (C10), theory (C11, C12), training (C15);
 common holds the verdicts, the ledger row and THE pooling rule (:data:`POOLING_RULE`,
 :func:`pool`); data the read-only access to what the jobs wrote and :func:`required_config`,
 the sweep work the claims need planned ahead; thresholds the exact overflow constructions;

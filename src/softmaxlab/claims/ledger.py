@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from . import bases, c13, distance, gradients, stability, theory, training
+from . import bases, c10, c13, distance, gradients, stability, theory, training
 from . import example as example_claim
 from .common import LEDGER_COLUMNS, Claim, Spec
 from .data import ClaimData
@@ -28,7 +28,7 @@ ANSWER_ORDER: tuple[Spec, ...] = (
     theory.SPEC_C11,
     bases.SPEC_C7,
     training.SPEC_C15,
-    stability.SPEC_C10,
+    c10.SPEC_C10,
     distance.SPEC_C2,
 )
 
@@ -58,7 +58,7 @@ def build_claims(
         bases.claim_c7(data, thresholds),
         stability.claim_c8(data),
         bases.claim_c9(data),
-        stability.claim_c10(data),
+        c10.claim_c10(data),
         theory.claim_c11(data),
         theory.claim_c12(),
         c13.claim_c13(data),

@@ -1,14 +1,4 @@
-"""Numerical stability: C8 (the max-subtracted softmax) and C10 (why not e^e^e^x).
-
-C10 measures iterated exp of depth 2 and 3 in both forms. Depth d is softmax(E_(d-1)(x)), so
-its stabilised form (stable=True) subtracts the max of the inner value E_(d-1)(x) before
-the last exp: that fixes the last exp's overflow. It cannot fix E_(d-1) itself, which still
-overflows float64 past ln applied d - 1 times to the format's max: 709.78 (d = 2), 6.565
-(d = 3), 1.8817 (d = 4) (computed with mpmath, softmaxlab.claims.thresholds). The verdict
-weighs the reasons against iterated exp the data can show: the stabilised form still
-overflows at the configured scales; its NLL loses convexity or a defined value (C14's
-rows); it trains worse than softmax (C15's study), each where measured.
-"""
+"""Numerical stability: C8, the max-subtracted softmax (C10, why not e^e^e^x: c10.py)."""
 
 from __future__ import annotations
 
@@ -23,12 +13,10 @@ from softmaxlab.dtypes import get_dtype
 from softmaxlab.formatting import number, percent
 from softmaxlab.sweep import compute_modes, headline_compute
 
-from . import c14
 from .common import (
     CONDITIONAL,
     FAILS,
     HOLDS,
-    MAIN_DTYPE,
     RATE_SHARE_TOLERANCE,
     Claim,
     Missing,
@@ -37,8 +25,7 @@ from .common import (
     pool,
     sort_rows,
 )
-from .data import C10_ENTRIES, NATIVE_METRICS, ClaimData, entry_label
-from .thresholds import iterated_exp_threshold, threshold_check
+from .data import NATIVE_METRICS, ClaimData
 
 # ------------------------------------------------------------------------------------- C8
 
@@ -57,6 +44,9 @@ class C8Result:
     stable_overflow: tuple[float, ...]
     naive_overflow: tuple[float, ...]
     stable_underflow: tuple[float, ...]
+    #: Per format, the largest pooled (per scale) share of vectors whose logits are not
+    #: finite once rounded to it (input_nonfinite): the rates above are among the others.
+    input_nonfinite: tuple[float, ...] = ()
     broken: tuple[tuple[str, tuple[int, ...], int, int], ...] = ()
     harmless: tuple[str, ...] = ()
     #: The narrow formats read in float32 arithmetic (their headline compute mode), the
@@ -67,6 +57,9 @@ class C8Result:
     native_dtypes: tuple[str, ...] = ()
     native_overflow: tuple[float, ...] = ()
     native_nonfinite: tuple[float, ...] = ()
+    #: The native cell with the largest overflow rate (format, distribution, K, scale,
+    #: rate, vectors): a pooled rate per scale averages it with the cells that cannot.
+    native_worst: tuple[str, str, int, float, float, int] | None = None
     details: Mapping[str, pd.DataFrame] = field(default_factory=dict, compare=False, repr=False)
 
     def of(self, values: tuple[float, ...]) -> dict[str, float]:
@@ -133,7 +126,7 @@ def stable_overflow_anatomy(data: ClaimData, flagged: pd.DataFrame) -> pd.DataFr
 
 def measure_c8(data: ClaimData) -> C8Result:
     dtypes = dtype_order([*data.config["dtypes"], "float64", "float32"])
-    metrics = ["overflow", "nan_output", "underflow", "invalid"]
+    metrics = ["overflow", "nan_output", "underflow", "invalid", "input_nonfinite"]
     rows = data.rows([("softmax", {}), ("softmax", {"stable": False})], None, dtypes, metrics, "C8")
     present = set(rows["dtype"].unique())
     dtypes = [t for t in dtypes if t in present]
@@ -144,7 +137,8 @@ def measure_c8(data: ClaimData) -> C8Result:
     table = table.add_suffix("_rate").reset_index()
     table = sort_rows(table, {"dtype": dtypes, "label": [STABLE, NAIVE], "scale": None})
     by_k = pool(
-        rows[rows["metric"].isin(["overflow", "underflow"])], ["dtype", "label", "metric", "k"]
+        rows[rows["metric"].isin(["overflow", "underflow", "input_nonfinite"])],
+        ["dtype", "label", "metric", "k"],
     )
     by_k = by_k.pivot_table(index=["dtype", "label", "k"], columns="metric", values="mean")
     by_k = by_k.add_suffix("_rate").reset_index()
@@ -188,6 +182,7 @@ def measure_c8(data: ClaimData) -> C8Result:
         stable_overflow=stable_over,
         naive_overflow=largest(NAIVE, "overflow_rate"),
         stable_underflow=largest(STABLE, "underflow_rate"),
+        input_nonfinite=largest(STABLE, "input_nonfinite_rate"),
         broken=tuple(broken),
         harmless=tuple(t for t in failing if t not in {b[0] for b in broken}),
         float32_formats=tuple(
@@ -199,6 +194,7 @@ def measure_c8(data: ClaimData) -> C8Result:
         native_dtypes=native_dtypes,
         native_overflow=largest_native("overflow_rate"),
         native_nonfinite=largest_native("nonfinite_output_rate"),
+        native_worst=_native_worst(data),
         details={
             "C8_stable_vs_naive": table,
             "C8_by_k": by_k,
@@ -223,6 +219,24 @@ def _native_table(data: ClaimData, dtypes: list[str]) -> pd.DataFrame:
     return sort_rows(table, {"dtype": dtypes, "scale": None})
 
 
+def _native_worst(data: ClaimData) -> tuple[str, str, int, float, float, int] | None:
+    """The native cell (C8Result.native_worst) where the stable softmax overflowed most
+    often; None where no native cell overflowed. Ties: the first in the summary's order."""
+    rows = data.native([("softmax", {})], ["overflow"])
+    rows = rows[rows["n"] > 0]
+    if rows.empty or not (rows["mean"] > 0).any():
+        return None
+    worst = rows.loc[rows["mean"].idxmax()]
+    return (
+        str(worst["dtype"]),
+        str(worst["distribution"]),
+        int(worst["k"]),
+        float(worst["scale"]),
+        float(worst["mean"]),
+        int(worst["n"]),
+    )
+
+
 def verdict_c8(r: C8Result) -> str:
     if r.wide_failing:
         return FAILS
@@ -239,6 +253,22 @@ def value_c8(r: C8Result) -> str:
         + ", ".join(f"{t} {percent(s[t])} / {percent(n[t])}" for t in r.dtypes)
         + "; stable underflow up to "
         + ", ".join(f"{t} {percent(u[t])}" for t in r.dtypes)
+        + _excluded(r)
+    )
+
+
+def _excluded(r: C8Result) -> str:
+    """The share of vectors the rates leave out, per format where there is one: those whose
+    logits are not finite once rounded to the format (the cast's, not softmax's)."""
+    out = r.of(r.input_nonfinite) if r.input_nonfinite else {}
+    shown = [t for t in r.dtypes if out.get(t, 0.0) > 0]
+    if not shown:
+        return ""
+    return (
+        "; every rate among the vectors whose logits are finite in the format: not so for up "
+        "to "
+        + ", ".join(f"{percent(out[t])} of {t}'s" for t in shown)
+        + " at a scale (input_nonfinite, the cast's)"
     )
 
 
@@ -318,8 +348,10 @@ def _native(r: C8Result) -> str:
             mode
             + "an intermediate overflowed in up to "
             + ", ".join(f"{percent(over[t])} of {t}'s" for t in flagged)
-            + " vectors per scale (pooled; x - max x where the logits span more than the "
-            "format's largest value, or the sum of the K terms past it)"
+            + " vectors per scale (pooled"
+            + _worst_cell(r)
+            + "; x - max x where the logits span more than the format's largest value, or "
+            "the sum of the K terms past it)"
         )
     if r.native_broken:
         return (
@@ -331,6 +363,17 @@ def _native(r: C8Result) -> str:
     if not flagged:
         return text + " (non-finite outputs 0%)"
     return text + ", and the output stays finite (non-finite outputs 0%)"
+
+
+def _worst_cell(r: C8Result) -> str:
+    """The native cell where the stable form overflowed most, in words."""
+    if r.native_worst is None:
+        return ""
+    dtype, distribution, k, scale, rate, n = r.native_worst
+    return (
+        f"; in one cell {percent(rate)}, {number(round(rate * n))} of {number(n)} vectors: "
+        f"{dtype} {distribution} K={number(k)} at scale {number(scale)}"
+    )
 
 
 SPEC_C8 = Spec(
@@ -348,222 +391,3 @@ SPEC_C8 = Spec(
 
 def claim_c8(data: ClaimData) -> Claim:
     return SPEC_C8.measured(measure_c8, data)
-
-
-# ------------------------------------------------------------------------------------ C10
-
-C10_DEPTHS = (2, 3, 4)
-
-
-@dataclass(frozen=True)
-class C10Result:
-    """Per depth 2 and 3: float64 thresholds of the naive form (ln^d max) and of the inner
-    value E_(d-1) that the stabilised form still computes (ln^(d-1) max), whether
-    [0, t -/+ 1 ulp] confirms both, and the largest pooled float64 overflow rate per scale
-    of each form; the inner threshold of depth 4; whether C14's NLL loses convexity or a
-    defined value for some iterated exp label, and whether C15's study found one that falls
-    short of softmax (None: not measured)."""
-
-    naive_threshold: tuple[float, ...]
-    inner_threshold: tuple[float, ...]
-    thresholds_ok: bool
-    naive_overflow: tuple[float, ...]
-    stable_overflow: tuple[float, ...]
-    depth4_inner_threshold: float
-    nll_lost: bool | None = None
-    nll_labels: tuple[str, ...] = ()
-    training_short: bool | None = None
-    training_labels: tuple[str, ...] = ()
-    #: Every label of training_labels is a naive form short only where its stable form is
-    #: not (C15's numerics_only): the shortfall is its overflow.
-    training_overflow_only: bool = False
-    details: Mapping[str, pd.DataFrame] = field(default_factory=dict, compare=False, repr=False)
-
-    @property
-    def stabilised_overflows(self) -> bool:
-        return any(v > RATE_SHARE_TOLERANCE for v in self.stable_overflow)
-
-    def reasons(self) -> dict[str, bool]:
-        """The reasons against iterated exp that were measured, and whether each holds."""
-        out = {"the stabilised form still overflows": self.stabilised_overflows}
-        if self.nll_lost is not None:
-            out["its NLL loses convexity or a defined value"] = self.nll_lost
-        if self.training_short is not None:
-            name = "it trains worse than softmax"
-            if self.training_short and self.training_overflow_only:
-                # C15 sets these aside as numerics: say that this reason is the overflow's
-                name = (
-                    "its naive forms train worse than softmax through their overflow (their "
-                    "stable forms are not told apart from softmax where they fall short: C15)"
-                )
-            elif self.training_short:
-                name += f" ({', '.join(self.training_labels)})"
-            out[name] = self.training_short
-        return out
-
-
-def _c10_thresholds() -> pd.DataFrame:
-    rows = []
-    for depth in (2, 3):
-        for stable in (False, True):
-            inner = depth - 1 if stable else depth
-            t_round = iterated_exp_threshold(MAIN_DTYPE, inner, rounding=True)
-            check = threshold_check(MAIN_DTYPE, t_round, "iterated_exp", depth=depth, stable=stable)
-            rows.append(
-                {
-                    "depth": depth,
-                    "stable": stable,
-                    "overflowing_value": f"E_{inner}(x)",
-                    "threshold": iterated_exp_threshold(MAIN_DTYPE, inner),
-                    "threshold_with_rounding": t_round,
-                    **check,
-                }
-            )
-    return pd.DataFrame(rows)
-
-
-def _c10_training(payload: Mapping | None) -> tuple[bool | None, tuple[str, ...], bool]:
-    """Whether C15's study found an iterated exp label that falls short of softmax (a
-    shortfall that persists on C15's check's grid; the naive forms' overflow included,
-    which C15 sets aside as numerics and C10 is about), those labels, and whether every
-    one of them is short for its overflow only (C15's numerics_only)."""
-    if payload is None:
-        return None, (), False
-    # Imported here: softmaxlab.training.verdict imports the verdict strings from claims.
-    from softmaxlab.training.verdict import from_json
-
-    result = from_json(payload)
-    comparisons = [c for c in result.comparisons if c.label.startswith("iterated_exp")]
-    if not comparisons:
-        return None, (), False
-    # shortfalls that persist with longer training and a wider learning-rate grid
-    short = tuple(dict.fromkeys(c.name for c in comparisons if result.persists(c)))
-    overflow_only = bool(short) and set(short) <= set(result.numerics_only())
-    return bool(short), short, overflow_only
-
-
-def measure_c10(data: ClaimData) -> C10Result:
-    thresholds = _c10_thresholds()
-    entries = [("softmax", {}), *C10_ENTRIES]
-    rows = data.rows(entries, None, [MAIN_DTYPE], ["tv_to_argmax", "entropy", "overflow"], "C10")
-    compare = pool(rows, ["label", "metric", "scale"]).pivot_table(
-        index=["label", "scale"], columns="metric", values="mean"
-    )
-    compare = compare.reindex(columns=["tv_to_argmax", "entropy", "overflow"]).reset_index()
-    labels = [entry_label(e) for e in entries]
-    compare = sort_rows(compare, {"label": labels, "scale": None})
-    over = compare.groupby("label")["overflow"].max()
-
-    def largest(stable):
-        return tuple(
-            float(over.get(entry_label(("iterated_exp", {"depth": d, "stable": stable})), math.nan))
-            for d in (2, 3)
-        )
-
-    nll_lost, nll_labels = None, ()
-    try:
-        result = c14.measure_c14(data.frame)
-        iterated = [e for e in result.alternatives if e.method == "iterated_exp"]
-        if iterated:
-            nll_labels = tuple(e.label for e in iterated if e.failures)
-            nll_lost = bool(nll_labels)
-    except ValueError:
-        pass
-    training_short, training_labels, training_overflow_only = _c10_training(data.training)
-    th = thresholds.set_index(["depth", "stable"])["threshold"]
-    return C10Result(
-        naive_threshold=(float(th[(2, False)]), float(th[(3, False)])),
-        inner_threshold=(float(th[(2, True)]), float(th[(3, True)])),
-        thresholds_ok=bool(thresholds["consistent"].all()),
-        naive_overflow=largest(False),
-        stable_overflow=largest(True),
-        depth4_inner_threshold=iterated_exp_threshold(MAIN_DTYPE, 3),
-        nll_lost=nll_lost,
-        nll_labels=nll_labels,
-        training_short=training_short,
-        training_labels=training_labels,
-        training_overflow_only=training_overflow_only,
-        details={"C10_thresholds": thresholds, "C10_vs_softmax": compare},
-    )
-
-
-def verdict_c10(r: C10Result) -> str:
-    reasons = r.reasons().values()
-    if not r.thresholds_ok or not any(reasons):
-        return FAILS
-    return HOLDS if all(reasons) else CONDITIONAL
-
-
-def value_c10(r: C10Result) -> str:
-    nll = (
-        "not measured"
-        if r.nll_lost is None
-        else (f"lost for {', '.join(r.nll_labels)}" if r.nll_lost else "kept where measured")
-    )
-    training = (
-        "not measured"
-        if r.training_short is None
-        else (
-            f"falls short of softmax: {', '.join(r.training_labels)}"
-            if r.training_short
-            else "not told apart from softmax"
-        )
-    )
-    return (
-        f"float64 thresholds, naive form (E_d overflows): depth 2 {number(r.naive_threshold[0], 5)}"
-        f", depth 3 {number(r.naive_threshold[1], 5)}; stabilised form (E_(d-1) still "
-        f"overflows): depth 2 {number(r.inner_threshold[0], 5)}, depth 3 "
-        f"{number(r.inner_threshold[1], 5)}, depth 4 {number(r.depth4_inner_threshold, 5)} "
-        f"([0, t -/+ 1 ulp] {'confirmed' if r.thresholds_ok else 'NOT confirmed'}); largest "
-        f"overflow rate per scale (pooled), naive / stabilised: depth 2 "
-        f"{percent(r.naive_overflow[0])} / {percent(r.stable_overflow[0])}, depth 3 "
-        f"{percent(r.naive_overflow[1])} / {percent(r.stable_overflow[1])}; NLL convexity "
-        f"(C14): {nll}; training (C15): {training}"
-    )
-
-
-def conditions_c10(r: C10Result) -> str:
-    if not r.thresholds_ok:
-        return "the derived thresholds are not where the computation overflows"
-    reasons = r.reasons()
-    fixes = (
-        "stabilising (subtracting the max of E_(d-1)) fixes the last exp's overflow; it "
-        f"cannot fix E_(d-1) itself, which overflows float64 past {number(r.inner_threshold[0], 5)}"
-        f" (d = 2), {number(r.inner_threshold[1], 4)} (d = 3), "
-        f"{number(r.depth4_inner_threshold, 5)} (d = 4)"
-    )
-    held = [name for name, ok in reasons.items() if ok]
-    not_held = [name for name, ok in reasons.items() if not ok]
-    if not held:
-        return f"no measured reason against it: {'; '.join(not_held)} does not show; {fixes}"
-    text = f"{fixes}; measured against it: {', '.join(held)}"
-    if not_held:
-        text += f"; not shown here: {', '.join(not_held)}"
-    return text
-
-
-def headline_c10(r: C10Result) -> tuple[str, float]:
-    return (
-        "Iterated exp is no better: even with the max-shift its inner exponential overflows "
-        f"double precision once a logit exceeds {number(r.inner_threshold[1], 4)} at depth "
-        "three (C10).",
-        r.inner_threshold[1],
-    )
-
-
-SPEC_C10 = Spec(
-    "C10",
-    "Why not e^e^e^x: iterated exp is a worse choice than exp.",
-    "Iterated exp of depth 2 and 3, naive and stabilised (max of E_(d-1) subtracted): overflow "
-    "thresholds from finfo with mpmath, checked on [0, t -/+ 1 ulp]; overflow, TV and entropy "
-    f"vs softmax ({MAIN_DTYPE}, pooled per scale); its NLL convexity (C14) and training (C15) "
-    "where measured.",
-    verdict_c10,
-    value_c10,
-    conditions_c10,
-    headline_c10,
-)
-
-
-def claim_c10(data: ClaimData) -> Claim:
-    return SPEC_C10.measured(measure_c10, data)

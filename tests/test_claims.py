@@ -447,8 +447,17 @@ def test_one_pooling_rule_one_number(small):
     ]
     by_scale = [_pooled_by_hand(p) for _, p in part.groupby("scale")]
     assert naive["float16"] == pytest.approx(max(by_scale), rel=1e-12)
-    # C10's widest gap between the naive and the stabilised iterated exp, pooled by hand
     rows = pd.concat([summary, cells]) if cells is not None else summary
+    # C7's distances at the scale nearest 1 (3 of 0.1, 3, 200), pooled by hand
+    tv = rows[(rows["metric"] == "tv_to_argmax") & (rows["dtype"] == "float64")]
+    scale, tv_100, tv_e = result["C7"].unit_tv
+    assert scale == 3.0
+    by_label = {
+        label: _pooled_by_hand(tv[(tv["label"] == label) & (tv["scale"] == scale)])
+        for label in ("softmax(base=100)", "softmax")
+    }
+    assert (tv_100, tv_e) == pytest.approx((by_label["softmax(base=100)"], by_label["softmax"]))
+    # C10's widest gap between the naive and the stabilised iterated exp, pooled by hand
     for depth, (scale, naive_rate, stable_rate) in zip(
         (2, 3), result["C10"].widest_gap, strict=True
     ):

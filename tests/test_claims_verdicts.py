@@ -373,6 +373,29 @@ def test_c10_reflects_the_stabilised_form():
     assert c10.verdict_c10(replace(C10, thresholds_ok=False)) == FAILS
 
 
+def test_c7_says_in_which_arithmetic_the_narrow_formats_overflow():
+    """The narrow formats' own base-100 thresholds hold for their native arithmetic; read in
+    float32 arithmetic (the frameworks'), they overflow at float32's threshold."""
+    own = replace(C7, narrow=(("float32", 19.27), ("float16", 2.408)))
+    text = bases.conditions_c7(own)
+    assert text.endswith(
+        "much earlier in their own arithmetic (base-100 thresholds: float32 19.27, float16 2.408)"
+    )
+    framed = replace(own, float32_formats=("float16",), float32_threshold=19.2709)
+    assert bases.conditions_c7(framed) == text + (
+        "; float16 as frameworks compute them, in float32 arithmetic, overflow where float32 "
+        "does, at 19.27"
+    )
+
+
+def test_c7_quotes_how_close_base_100_is_at_unit_logits():
+    assert "mean TV" not in bases.value_c7(C7)  # not measured
+    close = replace(C7, unit_tv=(1.0, 0.2964, 0.5741))
+    assert bases.value_c7(close).endswith(
+        "at 100% of scales (mean TV to the one-hot at scale 1: base 100 0.296, e 0.574)"
+    )
+
+
 def test_c10_quotes_where_the_two_forms_differ_most():
     """The largest rates per scale meet near the share of vectors with a positive logit;
     the scale where naive and stabilised differ most says what stabilising buys."""
@@ -517,6 +540,29 @@ def test_c2_quotes_the_root_finding_interval_or_says_interpolated():
     assert "(interpolated between grid points): positive K=2: about 2.6" in distance.value_c2(grid)
     # The signed half is an invalid share, not a crossover.
     assert "86.9% of vectors (pooled), so no comparison is made there" in distance.conditions_c2(C2)
+
+
+def test_c2_names_the_distributions_its_crossovers_belong_to():
+    """A crossover is its distribution's (softmax ignores a shift, linear does not): the
+    texts name the non-negative distributions measured, not non-negative logits at large;
+    the headline, which quotes one number, by name."""
+    named = replace(C2, measured=(("positive", "uniform on [0, 1]"),))
+    assert distance.value_c2(named).startswith(
+        "non-negative logits (positive: uniform on [0, 1]): softmax closer"
+    )
+    assert distance.value_c2(C2).startswith("non-negative logits: softmax closer")
+    assert (
+        "on non-negative logits (positive), once their scale exceeds"
+        in (distance.headline_c2(named)[0])
+    )
+    assert "a shifted uniform, say) cross elsewhere" in distance.conditions_c2(named)
+
+
+def test_c2_describes_a_distribution_by_its_family_and_parameters():
+    assert distance._law({"family": "uniform", "low": 0, "high": 1}) == "uniform on [0, 1]"
+    assert distance._law({"family": "exponential", "scale": 2.5}) == "exponential(scale=2.5)"
+    # the family's defaults filled in
+    assert distance._law({"family": "lognormal"}) == "lognormal(mean=0, sigma=1)"
 
 
 def test_c2_a_crossover_makes_the_verdict_conditional_whatever_the_grid():

@@ -28,6 +28,7 @@ from softmaxlab.dtypes import DTYPES
 from softmaxlab.formatting import number, percent
 from softmaxlab.methods import check_params, normalize
 from softmaxlab.methods import label as method_label
+from softmaxlab.sweep import compute_modes, headline_compute
 
 from .common import (
     CONDITIONAL,
@@ -387,6 +388,13 @@ class C7Result:
     closer_share: float
     stable_max: float
     narrow: tuple[tuple[str, float], ...] = ()
+    #: The narrow formats read in float32 arithmetic (their headline compute mode), whose
+    #: naive computation overflows at float32's threshold, not their own; and that threshold.
+    float32_formats: tuple[str, ...] = ()
+    float32_threshold: float = math.nan
+    #: "Approximates argmax well": at the grid scale nearest 1, the pooled mean TV to the
+    #: one-hot of (stable) base 100 and of e, float64 (NaN: not measured).
+    unit_tv: tuple[float, float, float] = (math.nan, math.nan, math.nan)
     details: Mapping[str, pd.DataFrame] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -429,6 +437,8 @@ def measure_c7(data: ClaimData, thresholds: pd.DataFrame) -> C7Result:
         raise Missing(f"C7 needs softmax and {b100} in {MAIN_DTYPE}")
     sharper = tv[tv["softmax"] > 0]
     closer_share = float((sharper[b100] <= sharper["softmax"]).mean()) if len(sharper) else 1.0
+    unit = tv.index[np.argmin(np.abs(np.log(tv.index.to_numpy(np.float64))))]
+    unit_tv = (float(unit), float(tv.at[unit, b100]), float(tv.at[unit, "softmax"]))
     th = thresholds.set_index(["dtype", "base"])
     t100, te = th.loc[(MAIN_DTYPE, "100")], th.loc[(MAIN_DTYPE, "e")]
     naive100 = table[(table["dtype"] == MAIN_DTYPE) & (table["label"] == labels[-2])]
@@ -448,6 +458,13 @@ def measure_c7(data: ClaimData, thresholds: pd.DataFrame) -> C7Result:
             for t in dtypes
             if t != MAIN_DTYPE
         ),
+        float32_formats=tuple(
+            t
+            for t in dtypes
+            if DTYPES[t].itemsize < 4 and headline_compute(t, compute_modes(config, t)) == "float32"
+        ),
+        float32_threshold=float(th.loc[("float32", "100"), "threshold_with_rounding"]),
+        unit_tv=unit_tv,
         details={"C7_thresholds": thresholds, "C7_overflow": table, "C7_overflow_cells": cell},
     )
 
@@ -467,7 +484,18 @@ def value_c7(r: C7Result) -> str:
         f"naive base-100 overflow rate in float64 up to {percent(r.naive100_max)} (pooled per "
         f"scale; first at scale {first}); measured = predicted by the thresholds in "
         f"{percent(r.agreement)} of cells; base 100 at least as close to argmax as e at "
-        f"{percent(r.closer_share)} of scales"
+        f"{percent(r.closer_share)} of scales{_unit_tv_text(r)}"
+    )
+
+
+def _unit_tv_text(r: C7Result) -> str:
+    """How close "close to argmax" is at unit logits: both mean distances there."""
+    scale, tv_100, tv_e = r.unit_tv
+    if not math.isfinite(scale):
+        return ""
+    return (
+        f" (mean TV to the one-hot at scale {number(scale)}: base 100 {number(tv_100, 3)}, "
+        f"e {number(tv_e, 3)})"
     )
 
 
@@ -479,11 +507,18 @@ def conditions_c7(r: C7Result) -> str:
     if verdict_c7(r) == HOLDS:
         return "even the stable (max-subtracted) computation overflows in float64"
     narrow = ", ".join(f"{t} {number(v, 4)}" for t, v in r.narrow)
+    framework = (
+        f"; {', '.join(r.float32_formats)} as frameworks compute them, in float32 arithmetic, "
+        f"overflow where float32 does, at {number(r.float32_threshold, 4)}"
+        if r.float32_formats
+        else ""
+    )
     return (
         f"only the naive computation, and only once a logit exceeds {number(r.threshold_100, 5)} "
         f"(scale >= {number(r.first_scale)} here); the stable computation's overflow rate in "
         f"float64 is {percent(r.stable_max)} (other formats: C8); narrower formats overflow "
-        f"much earlier (base-100 thresholds: {narrow or 'not configured'})"
+        f"much earlier in their own arithmetic (base-100 thresholds: "
+        f"{narrow or 'not configured'}){framework}"
     )
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from softmaxlab.formatting import interval, number, percent
+from softmaxlab.sampling import family_params
 
 from .common import (
     CONDITIONAL,
@@ -58,7 +59,20 @@ class C2Result:
     cells: int
     crossovers: tuple[Crossover, ...]
     signed_invalid: float
+    #: The non-negative distributions measured: (name, law in words), ("positive", "uniform
+    #: on [0, 1]"): a crossover is its distribution's, since softmax ignores a shift of the
+    #: logits and linear normalisation does not.
+    measured: tuple[tuple[str, str], ...] = ()
     details: Mapping[str, pd.DataFrame] = field(default_factory=dict, compare=False, repr=False)
+
+
+def _law(spec: Mapping) -> str:
+    """A distribution's law in words: "uniform on [0, 1]", "exponential(scale=2)"."""
+    family, params = spec["family"], family_params(spec)
+    if family == "uniform":
+        return f"uniform on [{number(params['low'])}, {number(params['high'])}]"
+    shown = ", ".join(f"{key}={number(value)}" for key, value in params.items())
+    return f"{family}({shown})" if shown else family
 
 
 def _crossover_rows(data: ClaimData, table: pd.DataFrame) -> list[Crossover]:
@@ -118,6 +132,7 @@ def measure_c2(data: ClaimData) -> C2Result:
         cells=len(table),
         crossovers=tuple(crossovers),
         signed_invalid=signed_invalid,
+        measured=tuple((name, _law(spec)) for name, spec in positive.items()),
         details={"C2_distance": table, "C2_crossover": cross},
     )
 
@@ -149,11 +164,22 @@ def _crossover_text(c: Crossover) -> str:
     return f"{c.distribution} K={c.k}: about {number(c.scale, 2)}"
 
 
+def _measured(r: C2Result, laws: bool = True) -> str:
+    """The non-negative distributions measured, in parentheses ("" when not said): with
+    their laws, or (a headline, which quotes one number) their names."""
+    if not r.measured:
+        return ""
+    if not laws:
+        return f" ({', '.join(name for name, _ in r.measured)})"
+    return f" ({'; '.join(f'{name}: {law}' for name, law in r.measured)})"
+
+
 def value_c2(r: C2Result) -> str:
     sources = sorted({c.source for c in r.crossovers if not math.isnan(c.scale)})
     how = f" ({'; '.join(sources)})" if sources else ""
     return (
-        f"non-negative logits: softmax closer to the one-hot in {percent(r.closer_share)} of "
+        f"non-negative logits{_measured(r)}: softmax closer to the one-hot in "
+        f"{percent(r.closer_share)} of "
         f"{r.cells} cells; crossover scale{how}: "
         + (", ".join(map(_crossover_text, r.crossovers)) or "none")
     )
@@ -171,7 +197,10 @@ def conditions_c2(r: C2Result) -> str:
     if verdict_c2(r) == CONDITIONAL:
         return (
             "linear normalisation is scale-invariant while softmax sharpens with scale: "
-            "linear is closer below the crossover scale (softmax is near uniform there)" + signed
+            "linear is closer below the crossover scale (softmax is near uniform there); "
+            "each crossover is its distribution's: softmax ignores a shift of the logits and "
+            "linear normalisation does not, so other non-negative logits (a shifted uniform, "
+            "say) cross elsewhere" + signed
         )
     return "linear normalisation is at least as close in every measured cell" + signed
 
@@ -192,14 +221,15 @@ def headline_c2(r: C2Result) -> tuple[str, float]:
         )
         return (
             "Softmax is closer to the argmax than linear normalisation only once the logits "
-            f"are large enough: on non-negative logits, once their scale exceeds "
+            f"are large enough: on non-negative logits{_measured(r, laws=False)}, once their "
+            "scale exceeds "
             f"{number(largest.scale, 2)} ({interval}the largest crossover over the measured "
             "distributions and K; below its crossover linear normalisation is closer) (C2).",
             largest.scale,
         )
     return (
         "Softmax is closer to the argmax than linear normalisation only once the logits are "
-        "large enough: on non-negative logits it was closer in "
+        f"large enough: on non-negative logits{_measured(r, laws=False)} it was closer in "
         f"{percent(r.closer_share)} of the measured cells (C2).",
         r.closer_share,
     )

@@ -396,6 +396,22 @@ def test_c7_quotes_how_close_base_100_is_at_unit_logits():
     )
 
 
+def test_c9_says_which_cells_echo_float32s_arithmetic():
+    """A narrow format read in float32 arithmetic overflows where float32 does: the text
+    counts its cells and says whether they sit at float32's own scales."""
+    cells = (("float64", 10.0), ("float32", 1.0), ("float16", 1.0), ("bfloat16", 1.0))
+    plain = replace(C9, tradeoff=cells)
+    assert "computed in float32" not in bases.value_c9(plain)  # none read in float32
+    echo = replace(plain, float32_formats=("float16", "bfloat16"))
+    assert (
+        "(float64@10, float32@1, float16@1, bfloat16@1); 2 of them in float16, bfloat16, "
+        "computed in float32 arithmetic as frameworks do, so overflowing where float32 does "
+        "(at float32's own scales); stable" in bases.value_c9(echo)
+    )
+    apart = replace(echo, tradeoff=(*cells[:3], ("bfloat16", 3.0)))
+    assert "overflowing where float32 does; stable" in bases.value_c9(apart)
+
+
 def test_c10_quotes_where_the_two_forms_differ_most():
     """The largest rates per scale meet near the share of vectors with a positive logit;
     the scale where naive and stabilised differ most says what stabilising buys."""

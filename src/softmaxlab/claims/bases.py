@@ -458,14 +458,20 @@ def measure_c7(data: ClaimData, thresholds: pd.DataFrame) -> C7Result:
             for t in dtypes
             if t != MAIN_DTYPE
         ),
-        float32_formats=tuple(
-            t
-            for t in dtypes
-            if DTYPES[t].itemsize < 4 and headline_compute(t, compute_modes(config, t)) == "float32"
-        ),
+        float32_formats=_float32_formats(config, dtypes),
         float32_threshold=float(th.loc[("float32", "100"), "threshold_with_rounding"]),
         unit_tv=unit_tv,
         details={"C7_thresholds": thresholds, "C7_overflow": table, "C7_overflow_cells": cell},
+    )
+
+
+def _float32_formats(config: Mapping, dtypes: list[str]) -> tuple[str, ...]:
+    """The formats among ``dtypes`` narrower than float32 whose headline compute mode is
+    float32 arithmetic (the frameworks'): the rows the claims read compute them in it."""
+    return tuple(
+        t
+        for t in dtypes
+        if DTYPES[t].itemsize < 4 and headline_compute(t, compute_modes(config, t)) == "float32"
     )
 
 
@@ -568,6 +574,9 @@ class C9Result:
     stable_max: float
     max_beta: float
     top_underflow: float
+    #: The narrow formats read in float32 arithmetic (their headline compute mode): their
+    #: naive computation overflows where float32's does, so their cells echo float32's.
+    float32_formats: tuple[str, ...] = ()
     details: Mapping[str, pd.DataFrame] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -610,6 +619,7 @@ def measure_c9(data: ClaimData) -> C9Result:
         stable_max=float(stable_f64.max()) if len(stable_f64) else math.nan,
         max_beta=max_beta,
         top_underflow=float(top["underflow_rate"].max()) if len(top) else math.nan,
+        float32_formats=_float32_formats(data.config, dtypes),
         details={"C9_frontier": table},
     )
 
@@ -674,8 +684,23 @@ def value_c9(r: C9Result) -> str:
     )
     return (
         f"naive computation: a larger beta = ln(psi)/T is closer to argmax but overflows more "
-        f"in {len(r.tradeoff)} (format, scale) cells ({cells or 'none'}); stable softmax "
-        f"(beta up to {number(r.max_beta, 3)}) overflow rate in float64 {percent(r.stable_max)}"
+        f"in {len(r.tradeoff)} (format, scale) cells ({cells or 'none'}){_echoes(r)}; stable "
+        f"softmax (beta up to {number(r.max_beta, 3)}) overflow rate in float64 "
+        f"{percent(r.stable_max)}"
+    )
+
+
+def _echoes(r: C9Result) -> str:
+    """How many of the cells are formats read in float32 arithmetic, and whether they lie
+    at float32's own scales: those formats overflow where float32 does."""
+    echo = [(t, s) for t, s in r.tradeoff if t in r.float32_formats]
+    if not echo:
+        return ""
+    own = {s for t, s in r.tradeoff if t == "float32"}
+    where = " (at float32's own scales)" if {s for _, s in echo} <= own else ""
+    return (
+        f"; {len(echo)} of them in {', '.join(r.float32_formats)}, computed in float32 "
+        f"arithmetic as frameworks do, so overflowing where float32 does{where}"
     )
 
 

@@ -27,6 +27,7 @@ from softmaxlab.claims import (
     theory,
     training,
 )
+from softmaxlab.metrics import GRAD_VANISHING_THRESHOLD
 from softmaxlab.training.verdict import TrainingResult
 
 # --- one synthetic result per claim, then the changes that move its verdict ---------------
@@ -342,6 +343,32 @@ def test_every_outcome_has_its_own_text(claim):
     assert all(row.claim == claim and row.value and row.conditions for row in rows)
     # The conditions name what decided the outcome: three different texts.
     assert len({row.conditions for row in rows}) == 3
+
+
+@pytest.mark.parametrize("claim", list(SPECS))
+def test_every_claim_says_what_each_verdict_requires(claim):
+    """Outcomes: the rule of each of the three verdicts, and whether the data could have
+    given another (a theorem or exact construction, set by algebra once the config has
+    certain cells or methods, or measured); the same text on every row, measured or not."""
+    spec = SPECS[claim]
+    text = spec.outcomes
+    assert "does not hold" in text
+    assert "holds" in text.replace("does not hold", "")
+    assert "with conditions" in text
+    kinds = ("Exact", "A theorem", "Set by algebra", "Measured:")
+    assert any(f". {kind}" in text for kind in kinds), text
+    assert spec.not_measured("no data").outcomes == text
+    if claim in CASES:
+        _, _, holds, others = CASES[claim]
+        assert {spec.row(r).outcomes for r in (holds, *others.values())} == {text}
+
+
+def test_outcomes_quote_the_constants_the_verdicts_read():
+    assert f"mean TV above {bases.C5_SAME_TV:g}) in more than 50%" in bases.SPEC_C5.outcomes
+    assert f"below {GRAD_VANISHING_THRESHOLD:g} on fewer than 99%" in gradients.SPEC_C3.outcomes
+    assert f"(within {gradients.C4_FD_TOLERANCE:g})" in gradients.SPEC_C4.outcomes
+    assert f"at least {c13.C13_TV_LIMIT:g} at the largest scale" in c13.SPEC_C13.outcomes
+    assert f"within {theory.C11_TOLERANCE:g} in every problem" in theory.SPEC_C11.outcomes
 
 
 # --- one per claim, with meaningful numbers ------------------------------------------------

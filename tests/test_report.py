@@ -149,6 +149,7 @@ def inputs(tmp_path):
             "value": [f"value {i}" for i in range(1, 14)],
             "verdict": [VERDICTS[i % 3] for i in range(13)],
             "conditions": [f"conditions {i}" if i % 2 else np.nan for i in range(1, 14)],
+            "outcomes": [f"outcomes {i}" if i != 4 else np.nan for i in range(1, 14)],
         }
     )
     claims.loc[3, "statement"] = NASTY
@@ -570,6 +571,8 @@ def test_dense_details_are_folded_not_deleted(page, inputs):
         folded = parsed.text(f"claim-details-{claim}")
         number = claim[1:]
         assert f"measure {number}" in folded and f"value {number}" in folded
+        # what each verdict requires, where the ledger says it
+        assert (f"Outcomes. outcomes {number}" in folded) == (number != "4"), folded
     assert "709.8" in parsed.text("claim-details-C7")  # C7_thresholds, inside the fold
     assert "statement of claim 2" in parsed.text("claim-C2")
     assert "statement of claim 2" not in parsed.text("claim-details-C2")

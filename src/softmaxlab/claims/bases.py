@@ -215,6 +215,14 @@ SPEC_C5 = Spec(
     value_c5,
     conditions_c5,
     headline_c5,
+    outcomes=(
+        "does not hold when the check base psi = temperature 1/ln psi fails, or base psi and "
+        f"e differ (mean TV above {C5_SAME_TV:g}) in more than {C5_MOST:.0%} of the (base, "
+        "scale) cells; with conditions when they differ in some; holds when in none. Set by "
+        "algebra: for psi other than e the outputs differ on every vector whose logits are "
+        f"not all equal, so the verdict says where the difference exceeds {C5_SAME_TV:g}: "
+        "the grid's bases and scales and that threshold decide it."
+    ),
 )
 
 
@@ -358,6 +366,12 @@ SPEC_C6 = Spec(
     verdict_c6,
     value_c6,
     conditions_c6,
+    outcomes=(
+        "holds when base 1 gives exactly the uniform output (TV = 1 - m/K) in every (format, "
+        "K, stable) case; with conditions when float64 does everywhere but a narrower format "
+        "does not; does not hold when float64 does not. Exact: 1^x = 1 for every x, so only "
+        "a format's rounding (1/K outside its range) can break it."
+    ),
 )
 
 
@@ -554,6 +568,14 @@ SPEC_C7 = Spec(
     value_c7,
     conditions_c7,
     headline_c7,
+    outcomes=(
+        "does not hold when the thresholds are not where float64 overflows, or base 100 never "
+        "overflowed naive float64 at the configured scales; holds when even the stable "
+        "computation overflowed; with conditions otherwise. Set by algebra once a scale "
+        "passes the threshold: the stable computation cannot overflow on finite float64 "
+        "input while the naive one then does, so 'with conditions' comes out; measured: how "
+        "often, and from which scale."
+    ),
 )
 
 
@@ -728,6 +750,13 @@ SPEC_C9 = Spec(
     verdict_c9,
     value_c9,
     conditions_c9,
+    outcomes=(
+        "does not hold when no (format, scale) cell has a larger beta of the naive "
+        "computation closer to argmax and overflowing more; holds when even the stable "
+        "computation overflowed in float64; with conditions otherwise. Set by algebra: a "
+        "larger beta is closer to argmax on every vector, so any cell where the naive form "
+        "overflows more at the larger beta gives 'with conditions'; measured: which cells."
+    ),
 )
 
 

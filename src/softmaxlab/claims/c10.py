@@ -271,6 +271,14 @@ SPEC_C10 = Spec(
     value_c10,
     conditions_c10,
     headline_c10,
+    outcomes=(
+        "does not hold when the thresholds are not where float64 overflows, or none of the "
+        "reasons against iterated exp shows (the stabilised form still overflows; its NLL "
+        "loses convexity or a defined value; it trains worse than softmax); holds when every "
+        "reason measured shows; with conditions otherwise. Set by algebra in part: the "
+        "thresholds are exact, and once a scale passes them the stabilised form overflows; "
+        "measured: the NLL's convexity (C14) and training (C15)."
+    ),
 )
 
 

@@ -539,6 +539,15 @@ SPEC_C13 = Spec(
     verdict_c13,
     value_c13,
     conditions_c13,
+    outcomes=(
+        "does not hold when fewer than two scales were measured or softmax's mean TV to the "
+        "argmax does not fall with the scale in every (distribution, K); with conditions "
+        f"when it is still at least {C13_TV_LIMIT:g} at the largest scale somewhere or the "
+        "largest probability fades as K grows (by the 95% intervals); holds otherwise. Set "
+        "by algebra in part: each vector's largest probability grows with the scale and "
+        "every scale shares the vectors, so the mean TV falls; measured: how fast, where it "
+        "saturates, and the trend in K."
+    ),
 )
 
 

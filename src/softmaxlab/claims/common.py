@@ -33,6 +33,7 @@ LEDGER_COLUMNS: tuple[str, ...] = (
     "value",
     "verdict",
     "conditions",
+    "outcomes",
 )
 HOLDS, CONDITIONAL, FAILS = "holds", "holds with conditions", "does not hold"
 #: A claim whose data the config does not produce (e.g. grad_vectors: 0): said, not guessed.
@@ -57,6 +58,9 @@ class Claim:
     details: dict[str, pd.DataFrame] = field(default_factory=dict)
     #: The typed result the verdict was computed from (None when not measured).
     result: object = None
+    #: What each verdict requires, and whether the data could have given another
+    #: (Spec.outcomes).
+    outcomes: str = ""
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,10 @@ class Spec:
     value: Callable[[object], str]
     conditions: Callable[[object], str]
     headline: Callable[[object], tuple[str, float] | None] | None = None
+    #: What each verdict requires (its rule, with the constants it reads) and whether the
+    #: data could have given another: some follow from algebra once the config has
+    #: certain cells or methods, and a reader should know which.
+    outcomes: str = ""
 
     def row(self, result, details: Mapping[str, pd.DataFrame] | None = None) -> Claim:
         """The ledger row of a measured result."""
@@ -82,6 +90,7 @@ class Spec:
             self.conditions(result),
             dict(details or {}),
             result,
+            self.outcomes,
         )
 
     def measured(self, measure: Callable[..., object], *args) -> Claim:
@@ -102,6 +111,7 @@ class Spec:
             "not measured in this config",
             NOT_MEASURED,
             reason,
+            outcomes=self.outcomes,
         )
 
 

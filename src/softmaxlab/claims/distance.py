@@ -246,6 +246,14 @@ SPEC_C2 = Spec(
     value_c2,
     conditions_c2,
     headline_c2,
+    outcomes=(
+        "holds when softmax is closer in every cell and no crossover is found; does not hold "
+        "when it is closer in none and no crossover is found; with conditions otherwise. Set "
+        "by algebra on non-negative logits: linear normalisation does not change with the "
+        "scale while softmax goes from uniform (small scales) to the one-hot (large ones), so "
+        "the two cross, and once the root finding finds the crossover only 'with conditions' "
+        "can come out; measured: where they cross."
+    ),
 )
 
 

@@ -139,6 +139,12 @@ SPEC = Spec(
     verdict,
     value,
     conditions,
+    outcomes=(
+        "holds when the argmax, linear and softmax vectors the thread printed match to "
+        f"{EXAMPLE_DECIMALS} decimals; with conditions when a mismatch is below {NEAR_MISS:g}; "
+        "does not hold otherwise. Exact arithmetic on one vector: only a misprint in the "
+        "thread could change it."
+    ),
 )
 
 

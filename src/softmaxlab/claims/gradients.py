@@ -173,6 +173,15 @@ SPEC_C3 = Spec(
     verdict_c3,
     value_c3,
     conditions_c3,
+    outcomes=(
+        "does not hold when hardmax's directional derivative is below "
+        f"{GRAD_VANISHING_THRESHOLD:g} on fewer than {C3_ALMOST_EVERYWHERE:.0%} of its "
+        "vectors, or when softmax's NLL gradient with a wrong prediction (target = argmin) "
+        "has a mean norm below it at some scale; with conditions when the NLL computed from p "
+        "is infinite on some vector; holds otherwise. Set by algebra: hardmax is piecewise "
+        "constant and ||p - e_argmin|| >= 1 - 1/K >= 1/2, so both tests pass; measured: "
+        "where p_y underflows float64, the condition."
+    ),
 )
 
 
@@ -330,6 +339,16 @@ SPEC_C4 = Spec(
     verdict_c4,
     value_c4,
     conditions_c4,
+    outcomes=(
+        "holds when linear's output is a probability vector on every measured vector, signed "
+        "and non-negative, and softmax's gradient p - y passes the finite-difference check "
+        f"(within {C4_FD_TOLERANCE:g}); with conditions when linear is valid on non-negative "
+        "logits only, or the check fails; does not hold when linear is invalid on "
+        "non-negative logits. Set by algebra once the config has a signed distribution: a "
+        "vector with logits of both signs makes linear's output leave [0, 1] (at least "
+        "1 - 2^(1-K) of symmetric vectors), so 'with conditions' comes out; measured: how "
+        "often, per distribution."
+    ),
 )
 
 
@@ -362,6 +381,16 @@ SPEC_C14 = Spec(
     c14.value,
     c14.conditions,
     headline_c14,
+    outcomes=(
+        "does not hold when softmax fails one of its checks (entries of p - y in [-1, 1], "
+        "midpoint convexity, a defined NLL) or no alternative loses the property anywhere; "
+        "holds when some alternative loses it in every measured (distribution, scale); with "
+        "conditions otherwise. Set by algebra and the methods configured: softmax's checks "
+        "are theorems (the NLL is logsumexp(x) - x_y), and with alternatives such as argmax "
+        "(whose NLL is infinite wherever the target is not the largest logit) among the "
+        "methods, 'holds' comes out; measured: which alternatives lose it, where, and how "
+        "often."
+    ),
 )
 
 

@@ -386,6 +386,15 @@ SPEC_C8 = Spec(
     verdict_c8,
     value_c8,
     conditions_c8,
+    outcomes=(
+        "does not hold when the stable softmax overflowed in float64 or float32; with "
+        "conditions when it overflowed in another format or gave a non-finite output with "
+        "every operation in the format (native), or when the naive one never overflowed; "
+        "holds otherwise. Set by algebra in float32 or wider arithmetic: x - max x cannot "
+        "overflow on logits as small as the sweep's, so there 'holds' needs only the naive "
+        "form to overflow somewhere; measured: the native mode in 16 or 8 bits, where the "
+        "stable form can fail, where it was run."
+    ),
 )
 
 

@@ -152,6 +152,13 @@ SPEC_C11 = Spec(
     value_c11,
     conditions_c11,
     headline_c11,
+    outcomes=(
+        "holds when the numerical maximum-entropy solution (SLSQP) equals exp(-beta E)/Z "
+        f"within {C11_TOLERANCE:g} in every problem; with conditions when it does not but "
+        f"never has more entropy (by more than {C11_ENTROPY_SLACK:g}); does not hold when it "
+        "has more. A theorem (Lagrange multipliers) checked numerically: only the optimiser "
+        "could make it fail."
+    ),
 )
 
 
@@ -229,6 +236,12 @@ SPEC_C12 = Spec(
     verdict_c12,
     value_c12,
     conditions_c12,
+    outcomes=(
+        "does not hold when the relative error of n ln n - n does not fall steadily or the "
+        "error is not O(ln n) over the table; holds when the relative error also falls below "
+        "1% within it; with conditions otherwise. A theorem (Stirling's formula) checked "
+        "numerically against gammaln: only the arithmetic could make it fail."
+    ),
 )
 
 

@@ -212,6 +212,7 @@ def _claim_row(row) -> dict:
         "measure": _text(getattr(row, "measure", "")),
         "value": _text(getattr(row, "value", "")),
         "conditions": _text(getattr(row, "conditions", "")),
+        "outcomes": _text(getattr(row, "outcomes", "")),
     }
 
 

@@ -676,11 +676,13 @@ def test_ledger_on_a_degenerate_config():
 def test_ledger_with_a_distribution_of_its_own_k(tmp_path):
     # The default sweep has the digits logits (K = 10 from the file) beside families swept
     # at every configured K; C5, C7 and C13 once assumed every distribution had every K.
-    logits = np.random.default_rng(3).standard_normal((40, 5))
+    # spread so that at scale 1 some rows pass base 100's float64 threshold, 154.1
+    logits = 100 * np.random.default_rng(3).standard_normal((40, 5))
     np.save(tmp_path / "mine.npy", logits)
     cfg = config.validate(
         {
             **SMALL,
+            "scales": [0.1, 1.0, 200.0],
             "distributions": {
                 **SMALL["distributions"],
                 "mine": {"family": "empirical", "path": str(tmp_path / "mine.npy")},
@@ -698,6 +700,20 @@ def test_ledger_with_a_distribution_of_its_own_k(tmp_path):
     assert (
         "(pooled over each K's distributions, not the same at every K)"
         in (ledger.set_index("claim").loc["C13", "value"])
+    )
+    # C7 quotes the real logits as they are (scale 1): the summary's own rate
+    row = summary[
+        (summary["distribution"] == "mine")
+        & (summary["scale"] == 1.0)
+        & (summary["dtype"] == "float64")
+        & (summary["label"] == "softmax(base=100, stable=False)")
+        & (summary["metric"] == "overflow")
+    ]
+    rate = float(row["mean"].iloc[0])
+    assert 0 < rate < 1
+    assert (
+        f"on real logits as they are (scale 1): mine {percent(rate)};"
+        in (ledger.set_index("claim").loc["C7", "value"])
     )
 
 

@@ -28,6 +28,7 @@ from softmaxlab.dtypes import DTYPES
 from softmaxlab.formatting import number, percent
 from softmaxlab.methods import check_params, normalize
 from softmaxlab.methods import label as method_label
+from softmaxlab.sampling import EMPIRICAL
 from softmaxlab.sweep import compute_modes, headline_compute
 
 from .common import (
@@ -409,6 +410,10 @@ class C7Result:
     #: "Approximates argmax well": at the grid scale nearest 1, the pooled mean TV to the
     #: one-hot of (stable) base 100 and of e, float64 (NaN: not measured).
     unit_tv: tuple[float, float, float] = (math.nan, math.nan, math.nan)
+    #: "Overflows easily" on real logits: per empirical distribution (a file's logits, such
+    #: as a trained classifier's), the naive base-100 float64 overflow rate and its vectors
+    #: at scale 1, the logits as they are.
+    real: tuple[tuple[str, float, int], ...] = ()
     details: Mapping[str, pd.DataFrame] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -458,6 +463,17 @@ def measure_c7(data: ClaimData, thresholds: pd.DataFrame) -> C7Result:
     naive100 = table[(table["dtype"] == MAIN_DTYPE) & (table["label"] == labels[-2])]
     over = naive100[naive100["overflow_rate"] > RATE_SHARE_TOLERANCE]
     stable_f64 = table[(table["label"] == "softmax") & (table["dtype"] == MAIN_DTYPE)]
+    empirical = [n for n, spec in config["distributions"].items() if spec["family"] == EMPIRICAL]
+    at_one = rows[
+        rows["distribution"].isin(empirical)
+        & (rows["scale"] == 1.0)
+        & (rows["dtype"] == MAIN_DTYPE)
+        & (rows["label"] == labels[-2])
+    ]
+    real = tuple(
+        (str(name), float(part["mean"].iloc[0]), int(part["n"].iloc[0]))
+        for name, part in pool(at_one, ["distribution"]).groupby("distribution", sort=False)
+    )
     return C7Result(
         threshold_100=float(t100["threshold"]),
         threshold_e=float(te["threshold"]),
@@ -475,6 +491,7 @@ def measure_c7(data: ClaimData, thresholds: pd.DataFrame) -> C7Result:
         float32_formats=_float32_formats(config, dtypes),
         float32_threshold=float(th.loc[("float32", "100"), "threshold_with_rounding"]),
         unit_tv=unit_tv,
+        real=real,
         details={"C7_thresholds": thresholds, "C7_overflow": table, "C7_overflow_cells": cell},
     )
 
@@ -502,9 +519,19 @@ def value_c7(r: C7Result) -> str:
         f"float64 thresholds: psi=100 {number(r.threshold_100, 6)}, e {number(r.threshold_e, 8)} "
         f"(construction [0, t -/+ 1 ulp]: {'confirmed' if r.thresholds_ok else 'NOT confirmed'}); "
         f"naive base-100 overflow rate in float64 up to {percent(r.naive100_max)} (pooled per "
-        f"scale; first at scale {first}); measured = predicted by the thresholds in "
+        f"scale; first at scale {first}){_real_text(r)}; measured = predicted by the thresholds in "
         f"{percent(r.agreement)} of cells; base 100 at least as close to argmax as e at "
         f"{percent(r.closer_share)} of scales{_unit_tv_text(r)}"
+    )
+
+
+def _real_text(r: C7Result) -> str:
+    """The naive base-100 float64 overflow rate on real logits as they are (scale 1)."""
+    if not r.real:
+        return ""
+    # without n: an empirical distribution's vectors are draws from its file's rows
+    return ", on real logits as they are (scale 1): " + ", ".join(
+        f"{name} {percent(rate)}" for name, rate, _ in r.real
     )
 
 

@@ -155,6 +155,31 @@ def test_holds_with_conditions_when_losses_are_confined():
     assert result.of("linear").failures == ("undefined", "convexity")
 
 
+def test_sparse_maps_losing_only_through_an_infinite_nll_are_named_with_their_own_loss():
+    """sparsemax's and entmax's NLL is infinite where p_y = 0; their own Fenchel-Young loss
+    is convex with gradient p - y: the conditions say so for a map with such a loss whose
+    only loss is an infinite NLL, and not for one that also breaks convexity or has none."""
+    result = claim_c14.measure_c14(
+        _summary(
+            {
+                "sparsemax": _everywhere({**CLEAN, "nll_infinite": 0.5}),
+                "entmax15": _everywhere({**CLEAN, "nll_infinite": 0.4, "nll_undefined": 0.1}),
+                "linear": _everywhere({**CLEAN, "nll_convexity_break": 0.3}),
+            }
+        )
+    )
+    assert result.of("sparsemax").failures == ("infinite",)
+    assert claim_c14.conditions(result) == (
+        "some alternative loses it in every measured distribution and scale; sparsemax lose "
+        "it only through an infinite NLL (p_y = 0 where the output is sparse): with their "
+        "own Fenchel-Young loss (Blondel, Martins & Niculae 2020) the loss is convex with "
+        "gradient p - y, as the NLL is softmax's own Fenchel-Young loss: log-probabilities "
+        "are the loss matched to softmax, not to every map"
+    )
+    alone = claim_c14.measure_c14(_summary({"linear": _everywhere({**CLEAN, "nll_infinite": 0.2})}))
+    assert "Fenchel-Young" not in claim_c14.conditions(alone)  # linear has no such loss here
+
+
 @pytest.mark.parametrize(
     "broken, check",
     [

@@ -45,6 +45,7 @@ import pandas as pd
 from softmaxlab.formatting import number, percent
 from softmaxlab.methods import check_params, parse_label
 from softmaxlab.nll import NLL_METRICS
+from softmaxlab.training.losses import FENCHEL_YOUNG_METHODS
 
 from .common import CONDITIONAL, FAILS, HOLDS, VERDICTS, pool
 
@@ -398,8 +399,33 @@ def conditions(result: C14Result) -> str:
         return "no alternative loses convexity or a defined NLL in the measured cells"
     kept = sorted(set(result.groups) - lost)
     if not kept:
-        return "some alternative loses it in every measured distribution and scale"
-    return f"alternatives lose it only on {_groups_text(lost)}; none does on {_groups_text(kept)}"
+        return "some alternative loses it in every measured distribution and scale" + (
+            _matched(result)
+        )
+    return (
+        f"alternatives lose it only on {_groups_text(lost)}; none does on "
+        f"{_groups_text(kept)}{_matched(result)}"
+    )
+
+
+def _matched(result: C14Result) -> str:
+    """The alternatives that lose the property only through an infinite NLL (p_y = 0: a
+    sparse output) and have a Fenchel-Young loss of their own: paired with it they keep
+    what softmax has with the NLL, which is softmax's Fenchel-Young loss."""
+    sparse = [
+        entry.label
+        for entry in result.alternatives
+        if entry.failures == ("infinite",) and entry.method in FENCHEL_YOUNG_METHODS
+    ]
+    if not sparse:
+        return ""
+    return (
+        f"; {', '.join(sparse)} lose it only through an infinite NLL (p_y = 0 where the "
+        "output is sparse): with their own Fenchel-Young loss (Blondel, Martins & Niculae "
+        "2020) the loss is convex with gradient p - y, as the NLL is softmax's own "
+        "Fenchel-Young loss: log-probabilities are the loss matched to softmax, not to every "
+        "map"
+    )
 
 
 def text(result: C14Result) -> str:

@@ -104,9 +104,11 @@ SPEC_C15 = Spec(
         "does not hold when no alternative falls short of softmax in any setting of the "
         "training study (as the verdict counts a shortfall: found by the paired test, "
         "persisting on the check's grid, not a naive form's overflow); holds when every "
-        "alternative does in "
-        "every setting; with conditions otherwise. Measured: trained models could have come "
-        "out either way."
+        "alternative does in every setting; with conditions otherwise. Set by algebra and "
+        "the methods configured in part: argmax's gradient is zero, so with argmax among the "
+        "alternatives 'does not hold' cannot come out, and 'holds' needs every alternative "
+        "short in every setting; measured: which alternatives fall short, where, and by how "
+        "much."
     ),
 )
 

@@ -930,6 +930,10 @@ def test_check_text_conditions_and_json():
     )
     assert "Trained again" not in tverdict.text(base)
     assert "No learning rate trains relu in any setting:" in tverdict.text(base)
+    # a statement about weights centred at 0, which the check does not move
+    assert "or the gradient is zero, from initial weights centred at 0 (the check varies" in (
+        tverdict.text(base)
+    )
     back = tverdict.from_json(tverdict.to_json(checked))
     assert back == checked and tverdict.to_json(back) == tverdict.to_json(checked)
     assert "widened" not in text  # a result without the widening's fields says nothing of it

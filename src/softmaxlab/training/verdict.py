@@ -572,7 +572,10 @@ def text(result: TrainingResult) -> str:
             "No learning rate trains "
             + ", ".join(untrainable)
             + f" in any setting{grid}: the NLL is infinite or undefined (a target probability "
-            "of zero or below) or the gradient is zero."
+            "of zero or below) or the gradient is zero, from initial weights centred at 0 (the "
+            "check varies their scale, not their centre: a map that needs positive logits, "
+            "such as linear's, may train from weights that start them positive; not measured "
+            "here)."
         )
     if result.diverged_share_by_dtype:
         shares = ", ".join(

@@ -249,6 +249,20 @@ def test_the_log_linear_family_is_reported_not_judged():
     }
     assert claim_c14.verdict(result) == HOLDS
     assert "Same log-linear family (3 labels, not judged)" in claim_c14.text(result)
+    # their gradient is softmax's scaled by ln(base)/T: entries beyond 1 are no failure,
+    # and the text says whose bound the 1 is
+    assert (
+        "(3 labels, not judged): no convexity break in any of them; gradient entries beyond "
+        "[-1, 1] on up to 100% of vectors (iterated_exp(depth=1)): the family's gradient is "
+        "softmax's scaled by ln(base)/T (s ln K for ssmax), so the bound of 1 is base e's at "
+        "temperature 1." in claim_c14.value(result)
+    )
+    calm = claim_c14.measure_c14(
+        _summary({"ssmax": _everywhere({**SOFTMAX_OK, "nll_convexity_break": 0.25})})
+    )
+    assert claim_c14.value(calm).endswith(
+        "(1 labels, not judged): largest convexity break rate 25% (ssmax)."
+    )
 
 
 def test_bad_rows_are_one_clear_error():

@@ -381,12 +381,28 @@ def value(result: C14Result) -> str:
         lines.append(f"Alternatives that keep it where measured: {', '.join(keeping)}.")
     family = [entry for entry in result.labels if entry.role == "log-linear"]
     if family:
-        worst = max(family, key=lambda e: np.nan_to_num(e.convexity_break, nan=-1.0))
-        lines.append(
-            f"Same log-linear family ({len(family)} labels, not judged): largest convexity "
-            f"break rate {percent(worst.convexity_break)} ({worst.label})."
-        )
+        lines.append(_family_text(family))
     return " ".join(lines)
+
+
+def _family_text(family) -> str:
+    """The log-linear family (not judged): its largest convexity break rate (or that none
+    broke), and how far its gradient entries pass [-1, 1]: scaled by ln(base)/T (s ln K
+    for ssmax), so softmax's bound of 1 belongs to base e at temperature 1."""
+    worst = max(family, key=lambda e: np.nan_to_num(e.convexity_break, nan=-1.0))
+    if worst.convexity_break == 0:
+        convexity = "no convexity break in any of them"
+    else:
+        convexity = f"largest convexity break rate {percent(worst.convexity_break)} ({worst.label})"
+    text = f"Same log-linear family ({len(family)} labels, not judged): {convexity}"
+    steep = max(family, key=lambda e: np.nan_to_num(e.grad_over_one, nan=-1.0))
+    if steep.grad_over_one > 0:
+        text += (
+            f"; gradient entries beyond [-1, 1] on up to {percent(steep.grad_over_one)} of "
+            f"vectors ({steep.label}): the family's gradient is softmax's scaled by ln(base)/T "
+            "(s ln K for ssmax), so the bound of 1 is base e's at temperature 1"
+        )
+    return text + "."
 
 
 def conditions(result: C14Result) -> str:

@@ -457,6 +457,20 @@ def test_one_pooling_rule_one_number(small):
         for label in ("softmax(base=100)", "softmax")
     }
     assert (tv_100, tv_e) == pytest.approx((by_label["softmax(base=100)"], by_label["softmax"]))
+    # C2's paired bound, from the summary's own means, spreads and counts
+    tv = rows[
+        (rows["metric"] == "tv_to_argmax")
+        & (rows["dtype"] == "float64")
+        & (rows["distribution"] == "positive")
+        & rows["label"].isin(["softmax", "linear"])
+    ].drop_duplicates(["scale", "k", "label"])
+    bounds = []
+    for _, cell in tv.groupby(["k", "scale"]):
+        a, b = (cell[cell["label"] == label].iloc[0] for label in ("softmax", "linear"))
+        n = min(a["n"], b["n"])
+        bounds.append(abs(b["mean"] - a["mean"]) / ((a["std"] + b["std"]) / math.sqrt(n)))
+    assert result["C2"].weakest_z == pytest.approx(min(bounds), rel=1e-12)
+    assert details["C2_distance"]["paired_z_bound"].min() == result["C2"].weakest_z
     # C10's widest gap between the naive and the stabilised iterated exp, pooled by hand
     for depth, (scale, naive_rate, stable_rate) in zip(
         (2, 3), result["C10"].widest_gap, strict=True

@@ -610,6 +610,14 @@ def test_c2_names_the_distributions_its_crossovers_belong_to():
     assert "a shifted uniform, say) cross elsewhere" in distance.conditions_c2(named)
 
 
+def test_c2_says_on_how_many_standard_errors_each_cells_order_rests():
+    assert "standard errors" not in distance.value_c2(C2)  # not measured
+    assert (
+        "in 100% of 6 cells (the order in each cell by at least 2.7 standard errors of the "
+        "paired difference, its spread bounded by the two means' spreads); crossover"
+    ) in distance.value_c2(replace(C2, weakest_z=2.7049))
+
+
 def test_c2_describes_a_distribution_by_its_family_and_parameters():
     assert distance._law({"family": "uniform", "low": 0, "high": 1}) == "uniform on [0, 1]"
     assert distance._law({"family": "exponential", "scale": 2.5}) == "exponential(scale=2.5)"

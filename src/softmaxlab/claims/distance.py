@@ -59,11 +59,27 @@ class C2Result:
     cells: int
     crossovers: tuple[Crossover, ...]
     signed_invalid: float
+    #: The smallest over the cells of |mean difference| / (its standard error bounded
+    #: without the pairing: (sd_softmax + sd_linear) / sqrt n): the vectors are shared, so
+    #: the difference's spread is at most the sum of the two (NaN: not measured).
+    weakest_z: float = math.nan
     #: The non-negative distributions measured: (name, law in words), ("positive", "uniform
     #: on [0, 1]"): a crossover is its distribution's, since softmax ignores a shift of the
     #: logits and linear normalisation does not.
     measured: tuple[tuple[str, str], ...] = ()
     details: Mapping[str, pd.DataFrame] = field(default_factory=dict, compare=False, repr=False)
+
+
+def _paired_z_bound(wide: pd.DataFrame) -> pd.Series:
+    """Per cell, |tv_linear - tv_softmax| in standard errors of the paired difference, its
+    spread bounded by sd_softmax + sd_linear (the same vectors give both means, and
+    sd(a - b) <= sd(a) + sd(b) whatever their correlation): a lower bound on how many
+    standard errors the order of the two means rests on."""
+    gap = (wide["mean"]["linear"] - wide["mean"]["softmax"]).abs()
+    n = wide["n"][["softmax", "linear"]].min(axis=1).astype(np.float64)
+    spread = wide["std"]["softmax"] + wide["std"]["linear"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return gap / (spread / np.sqrt(n))
 
 
 def _law(spec: Mapping) -> str:
@@ -109,12 +125,18 @@ def measure_c2(data: ClaimData) -> C2Result:
         [("softmax", {}), ("linear", {})], positive, [MAIN_DTYPE], ["tv_to_argmax"], "C2"
     )
     wide = rows.pivot_table(
-        index=["distribution", "k", "scale"], columns="label", values="mean", aggfunc="first"
+        index=["distribution", "k", "scale"],
+        columns="label",
+        values=["mean", "std", "n"],
+        aggfunc="first",
     )
-    if not {"softmax", "linear"} <= set(wide.columns):
+    if not {"softmax", "linear"} <= set(wide["mean"].columns):
         raise Missing("C2 needs both softmax and linear on non-negative logits in float64")
-    table = pd.DataFrame({"tv_softmax": wide["softmax"], "tv_linear": wide["linear"]}).reset_index()
+    table = pd.DataFrame(
+        {"tv_softmax": wide["mean"]["softmax"], "tv_linear": wide["mean"]["linear"]}
+    ).reset_index()
     table["softmax_closer"] = table["tv_softmax"] < table["tv_linear"]
+    table["paired_z_bound"] = _paired_z_bound(wide).to_numpy()
     table = sort_rows(table, {"distribution": list(positive), "k": None, "scale": None})
     crossovers = _crossover_rows(data, table)
     signed = [d for d, s in data.with_support(False).items() if not nonnegative_support(s)]
@@ -129,6 +151,7 @@ def measure_c2(data: ClaimData) -> C2Result:
     ).rename(columns={"scale": "crossover_scale", "low": "ci_low", "high": "ci_high"})
     return C2Result(
         closer_share=float(table["softmax_closer"].mean()),
+        weakest_z=float(table["paired_z_bound"].min()) if len(table) else math.nan,
         cells=len(table),
         crossovers=tuple(crossovers),
         signed_invalid=signed_invalid,
@@ -177,10 +200,15 @@ def _measured(r: C2Result, laws: bool = True) -> str:
 def value_c2(r: C2Result) -> str:
     sources = sorted({c.source for c in r.crossovers if not math.isnan(c.scale)})
     how = f" ({'; '.join(sources)})" if sources else ""
+    order = (
+        f" (the order in each cell by at least {number(r.weakest_z, 2)} standard errors of "
+        "the paired difference, its spread bounded by the two means' spreads)"
+        if math.isfinite(r.weakest_z)
+        else ""
+    )
     return (
         f"non-negative logits{_measured(r)}: softmax closer to the one-hot in "
-        f"{percent(r.closer_share)} of "
-        f"{r.cells} cells; crossover scale{how}: "
+        f"{percent(r.closer_share)} of {r.cells} cells{order}; crossover scale{how}: "
         + (", ".join(map(_crossover_text, r.crossovers)) or "none")
     )
 

@@ -9,6 +9,7 @@ import pytest
 
 from softmaxlab import check_params, label, nll
 from softmaxlab.claims import c14 as claim_c14
+from softmaxlab.claims import gradients
 from softmaxlab.claims.c14 import CONDITIONAL, FAILS, HOLDS
 from softmaxlab.sampling import logits, sample_z
 from softmaxlab.stats import summarize
@@ -178,6 +179,15 @@ def test_sparse_maps_losing_only_through_an_infinite_nll_are_named_with_their_ow
     )
     alone = claim_c14.measure_c14(_summary({"linear": _everywhere({**CLEAN, "nll_infinite": 0.2})}))
     assert "Fenchel-Young" not in claim_c14.conditions(alone)  # linear has no such loss here
+    # the answer's sentence says it too, only where such a map is among the losses
+    assert claim_c14.sparse_only(result) == ["sparsemax"] and not claim_c14.sparse_only(alone)
+    sentence, losing = gradients.headline_c14(result)
+    assert losing == 3.0
+    assert (
+        "(their loss is undefined, infinite or not convex there, the sparse maps only where "
+        "their output is zero, which their own Fenchel-Young loss avoids) (C14)." in sentence
+    )
+    assert "sparse maps" not in gradients.headline_c14(alone)[0]
 
 
 @pytest.mark.parametrize(

@@ -424,15 +424,20 @@ def conditions(result: C14Result) -> str:
     )
 
 
-def _matched(result: C14Result) -> str:
+def sparse_only(result: C14Result) -> list[str]:
     """The alternatives that lose the property only through an infinite NLL (p_y = 0: a
     sparse output) and have a Fenchel-Young loss of their own: paired with it they keep
     what softmax has with the NLL, which is softmax's Fenchel-Young loss."""
-    sparse = [
+    return [
         entry.label
         for entry in result.alternatives
         if entry.failures == ("infinite",) and entry.method in FENCHEL_YOUNG_METHODS
     ]
+
+
+def _matched(result: C14Result) -> str:
+    """:func:`sparse_only`'s labels and what their own loss keeps, for the conditions."""
+    sparse = sparse_only(result)
     if not sparse:
         return ""
     return (

@@ -361,11 +361,18 @@ def claim_c4(data: ClaimData) -> Claim:
 
 def headline_c14(r: c14.C14Result) -> tuple[str, float]:
     losing = sum(1 for entry in r.alternatives if entry.failures)
+    sparse = (
+        ", the sparse maps only where their output is zero, which their own Fenchel-Young "
+        "loss avoids"
+        if c14.sparse_only(r)
+        else ""
+    )
     return (
         "Why exp: the log of a softmax probability is the logit minus log-sum-exp, so the "
-        "cross-entropy loss is convex in the logits with gradient p - y; of the other "
-        f"normalisations measured, {number(losing)} lose this somewhere (their loss is "
-        "undefined, infinite or not convex there) (C14).",
+        "cross-entropy loss is convex in the logits with gradient p - y: it is the loss "
+        "matched to softmax (its Fenchel-Young loss); paired with it, "
+        f"{number(losing)} of the other normalisations measured lose this somewhere (their "
+        f"loss is undefined, infinite or not convex there{sparse}) (C14).",
         float(losing),
     )
 

@@ -919,6 +919,12 @@ def test_check_text_conditions_and_json():
     grid = "with 100 steps instead of 25 and learning rates down to 0.01 (gd) and 0.001 (adam)"
     assert f"Trained again {grid}, where an alternative fell short" in text
     assert "(3 settings, 3 alternatives), 2 of the 3 shortfalls remain" in text
+    # the study's count leads, and says that the verdict's comes after the check
+    assert (
+        f"each alternative's settings), before the check below trains them again: "
+        f"{len(checked.counted())} as the verdict counts them, after it." in text
+    )
+    assert "before the check" not in tverdict.text(base)
     assert "not told apart from softmax in any setting: taylor" in text
     assert "No learning rate trains relu in any setting (nor on the check's grid)" in text
     conditions = tverdict.conditions(checked)

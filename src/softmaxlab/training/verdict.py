@@ -475,7 +475,13 @@ def text(result: TrainingResult) -> str:
         f"Fenchel-Young loss), {n_short} fall short of softmax's test accuracy in at least "
         f"one setting (data set x format x optimiser; a paired exact test on the test points "
         f"given the trained models, {percent(ALPHA)} family-wise over each alternative's "
-        f"settings)."
+        f"settings)"
+        + (
+            f", before the check below trains them again: {len(result.counted())} as the "
+            "verdict counts them, after it."
+            if result.check
+            else "."
+        )
     )
     if result.widen and result.groups:
         out.append(

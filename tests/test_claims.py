@@ -313,7 +313,9 @@ def test_ledger_shape_and_verdicts(small):
     assert list(ledger.columns) == list(claims.LEDGER_COLUMNS)
     assert list(ledger["claim"]) == ALL_CLAIMS
     assert set(ledger["verdict"]) <= OUTCOMES
-    assert ledger[["statement", "measure", "value", "conditions"]].map(len).min().min() > 0
+    assert (
+        ledger[["statement", "measure", "value", "conditions", "outcomes"]].map(len).min().min() > 0
+    )
     # No training JSON given: C15 says so instead of guessing; every other claim is measured.
     verdict = ledger.set_index("claim")["verdict"]
     assert verdict["C15"] == claims.NOT_MEASURED

@@ -89,8 +89,10 @@ def test_end_to_end_outputs(full_run):
         "value",
         "verdict",
         "conditions",
+        "outcomes",
     ]
     assert list(claims["claim"]) == [f"C{i}" for i in range(1, 16)]
+    assert claims["outcomes"].str.len().min() > 0  # every claim says what its verdicts need
     assert set(claims["verdict"]) <= {"holds", "holds with conditions", "does not hold"}
     report = (full_run / "results" / "report.html").read_text()
     assert "C13" in report and "<svg" in report or "data:image" in report

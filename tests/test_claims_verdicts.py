@@ -417,7 +417,7 @@ def test_c7_says_in_which_arithmetic_the_narrow_formats_overflow():
 
 def test_c7_quotes_real_logits_as_they_are():
     assert "real logits" not in bases.value_c7(C7)  # no empirical distribution
-    real = replace(C7, real=(("digits", 0.0, 1000), ("mine", 0.125, 200)))
+    real = replace(C7, real=(("digits", 0.0), ("mine", 0.125)))
     assert (
         "(pooled per scale; first at scale 200), on real logits as they are (scale 1): digits "
         "0%, mine 12.5%; measured = predicted" in bases.value_c7(real)

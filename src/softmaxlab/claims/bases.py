@@ -29,7 +29,6 @@ from softmaxlab.formatting import number, percent
 from softmaxlab.methods import check_params, normalize
 from softmaxlab.methods import label as method_label
 from softmaxlab.sampling import EMPIRICAL
-from softmaxlab.sweep import compute_modes, headline_compute
 
 from .common import (
     CONDITIONAL,
@@ -41,6 +40,7 @@ from .common import (
     Missing,
     Spec,
     dtype_order,
+    float32_formats,
     pool,
     sort_rows,
 )
@@ -411,9 +411,9 @@ class C7Result:
     #: one-hot of (stable) base 100 and of e, float64 (NaN: not measured).
     unit_tv: tuple[float, float, float] = (math.nan, math.nan, math.nan)
     #: "Overflows easily" on real logits: per empirical distribution (a file's logits, such
-    #: as a trained classifier's), the naive base-100 float64 overflow rate and its vectors
-    #: at scale 1, the logits as they are.
-    real: tuple[tuple[str, float, int], ...] = ()
+    #: as a trained classifier's), the naive base-100 float64 overflow rate at scale 1, the
+    #: logits as they are.
+    real: tuple[tuple[str, float], ...] = ()
     details: Mapping[str, pd.DataFrame] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -471,7 +471,7 @@ def measure_c7(data: ClaimData, thresholds: pd.DataFrame) -> C7Result:
         & (rows["label"] == labels[-2])
     ]
     real = tuple(
-        (str(name), float(part["mean"].iloc[0]), int(part["n"].iloc[0]))
+        (str(name), float(part["mean"].iloc[0]))
         for name, part in pool(at_one, ["distribution"]).groupby("distribution", sort=False)
     )
     return C7Result(
@@ -488,21 +488,11 @@ def measure_c7(data: ClaimData, thresholds: pd.DataFrame) -> C7Result:
             for t in dtypes
             if t != MAIN_DTYPE
         ),
-        float32_formats=_float32_formats(config, dtypes),
+        float32_formats=float32_formats(config, dtypes),
         float32_threshold=float(th.loc[("float32", "100"), "threshold_with_rounding"]),
         unit_tv=unit_tv,
         real=real,
         details={"C7_thresholds": thresholds, "C7_overflow": table, "C7_overflow_cells": cell},
-    )
-
-
-def _float32_formats(config: Mapping, dtypes: list[str]) -> tuple[str, ...]:
-    """The formats among ``dtypes`` narrower than float32 whose headline compute mode is
-    float32 arithmetic (the frameworks'): the rows the claims read compute them in it."""
-    return tuple(
-        t
-        for t in dtypes
-        if DTYPES[t].itemsize < 4 and headline_compute(t, compute_modes(config, t)) == "float32"
     )
 
 
@@ -531,7 +521,7 @@ def _real_text(r: C7Result) -> str:
         return ""
     # without n: an empirical distribution's vectors are draws from its file's rows
     return ", on real logits as they are (scale 1): " + ", ".join(
-        f"{name} {percent(rate)}" for name, rate, _ in r.real
+        f"{name} {percent(rate)}" for name, rate in r.real
     )
 
 
@@ -668,7 +658,7 @@ def measure_c9(data: ClaimData) -> C9Result:
         stable_max=float(stable_f64.max()) if len(stable_f64) else math.nan,
         max_beta=max_beta,
         top_underflow=float(top["underflow_rate"].max()) if len(top) else math.nan,
-        float32_formats=_float32_formats(data.config, dtypes),
+        float32_formats=float32_formats(data.config, dtypes),
         details={"C9_frontier": table},
     )
 

@@ -25,6 +25,7 @@ import pandas as pd
 from softmaxlab.dtypes import DTYPES
 from softmaxlab.sampling import nonnegative_support  # noqa: F401 (the claims import it from here)
 from softmaxlab.stats import POOLING_RULE, pool  # noqa: F401 (the claims' names)
+from softmaxlab.sweep import compute_modes, headline_compute
 
 LEDGER_COLUMNS: tuple[str, ...] = (
     "claim",
@@ -120,6 +121,17 @@ class Missing(LookupError):
 
 
 # ------------------------------------------------------------------------------ small helpers
+
+
+def float32_formats(config: Mapping, dtypes: Iterable[str]) -> tuple[str, ...]:
+    """The formats among ``dtypes`` narrower than float32 whose headline compute mode is
+    float32 arithmetic (the frameworks'): the rows the claims read compute them in it, so
+    their naive computation overflows where float32's does (C7, C8, C9)."""
+    return tuple(
+        t
+        for t in dtypes
+        if DTYPES[t].itemsize < 4 and headline_compute(t, compute_modes(config, t)) == "float32"
+    )
 
 
 def dtype_order(names: Iterable[str]) -> list[str]:

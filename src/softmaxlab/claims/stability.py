@@ -9,9 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from softmaxlab.dtypes import get_dtype
 from softmaxlab.formatting import number, percent
-from softmaxlab.sweep import compute_modes, headline_compute
 
 from .common import (
     CONDITIONAL,
@@ -22,6 +20,7 @@ from .common import (
     Missing,
     Spec,
     dtype_order,
+    float32_formats,
     pool,
     sort_rows,
 )
@@ -185,12 +184,7 @@ def measure_c8(data: ClaimData) -> C8Result:
         input_nonfinite=largest(STABLE, "input_nonfinite_rate"),
         broken=tuple(broken),
         harmless=tuple(t for t in failing if t not in {b[0] for b in broken}),
-        float32_formats=tuple(
-            t
-            for t in dtypes
-            if get_dtype(t).itemsize < 4
-            and headline_compute(t, compute_modes(data.config, t)) == "float32"
-        ),
+        float32_formats=float32_formats(data.config, dtypes),
         native_dtypes=native_dtypes,
         native_overflow=largest_native("overflow_rate"),
         native_nonfinite=largest_native("nonfinite_output_rate"),

@@ -8,6 +8,7 @@ import json
 import math
 from dataclasses import replace
 
+import numpy as np
 import pandas as pd
 import pytest
 from training_results import comparison, with_check
@@ -616,6 +617,30 @@ def test_c2_says_on_how_many_standard_errors_each_cells_order_rests():
         "in 100% of 6 cells (the order in each cell by at least 2.7 standard errors of the "
         "paired difference, its spread bounded by the two means' spreads); crossover"
     ) in distance.value_c2(replace(C2, weakest_z=2.7049))
+
+
+def test_c2_paired_bound_is_nan_where_a_spread_is_not_defined():
+    """A cell of one vector has no std: pivot_table drops that column altogether."""
+    rows = pd.DataFrame(
+        {
+            "distribution": ["positive"] * 2,
+            "k": [2, 2],
+            "scale": [1.0, 1.0],
+            "label": ["softmax", "linear"],
+            "mean": [0.2, 0.3],
+            "std": [np.nan, np.nan],
+            "n": [1, 1],
+        }
+    )
+    wide = rows.pivot_table(
+        index=["distribution", "k", "scale"], columns="label", values=["mean", "std", "n"]
+    )
+    assert "std" not in wide.columns.get_level_values(0)
+    assert np.isnan(distance._paired_z_bound(wide)).all()
+    both = rows.assign(std=[0.1, 0.2], n=[100, 100]).pivot_table(
+        index=["distribution", "k", "scale"], columns="label", values=["mean", "std", "n"]
+    )
+    assert distance._paired_z_bound(both).iloc[0] == pytest.approx(0.1 / (0.3 / 10))
 
 
 def test_c2_describes_a_distribution_by_its_family_and_parameters():

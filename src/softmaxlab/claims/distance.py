@@ -74,7 +74,10 @@ def _paired_z_bound(wide: pd.DataFrame) -> pd.Series:
     """Per cell, |tv_linear - tv_softmax| in standard errors of the paired difference, its
     spread bounded by sd_softmax + sd_linear (the same vectors give both means, and
     sd(a - b) <= sd(a) + sd(b) whatever their correlation): a lower bound on how many
-    standard errors the order of the two means rests on."""
+    standard errors the order of the two means rests on; NaN where a spread is not defined
+    (a cell of one vector: pivot_table drops a column that is NaN throughout)."""
+    columns = pd.MultiIndex.from_product([["mean", "std", "n"], ["softmax", "linear"]])
+    wide = wide.reindex(columns=columns)
     gap = (wide["mean"]["linear"] - wide["mean"]["softmax"]).abs()
     n = wide["n"][["softmax", "linear"]].min(axis=1).astype(np.float64)
     spread = wide["std"]["softmax"] + wide["std"]["linear"]

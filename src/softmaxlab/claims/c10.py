@@ -145,8 +145,9 @@ def measure_c10(data: ClaimData) -> C10Result:
             for d in (2, 3)
         )
 
+    per_scale = compare.pivot_table(index="scale", columns="label", values="overflow")
+
     def widest_gap(depth):
-        per_scale = compare.pivot_table(index="scale", columns="label", values="overflow")
         naive, stable = (
             entry_label(("iterated_exp", {"depth": depth, "stable": s})) for s in (False, True)
         )

@@ -237,6 +237,47 @@ def test_infinite_counts_only_where_softmax_is_finite():
     assert "sparsemax: NLL infinite for 50%" in claim_c14.text(result)
 
 
+def test_a_positive_maps_infinite_nll_is_underflow_not_a_loss():
+    """iterated exp's and sigmoid's outputs are positive, so their NLL is finite on every
+    finite vector, and a p_y of 0 (or 0/0) is float64 underflow, as softmax's: not a loss,
+    quoted apart. relu's p_y = 0 (x_y <= 0) is its own: a loss. Driven to each outcome:
+    the underflow alone leaves no alternative losing it (does not hold); relu's zeros, or
+    a convexity break, do."""
+    underflow = _everywhere({**CLEAN, "nll_infinite": 0.25})
+    zero_sum = _everywhere({**CLEAN, "nll_undefined": 0.01})  # every term underflowed: 0/0
+    alone = claim_c14.measure_c14(
+        _summary({"iterated_exp(stable=True)": underflow, "sigmoid": zero_sum})
+    )
+    entry = alone.of("iterated_exp(stable=True)")
+    assert entry.positive and entry.failures == () and entry.failing_groups == ()
+    assert alone.of("sigmoid").positive and alone.of("sigmoid").failures == ()
+    assert claim_c14.verdict(alone) == FAILS
+    assert (
+        "Not counted as a loss: the infinite or undefined NLL of maps whose outputs are "
+        "positive, whose NLL is finite on every finite vector (p_y underflows to 0 in float64, "
+        "as softmax's does, or every term does and p_y is 0/0): iterated_exp(stable=True) "
+        "infinite 25%; sigmoid undefined 1%." in claim_c14.value(alone)
+    )
+    relu = claim_c14.measure_c14(_summary({"relu": underflow}))
+    assert not relu.of("relu").positive and relu.of("relu").failures == ("infinite",)
+    assert claim_c14.verdict(relu) == HOLDS
+    assert "Not counted" not in claim_c14.value(relu)
+    breaking = claim_c14.measure_c14(
+        _summary(
+            {
+                "iterated_exp(stable=True)": _everywhere(
+                    {**CLEAN, "nll_infinite": 0.25, "nll_convexity_break": 0.1}
+                )
+            }
+        )
+    )
+    assert breaking.of("iterated_exp(stable=True)").failures == ("convexity",)
+    assert claim_c14.verdict(breaking) == HOLDS
+    assert "iterated_exp(stable=True): convexity broken on 10% of 400 segments" in (
+        claim_c14.value(breaking)
+    )
+
+
 def test_the_log_linear_family_is_reported_not_judged():
     broken = {**SOFTMAX_OK, "nll_undefined": 0.4, "nll_grad_over_one": 1.0}
     result = claim_c14.measure_c14(

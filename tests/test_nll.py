@@ -701,3 +701,61 @@ def test_compiled_norms_equal_numpy_on_any_operands(k, shifted):
         b = np.where(resolved, b, np.nan)
         assert np.array_equal(a, b, equal_nan=True)
         assert np.array_equal(np.signbit(a), np.signbit(b))
+
+
+# Every built-in map with parameters that change its form, for positive_map's check.
+_POSITIVITY_CASES = [
+    ("argmax", {}),
+    ("linear", {}),
+    ("shifted_linear", {}),
+    ("relu", {}),
+    ("softplus", {}),
+    ("sigmoid", {}),
+    ("spherical", {}),
+    ("spherical", {"eps": 0.0}),
+    ("escort", {}),
+    ("taylor", {}),
+    ("taylor", {"order": 4}),
+    ("stablemax", {}),
+    ("softmax", {}),
+    ("softmax", {"base": 2.0, "temperature": 0.5, "stable": False}),
+    ("iterated_exp", {"depth": 3}),
+    ("iterated_exp", {"stable": True}),
+    ("ssmax", {}),
+    ("sparsemax", {}),
+    ("entmax15", {}),
+    ("entmax", {"alpha": 1.25}),
+    ("gumbel_softmax", {}),
+]
+
+
+@pytest.mark.parametrize(("method", "params"), _POSITIVITY_CASES, ids=str)
+def test_positive_map_says_which_maps_can_give_a_zero_or_negative_p(method, params):
+    """Oracle: the maps themselves. A map positive_map calls positive gives p > 0 on random
+    vectors of [-2, 1] (where nothing under- or overflows in float64: iterated exp of
+    depth 3 stays below e^e^e = 3.8e6) and on constructed ones (a 0 entry, ties, all
+    negative, a logit far above the others); every other map gives p <= 0 on one of them."""
+    rng = np.random.default_rng(7)
+    random = rng.uniform(-2.0, 1.0, size=(2000, 5))
+    constructed = np.array(
+        [
+            [0.0, 0.5, 1.0, -1.0, 0.25],  # a zero entry, the minimum last-but-one
+            [1.0, 1.0, -2.0, -2.0, 0.0],  # ties at the top, far below
+            [-1.0, -0.5, -0.25, -2.0, -1.5],  # all negative
+            [1.0, -2.0, -2.0, -2.0, -2.0],  # one large logit
+            [1.0, -8.0, -8.0, -8.0, -8.0],  # far below it: outside every sparse support
+        ]
+    )
+    x = np.vstack([random, constructed])
+    p = normalize(x, method, **params)
+    positive = bool(np.all(p > 0))
+    assert nll.positive_map(method, params) == positive
+
+
+def test_every_built_in_map_is_classified():
+    """A new built-in map must be checked by the test above before C14 reads its infinite
+    NLL one way or the other."""
+    from softmaxlab.methods import methods, plugin
+
+    built_in = {name for name in methods() if plugin(name) is None}
+    assert built_in == {method for method, _ in _POSITIVITY_CASES}

@@ -219,6 +219,36 @@ def naive_term_rate(method: str, params: Mapping) -> float | None:
     return None
 
 
+#: The built-in maps whose every output entry is positive for finite logits, in exact
+#: arithmetic, whatever their parameters: a positive weight (base^(x/T) with base > 0, an
+#: exponential of anything, ln(1 + e^x), 1/(1 + e^-x), an even-order Taylor polynomial of
+#: e^x, stablemax's x + 1 or 1/(1 - x)) over the sum of such weights. Their NLL is finite on
+#: every finite vector; a p_y of 0 is float64 underflow, as softmax's is.
+POSITIVE_MAPS: tuple[str, ...] = (
+    "softmax",
+    "ssmax",
+    "gumbel_softmax",
+    "iterated_exp",
+    "softplus",
+    "sigmoid",
+    "taylor",
+    "stablemax",
+)
+
+
+def positive_map(method: str, params: Mapping | None = None) -> bool:
+    """Whether the map's outputs are positive for every finite logit vector in exact
+    arithmetic (:data:`POSITIVE_MAPS`, and spherical with eps > 0: (x_i^2 + eps) / sum), so
+    that its nll_infinite counts float64 underflow of p_y only, never a zero of the map.
+    False for the maps with exact zeros (argmax, relu, shifted_linear, the sparse maps,
+    escort and spherical without eps at x_y = 0), signed outputs (linear) and plugins."""
+    if plugin(method) is not None:
+        return False
+    if method == "spherical":
+        return check_params(method, params)["eps"] > 0
+    return method in POSITIVE_MAPS
+
+
 def _rows(x, name: str) -> np.ndarray:
     """x as a float64 (n, K) array with K >= 1, read exactly (no copy when it is float64
     already: nothing here writes to it), or ValueError naming it."""

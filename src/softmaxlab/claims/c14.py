@@ -27,7 +27,11 @@ Roles of the labels:
   (pooled nll_undefined > 0), when its midpoint test breaks (pooled nll_convexity_break >
   0), or when its NLL is infinite where softmax's is finite on every vector of the group
   (nll_infinite > 0 with the reference's = 0: softmax's own infinite NLL is float64
-  underflow of p_y at large scales, which log-softmax avoids).
+  underflow of p_y at large scales, which log-softmax avoids). The infinite or undefined
+  NLL of a map whose outputs are positive (softmaxlab.nll.positive_map: iterated exp,
+  softplus, sigmoid, taylor, stablemax) never counts: its NLL is finite on every finite
+  vector, and a p_y of 0 (or 0/0, every term underflowing) is float64's, as softmax's
+  infinite NLL is; the text quotes it apart.
 
 verdict: "does not hold" when softmax fails a check or when no alternative loses the
 property anywhere; "holds" when in every measured (distribution, scale) some alternative
@@ -44,7 +48,7 @@ import pandas as pd
 
 from softmaxlab.formatting import number, percent
 from softmaxlab.methods import check_params, parse_label
-from softmaxlab.nll import NLL_METRICS
+from softmaxlab.nll import NLL_METRICS, positive_map
 from softmaxlab.training.losses import FENCHEL_YOUNG_METHODS
 
 from .common import CONDITIONAL, FAILS, HOLDS, VERDICTS, pool
@@ -76,7 +80,9 @@ class LabelMeasure:
     while their ``infinite`` still counts p_y = 0 (C3 quotes softmax's).
     ``failing_groups``: the (distribution, scale) groups where an alternative loses the
     property, with ``failures`` the kinds of loss seen (FAILURES); empty for the reference
-    and the log-linear family.
+    and the log-linear family. ``positive``: the map's outputs are positive
+    (softmaxlab.nll.positive_map), so its ``infinite`` and ``undefined`` are float64
+    underflow, not a loss.
     """
 
     label: str
@@ -98,6 +104,7 @@ class LabelMeasure:
     grad_norm_q95_max: float
     failing_groups: tuple[tuple[str, float], ...] = ()
     failures: tuple[str, ...] = ()
+    positive: bool = False
 
 
 @dataclass(frozen=True)
@@ -185,17 +192,19 @@ def _value(table: pd.DataFrame, metric: str) -> tuple[float, int]:
     return float(row["mean"].iloc[0]), int(row["n"].iloc[0])
 
 
-def _failing_groups(groups: pd.DataFrame, reference_infinite: pd.Series):
+def _failing_groups(groups: pd.DataFrame, reference_infinite: pd.Series, positive: bool):
     """((distribution, scale) groups where an alternative loses the property, kinds seen),
-    from the label's rates pooled per group (columns: metrics, index (distribution, scale))."""
+    from the label's rates pooled per group (columns: metrics, index (distribution, scale));
+    ``positive``: a map whose infinite or undefined NLL is underflow only (never a loss)."""
     failing, kinds = [], set()
     for key, row in groups.iterrows():
         found = set()
-        if row.get("nll_undefined", 0) > 0:
+        if row.get("nll_undefined", 0) > 0 and not positive:
             found.add("undefined")
         if row.get("nll_convexity_break", 0) > 0:
             found.add("convexity")
-        if row.get("nll_infinite", 0) > 0 and reference_infinite.get(key, np.nan) == 0:
+        infinite = row.get("nll_infinite", 0) > 0 and not positive
+        if infinite and reference_infinite.get(key, np.nan) == 0:
             found.add("infinite")
         if found:
             failing.append((str(key[0]), float(key[1])))
@@ -231,8 +240,9 @@ def measure_c14(summary_rows: pd.DataFrame) -> C14Result:
     for label in sorted(methods.index, key=lambda lab: (ROLES.index(role(lab)), lab)):
         table = by_label[by_label["label"] == label]
         kind = role(label)
+        positive = kind == "alternative" and positive_map(*parse_label(label))
         failing, kinds = (
-            _failing_groups(by_group.loc[label], reference_infinite)
+            _failing_groups(by_group.loc[label], reference_infinite, positive)
             if kind == "alternative" and label in measured
             else ((), ())
         )
@@ -257,6 +267,7 @@ def measure_c14(summary_rows: pd.DataFrame) -> C14Result:
                 grad_norm_q95_max=float(largest_q95.get(label, np.nan)),
                 failing_groups=failing,
                 failures=kinds,
+                positive=positive,
             )
         )
     undefined = rows[(rows["label"] == REFERENCE) & (rows["metric"] == "nll_undefined")]
@@ -342,6 +353,12 @@ def _alternative_text(entry: LabelMeasure) -> str:
     return f"{entry.label}: {', '.join(parts)}"
 
 
+def _underflow_text(entry: LabelMeasure) -> str:
+    """A positive map's infinite and undefined shares, those above 0 ("" if none)."""
+    shares = [("infinite", entry.infinite), ("undefined", entry.undefined)]
+    return ", ".join(f"{kind} {percent(share)}" for kind, share in shares if share > 0)
+
+
 def value(result: C14Result) -> str:
     """The measured figures: softmax's checks and gradient by scale, then the alternatives."""
     ref = result.reference
@@ -379,6 +396,15 @@ def value(result: C14Result) -> str:
         )
     if keeping:
         lines.append(f"Alternatives that keep it where measured: {', '.join(keeping)}.")
+    underflowing = [e for e in result.alternatives if e.positive and _underflow_text(e)]
+    if underflowing:
+        lines.append(
+            "Not counted as a loss: the infinite or undefined NLL of maps whose outputs are "
+            "positive, whose NLL is finite on every finite vector (p_y underflows to 0 in "
+            "float64, as softmax's does, or every term does and p_y is 0/0): "
+            + "; ".join(f"{e.label} {_underflow_text(e)}" for e in underflowing)
+            + "."
+        )
     family = [entry for entry in result.labels if entry.role == "log-linear"]
     if family:
         lines.append(_family_text(family))

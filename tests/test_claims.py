@@ -21,7 +21,7 @@ import pytest
 from sweeps import SMALL
 
 from softmaxlab import claim_checks, claims, config, sweep
-from softmaxlab.claims import c13, common
+from softmaxlab.claims import c13, c14, common
 from softmaxlab.claims.data import entry_label
 from softmaxlab.formatting import interval, number, percent
 
@@ -384,6 +384,25 @@ def test_claims_job_runs_no_sweep(small, monkeypatch):
     for name in ("cell_checks", "fixed_checks", "maxent_check", "softmax_ce_gradient_check"):
         monkeypatch.setattr(claim_checks, name, forbidden)
     again = claims.build_claims(summary, example, cfg, cells, checks=checks)
+    assert [(c.value, c.verdict, c.conditions) for c in again] == [
+        (c.value, c.verdict, c.conditions) for c in built
+    ]
+
+
+def test_the_nll_rows_are_measured_once_for_every_claim_that_reads_them(small, monkeypatch):
+    """C3, C10 and C14 read C14's measurement of the NLL rows: one measure_c14 a ledger,
+    and the same claims as when each measured them."""
+    cfg, summary, cells, example, checks, built, *_ = small
+    calls = []
+    measure = c14.measure_c14
+
+    def counted(frame):
+        calls.append(frame)
+        return measure(frame)
+
+    monkeypatch.setattr(c14, "measure_c14", counted)
+    again = claims.build_claims(summary, example, cfg, cells, checks=checks)
+    assert len(calls) == 1
     assert [(c.value, c.verdict, c.conditions) for c in again] == [
         (c.value, c.verdict, c.conditions) for c in built
     ]

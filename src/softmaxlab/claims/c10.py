@@ -20,7 +20,6 @@ import pandas as pd
 
 from softmaxlab.formatting import number, percent
 
-from . import c14
 from .common import (
     CONDITIONAL,
     FAILS,
@@ -161,7 +160,7 @@ def measure_c10(data: ClaimData) -> C10Result:
 
     nll_lost, nll_labels = None, ()
     try:
-        result = c14.measure_c14(data.frame)
+        result = data.nll()
         iterated = [e for e in result.alternatives if e.method == "iterated_exp"]
         if iterated:
             nll_labels = tuple(e.label for e in iterated if e.failures)

@@ -32,6 +32,7 @@ from softmaxlab.methods import check_params
 from softmaxlab.methods import label as method_label
 from softmaxlab.sweep import headline_rows, native_rows
 
+from . import c14
 from .common import MAIN_DTYPE, Missing, dtype_order, nonnegative_support
 
 #: The iterated exp forms C10 compares with softmax: depth 2 and 3, naive and stabilised.
@@ -218,6 +219,20 @@ class ClaimData:
         self.orderstats = orderstats
         self.training = training
         self.checks = checks
+        self._nll: c14.C14Result | ValueError | None = None
+
+    def nll(self) -> c14.C14Result:
+        """C14's measurement of the NLL rows (c14.measure_c14 of the frame), made once and
+        shared by the claims that read it (C3, C10, C14); the ValueError it raises, raised
+        again on every call."""
+        if self._nll is None:
+            try:
+                self._nll = c14.measure_c14(self.frame)
+            except ValueError as error:
+                self._nll = error
+        if isinstance(self._nll, ValueError):
+            raise ValueError(str(self._nll))
+        return self._nll
 
     def check(self, name: str, claim: str) -> pd.DataFrame:
         """The cells of one check of ``claim_checks.csv`` (softmaxlab.claim_checks.wide: one

@@ -80,7 +80,7 @@ def measure_c3(data: ClaimData) -> C3Result:
     if data.config["grad_vectors"] == 0:
         raise Missing("grad_vectors is 0 in this config: no gradient was measured")
     try:
-        result = c14.measure_c14(data.frame)
+        result = data.nll()
     except ValueError as error:
         raise Missing(f"C3 reads softmax's NLL gradient (C14's rows): {error}") from None
     by_scale = result.reference_by_scale
@@ -405,7 +405,7 @@ def claim_c14(data: ClaimData) -> Claim:
     if data.config["grad_vectors"] == 0:
         return SPEC_C14.not_measured("grad_vectors is 0 in this config: no NLL was measured")
     try:
-        result = c14.measure_c14(data.frame)
+        result = data.nll()
     except ValueError as error:
         return SPEC_C14.not_measured(str(error))
     table = pd.DataFrame([asdict(entry) for entry in result.labels])

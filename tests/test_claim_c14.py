@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from softmaxlab import check_params, label, nll
+from softmaxlab import check_params, label, nll, register_method, unregister_method
 from softmaxlab.claims import c14 as claim_c14
 from softmaxlab.claims import gradients
 from softmaxlab.claims.c14 import CONDITIONAL, FAILS, HOLDS
@@ -26,7 +26,7 @@ SOFTMAX_OK = {
     "nll_grad_over_one": 0.0,
     "nll_convexity_break": 0.0,
 }
-CLEAN = {**SOFTMAX_OK, "nll_grad_over_one": 0.5}  # an alternative without a loss
+CLEAN = dict(SOFTMAX_OK)  # an alternative without a loss
 GROUPS = [("normal", 0.1), ("normal", 10.0), ("positive", 0.1), ("positive", 10.0)]
 
 
@@ -163,19 +163,26 @@ def test_sparse_maps_losing_only_through_an_infinite_nll_are_named_with_their_ow
     result = claim_c14.measure_c14(
         _summary(
             {
-                "sparsemax": _everywhere({**CLEAN, "nll_infinite": 0.5}),
+                "sparsemax": _everywhere({**CLEAN, "nll_infinite": 0.5, "nll_grad_over_one": 0.4}),
                 "entmax15": _everywhere({**CLEAN, "nll_infinite": 0.4, "nll_undefined": 0.1}),
                 "linear": _everywhere({**CLEAN, "nll_convexity_break": 0.3}),
             }
         )
     )
-    assert result.of("sparsemax").failures == ("infinite",)
+    assert result.of("sparsemax").failures == ("infinite", "gradient")
     assert claim_c14.conditions(result) == (
         "some alternative loses it in every measured distribution and scale; sparsemax lose "
-        "it only through an infinite NLL (p_y = 0 where the output is sparse): with their "
-        "own Fenchel-Young loss (Blondel, Martins & Niculae 2020) the loss is convex with "
-        "gradient p - y, as the NLL is softmax's own Fenchel-Young loss: log-probabilities "
-        "are the loss matched to softmax, not to every map"
+        "it only through an infinite NLL (p_y = 0 where the output is sparse) and gradient "
+        "entries beyond [-1, 1] where it is finite: with their own Fenchel-Young loss "
+        "(Blondel, Martins & Niculae 2020) the loss is convex with gradient p - y, as the NLL "
+        "is softmax's own Fenchel-Young loss: log-probabilities are the loss matched to "
+        "softmax, not to every map"
+    )
+    only_zero = claim_c14.measure_c14(
+        _summary({"sparsemax": _everywhere({**CLEAN, "nll_infinite": 0.5})})
+    )
+    assert "infinite NLL (p_y = 0 where the output is sparse): with their own" in (
+        claim_c14.conditions(only_zero)
     )
     alone = claim_c14.measure_c14(_summary({"linear": _everywhere({**CLEAN, "nll_infinite": 0.2})}))
     assert "Fenchel-Young" not in claim_c14.conditions(alone)  # linear has no such loss here
@@ -184,8 +191,11 @@ def test_sparse_maps_losing_only_through_an_infinite_nll_are_named_with_their_ow
     sentence, losing = gradients.headline_c14(result)
     assert losing == 3.0
     assert (
-        "(their loss is undefined, infinite or not convex there, the sparse maps only where "
-        "their output is zero, which their own Fenchel-Young loss avoids) (C14)." in sentence
+        "of the other normalisations measured (softmax's re-parametrisations aside), 3 lose "
+        "this somewhere (their loss is undefined, infinite or not convex there, or its "
+        "gradient leaves the bounds that p - y keeps, the sparse maps only where their output "
+        "is zero or the gradient steep, which their own Fenchel-Young loss avoids) (C14)."
+        in sentence
     )
     assert "sparse maps" not in gradients.headline_c14(alone)[0]
 
@@ -224,17 +234,54 @@ def test_does_not_hold_when_no_alternative_loses_it():
     assert "no alternative loses" in claim_c14.conditions(result)
 
 
-def test_infinite_counts_only_where_softmax_is_finite():
-    """sparsemax's p_y = 0 is a loss where softmax's NLL is finite on every vector; where
-    softmax's own p_y underflowed too (large scales), it is not counted."""
+def test_infinite_counts_wherever_a_map_has_exact_zeros_and_a_plugins_where_softmax_is_finite():
+    """sparsemax's p_y = 0 is a zero of the map: a loss in every group, also where softmax's
+    own p_y underflowed (large scales). A plugin's map is not known to have exact zeros:
+    its p_y = 0 counts only where softmax's NLL is finite on every vector of the group."""
     softmax_cells = {("softmax", d, s): dict(SOFTMAX_OK) for d, s in GROUPS}
     for d in ("normal", "positive"):
         softmax_cells[("softmax", d, 10.0)]["nll_infinite"] = 0.2
-    sparse = {("sparsemax", d, s): {**CLEAN, "nll_infinite": 0.5} for d, s in GROUPS}
+    zeros = {**CLEAN, "nll_infinite": 0.5}
+    sparse = {("sparsemax", d, s): dict(zeros) for d, s in GROUPS}
     result = claim_c14.measure_c14(_rows({**softmax_cells, **sparse}))
-    assert result.of("sparsemax").failing_groups == (("normal", 0.1), ("positive", 0.1))
-    assert claim_c14.verdict(result) == CONDITIONAL
+    assert result.of("sparsemax").exact_zeros
+    assert result.of("sparsemax").failing_groups == tuple(sorted(GROUPS))
+    assert claim_c14.verdict(result) == HOLDS
     assert "sparsemax: NLL infinite for 50%" in claim_c14.text(result)
+
+    def cut_linear(x):
+        return np.maximum(x, 0) / np.sum(np.maximum(x, 0), axis=-1, keepdims=True)
+
+    register_method("c14_probe_plugin", cut_linear)
+    try:
+        plugin_cells = {("c14_probe_plugin", d, s): dict(zeros) for d, s in GROUPS}
+        result = claim_c14.measure_c14(_rows({**softmax_cells, **plugin_cells}))
+    finally:
+        unregister_method("c14_probe_plugin")
+    entry = result.of("c14_probe_plugin")
+    assert not entry.exact_zeros and not entry.positive
+    assert entry.failing_groups == (("normal", 0.1), ("positive", 0.1))
+    assert claim_c14.verdict(result) == CONDITIONAL
+
+
+def test_a_gradient_entry_beyond_one_is_a_loss():
+    """softmax's p - e_y has entries in [-1, 1]; an alternative whose NLL gradient leaves it
+    (sparsemax's target entry -(1 - 1/|S|)/p_y) loses the property there: driven from
+    'does not hold' (no loss) to 'holds with conditions' and 'holds'."""
+    none = claim_c14.measure_c14(_summary({"taylor": _everywhere(CLEAN)}))
+    assert claim_c14.verdict(none) == FAILS
+    per_group = {group: dict(CLEAN) for group in GROUPS}
+    per_group[("normal", 10.0)] = {**CLEAN, "nll_grad_over_one": 0.25}
+    some = claim_c14.measure_c14(_summary({"taylor": per_group}))
+    assert some.of("taylor").failures == ("gradient",)
+    assert claim_c14.verdict(some) == CONDITIONAL
+    assert "taylor: gradient entries beyond [-1, 1] on 6.25% of 400 vectors" in (
+        claim_c14.value(some)
+    )
+    every = claim_c14.measure_c14(
+        _summary({"taylor": _everywhere({**CLEAN, "nll_grad_over_one": 0.25})})
+    )
+    assert claim_c14.verdict(every) == HOLDS
 
 
 def test_a_positive_maps_infinite_nll_is_underflow_not_a_loss():

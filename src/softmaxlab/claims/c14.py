@@ -25,13 +25,17 @@ Roles of the labels:
 * every other label is an alternative. An alternative loses the property in a
   (distribution, scale) group, pooled over K and formats, when its NLL is undefined there
   (pooled nll_undefined > 0), when its midpoint test breaks (pooled nll_convexity_break >
-  0), or when its NLL is infinite where softmax's is finite on every vector of the group
-  (nll_infinite > 0 with the reference's = 0: softmax's own infinite NLL is float64
-  underflow of p_y at large scales, which log-softmax avoids). The infinite or undefined
-  NLL of a map whose outputs are positive (softmaxlab.nll.positive_map: iterated exp,
-  softplus, sigmoid, taylor, stablemax) never counts: its NLL is finite on every finite
-  vector, and a p_y of 0 (or 0/0, every term underflowing) is float64's, as softmax's
-  infinite NLL is; the text quotes it apart.
+  0), when its NLL is infinite (nll_infinite > 0), or when an entry of its NLL gradient
+  leaves [-1, 1] (pooled nll_grad_over_one > 0: softmax's p - e_y never does; for
+  sparsemax the target's entry is -(1 - 1/|S|)/p_y, unbounded as p_y falls). Which
+  infinite NLL counts depends on the map (softmaxlab.nll.positive_map): a built-in map
+  with exact zeros (argmax, relu, shifted_linear, the sparse maps) loses it wherever its
+  p_y = 0; the infinite or undefined NLL of a map whose outputs are positive (iterated
+  exp, softplus, sigmoid, taylor, stablemax) never counts, since its NLL is finite on
+  every finite vector and a p_y of 0 (or 0/0, every term underflowing) is float64's, as
+  softmax's infinite NLL is (the text quotes it apart); a plugin's counts only where
+  softmax's is finite on every vector of the group (the reference's = 0: softmax's own is
+  float64 underflow at large scales, which log-softmax avoids).
 
 verdict: "does not hold" when softmax fails a check or when no alternative loses the
 property anywhere; "holds" when in every measured (distribution, scale) some alternative
@@ -47,7 +51,7 @@ import numpy as np
 import pandas as pd
 
 from softmaxlab.formatting import number, percent
-from softmaxlab.methods import check_params, parse_label
+from softmaxlab.methods import check_params, parse_label, plugin
 from softmaxlab.nll import NLL_METRICS, positive_map
 from softmaxlab.training.losses import FENCHEL_YOUNG_METHODS
 
@@ -63,7 +67,7 @@ ROLES: tuple[str, ...] = ("reference", "log-linear", "alternative")
 # The summary columns measure_c14 reads.
 _COLUMNS = ("distribution", "scale", "k", "method", "label", "metric", "n", "mean", "q95")
 # What an alternative's loss in a group can be, in the order text() lists them.
-FAILURES: tuple[str, ...] = ("undefined", "convexity", "infinite")
+FAILURES: tuple[str, ...] = ("undefined", "convexity", "infinite", "gradient")
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,8 @@ class LabelMeasure:
     property, with ``failures`` the kinds of loss seen (FAILURES); empty for the reference
     and the log-linear family. ``positive``: the map's outputs are positive
     (softmaxlab.nll.positive_map), so its ``infinite`` and ``undefined`` are float64
-    underflow, not a loss.
+    underflow, not a loss. ``exact_zeros``: a built-in map that is not positive, so its
+    ``infinite`` is a zero of the map wherever it occurs.
     """
 
     label: str
@@ -105,6 +110,7 @@ class LabelMeasure:
     failing_groups: tuple[tuple[str, float], ...] = ()
     failures: tuple[str, ...] = ()
     positive: bool = False
+    exact_zeros: bool = False
 
 
 @dataclass(frozen=True)
@@ -192,10 +198,14 @@ def _value(table: pd.DataFrame, metric: str) -> tuple[float, int]:
     return float(row["mean"].iloc[0]), int(row["n"].iloc[0])
 
 
-def _failing_groups(groups: pd.DataFrame, reference_infinite: pd.Series, positive: bool):
+def _failing_groups(
+    groups: pd.DataFrame, reference_infinite: pd.Series, positive: bool, exact_zeros: bool
+):
     """((distribution, scale) groups where an alternative loses the property, kinds seen),
     from the label's rates pooled per group (columns: metrics, index (distribution, scale));
-    ``positive``: a map whose infinite or undefined NLL is underflow only (never a loss)."""
+    ``positive``: a map whose infinite or undefined NLL is underflow only (never a loss);
+    ``exact_zeros``: one whose infinite NLL is its own wherever it occurs (module
+    docstring; neither: a plugin's counts where softmax's is finite)."""
     failing, kinds = [], set()
     for key, row in groups.iterrows():
         found = set()
@@ -203,8 +213,10 @@ def _failing_groups(groups: pd.DataFrame, reference_infinite: pd.Series, positiv
             found.add("undefined")
         if row.get("nll_convexity_break", 0) > 0:
             found.add("convexity")
+        if row.get("nll_grad_over_one", 0) > 0:
+            found.add("gradient")
         infinite = row.get("nll_infinite", 0) > 0 and not positive
-        if infinite and reference_infinite.get(key, np.nan) == 0:
+        if infinite and (exact_zeros or reference_infinite.get(key, np.nan) == 0):
             found.add("infinite")
         if found:
             failing.append((str(key[0]), float(key[1])))
@@ -240,9 +252,11 @@ def measure_c14(summary_rows: pd.DataFrame) -> C14Result:
     for label in sorted(methods.index, key=lambda lab: (ROLES.index(role(lab)), lab)):
         table = by_label[by_label["label"] == label]
         kind = role(label)
-        positive = kind == "alternative" and positive_map(*parse_label(label))
+        name, params = parse_label(label)
+        positive = kind == "alternative" and positive_map(name, params)
+        exact_zeros = kind == "alternative" and not positive and plugin(name) is None
         failing, kinds = (
-            _failing_groups(by_group.loc[label], reference_infinite, positive)
+            _failing_groups(by_group.loc[label], reference_infinite, positive, exact_zeros)
             if kind == "alternative" and label in measured
             else ((), ())
         )
@@ -268,6 +282,7 @@ def measure_c14(summary_rows: pd.DataFrame) -> C14Result:
                 failing_groups=failing,
                 failures=kinds,
                 positive=positive,
+                exact_zeros=exact_zeros,
             )
         )
     undefined = rows[(rows["label"] == REFERENCE) & (rows["metric"] == "nll_undefined")]
@@ -349,6 +364,11 @@ def _alternative_text(entry: LabelMeasure) -> str:
         parts.append(
             f"convexity broken on {percent(entry.convexity_break)} of "
             f"{number(entry.segments)} segments"
+        )
+    if "gradient" in entry.failures:
+        parts.append(
+            f"gradient entries beyond [-1, 1] on {percent(entry.grad_over_one)} of "
+            f"{number(entry.gradients)} vectors"
         )
     return f"{entry.label}: {', '.join(parts)}"
 
@@ -450,14 +470,21 @@ def conditions(result: C14Result) -> str:
     )
 
 
+#: The losses a map's own Fenchel-Young loss avoids: it is finite and its gradient p - y.
+MATCHED_LOSS_AVOIDS: tuple[str, ...] = ("infinite", "gradient")
+
+
 def sparse_only(result: C14Result) -> list[str]:
     """The alternatives that lose the property only through an infinite NLL (p_y = 0: a
-    sparse output) and have a Fenchel-Young loss of their own: paired with it they keep
-    what softmax has with the NLL, which is softmax's Fenchel-Young loss."""
+    sparse output) and, where the NLL is finite, gradient entries beyond [-1, 1], and have
+    a Fenchel-Young loss of their own: paired with it they keep what softmax has with the
+    NLL, which is softmax's Fenchel-Young loss."""
     return [
         entry.label
         for entry in result.alternatives
-        if entry.failures == ("infinite",) and entry.method in FENCHEL_YOUNG_METHODS
+        if "infinite" in entry.failures
+        and set(entry.failures) <= set(MATCHED_LOSS_AVOIDS)
+        and entry.method in FENCHEL_YOUNG_METHODS
     ]
 
 
@@ -466,12 +493,14 @@ def _matched(result: C14Result) -> str:
     sparse = sparse_only(result)
     if not sparse:
         return ""
+    steep = any("gradient" in result.of(label).failures for label in sparse)
     return (
         f"; {', '.join(sparse)} lose it only through an infinite NLL (p_y = 0 where the "
-        "output is sparse): with their own Fenchel-Young loss (Blondel, Martins & Niculae "
-        "2020) the loss is convex with gradient p - y, as the NLL is softmax's own "
-        "Fenchel-Young loss: log-probabilities are the loss matched to softmax, not to every "
-        "map"
+        "output is sparse)"
+        + (" and gradient entries beyond [-1, 1] where it is finite" if steep else "")
+        + ": with their own Fenchel-Young loss (Blondel, Martins & Niculae 2020) the loss is "
+        "convex with gradient p - y, as the NLL is softmax's own Fenchel-Young loss: "
+        "log-probabilities are the loss matched to softmax, not to every map"
     )
 
 

@@ -362,8 +362,8 @@ def claim_c4(data: ClaimData) -> Claim:
 def headline_c14(r: c14.C14Result) -> tuple[str, float]:
     losing = sum(1 for entry in r.alternatives if entry.failures)
     sparse = (
-        ", the sparse maps only where their output is zero, which their own Fenchel-Young "
-        "loss avoids"
+        ", the sparse maps only where their output is zero or the gradient steep, which "
+        "their own Fenchel-Young loss avoids"
         if c14.sparse_only(r)
         else ""
     )
@@ -371,8 +371,9 @@ def headline_c14(r: c14.C14Result) -> tuple[str, float]:
         "Why exp: the log of a softmax probability is the logit minus log-sum-exp, so the "
         "cross-entropy loss is convex in the logits with gradient p - y: it is the loss "
         "matched to softmax (its Fenchel-Young loss); paired with it, "
-        f"{number(losing)} of the other normalisations measured lose this somewhere (their "
-        f"loss is undefined, infinite or not convex there{sparse}) (C14).",
+        "of the other normalisations measured (softmax's re-parametrisations aside), "
+        f"{number(losing)} lose this somewhere (their loss is undefined, infinite or not "
+        f"convex there, or its gradient leaves the bounds that p - y keeps{sparse}) (C14).",
         float(losing),
     )
 
@@ -390,7 +391,9 @@ SPEC_C14 = Spec(
     headline_c14,
     outcomes=(
         "does not hold when softmax fails one of its checks (entries of p - y in [-1, 1], "
-        "midpoint convexity, a defined NLL) or no alternative loses the property anywhere; "
+        "midpoint convexity, a defined NLL) or no alternative loses the property (an "
+        "undefined NLL, a convexity break, an infinite NLL of its own, a gradient entry "
+        "beyond [-1, 1]) anywhere; "
         "holds when some alternative loses it in every measured (distribution, scale); with "
         "conditions otherwise. Set by algebra and the methods configured: softmax's checks "
         "are theorems (the NLL is logsumexp(x) - x_y), and with alternatives such as argmax "

@@ -461,12 +461,39 @@ def test_heatmap_caption_names_the_worst_cell():
     assert "Not shown (rate 0 in every cell): linear." in text  # stable softmax stays listed
 
 
+def test_heatmap_captions_say_which_arithmetic_and_what_underflow_is_measured_against():
+    """float16's rows are its headline mode's, float32 arithmetic: the caption says so.
+    The underflow rate is a lower bound where the wider reference underflows too, and
+    float64's rests on the fewer vectors of its own reference (here 8 of 200 a cell)."""
+    summary = hand_summary(("overflow", "underflow"))
+    put(summary, 8, field="n", metric="underflow", dtype="float64")
+    overflow = figures.caption("overflow_heatmap", summary)
+    assert (
+        "One panel per format. float16 is computed as frameworks compute it, in float32 "
+        "arithmetic" in overflow
+    )
+    assert "lower bound" not in overflow
+    underflow = figures.caption("underflow_heatmap", summary)
+    assert "float64's on at most 8 vectors a cell, those its wider reference is" in underflow
+    assert "the rate there is a lower bound" in underflow
+    assert "over the vectors whose output is finite" in underflow
+    native = summary.assign(compute="native")
+    assert "as frameworks compute" not in figures.caption("underflow_heatmap", native)
+    put(summary, 200, field="n", metric="underflow", dtype="float64", k=2)
+    put(summary, 20, field="n", metric="underflow", dtype="float64", k=10)
+    assert "at most" not in figures.caption("underflow_heatmap", summary)
+
+
 def test_softmax_family_caption_has_the_overflow_threshold(small):
     text = figures.caption("softmax_family", small)
     # ln(float64 max) / ln(100), computed here from numpy's limits: 154.1.
     threshold = math.log(np.finfo(np.float64).max) / math.log(100)
     assert f"x > {threshold:.4g}" in text and "154.1" in text
     assert f"x > {math.log(np.finfo(np.float64).max):.4g}" in text  # base e: 709.8
+    # the narrow panel is float16's headline mode, float32 arithmetic; native says nothing
+    assert "float16 is computed as frameworks compute it, in float32 arithmetic" in text
+    native = small[small["compute"] != "float32"].assign(compute="native")
+    assert "frameworks" not in figures.caption("softmax_family", native)
 
 
 def test_accuracy_caption_in_units_of_roundoff():

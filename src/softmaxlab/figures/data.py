@@ -9,8 +9,10 @@ The common choices, made from what the summary holds so any sub-sweep works:
 * methods: one representative label per method, its default parameters when present
   (parameter variants of softmax get their own figure), grouped into families with a
   handful of lines per panel;
-* pooling over cells (heat maps, accuracy): mean of cell rates, median of cell medians,
-  each cell (distribution x scale x K) weighted equally, as in softmaxlab.tables.
+* pooling over cells (heat maps, accuracy): a rate or a mean by the one pooling rule
+  (softmaxlab.stats.pool: the cells' means weighted by their numbers of vectors n), as in
+  softmaxlab.tables; a median as the median of the cells' medians, each cell
+  (distribution x scale x K) counted once.
 """
 
 from __future__ import annotations
@@ -111,6 +113,21 @@ def join_list(items: Sequence[str]) -> str:
     if len(items) <= 2:
         return " and ".join(items)
     return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def float32_arithmetic_text(formats: Sequence[str]) -> str:
+    """The sentence saying that ``formats`` (narrow formats read in their headline compute
+    mode, float32) are computed in float32 arithmetic, so that their intermediates overflow
+    where float32's do; "" for none."""
+    if not formats:
+        return ""
+    verb, them = ("are", "them") if len(formats) > 1 else ("is", "it")
+    return (
+        f"{join_list(list(formats))} {verb} computed as frameworks compute {them}, in float32 "
+        "arithmetic with input and output in the format, so intermediates overflow where "
+        "float32's do (the native mode, every operation rounded to the format, is in claim "
+        "C8's table)."
+    )
 
 
 def slice_rows(

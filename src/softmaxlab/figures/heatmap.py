@@ -12,9 +12,9 @@ from matplotlib.colors import ListedColormap, LogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from softmaxlab.figures.data import join_list, scale_text
+from softmaxlab.figures.data import float32_arithmetic_text, join_list, scale_text
 from softmaxlab.figures.style import ZERO_COLOUR, empty_figure, new_figure
-from softmaxlab.formatting import percent
+from softmaxlab.formatting import number, percent
 from softmaxlab.methods import parse_label
 from softmaxlab.stats import pool
 from softmaxlab.tables import format_scale, metric_rows, ordered_dtypes, ordered_labels
@@ -36,13 +36,18 @@ TITLES = {metric: f"{what} by method, scale and format" for metric, (what, _) in
 
 @dataclass(frozen=True)
 class Data:
-    """The pooled rate tables (label x scale) per format, and the labels shown."""
+    """The pooled rate tables (label x scale) per format, and the labels shown;
+    ``framework_formats``: the formats whose rows are computed in float32 arithmetic (as
+    frameworks compute them); ``cell_vectors``: per format, the most vectors a cell's rate
+    rests on."""
 
     metric: str
     keep: list[str]
     dtypes: list[str]
     scales: list[float]
     tables: dict[str, pd.DataFrame]
+    framework_formats: tuple[str, ...] = ()
+    cell_vectors: tuple[tuple[str, int], ...] = ()
 
 
 def prepare(summary: pd.DataFrame, metric: str) -> Data:
@@ -51,9 +56,16 @@ def prepare(summary: pd.DataFrame, metric: str) -> Data:
 
     Labels whose rate is 0 everywhere are left out (softmax and naive softmax stay).
     """
-    rows = metric_rows(summary, metric, ["label", "dtype", "scale", "n", "mean"])
+    columns = ["label", "dtype", "scale", "n", "mean"]
+    rows = metric_rows(summary, metric, [*columns, *(["compute"] if "compute" in summary else [])])
     labels = ordered_labels(rows)
     dtypes = ordered_dtypes(rows["dtype"])
+    framework = set(rows.loc[rows["compute"] == "float32", "dtype"]) if "compute" in rows else ()
+    most = rows.groupby("dtype")["n"].max()
+    facts = {
+        "framework_formats": tuple(d for d in dtypes if d in framework),
+        "cell_vectors": tuple((d, int(most[d])) for d in dtypes),
+    }
     scales = sorted(float(s) for s in rows["scale"].unique())
     by = ["dtype", "label", "scale"]
     pooled = pool(rows.assign(n=rows["n"].astype("int64")), by).set_index(by)["mean"]
@@ -62,7 +74,7 @@ def prepare(summary: pd.DataFrame, metric: str) -> Data:
         table = pooled.loc[dtype].unstack("scale").reindex(index=labels, columns=scales)
         tables[dtype] = table
     if not tables:
-        return Data(metric, labels, [], scales, {})
+        return Data(metric, labels, [], scales, {}, **facts)
     anywhere = pd.concat(tables.values()).max(axis=1).groupby(level=0).max()
     keep = [
         label
@@ -72,7 +84,7 @@ def prepare(summary: pd.DataFrame, metric: str) -> Data:
     ]
     if not keep:
         keep = labels
-    return Data(metric, keep, dtypes, scales, tables)
+    return Data(metric, keep, dtypes, scales, tables, **facts)
 
 
 def draw(data: Data) -> Figure:
@@ -136,6 +148,29 @@ def draw(data: Data) -> Figure:
     return fig
 
 
+def _prefixed(text: str) -> str:
+    return f" {text}" if text else ""
+
+
+def _underflow_text(data: Data) -> str:
+    """What the underflow rate is measured against, and where that makes it a bound."""
+    most = dict(data.cell_vectors)
+    fewer = [
+        f"{dtype}'s on at most {number(n)} vectors a cell"
+        for dtype, n in most.items()
+        if n < max(most.values())
+    ]
+    on = f" ({join_list(fewer)}, those its wider reference is computed for)" if fewer else ""
+    return (
+        "The rate is over the vectors whose output is finite (a NaN or infinite output "
+        "counts in the NaN and overflow maps, not here), against the same method computed "
+        f"on the same rounded input in a wider format{on}. Where that reference underflows "
+        "too, at the largest scales, a zero it shares is not counted, so the rate there is "
+        "a lower bound; and a method that overflows there is measured on the few vectors it "
+        "did not overflow."
+    )
+
+
 def caption(data: Data) -> str:
     """What the heat map shows, with its highest cell and softmax's highest rates."""
     metric, keep, dtypes, scales, tables = (
@@ -153,8 +188,10 @@ def caption(data: Data) -> str:
         f"{what}: the share of vectors for which {meaning}. Each cell pools the sweep's "
         "distributions and K by the one pooling rule (the share over all their vectors), "
         "on a logarithmic colour scale; light grey is exactly 0, white is no data. One "
-        "panel per format."
+        "panel per format." + _prefixed(float32_arithmetic_text(data.framework_formats))
     ]
+    if metric == "underflow":
+        text.append(_underflow_text(data))
     omitted = [label for label in all_labels if label not in keep]
     stacked = pd.concat({d: t.stack() for d, t in tables.items()}, names=["dtype"])
     stacked = stacked[np.isfinite(stacked)]

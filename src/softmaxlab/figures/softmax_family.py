@@ -16,6 +16,7 @@ from softmaxlab.dtypes import DTYPES
 from softmaxlab.figures.data import (
     describe_slice,
     distance_text,
+    float32_arithmetic_text,
     join_list,
     label_rows,
     nearest,
@@ -160,6 +161,15 @@ def _overflow_threshold(dtype: str, base: float) -> float | None:
     return exp_overflow_threshold(dtype, base, round_base=False)
 
 
+def _narrow_arithmetic(over: pd.DataFrame, narrow: str | None) -> str:
+    """Where the narrow panel is computed in float32 arithmetic (its headline mode), the
+    sentence that says so: its naive forms overflow where float32's do."""
+    if narrow is None or "compute" not in over:
+        return ""
+    in_float32 = set(over.loc[over["dtype"] == narrow, "compute"]) == {"float32"}
+    return f" {float32_arithmetic_text([narrow])}" if in_float32 else ""
+
+
 def caption(data: Data) -> str:
     """What the figure shows: beta ordering, the uniform psi = 1 and the overflow thresholds."""
     tv, over, choice, narrow, labels = data
@@ -172,7 +182,7 @@ def caption(data: Data) -> str:
         "beta = ln(psi)/T, so every base is a temperature; colours run from low to high beta. "
         f"Left: distance to argmax in {choice.get('dtype')}; right: share of vectors whose "
         f"computation overflowed, for {where}. Dashed lines are naive computations (no max "
-        "subtraction); solid ones subtract the max first."
+        "subtraction); solid ones subtract the max first." + _narrow_arithmetic(over, narrow)
     ]
     s_ref = nearest(tv["x"].unique(), 10)
     if s_ref is not None:

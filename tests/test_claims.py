@@ -453,6 +453,11 @@ def test_one_pooling_rule_one_number(small):
     ]
     assert result["C2"].signed_invalid == pytest.approx(_pooled_by_hand(rows), rel=1e-12)
     assert result["C4"].signed_invalid == result["C2"].signed_invalid
+    # ... and per K, at the grid's ends (the pooled share is the K grid's)
+    ends = [(k, _pooled_by_hand(part)) for k, part in rows.groupby("k")]
+    assert [k for k, _ in result["C4"].signed_by_k] == [ends[0][0], ends[-1][0]]
+    for (_, mine), (_, theirs) in zip([ends[0], ends[-1]], result["C4"].signed_by_k, strict=True):
+        assert theirs == pytest.approx(mine, rel=1e-12)
     shown = percent(result["C2"].signed_invalid)
     assert shown in ledger.set_index("claim").loc["C2", "conditions"]
     assert shown in ledger.set_index("claim").loc["C4", "value"]

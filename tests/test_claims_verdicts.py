@@ -503,6 +503,21 @@ def test_c10_says_when_training_falls_short_through_overflow_only():
     assert c10._c10_training(None) == (None, (), False)
 
 
+def test_c4_says_the_signed_share_grows_with_k():
+    """The pooled signed share is the K grid's: a vector is invalid when its logits have
+    both signs (at least 1 - 2^(1-K) of symmetric ones); the text gives its two ends."""
+    signed = replace(C4, signed_invalid_max=0.9, signed_invalid=0.85)
+    assert "per K" not in gradients.value_c4(signed)
+    ends = replace(signed, signed_by_k=((2, 0.491), (10000, 1.0)))
+    assert (
+        "per K from 49.1% at K = 2 to 100% at K = 10,000: a vector with logits of both signs "
+        "is invalid, so the pooled share is the K grid's) and" in gradients.value_c4(ends)
+    )
+    assert "only for positive scores (a zero score gives its class p = 0" in (
+        gradients.conditions_c4(ends)
+    )
+
+
 def test_c4_says_what_c15_measured_of_linear_with_the_nll():
     """C4 reads C15's comparisons of linear normalisation with the NLL: settings where no
     run took a step (its loss not finite at the initial model) are named; none measured, no
@@ -960,7 +975,7 @@ def test_c6_an_output_without_mass_is_not_the_uniform_distribution():
     assert bases.verdict_c6(replace(C6, unnormalised=off.unnormalised)) == CONDITIONAL
     assert "in 5/8 (format, K, stable) cases" in bases.value_c6(off)
     assert (
-        "1/K lies below the normal range and rounds far from it in float8_e4m3fn K=1000 "
-        "(sum 1.95): equal entries, but no distribution; 1/K rounds to 0"
-        in bases.conditions_c6(off)
+        "1/K lies below the normal range, where the format's spacing is coarse, and rounds "
+        "far from it in float8_e4m3fn K=1000 (sum 1.95): equal entries, but no distribution; "
+        "1/K rounds to 0" in bases.conditions_c6(off)
     )

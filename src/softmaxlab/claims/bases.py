@@ -318,7 +318,8 @@ def verdict_c6(r: C6Result) -> str:
 
 def value_c6(r: C6Result) -> str:
     return (
-        f"exactly uniform with TV = 1 - m/K (m = number of maximisers) in "
+        f"every entry equal, with TV = 1 - m/K (m = number of maximisers) within one "
+        "rounding of 1/K to the format, in "
         f"{r.cases - len(r.bad) - len(r.massless) - len(r.unnormalised)}/{r.cases} (format, "
         "K, stable) cases"
         + (
@@ -347,8 +348,8 @@ def conditions_c6(r: C6Result) -> str:
             )
         )
         parts.append(
-            f"1/K lies below the normal range and rounds far from it in {where}: equal "
-            "entries, but no distribution"
+            f"1/K lies below the normal range, where the format's spacing is coarse, and "
+            f"rounds far from it in {where}: equal entries, but no distribution"
         )
     if r.massless:
         where = ", ".join(dict.fromkeys(f"{t} K={k}" for t, k, _ in r.massless))

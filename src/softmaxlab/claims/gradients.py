@@ -219,6 +219,10 @@ class C4Result:
     #: a linear model's scores are signed); 0 and 0 without the study or that method.
     training_settings: int = 0
     training_never_steps: int = 0
+    #: The signed share pooled per K, at the smallest and the largest K: (K, share) each.
+    #: It grows with K (a vector is invalid when its logits have both signs: at least
+    #: 1 - 2^(1-K) of symmetric ones), so the pooled share is the K grid's.
+    signed_by_k: tuple[tuple[int, float], ...] = ()
     details: Mapping[str, pd.DataFrame] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -260,6 +264,10 @@ def measure_c4(data: ClaimData) -> C4Result:
     pos = tuple(d for d in dists if nonnegative_support(dists[d]) and d in by_dist.index)
     sig = tuple(d for d in dists if not nonnegative_support(dists[d]) and d in by_dist.index)
     signed_rows = invalid[invalid["distribution"].isin(sig)]
+    by_k = pool(signed_rows, ["k"]).set_index("k")["mean"].sort_index() if sig else None
+    ends = (
+        () if by_k is None or by_k.empty else tuple(dict.fromkeys([by_k.index[0], by_k.index[-1]]))
+    )
     fd = gradient_check(data)
     settings, never_steps = _c4_training(data.training)
     return C4Result(
@@ -272,6 +280,7 @@ def measure_c4(data: ClaimData) -> C4Result:
         fd_max=float(fd["max_abs_difference"].max()),
         training_settings=settings,
         training_never_steps=never_steps,
+        signed_by_k=tuple((int(k), float(by_k[k])) for k in ends),
         details={"C4_linear_invalid": table, "C4_gradient_check": fd},
     )
 
@@ -304,12 +313,25 @@ def verdict_c4(r: C4Result) -> str:
     return CONDITIONAL if pos_ok else FAILS
 
 
+def _by_k_text(r: C4Result) -> str:
+    """ "; per K from 49.2% at K = 2 to 100% at K = 10,000 (...)" or ""."""
+    if len(r.signed_by_k) < 2:
+        return ""
+    (k_low, low), (k_high, high) = r.signed_by_k
+    return (
+        f"; per K from {percent(low)} at K = {number(k_low)} to {percent(high)} at K = "
+        f"{number(k_high)}: a vector with logits of both signs is invalid, so the pooled share "
+        "is the K grid's"
+    )
+
+
 def value_c4(r: C4Result) -> str:
     return (
         f"linear gives invalid probabilities for {percent(r.signed_invalid)} of signed vectors "
         "(pooled; per distribution "
         f"{interval(r.signed_invalid_min, r.signed_invalid_max, rate=True)}"
-        f": {', '.join(r.signed) or 'none'}) and {percent(r.positive_invalid)} of non-negative "
+        f": {', '.join(r.signed) or 'none'}{_by_k_text(r)}) and "
+        f"{percent(r.positive_invalid)} of non-negative "
         f"ones ({', '.join(r.positive) or 'none'}); softmax dCE/dx = p - y: max |FD - (p - y)| "
         f"= {number(r.fd_max, 3)} (tolerance {C4_FD_TOLERANCE:g})"
     )
@@ -322,7 +344,8 @@ def conditions_c4(r: C4Result) -> str:
     elif v == CONDITIONAL:
         first = (
             "cross-entropy needs positive outputs: with linear normalisation only for "
-            "non-negative scores; signed logits give negative entries or entries > 1"
+            "positive scores (a zero score gives its class p = 0, an infinite loss); signed "
+            "logits give negative entries or entries > 1"
         )
     else:
         first = f"linear is invalid even on non-negative logits ({percent(r.positive_invalid)})"

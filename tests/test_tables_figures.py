@@ -407,7 +407,8 @@ def test_distance_captions_compare_with_linear_only_where_it_is_a_distance():
     text = figures.caption("distance_vs_scale", summary)
     assert (
         "Softmax is closer to argmax than linear normalisation at 1 of the 2 (distribution, "
-        "scale) points where linear's mean distance is at most 1." in text
+        "scale) points where linear's mean distance is at most 1, on positive logits only (on "
+        "the others linear's outputs are not distributions)." in text
     )
     assert "Linear is as close or closer for positive at scale 10." in text
     assert "linear above 1" in text  # normal logits at the scale nearest 10

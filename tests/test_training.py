@@ -1241,3 +1241,33 @@ def test_the_reference_and_an_alternative_are_always_trained():
     assert [label for _, _, label in only_softmax] == ["softmax", "linear"]
     variant = study.with_reference(_specs({"method": "softmax", "base": 2.0}, {"method": "relu"}))
     assert [label for _, _, label in variant] == ["softmax", "softmax(base=2)", "relu"]
+
+
+def test_the_curves_caption_tells_a_loss_never_finite_from_one_that_diverged():
+    """A line stopped at step 0 had a non-finite loss at the initial model, which no rate
+    changes: it never trained, and its rate is a tie's. One stopped later diverged at its
+    best rate."""
+    best = pd.DataFrame(
+        {
+            "dataset": ["digits"] * 3,
+            "label": ["softmax", "linear", "sigmoid"],
+            "loss": ["nll"] * 3,
+            "learning_rate": [0.1, 0.01, 1.0],
+            "train_nll": [0.05, np.nan, 0.4],
+            "test_accuracy": [0.96, 0.1, 0.9],
+        }
+    )
+    stops = {
+        ("digits", "softmax", "nll"): None,
+        ("digits", "linear", "nll"): 0,
+        ("digits", "sigmoid", "nll"): 7,
+    }
+    data = figure.Data(pd.DataFrame(), best, stops, ["digits"], list(best["label"]))
+    text = figure.caption(data)
+    assert (
+        "Not finite at the initial model in at least one data set, so at every rate (they "
+        "never trained; the rate chosen is a tie's): linear." in text
+    )
+    assert "during training at their best rate in at least one data set: sigmoid." in text
+    calm = figure.Data(pd.DataFrame(), best, dict.fromkeys(stops), ["digits"], [])
+    assert "initial model" not in figure.caption(calm) and "Stopped" not in figure.caption(calm)

@@ -115,10 +115,17 @@ def caption(data: Data) -> str:
         both = both[both["linear"] <= 1]  # ABOVE_ONE: no distance to compare with
         if len(both):
             closer = both["softmax"] < both["linear"]
+            kept = list(dict.fromkeys(both.index.get_level_values(0)))
+            only = (
+                f", on {join_list(kept)} logits only (on the others linear's outputs are not "
+                "distributions)"
+                if set(kept) < set(rows["distribution"])
+                else ""
+            )
             text.append(
                 f"Softmax is closer to argmax than linear normalisation at {int(closer.sum())} "
                 f"of the {len(both)} (distribution, scale) points where linear's mean distance "
-                "is at most 1."
+                f"is at most 1{only}."
             )
             linear_wins = both[~closer]
             if len(linear_wins):

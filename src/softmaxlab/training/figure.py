@@ -154,11 +154,20 @@ def caption(data: Data) -> str:
     """What the figure shows, with the numbers of its slice."""
     if data.best.empty:
         return "No float32 Adam runs in this study: nothing to draw."
+    # The loss at step 0 is the initial model's, the same at every rate: a run stopped there
+    # never trained, and its rate is only the tie-break's.
+    initial = sorted(
+        {
+            f"{label}" + ("" if loss == "nll" else " (Fenchel-Young)")
+            for (_, label, loss), s in data.stops.items()
+            if s == 0
+        }
+    )
     diverged = sorted(
         {
             f"{label}" + ("" if loss == "nll" else " (Fenchel-Young)")
             for (_, label, loss), s in data.stops.items()
-            if s is not None
+            if s is not None and s > 0
         }
     )
     parts = [
@@ -183,10 +192,14 @@ def caption(data: Data) -> str:
                 f"train NLL of {number(r['train_nll'], 3)} and a test accuracy of "
                 f"{percent(r['test_accuracy'])}."
             )
+    if initial:
+        parts.append(
+            "Not finite at the initial model in at least one data set, so at every rate (they "
+            "never trained; the rate chosen is a tie's): " + join_list(initial) + "."
+        )
     if diverged:
         parts.append(
-            "Stopped (non-finite loss) at their best rate in at least one data set: "
-            + join_list(diverged)
-            + "."
+            "Stopped (non-finite loss) during training at their best rate in at least one "
+            "data set: " + join_list(diverged) + "."
         )
     return "\n\n".join(parts)

@@ -613,7 +613,10 @@ def test_gradient_caption_quotes_a_median_where_outputs_leave_the_simplex():
         "linear: median gradient norm 67 at scale 1 and 6.7 at scale 10 (the median, drawn "
         "as such: its outputs are not distributions on 40% of vectors" in text
     )
-    assert "mean over the measured vectors (the median for linear: below);" in text
+    assert (
+        "mean over the measured vectors (at most 20 vectors a cell; the median for linear: below);"
+        in text
+    )
     assert "4,914" not in text
     data = gradient_vs_scale.prepare(summary)
     assert data.off_simplex == {"linear": 0.4}  # the largest over scales: 0.5 - 0.1
@@ -631,6 +634,27 @@ def test_gradient_caption_quotes_a_median_where_outputs_leave_the_simplex():
     put(summary, 0.0, metric="invalid", label="linear")
     text = figures.caption("gradient_vs_scale", summary)
     assert "linear: gradient norm 4,914 at scale 1 and 491 at scale 10;" in text
-    assert "mean over the measured vectors; zeros" in text
+    assert "mean over the measured vectors (at most 20 vectors a cell); zeros" in text
     data = gradient_vs_scale.prepare(summary)
     assert data.drawn_norm() is data.norm
+
+
+def test_captions_say_how_many_vectors_a_mean_rests_on_and_what_an_error_of_one_is():
+    """distance_vs_k: the cell's vectors per K (runs of equal counts together);
+    gradient_vs_scale: at most how many vectors a cell (the float64 gradient rows);
+    accuracy_by_dtype: a median relative error of exactly 1 is an entry flushed to 0."""
+    summary = hand_summary(("tv_to_argmax", "grad_norm", "grad_vanishes", "max_rel_error"))
+    assert (
+        "Each mean rests on the cell's vectors: 200 a cell for K = 2 and 20 for K = 10."
+        in figures.caption("distance_vs_k", summary)
+    )
+    put(summary, 200, field="n", metric="tv_to_argmax", k=10)
+    assert "200 a cell for K = 2 to 10." in figures.caption("distance_vs_k", summary)
+    assert "mean over the measured vectors (at most 20 vectors a cell" in (  # K = 10
+        figures.caption("gradient_vs_scale", summary)
+    )
+    assert "exactly 1" not in figures.caption("accuracy_by_dtype", summary)
+    put(summary, 1.0, field="median", metric="max_rel_error", label="softmax", dtype="float16")
+    assert "A relative error of exactly 1 is an output entry flushed to 0" in (
+        figures.caption("accuracy_by_dtype", summary)
+    )

@@ -106,6 +106,18 @@ def draw(data: Data) -> Figure:
     return fig
 
 
+def _flushed_text(table: pd.DataFrame) -> str:
+    """Where some median is exactly 1, what that is: an entry flushed to 0 (|0 - r| / r = 1),
+    the format's range, not its rounding."""
+    values = table.to_numpy(float)
+    if not (values == 1).any():
+        return ""
+    return (
+        " A relative error of exactly 1 is an output entry flushed to 0 where the reference "
+        "is positive (see the underflow map): the format's range, not its rounding."
+    )
+
+
 def caption(data: Data) -> str:
     """What the figure shows, with softmax's and linear's errors in units of roundoff."""
     table, labels, dtypes, nonfinite = data
@@ -123,6 +135,7 @@ def caption(data: Data) -> str:
         "the right edge. A hollow marker: some of the method's outputs in that format are not "
         "finite; they are left out, so its error is that of the vectors it survives (not "
         "comparable with a method that survives all); the share is given below."
+        + _flushed_text(table)
     ]
     for label in [lbl for lbl in ("softmax", "softmax(stable=False)", "linear") if lbl in labels]:
         parts = []

@@ -22,6 +22,7 @@ from softmaxlab.figures.data import (
     value_at,
 )
 from softmaxlab.figures.style import MARKERS, draw_line, empty_figure, new_figure, palette
+from softmaxlab.formatting import number
 from softmaxlab.methods import parse_label
 
 TITLE = "Distance to argmax vs number of classes K"
@@ -135,4 +136,25 @@ def caption(data: Data) -> str:
                 )
     else:
         text.append(f"This sweep has a single K ({ks[0]}), so no trend in K can be read.")
+    counts = _vectors_by_k(rows)
+    if counts:
+        text.append(f"Each mean rests on the cell's vectors: {counts}.")
     return "\n\n".join(text)
+
+
+def _vectors_by_k(rows: pd.DataFrame) -> str:
+    """The most vectors a cell holds per K, runs of K with the same count together:
+    "1,000 a cell for K = 2 to 1000 and 256 for K = 10000" (the budget gives K = 10^4 fewer)."""
+    most = rows.groupby("k")["n"].max().sort_index()
+    runs: list[list] = []
+    for k, n in most.items():
+        if runs and runs[-1][2] == n:
+            runs[-1][1] = k
+        else:
+            runs.append([k, k, n])
+    parts = [
+        f"{number(n)}{' a cell' if not i else ''} for K = {first}"
+        + (f" to {last}" if last != first else "")
+        for i, (first, last, n) in enumerate(runs)
+    ]
+    return join_list(parts)

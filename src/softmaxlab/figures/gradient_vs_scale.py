@@ -91,6 +91,14 @@ def draw(data: Data) -> Figure:
     return fig
 
 
+def _measured(norm: pd.DataFrame) -> list[str]:
+    """["at most 256 vectors a cell"]: how many vectors a cell's gradient rests on
+    (grad_vectors of the float64 cells, fewer than the cell holds), or [] without counts."""
+    if "n" not in norm or norm.empty:
+        return []
+    return [f"at most {number(int(norm['n'].max()))} vectors a cell"]
+
+
 def caption(data: Data) -> str:
     """What the figure shows, with norms and vanishing shares at both ends of the scales."""
     norm, vanish, choice, labels = data.norm, data.vanish, data.choice, data.labels
@@ -98,7 +106,8 @@ def caption(data: Data) -> str:
         return "No gradient data in this sweep."
     scales = sorted(set(norm["x"]) | set(vanish["x"]))
     off = [label for label in labels if label in data.off_simplex]
-    medians = f" (the median for {', '.join(off)}: below)" if off else ""
+    notes = [*_measured(norm), *([f"the median for {', '.join(off)}: below"] if off else [])]
+    medians = f" ({'; '.join(notes)})" if notes else ""
     text = [
         "Top: ||J(x) v||, the norm of the output's derivative along a random unit direction "
         f"v (float64 central difference), mean over the measured vectors{medians}; zeros "

@@ -979,3 +979,12 @@ def test_c6_an_output_without_mass_is_not_the_uniform_distribution():
         "far from it in float8_e4m3fn K=1000 (sum 1.95): equal entries, but no distribution; "
         "1/K rounds to 0" in bases.conditions_c6(off)
     )
+
+
+def test_c11_says_how_many_problems_test_nothing():
+    """With K = 2 the two constraints (sum p = 1, the mean) fix p: such problems agree with
+    Boltzmann's by construction, and the text counts them apart."""
+    assert "test nothing" not in theory.value_c11(C11)
+    assert "(14 of them with K = 2, where sum p = 1 and the mean fix p: they test nothing)" in (
+        theory.value_c11(replace(C11, fixed=14))
+    )

@@ -94,6 +94,8 @@ class C11Result:
     problems: int
     worst: float
     entropy_gain: float
+    #: Problems with K = 2, where the two constraints fix p: they test nothing.
+    fixed: int = 0
     details: Mapping[str, pd.DataFrame] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -103,6 +105,7 @@ def measure_c11(data: ClaimData) -> C11Result:
         problems=len(table),
         worst=float(table["max_abs_difference"].max()),
         entropy_gain=float((table["entropy_numeric"] - table["entropy_boltzmann"]).max()),
+        fixed=int((table["k"] == 2).sum()),
         details={"C11_maxent": table},
     )
 
@@ -118,6 +121,12 @@ def value_c11(r: C11Result) -> str:
         f"{r.problems} problems (K 2-{C11_MAX_K}): max |p_SLSQP - exp(-beta E)/Z| = "
         f"{number(r.worst, 3)}; numeric entropy exceeds Boltzmann's by at most "
         f"{number(r.entropy_gain, 3)}"
+        + (
+            f" ({number(r.fixed)} of them with K = 2, where sum p = 1 and the mean fix p: "
+            "they test nothing)"
+            if r.fixed
+            else ""
+        )
     )
 
 

@@ -568,6 +568,22 @@ def test_render_writes_the_caption_of_the_data_it_drew(small, tmp_path):
     )
 
 
+def test_render_of_rows_already_headline_writes_the_same_bytes(small, tmp_path):
+    """The figure job reads the headline rows (with their compute column) and tells render
+    so: the same SVG, PNG and caption as render selecting them itself."""
+    for name in ("underflow_heatmap", "softmax_family"):
+        outputs = {}
+        for told in (False, True):
+            folder = tmp_path / str(told)
+            folder.mkdir(exist_ok=True)
+            svg, png = folder / f"{name}.svg", folder / f"{name}.png"
+            rows = sweep.headline_rows(small) if told else small
+            figures.render(name, rows, svg, png, caption_path(svg), headline=told)
+            outputs[told] = [p.read_bytes() for p in (svg, png, caption_path(svg))]
+        assert outputs[True] == outputs[False]
+        assert b"as frameworks compute" in outputs[True][2]
+
+
 def test_figure_module_parts(small):
     # prepare -> data, draw(data) -> Figure, caption(data) -> text, for every figure.
     for name, spec in figures.FIGURES.items():

@@ -27,8 +27,15 @@ html = report.build_report(
         name: sweep.read_table(path, index_col=0)
         for name, path in zip(params.pivots, inputs.pivots, strict=True)
     },
-    figures=dict(zip(params.figures, inputs.figures, strict=True)),
-    captions=dict(zip(params.figures, inputs.captions, strict=True)),
+    # The sweep's figures, then the training study's curves (its job draws them).
+    figures={
+        **dict(zip(params.figures, inputs.figures, strict=True)),
+        "training_curves": inputs.training_figure,
+    },
+    captions={
+        **dict(zip(params.figures, inputs.captions, strict=True)),
+        "training_curves": inputs.training_caption,
+    },
     manifest={
         **manifest.run_manifest(params.results_config),
         # The sweep's machines and the claims cells' (if any), each kind once.

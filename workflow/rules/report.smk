@@ -16,6 +16,9 @@ rule report:
         pivots=expand("results/tables/pivot_{pivot}.csv", pivot=PIVOTS),
         figures=expand("results/figures/{figure}.svg", figure=FIGURES),
         captions=expand("results/figures/{figure}.caption.md", figure=FIGURES),
+        # The training study's curves (claim C15, the cross-entropy link in training).
+        training_figure="results/figures/training_curves.svg",
+        training_caption="results/figures/training_curves.caption.md",
     output:
         "results/report.html",
     log:

@@ -96,6 +96,15 @@ def test_end_to_end_outputs(full_run):
     assert set(claims["verdict"]) <= {"holds", "holds with conditions", "does not hold"}
     report = (full_run / "results" / "report.html").read_text()
     assert "C13" in report and "<svg" in report or "data:image" in report
+    # the sweep's figures, then the training study's curves with the caption its job wrote
+    from markupsafe import escape  # the report template's (Jinja2's) escaping
+
+    from softmaxlab.captions import read_caption
+    from softmaxlab.figures import FIGURES
+
+    curves = read_caption(full_run / "results" / "figures" / "training_curves.caption.md")
+    assert f"Figure {len(FIGURES) + 1}. {escape(curves.title)}" in report
+    assert str(escape(curves.paragraphs[-1])) in report
     assert (full_run / "results" / "figures").is_dir()
     assert any((full_run / "logs").rglob("*.log"))
 

@@ -25,6 +25,7 @@ import pandas as pd
 
 from softmaxlab.formatting import number
 from softmaxlab.methods import parse_label
+from softmaxlab.sweep import DEFAULT_COMPUTE
 from softmaxlab.tables import NOT_A_DISTANCE, format_scale, metric_rows, pick_dtype
 
 #: Method families: one panel each, so no panel has more than a handful of lines.
@@ -113,6 +114,15 @@ def join_list(items: Sequence[str]) -> str:
     if len(items) <= 2:
         return " and ".join(items)
     return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def float32_compute_formats(rows: pd.DataFrame) -> list[str]:
+    """The formats of ``rows`` computed in float32 arithmetic (compute mode
+    softmaxlab.sweep.DEFAULT_COMPUTE), in order of appearance; none without a compute
+    column."""
+    if "compute" not in rows:
+        return []
+    return list(pd.unique(rows.loc[rows["compute"] == DEFAULT_COMPUTE, "dtype"]))
 
 
 def float32_arithmetic_text(formats: Sequence[str]) -> str:

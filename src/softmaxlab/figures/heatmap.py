@@ -12,7 +12,12 @@ from matplotlib.colors import ListedColormap, LogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from softmaxlab.figures.data import float32_arithmetic_text, join_list, scale_text
+from softmaxlab.figures.data import (
+    float32_arithmetic_text,
+    float32_compute_formats,
+    join_list,
+    scale_text,
+)
 from softmaxlab.figures.style import ZERO_COLOUR, empty_figure, new_figure
 from softmaxlab.formatting import number, percent
 from softmaxlab.methods import parse_label
@@ -60,7 +65,7 @@ def prepare(summary: pd.DataFrame, metric: str) -> Data:
     rows = metric_rows(summary, metric, [*columns, *(["compute"] if "compute" in summary else [])])
     labels = ordered_labels(rows)
     dtypes = ordered_dtypes(rows["dtype"])
-    framework = set(rows.loc[rows["compute"] == "float32", "dtype"]) if "compute" in rows else ()
+    framework = set(float32_compute_formats(rows))
     most = rows.groupby("dtype")["n"].max()
     facts = {
         "framework_formats": tuple(d for d in dtypes if d in framework),

@@ -17,6 +17,7 @@ from softmaxlab.figures.data import (
     describe_slice,
     distance_text,
     float32_arithmetic_text,
+    float32_compute_formats,
     join_list,
     label_rows,
     nearest,
@@ -164,9 +165,9 @@ def _overflow_threshold(dtype: str, base: float) -> float | None:
 def _narrow_arithmetic(over: pd.DataFrame, narrow: str | None) -> str:
     """Where the narrow panel is computed in float32 arithmetic (its headline mode), the
     sentence that says so: its naive forms overflow where float32's do."""
-    if narrow is None or "compute" not in over:
+    if narrow is None:
         return ""
-    in_float32 = set(over.loc[over["dtype"] == narrow, "compute"]) == {"float32"}
+    in_float32 = float32_compute_formats(over[over["dtype"] == narrow]) == [narrow]
     return f" {float32_arithmetic_text([narrow])}" if in_float32 else ""
 
 

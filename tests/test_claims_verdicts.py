@@ -529,8 +529,44 @@ def test_c4_says_what_c15_measured_of_linear_with_the_nll():
     other = replace(comparison("relu", 0.1, trains=False), never_steps=True)
     fenchel = replace(idle, loss="fenchel_young")  # another loss: not C4's cross-entropy
     study = TrainingResult((idle, stepping, other, fenchel))
-    assert gradients._c4_training(json.loads(to_json(study))) == (2, 1)
-    assert gradients._c4_training(None) == (0, 0)
+    assert gradients._c4_training(json.loads(to_json(study))) == {
+        "training_settings": 2,
+        "training_never_steps": 1,
+    }
+    assert gradients._c4_training(None) == {}
+    # the check: linear's runs chosen from a positive bias that took steps are quoted
+    # (another map's, one from bias 0, one that never stepped, one from a negative bias not)
+    centred = replace(comparison("linear", 0.86, reference=0.98), init_centre=1.0)
+    level = replace(comparison("linear", 0.92, reference=0.917), init_centre=1.0)
+    checked = with_check(
+        study,
+        (
+            centred,
+            level,
+            replace(comparison("relu", 0.5), init_centre=1.0),
+            comparison("linear", 0.1),
+            replace(idle, init_centre=1.0),
+            replace(comparison("linear", 0.3), init_centre=-1.0),
+        ),
+        check_init_centres=(0.0, 1.0),
+    )
+    fields = gradients._c4_training(json.loads(to_json(checked)))
+    assert fields == {
+        "training_settings": 2,
+        "training_never_steps": 1,
+        "check_stepped": 2,
+        "check_accuracy": (0.86, 0.92),
+        "check_reference_accuracy": (0.917, 0.98),
+        "check_short": 1,
+    }
+    positive = gradients.conditions_c4(
+        replace(C4, signed_invalid_max=0.77, signed_invalid=0.75, **fields)
+    )
+    assert (
+        "it took no step in 1 of 2 settings: the loss was not finite at the initial model; "
+        "from positive initial scores (C15's check) it took steps in 2, to a test accuracy of "
+        "86% to 92% against softmax's 91.7% to 98%, short of it in 1; with softmax" in positive
+    )
     signed = replace(C4, signed_invalid_max=0.77, signed_invalid=0.75)
     text = gradients.conditions_c4(replace(signed, training_settings=8, training_never_steps=8))
     assert (
@@ -754,6 +790,14 @@ def test_c15_headline_counts_the_alternatives_that_fall_short():
             "even with longer training, a wider learning-rate grid and smaller initial "
             "weights (C15)." in (training.headline_c15(scaled)[0])
         )
+        # and from positive initial scores (a bias of 1); a negative bias is not "positive"
+        centred = replace(scaled, check_init_centres=(0.0, 1.0))
+        assert (
+            "a wider learning-rate grid and smaller initial weights and positive initial "
+            "scores (C15)." in training.headline_c15(centred)[0]
+        )
+        below = replace(scaled, check_init_centres=(0.0, -1.0))
+        assert "weights and other initial biases (C15)." in training.headline_c15(below)[0]
     # a counted alternative that does not train there: the headline says how many
     idle = with_check(C15, [replace(_comparison("linear", 0.5), trains=False, never_steps=True)])
     sentence, value = training.headline_c15(idle)

@@ -444,6 +444,7 @@ def _run_rows(rates, validation, validation_nll, test, setting=("float32", "adam
                     "dtype": setting[0],
                     "optimizer": setting[1],
                     "init_scale": 0.01,
+                    "init_centre": 0.0,
                     "learning_rate": rate,
                     "seed": seed,
                     "steps": 25,
@@ -632,6 +633,125 @@ def test_the_check_grid_adds_initial_scales_and_the_study_has_one():
     )
 
 
+def test_the_check_grid_adds_initial_biases_and_the_study_has_none():
+    cfg = study.StudyConfig()
+    assert cfg.init_centres() == (0.0,)
+    assert cfg.checking().init_centres() == (0.0, 1.0)
+    # 0 is not trained twice; none more: 0 alone
+    assert dataclasses.replace(cfg, check_init_centres=(0, 5)).checking().init_centres() == (
+        0.0,
+        5.0,
+    )
+    assert dataclasses.replace(cfg, check_init_centres=()).checking().init_centres() == (0.0,)
+    for bad in ((math.inf,), (math.nan,), (True,), ("1",)):
+        with pytest.raises(ValueError, match="training.check_init_centres must be finite"):
+            study.StudyConfig(check_init_centres=bad)
+    with pytest.raises(ConfigError, match="check_init_centres"):
+        validate({"training": {"check_init_centres": ["one"]}})
+    with pytest.raises(ValueError, match="unknown key 'grid_init_centres'"):
+        study.StudyConfig.from_mapping({"grid_init_centres": [1.0]})
+    assert study.StudyConfig.from_mapping({"check_init_centres": [2]}).check_init_centres == (2,)
+    assert validate({})["training"]["check_init_centres"] == [1.0]
+
+
+def test_initial_weights_add_the_centre_to_the_bias_alone():
+    digits = tdata.load("digits", SEED)
+    w0, b0 = study.initial_weights(SEED, digits, 2, 0.01)
+    w1, b1 = study.initial_weights(SEED, digits, 2, 0.01, 1.0)
+    assert np.array_equal(w0, w1) and b1.dtype == np.float32
+    assert np.array_equal(b1, b0 + np.float32(1.0))
+    # the same draws as before the centre existed: N(0, scale^2) from the seed's stream
+    rng = study.stream(SEED, "training", "init", "digits", 1)
+    draws = (0.01 * rng.standard_normal((digits.n_features + 1, digits.n_classes))).astype(
+        np.float32
+    )
+    assert np.array_equal(b0[1], draws[-1]) and np.array_equal(w0[1], draws[:-1])
+
+
+# Every built-in map with its default parameters, and variants of the invariant ones.
+_SHIFT_CASES = [
+    ("argmax", {}),
+    ("linear", {}),
+    ("shifted_linear", {}),
+    ("relu", {}),
+    ("softplus", {}),
+    ("sigmoid", {}),
+    ("spherical", {}),
+    ("escort", {}),
+    ("taylor", {}),
+    ("taylor", {"order": 4}),
+    ("stablemax", {}),
+    ("softmax", {}),
+    ("softmax", {"stable": False}),
+    ("softmax", {"base": 100.0}),
+    ("softmax", {"base": 3.0, "stable": False}),
+    ("softmax", {"temperature": 0.5}),
+    ("iterated_exp", {}),
+    ("iterated_exp", {"depth": 3, "stable": True}),
+    ("ssmax", {}),
+    ("sparsemax", {}),
+    ("entmax15", {}),
+    ("entmax", {"alpha": 1.25}),
+    ("entmax", {"alpha": 1.75}),
+    ("gumbel_softmax", {"seed": 5}),
+]
+
+
+@pytest.mark.parametrize(("method", "params"), _SHIFT_CASES, ids=str)
+def test_shift_invariant_says_which_maps_a_common_shift_leaves_alone(method, params):
+    """Oracle: the maps themselves, in float64 on random vectors of [-2, 1] shifted by 0.75
+    (exact in binary: the shifted logits are the logits plus 0.75, rounded once). An
+    invariant map gives the same output within rounding; every other map moves some
+    entry by more than 1e-3 (on the rows where both outputs are finite: relu's all-negative
+    rows are 0/0)."""
+    rng = np.random.default_rng(11)
+    x = rng.uniform(-2.0, 1.0, size=(500, 6))
+    change = np.abs(normalize(x + 0.75, method, **params) - normalize(x, method, **params))
+    finite = np.isfinite(change).all(axis=-1)
+    assert finite.mean() > 0.5
+    moved = np.max(change[finite])
+    assert study.shift_invariant(method) == (moved < 1e-9)
+    if not study.shift_invariant(method):
+        assert moved > 1e-3
+
+
+def test_every_built_in_map_is_classified_by_shift_invariance():
+    from softmaxlab.methods import methods, plugin
+
+    built_in = {name for name in methods() if plugin(name) is None}
+    assert built_in == {method for method, _ in _SHIFT_CASES}
+
+
+def test_the_check_trains_linear_from_positive_logits_and_softmax_from_zero_alone():
+    # With the NLL, linear normalisation's loss on digits is undefined from weights centred
+    # at 0 (some training image's target score is negative): none of those runs takes a
+    # step. From a bias of 1 every score starts near 1 > 0: its runs train, and the
+    # check's choice on the validation part is one of them. Softmax, invariant to the
+    # shift, is trained from 0 alone.
+    specs = _specs({"method": "softmax"}, {"method": "linear"})
+    cfg = study.StudyConfig(
+        steps=3,
+        seeds=1,
+        learning_rates={"gd": (0.1,), "adam": (0.1,)},
+        dtypes=("float32",),
+        optimizers=("gd",),
+        datasets=("digits",),
+        check_steps=3,
+        check_rates_below=0,
+        check_init_scales=(),
+        widen=0,
+    )
+    settings = [("digits", "linear", "nll", "float32", "gd")]
+    table, _ = study.recheck(specs, cfg, SEED, settings, tverdict.REFERENCE)
+    runs = table[table["label"] == "linear"].set_index("init_centre")
+    assert sorted(runs.index) == [0.0, 1.0]
+    assert runs.loc[0.0, "steps"] == 0 and math.isnan(runs.loc[0.0, "train_nll"])
+    assert runs.loc[1.0, "steps"] == 3 and runs.loc[1.0, "validation_accuracy"] > 0.5
+    best = study.best_runs(table).set_index("label")
+    assert best.loc["linear", "init_centre"] == 1.0
+    assert set(table.loc[table["label"] == "softmax", "init_centre"]) == {0.0}
+
+
 def test_the_initial_scale_decides_whether_entmax15_takes_a_step_and_the_check_chooses_it():
     # With the NLL, entmax15's loss on digits is infinite at the study's initial scale 0.01
     # (some training image's target gets probability 0) and finite at 1e-4, where the
@@ -709,6 +829,7 @@ class _FakeRuns:
                 **keys,
                 "optimizer": self.optimizer,
                 "init_scale": 0.01,
+                "init_centre": 0.0,
                 "learning_rate": rate,
                 "seed": seed,
                 "steps": self.steps,
@@ -992,6 +1113,71 @@ def test_check_text_conditions_and_json():
     assert not trains.persists(base.comparisons[2]) and trains.rechecked()[1] == ["taylor", "relu"]
     assert "No learning rate trains" not in tverdict.text(trains)
     assert tverdict.verdict(trains) == CONDITIONAL  # spherical still short
+
+
+def test_the_text_says_what_the_checks_initial_biases_changed():
+    """From a bias of 1 the check's choice is quoted: how often it was chosen, and how the
+    maps that never stepped in the study train from it (their accuracy against softmax's,
+    how many still fall short, how many diverge). A map that trains from no start is said
+    to be untrainable whatever the bias only where a shift cannot change it."""
+    idle = [
+        replace(_comparison(label, 0.1, trains=False), never_steps=True, dataset=dataset)
+        for label in ("linear", "argmax")
+        for dataset in ("digits", "mixture")
+    ]
+    base = tverdict.TrainingResult(tuple(idle), untrainable=("linear", "argmax"))
+    again = [
+        replace(_comparison("linear", 0.86, reference=0.98), init_centre=1.0),
+        replace(
+            _comparison("linear", 0.92, reference=0.917, trains=False),
+            init_centre=1.0,
+            dataset="mixture",
+        ),
+        idle[2],
+        idle[3],
+    ]
+    checked = with_check(base, again, check_init_centres=(0.0, 1.0))
+    text = tverdict.text(checked)
+    assert (
+        "The check's runs from an initial bias of 1 were chosen in 2 of its 4 settings; from "
+        "it, the maps that took no step from weights centred at 0 take steps (their scores "
+        "start positive): linear, test accuracy 86% to 92% (softmax's 91.7% to 98%), short in "
+        "1 of 2 settings, every run diverging (its loss not finite or above its start) in 1."
+        in text
+    )
+    assert (
+        "No learning rate trains argmax in any setting (nor on the check's grid): the NLL is "
+        "infinite or undefined (a target probability of zero or below) or the gradient is "
+        "zero, whatever the initial bias (each is invariant to a common shift of the logits)."
+        in text
+    )
+    assert "initial biases of 0 and 1 (every logit starts near it; chosen the same way)" in text
+    # linear from bias 0 only in the check: not quoted; untrainable, and a shift might matter
+    flat = with_check(base, [idle[0], idle[1], idle[2], idle[3]], check_init_centres=(0.0, 1.0))
+    text = tverdict.text(flat)
+    assert "The check's runs from an initial bias of 1 were chosen in 0 of its 4 settings." in (
+        text
+    )
+    assert (
+        "No learning rate trains linear, argmax in any setting (nor on the check's grid): "
+        "the NLL is infinite or undefined (a target probability of zero or below) or the "
+        "gradient is zero, from initial biases of 0 and those of the check." in text
+    )
+    # a negative bias: the scores do not start positive
+    below = with_check(
+        base,
+        [replace(a, init_centre=-1.0) if a.init_centre else a for a in again],
+        check_init_centres=(0.0, -1.0),
+    )
+    assert "take steps: linear, test accuracy" in tverdict.text(below)
+    # no biases in the check: neither sentence, and the caveat of weights centred at 0
+    plain = with_check(base, again)
+    assert "initial bias" not in tverdict.text(plain)
+    assert "from initial weights centred at 0 (the check varies their scale, not their" in (
+        tverdict.text(with_check(base, idle))
+    )
+    back = tverdict.from_json(tverdict.to_json(checked))
+    assert back == checked and back.check_init_centres == (0.0, 1.0)
 
 
 def test_the_check_controls_itself_with_softmaxs_reparametrisations():

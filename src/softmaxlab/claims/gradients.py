@@ -219,6 +219,13 @@ class C4Result:
     #: a linear model's scores are signed); 0 and 0 without the study or that method.
     training_settings: int = 0
     training_never_steps: int = 0
+    #: C15's check: the settings where linear normalisation, trained again, took steps
+    #: from a positive initial bias (positive scores), its test accuracy there (lowest,
+    #: highest) against softmax's in the same settings, and how many still fall short.
+    check_stepped: int = 0
+    check_accuracy: tuple[float, float] = (math.nan, math.nan)
+    check_reference_accuracy: tuple[float, float] = (math.nan, math.nan)
+    check_short: int = 0
     #: The signed share pooled per K, at the smallest and the largest K: (K, share) each.
     #: It grows with K (a vector is invalid when its logits have both signs: at least
     #: 1 - 2^(1-K) of symmetric ones), so the pooled share is the K grid's.
@@ -226,16 +233,37 @@ class C4Result:
     details: Mapping[str, pd.DataFrame] = field(default_factory=dict, compare=False, repr=False)
 
 
-def _c4_training(payload: Mapping | None) -> tuple[int, int]:
-    """(settings, settings where no run took a step) of linear normalisation with the NLL
-    in C15's study (its verdict JSON), or (0, 0)."""
+def _c4_training(payload: Mapping | None) -> dict:
+    """C4Result's training fields: linear normalisation with the NLL in C15's study (its
+    verdict JSON): its settings and those where no run took a step; in C15's check, the
+    settings where its chosen runs started from a positive bias and took steps, their
+    accuracies against softmax's and how many fall short. {} without the study."""
     if payload is None:
-        return 0, 0
+        return {}
     # Imported here: softmaxlab.training.verdict imports the verdict strings from claims.
     from softmaxlab.training.verdict import from_json
 
-    linear = [c for c in from_json(payload).comparisons if (c.label, c.loss) == ("linear", "nll")]
-    return len(linear), sum(c.never_steps for c in linear)
+    result = from_json(payload)
+    linear = [c for c in result.comparisons if (c.label, c.loss) == ("linear", "nll")]
+    fields = {
+        "training_settings": len(linear),
+        "training_never_steps": sum(c.never_steps for c in linear),
+    }
+    stepped = [
+        c
+        for c in result.check
+        if (c.label, c.loss) == ("linear", "nll") and c.init_centre > 0 and not c.never_steps
+    ]
+    if stepped:
+        accuracy = [c.accuracy for c in stepped]
+        reference = [c.reference_accuracy for c in stepped]
+        fields.update(
+            check_stepped=len(stepped),
+            check_accuracy=(min(accuracy), max(accuracy)),
+            check_reference_accuracy=(min(reference), max(reference)),
+            check_short=sum(c.short for c in stepped),
+        )
+    return fields
 
 
 def measure_c4(data: ClaimData) -> C4Result:
@@ -269,7 +297,6 @@ def measure_c4(data: ClaimData) -> C4Result:
         () if by_k is None or by_k.empty else tuple(dict.fromkeys([by_k.index[0], by_k.index[-1]]))
     )
     fd = gradient_check(data)
-    settings, never_steps = _c4_training(data.training)
     return C4Result(
         positive_invalid=float(by_dist[list(pos)].max()) if pos else math.nan,
         signed_invalid_min=float(by_dist[list(sig)].min()) if sig else math.nan,
@@ -278,8 +305,7 @@ def measure_c4(data: ClaimData) -> C4Result:
         positive=pos,
         signed=sig,
         fd_max=float(fd["max_abs_difference"].max()),
-        training_settings=settings,
-        training_never_steps=never_steps,
+        **_c4_training(data.training),
         signed_by_k=tuple((int(k), float(by_k[k])) for k in ends),
         details={"C4_linear_invalid": table, "C4_gradient_check": fd},
     )
@@ -298,11 +324,20 @@ def _training_text(r: C4Result) -> str:
         return ""
     if r.training_never_steps == 0:
         return f"; in C15's training it took steps in all {r.training_settings} settings"
-    return (
+    out = (
         "; in C15's training (a linear classifier, whose scores are signed) it took no step "
         f"in {r.training_never_steps} of {r.training_settings} settings: the loss was not "
         "finite at the initial model"
     )
+    if r.check_stepped:
+        out += (
+            f"; from positive initial scores (C15's check) it took steps in "
+            f"{r.check_stepped}, to a test accuracy of "
+            f"{interval(*r.check_accuracy, rate=True)} against softmax's "
+            f"{interval(*r.check_reference_accuracy, rate=True)}, short of it in "
+            f"{r.check_short}"
+        )
+    return out
 
 
 def verdict_c4(r: C4Result) -> str:

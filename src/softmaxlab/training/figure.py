@@ -55,7 +55,7 @@ def prepare(table: pd.DataFrame, curves: pd.DataFrame) -> Data:
     best = best[(best["dtype"] == DTYPE) & (best["optimizer"] == OPTIMIZER)]
     labels = representatives(best)
     best = best[best["label"].isin(labels)].reset_index(drop=True)
-    keys = ["dataset", "label", "loss", "init_scale", "learning_rate"]
+    keys = ["dataset", "label", "loss", "init_scale", "init_centre", "learning_rate"]
     chosen = curves[(curves["dtype"] == DTYPE) & (curves["optimizer"] == OPTIMIZER)].merge(
         best[keys], on=keys
     )

@@ -59,18 +59,19 @@ def _checked(
     """``measured`` with C15's check: the settings where an alternative fell short or a
     re-parametrisation of softmax was told apart from it (verdict.needs_check), trained
     again on the check's grid (cfg.checking(): check_steps steps, smaller learning rates,
-    widened where the chosen rate is at an edge, more initial scales; study.recheck) and
-    compared the same way (none where check_steps is 0 or nothing fell short), and the
-    check's runs."""
+    widened where the chosen rate is at an edge, more initial scales and biases;
+    study.recheck) and compared the same way (none where check_steps is 0 or nothing fell
+    short), and the check's runs."""
     settings = verdict.needs_check(measured)
     checked = verdict.TrainingResult(())
     table = pd.DataFrame(columns=list(COLUMNS))
-    rates, scales = {}, ()
+    rates, scales, centres = {}, (), ()
     edges = {}
     if cfg.check_steps:
         grid = cfg.checking()
         rates = {name: grid.learning_rates[name] for name in cfg.optimizers}
         scales = grid.init_scales()
+        centres = grid.init_centres()
     if cfg.check_steps and settings:
         start = time.perf_counter()
         table, correct = recheck(specs, cfg, seed, settings, verdict.REFERENCE)
@@ -83,6 +84,7 @@ def _checked(
         check_steps=cfg.check_steps or None,
         check_learning_rates=rates,
         check_init_scales=scales,
+        check_init_centres=centres,
         check=checked.comparisons,
         check_exp_family=checked.exp_family,
         **edges,

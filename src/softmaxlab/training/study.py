@@ -12,7 +12,12 @@ from ``check_init_scales`` and chooses the scale on the validation part with the
 (:func:`best_runs`): whether a map's loss is finite at the initial model can depend on the
 scale (entmax15's NLL on digits is infinite at 0.01, where some training image's logits
 already spread past its threshold, and finite at 1e-4), and that is the set-up's, not the
-map's.
+map's. The check also starts every bias at each of ``check_init_centres`` (the logits then
+start near it), the centre chosen the same way, for the maps a common shift of the logits
+changes (:func:`shift_invariant`): linear normalisation's NLL is undefined wherever the
+target's score is not positive, so from weights centred at 0 it never takes a step, and
+the question the thread asks, linear normalisation with the NLL, is whether it trains from
+positive scores.
 
 One step of one run, the mixed-precision recipe of the training frameworks:
 
@@ -90,7 +95,7 @@ from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
 from softmaxlab.dtypes import get_dtype
-from softmaxlab.methods import check_params, normalize
+from softmaxlab.methods import check_params, normalize, plugin
 from softmaxlab.methods import label as method_label
 from softmaxlab.sampling import stream
 from softmaxlab.training.data import DATASETS, Dataset, Mixture, bayes_accuracy, load
@@ -110,6 +115,7 @@ RUN_KEYS: tuple[str, ...] = (
     "dtype",
     "optimizer",
     "init_scale",
+    "init_centre",
     "learning_rate",
     "seed",
 )
@@ -138,14 +144,14 @@ TRAINING_DTYPES: tuple[str, ...] = ("float32", "bfloat16")
 CURVE_POINTS = 25  # log-spaced steps kept per run in the curves table (plus 0 and the last)
 
 
+def _finite(value) -> bool:
+    """A finite number (not a bool)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _positive(value) -> bool:
     """A finite number > 0 (not a bool)."""
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value > 0
-    )
+    return _finite(value) and value > 0
 
 
 @dataclass(frozen=True)
@@ -173,12 +179,20 @@ class StudyConfig:
     # on the validation part like the learning rate: whether a map starts with a finite
     # loss can depend on it (entmax15 with the NLL on digits: not at 0.01, yes at 1e-4)
     check_init_scales: tuple[float, ...] = (0.0001,)
+    # initial biases (every class the same, so the logits start near it) the check trains
+    # from besides 0, chosen with the scale and rate: a map that needs positive logits
+    # (linear normalisation's NLL is undefined where a score is negative) may train from
+    # positive ones. The maps a common shift of the logits does not change are not trained
+    # from them (shift_invariant).
+    check_init_centres: tuple[float, ...] = (1.0,)
     # decades a grid of learning rates is widened, one at a time, for a group whose chosen
     # rate is the smallest or largest trained (the study's and the check's: _widened)
     widen: int = 2
     # the initial scales a grid trains from, every one for each learning rate and seed:
     # set by checking(); empty: init_scale alone (not a config key)
     grid_init_scales: tuple[float, ...] = ()
+    # the initial biases a grid trains from, the same way: empty: 0 alone (not a config key)
+    grid_init_centres: tuple[float, ...] = ()
 
     def __post_init__(self):
         if not (isinstance(self.steps, int) and self.steps >= 1):
@@ -200,6 +214,11 @@ class StudyConfig:
                     f"training.{key} must be {'a number' if key == 'init_scale' else 'numbers'}"
                     f" > 0, got {getattr(self, key)!r}"
                 )
+        if not all(_finite(v) for v in self.check_init_centres):
+            raise ValueError(
+                f"training.check_init_centres must be finite numbers, got "
+                f"{self.check_init_centres!r}"
+            )
         if not (isinstance(self.seeds, int) and self.seeds >= 1):
             raise ValueError(f"training.seeds must be an integer >= 1, got {self.seeds!r}")
         for key, allowed, values in (
@@ -237,19 +256,28 @@ class StudyConfig:
             for name, grid in self.learning_rates.items()
         }
         scales = tuple(dict.fromkeys((self.init_scale, *self.check_init_scales)))
+        centres = tuple(dict.fromkeys((0.0, *map(float, self.check_init_centres))))
         return dataclasses.replace(
-            self, steps=self.check_steps, learning_rates=rates, grid_init_scales=scales
+            self,
+            steps=self.check_steps,
+            learning_rates=rates,
+            grid_init_scales=scales,
+            grid_init_centres=centres,
         )
 
     def init_scales(self) -> tuple[float, ...]:
         """The initial scales this grid trains from: init_scale, or the check's."""
         return self.grid_init_scales or (self.init_scale,)
 
+    def init_centres(self) -> tuple[float, ...]:
+        """The initial biases this grid trains from: 0, or the check's."""
+        return self.grid_init_centres or (0.0,)
+
     @classmethod
     def from_mapping(cls, mapping: Mapping | None) -> StudyConfig:
         """A StudyConfig from the config's ``training`` block (missing keys: defaults)."""
         mapping = dict(mapping or {})
-        allowed = set(cls.__dataclass_fields__) - {"grid_init_scales"}
+        allowed = set(cls.__dataclass_fields__) - {"grid_init_scales", "grid_init_centres"}
         unknown = sorted(set(mapping) - allowed)
         if unknown:
             raise ValueError(
@@ -263,10 +291,34 @@ class StudyConfig:
             }
         if "mixture" in mapping:
             mapping["mixture"] = Mixture.from_mapping(mapping["mixture"])
-        for key in ("dtypes", "optimizers", "datasets", "check_init_scales"):
+        for key in ("dtypes", "optimizers", "datasets", "check_init_scales", "check_init_centres"):
             if key in mapping:
                 mapping[key] = tuple(mapping[key])
         return cls(**mapping)
+
+
+#: The built-in maps whose output does not change when the same number is added to every
+#: logit, in exact arithmetic, whatever their parameters: softmax's family (base^(x/T): the
+#: shift's factor cancels in the ratio; ssmax and Gumbel-softmax are softmax of a scaled or
+#: noisy x), argmax, shifted_linear (x - min), and the sparse maps (their threshold tau
+#: moves with the shift). C15's check does not train them from a non-zero initial bias: it
+#: would train the same model. tests/test_training.py checks the list against the maps.
+SHIFT_INVARIANT_MAPS: tuple[str, ...] = (
+    "softmax",
+    "ssmax",
+    "gumbel_softmax",
+    "argmax",
+    "shifted_linear",
+    "sparsemax",
+    "entmax15",
+    "entmax",
+)
+
+
+def shift_invariant(method: str) -> bool:
+    """Whether ``method`` is one of :data:`SHIFT_INVARIANT_MAPS` (a plugin never is: its
+    invariance is not known)."""
+    return plugin(method) is None and method in SHIFT_INVARIANT_MAPS
 
 
 #: What C15 compares: softmax with its default parameters, and the thread's alternative.
@@ -334,6 +386,7 @@ class GroupRuns:
     group: Group
     optimizers: np.ndarray
     init_scales: np.ndarray
+    init_centres: np.ndarray
     learning_rates: np.ndarray
     seeds: np.ndarray
     steps: np.ndarray
@@ -373,12 +426,13 @@ class GroupRuns:
         return out
 
     def _run_keys(self, r: int) -> dict:
-        """The key columns of run r: its group's, then optimizer, initial scale, learning
-        rate, seed."""
+        """The key columns of run r: its group's, then optimizer, initial scale and bias,
+        learning rate, seed."""
         return {
             **_keys(self.group),
             "optimizer": str(self.optimizers[r]),
             "init_scale": float(self.init_scales[r]),
+            "init_centre": float(self.init_centres[r]),
             "learning_rate": float(self.learning_rates[r]),
             "seed": int(self.seeds[r]),
         }
@@ -428,15 +482,22 @@ def curve_steps(total_steps: int, points: int = CURVE_POINTS) -> list[int]:
     return sorted({0, total_steps, *map(int, spaced)})
 
 
-def initial_weights(seed: int, data: Dataset, seeds: int, init_scale: float):
+def initial_weights(
+    seed: int, data: Dataset, seeds: int, init_scale: float, init_centre: float = 0.0
+):
     """(W, b) float32 of shape (seeds, d, K) and (seeds, K): N(0, init_scale^2) entries from
-    the stream ("training", "init", data set, seed index) of each seed index."""
+    the stream ("training", "init", data set, seed index) of each seed index, and
+    ``init_centre`` added to every bias (the same draws whatever the centre: every logit
+    starts near it, as the features are standardised)."""
     d, k = data.n_features, data.n_classes
     w = np.empty((seeds, d + 1, k), dtype=np.float32)
     for j in range(seeds):
         rng = stream(seed, "training", "init", data.name, j)
         w[j] = init_scale * rng.standard_normal((d + 1, k))
-    return np.ascontiguousarray(w[:, :d]), np.ascontiguousarray(w[:, d])
+    b = np.ascontiguousarray(w[:, d])
+    if init_centre:  # 0: the draws as they are (adding 0.0 would turn a -0.0 into +0.0)
+        b += np.float32(init_centre)
+    return np.ascontiguousarray(w[:, :d]), b
 
 
 def _step_params(group: Group, seed: int, step: int) -> dict:
@@ -479,19 +540,21 @@ def _forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, dtype, method: str, pa
 
 
 def _run_grid(cfg: StudyConfig) -> tuple[np.ndarray, ...]:
-    """(optimiser, initial scale, learning rate, seed index) of every run of a group,
-    optimiser-major, then initial scale, learning rate and seed: each optimiser's runs are
-    one contiguous block."""
-    names, scales, rates, seeds = [], [], [], []
+    """(optimiser, initial scale, initial bias, learning rate, seed index) of every run of a
+    group, optimiser-major, then initial scale, bias, learning rate and seed: each
+    optimiser's runs are one contiguous block."""
+    names, scales, centres, rates, seeds = [], [], [], [], []
     for name in cfg.optimizers:
         for scale in cfg.init_scales():
-            for rate in cfg.learning_rates[name]:
-                for index in range(cfg.seeds):
-                    names.append(name)
-                    scales.append(float(scale))
-                    rates.append(float(rate))
-                    seeds.append(index)
-    return np.array(names), np.array(scales), np.array(rates), np.array(seeds)
+            for centre in cfg.init_centres():
+                for rate in cfg.learning_rates[name]:
+                    for index in range(cfg.seeds):
+                        names.append(name)
+                        scales.append(float(scale))
+                        centres.append(float(centre))
+                        rates.append(float(rate))
+                        seeds.append(index)
+    return tuple(map(np.array, (names, scales, centres, rates, seeds)))
 
 
 def train_group(group: Group, data: Dataset, cfg: StudyConfig, seed: int) -> GroupRuns:
@@ -500,13 +563,13 @@ def train_group(group: Group, data: Dataset, cfg: StudyConfig, seed: int) -> Gro
     vjp call."""
     start = time.perf_counter()
     dtype = get_dtype(group.dtype)
-    run_optimizers, run_scales, run_rates, run_seeds = _run_grid(cfg)
+    run_optimizers, run_scales, run_centres, run_rates, run_seeds = _run_grid(cfg)
     n_runs = len(run_rates)
     w = np.empty((n_runs, data.n_features, data.n_classes), dtype=np.float32)
     b = np.empty((n_runs, data.n_classes), dtype=np.float32)
-    for scale in cfg.init_scales():
-        runs = run_scales == scale
-        w0, b0 = initial_weights(seed, data, cfg.seeds, scale)
+    for scale, centre in itertools.product(cfg.init_scales(), cfg.init_centres()):
+        runs = (run_scales == scale) & (run_centres == centre)
+        w0, b0 = initial_weights(seed, data, cfg.seeds, scale, centre)
         w[runs], b[runs] = w0[run_seeds[runs]], b0[run_seeds[runs]]
     blocks = []  # (optimiser, its contiguous block of runs)
     for name in cfg.optimizers:
@@ -566,6 +629,7 @@ def train_group(group: Group, data: Dataset, cfg: StudyConfig, seed: int) -> Gro
         group=group,
         optimizers=run_optimizers,
         init_scales=run_scales,
+        init_centres=run_centres,
         learning_rates=run_rates,
         seeds=run_seeds,
         steps=steps,
@@ -664,11 +728,12 @@ def recheck(
     ``reference`` (label, loss) in the same data set, format and optimiser, with the same
     seeds on the check's grid (:meth:`StudyConfig.checking`: ``cfg.check_steps`` steps, the
     learning rates and ``cfg.check_rates_below`` below them, from ``init_scale`` and each of
-    ``cfg.check_init_scales``), each widened where its chosen rate is at an edge
-    (:func:`_widened`): their rows of :data:`COLUMNS` and their test points predicted right
-    (as StudyResult.test_correct). Whether a gap in accuracy, or a map that does not train,
-    is the map's or the set-up's (the number of steps, the learning-rate grid, the initial
-    weights' scale): C15's check."""
+    ``cfg.check_init_scales``, and from a bias of 0 and each of ``cfg.check_init_centres``
+    where the map is not :func:`shift_invariant`), each widened where its chosen rate is at
+    an edge (:func:`_widened`): their rows of :data:`COLUMNS` and their test points
+    predicted right (as StudyResult.test_correct). Whether a gap in accuracy, or a map that
+    does not train, is the map's or the set-up's (the number of steps, the learning-rate
+    grid, the initial weights' scale and centre): C15's check."""
     wanted = set(settings)
     wanted |= {(d, *reference, dtype, opt) for d, _, _, dtype, opt in wanted}
     longer = cfg.checking()
@@ -681,6 +746,8 @@ def recheck(
             if group.dataset not in data:
                 data[group.dataset] = load(group.dataset, seed, cfg.mixture)
             one = dataclasses.replace(longer, optimizers=(optimizer,))
+            if shift_invariant(group.method):  # a common shift of the logits changes nothing
+                one = dataclasses.replace(one, grid_init_centres=(0.0,))
             jobs.append((group, data[group.dataset], one))
     with threadpool_limits(limits=1, user_api="blas"):
         batches = _widened(jobs, seed)
@@ -807,10 +874,11 @@ _CHOICE_KEYS = ["_blows_up", "validation_accuracy", "nll_key"]
 
 
 def _rates_best_first(table: pd.DataFrame) -> pd.DataFrame:
-    """Per group (_GROUP_KEYS), initial scale and learning rate, the mean over seeds of the
-    numeric columns, with ``nll_key`` (the mean validation NLL, a seed's non-finite one counting as
-    worst), ``diverged`` (the share of its seeds that diverged) and ``_blows_up``; each
-    group's (initial scale, rate) pairs best first by :func:`best_runs`' rule."""
+    """Per group (_GROUP_KEYS), initial scale, initial bias and learning rate, the mean over
+    seeds of the numeric columns, with ``nll_key`` (the mean validation NLL, a seed's
+    non-finite one counting as worst), ``diverged`` (the share of its seeds that diverged)
+    and ``_blows_up``; each group's (initial scale, bias, rate) triples best first by
+    :func:`best_runs`' rule."""
     finite = np.isfinite(table["validation_nll"])
     frame = table.assign(
         # per run, so that one seed's non-finite NLL makes its rate's mean the worst
@@ -818,7 +886,7 @@ def _rates_best_first(table: pd.DataFrame) -> pd.DataFrame:
         diverged=table["diverged"].astype(float),
     )
     per_rate = (
-        frame.groupby(_GROUP_KEYS + ["init_scale", "learning_rate"], sort=False)
+        frame.groupby(_GROUP_KEYS + ["init_scale", "init_centre", "learning_rate"], sort=False)
         .agg(
             validation_accuracy=("validation_accuracy", "mean"),
             test_accuracy=("test_accuracy", "mean"),
@@ -846,11 +914,11 @@ def best_runs(table: pd.DataFrame) -> pd.DataFrame:
     the blow-up scores well), the one with the highest mean validation accuracy over the
     seeds, ties broken by the lower mean final validation NLL (non-finite counts as worst),
     then by the smaller learning rate (:func:`by_validation`); the test part plays no part
-    in the choice. Where the grid has several initial scales (C15's check), the choice is
-    of an (initial scale, rate) pair by the same rule, still tied ones in the grid's order
-    (init_scale first). One row per group with the mean (over seeds) of the numeric columns
-    at that choice and ``diverged_share``, the share of the group's runs (every scale, rate
-    and seed) that diverged."""
+    in the choice. Where the grid has several initial scales or biases (C15's check), the
+    choice is of an (initial scale, bias, rate) triple by the same rule, still tied ones in
+    the grid's order (init_scale first, then init_centre). One row per group with the mean
+    (over seeds) of the numeric columns at that choice and ``diverged_share``, the share of
+    the group's runs (every scale, bias, rate and seed) that diverged."""
     keys = _GROUP_KEYS
     share = (
         table.assign(diverged=table["diverged"].astype(float))
@@ -881,6 +949,7 @@ def _chosen_logits(table: pd.DataFrame, runs: Mapping) -> np.ndarray | None:
         index = np.flatnonzero(
             (group.optimizers == choice["optimizer"])
             & (group.init_scales == choice["init_scale"])
+            & (group.init_centres == choice["init_centre"])
             & (group.learning_rates == choice["learning_rate"])
             & (group.seeds == 0)
         )

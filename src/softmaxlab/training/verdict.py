@@ -68,11 +68,11 @@ import numpy as np
 import pandas as pd
 
 from softmaxlab.claims import CONDITIONAL, FAILS, HOLDS
-from softmaxlab.formatting import number, percent
+from softmaxlab.formatting import interval, number, percent
 from softmaxlab.methods import check_params, parse_label
 from softmaxlab.methods import label as method_label
 from softmaxlab.paired import holm, sign_flip_p
-from softmaxlab.training.study import best_runs, by_validation, chosen_at_edge
+from softmaxlab.training.study import best_runs, by_validation, chosen_at_edge, shift_invariant
 
 CLAIM = "C15"
 STATEMENT = "Apart from numerics, the choice of exp matters for training."
@@ -111,9 +111,12 @@ class Comparison:
     # largest its setting was trained at (study.chosen_at_edge): the best may lie beyond
     learning_rate: float = math.nan
     reference_learning_rate: float = math.nan
-    # the initial weights' scales chosen with them (one, init_scale, but in the check)
+    # the initial weights' scales and biases chosen with them (one, init_scale and 0, but in
+    # the check)
     init_scale: float = math.nan
     reference_init_scale: float = math.nan
+    init_centre: float = 0.0
+    reference_init_centre: float = 0.0
     at_edge: bool = False
     reference_at_edge: bool = False
 
@@ -160,8 +163,10 @@ class TrainingResult:
     # compared the same way
     check_steps: int | None = None
     check_learning_rates: dict[str, tuple[float, ...]] = field(default_factory=dict)
-    # the initial weights' scales the check trains from (study.StudyConfig.checking)
+    # the initial weights' scales and biases the check trains from
+    # (study.StudyConfig.checking; the biases only for maps a shift changes)
     check_init_scales: tuple[float, ...] = ()
+    check_init_centres: tuple[float, ...] = ()
     # decades a grid may be widened where its chosen rate is at its edge (the study's and
     # the check's); of the groups (alternatives' and references' settings) trained again:
     # how many, and how many were widened
@@ -383,7 +388,61 @@ def _check_grid(result: TrainingResult) -> str:
             f", from initial weights of scale {', '.join(scales[:-1])} and {scales[-1]} (the "
             "scale chosen on the validation part with the rate)"
         )
+    centres = [number(c) for c in result.check_init_centres]
+    if len(centres) > 1:
+        where += (
+            f" and, for the maps a common shift of the logits changes, initial biases of "
+            f"{', '.join(centres[:-1])} and {centres[-1]} (every logit starts near it; chosen "
+            "the same way)"
+        )
     return f"with {number(result.check_steps)} steps instead of {number(result.steps)}{where}"
+
+
+def _idle_in_study(result: TrainingResult) -> list[str]:
+    """The alternatives that took no step in any setting of the study (their loss is not
+    finite at the initial model in every run)."""
+    names = dict.fromkeys(c.name for c in result.comparisons)
+    return [n for n in names if all(c.never_steps for c in result.comparisons if c.name == n)]
+
+
+def _from_centres(result: TrainingResult) -> str:
+    """What the check's initial biases changed: in how many of its settings the start chosen
+    on the validation part has a non-zero bias, and how the alternatives that took no step
+    in the study train from it: their test accuracy over the check's settings against
+    softmax's, and in how many they still fall short."""
+    if not result.check or not any(result.check_init_centres):
+        return ""
+    centres = [number(c) for c in result.check_init_centres if c]
+    chosen = [c for c in result.check if c.init_centre]
+    out = (
+        f"The check's runs from an initial bias of {' or '.join(centres)} were chosen in "
+        f"{number(len(chosen))} of its {number(len(result.check))} settings"
+    )
+    revived = []
+    for name in _idle_in_study(result):
+        rows = [c for c in result.check if c.name == name and not c.never_steps]
+        if not rows or not all(c.init_centre for c in rows):
+            continue
+        accuracy = [c.accuracy for c in rows]
+        reference = [c.reference_accuracy for c in rows]
+        text = (
+            f"{name}, test accuracy {interval(min(accuracy), max(accuracy), rate=True)} "
+            f"(softmax's {interval(min(reference), max(reference), rate=True)}), short in "
+            f"{number(sum(c.short for c in rows))} of {number(len(rows))} settings"
+        )
+        idle = sum(not c.trains for c in rows)
+        if idle:
+            text += (
+                f", every run diverging (its loss not finite or above its start) in {number(idle)}"
+            )
+        revived.append(text)
+    if revived:
+        start = " (their scores start positive)" if min(result.check_init_centres) >= 0 else ""
+        out += (
+            f"; from it, the maps that took no step from weights centred at 0 take steps"
+            f"{start}: " + "; ".join(revived)
+        )
+    return out + "."
 
 
 def _edges(result: TrainingResult) -> str:
@@ -524,6 +583,9 @@ def text(result: TrainingResult) -> str:
         edges = _edges(result)
         if edges:
             out.append(edges)
+        centred = _from_centres(result)
+        if centred:
+            out.append(centred)
     if result.check_exp_family:
         still = [c for c in result.check_exp_family if c.short or c.ahead]
         names = list(dict.fromkeys(c.name for c in still))
@@ -578,10 +640,7 @@ def text(result: TrainingResult) -> str:
             "No learning rate trains "
             + ", ".join(untrainable)
             + f" in any setting{grid}: the NLL is infinite or undefined (a target probability "
-            "of zero or below) or the gradient is zero, from initial weights centred at 0 (the "
-            "check varies their scale, not their centre: a map that needs positive logits, "
-            "such as linear's, may train from weights that start them positive; not measured "
-            "here)."
+            f"of zero or below) or the gradient is zero, {_centre_caveat(result, untrainable)}."
         )
     if result.diverged_share_by_dtype:
         shares = ", ".join(
@@ -590,6 +649,20 @@ def text(result: TrainingResult) -> str:
         )
         out.append(f"Share of runs that diverged, over every method, rate and seed: {shares}.")
     return " ".join(out)
+
+
+def _centre_caveat(result: TrainingResult, names: Sequence[str]) -> str:
+    """Whether the initial weights' centre could be what keeps ``names`` from training."""
+    if result.check and any(result.check_init_centres):
+        maps = [parse_label(name.split(" (")[0])[0] for name in names]
+        if all(shift_invariant(method) for method in maps):
+            return "whatever the initial bias (each is invariant to a common shift of the logits)"
+        return "from initial biases of 0 and those of the check"
+    return (
+        "from initial weights centred at 0 (the check varies their scale, not their centre: "
+        "a map that needs positive logits, such as linear's, may train from weights that "
+        "start them positive; not measured here)"
+    )
 
 
 # --- measure ------------------------------------------------------------------------------
@@ -628,10 +701,11 @@ def _with_holm(comparisons: list[dict]) -> list[Comparison]:
 
 
 def _trains(table: pd.DataFrame) -> pd.Series:
-    """Per (data set, label, loss, format, optimiser): some (initial scale, learning rate)
-    without a diverged seed."""
+    """Per (data set, label, loss, format, optimiser): some (initial scale, bias, learning
+    rate) without a diverged seed."""
     keys = ["dataset", "label", "loss", "dtype", "optimizer"]
-    clean = ~table.groupby(keys + ["init_scale", "learning_rate"], sort=False)["diverged"].any()
+    runs = keys + ["init_scale", "init_centre", "learning_rate"]
+    clean = ~table.groupby(runs, sort=False)["diverged"].any()
     return clean.groupby(level=keys, sort=False).any()
 
 
@@ -683,9 +757,9 @@ def measure(
         d = _differences(
             test_correct,
             (dataset, row["method"], row["label"], row["loss"], dtype, optimizer)
-            + (row["init_scale"], row["learning_rate"]),
+            + (row["init_scale"], row["init_centre"], row["learning_rate"]),
             (dataset, base["method"], *REFERENCE, dtype, optimizer)
-            + (base["init_scale"], base["learning_rate"]),
+            + (base["init_scale"], base["init_centre"], base["learning_rate"]),
             seeds,
         )
         item = dict(
@@ -707,6 +781,8 @@ def measure(
             reference_learning_rate=float(base["learning_rate"]),
             init_scale=float(row["init_scale"]),
             reference_init_scale=float(base["init_scale"]),
+            init_centre=float(row["init_centre"]),
+            reference_init_centre=float(base["init_centre"]),
             at_edge=bool(
                 edges.at[(dataset, row["label"], row["loss"], dtype, optimizer), "at_edge"]
             ),
@@ -784,7 +860,8 @@ def from_json(payload: str | dict) -> TrainingResult:
     result["check"] = tuple(comparison(c) for c in result.get("check", ()))
     result["check_exp_family"] = tuple(comparison(c) for c in result.get("check_exp_family", ()))
     result["untrainable"] = tuple(result["untrainable"])
-    result["check_init_scales"] = tuple(result.get("check_init_scales", ()))
+    for key in ("check_init_scales", "check_init_centres"):
+        result[key] = tuple(result.get(key, ()))
     for key in ("reference_digits_setting", "mixture_setting"):
         result[key] = None if result.get(key) is None else tuple(result[key])
     result["check_learning_rates"] = {

@@ -1451,8 +1451,10 @@ def test_the_curves_caption_tells_a_loss_never_finite_from_one_that_diverged():
     data = figure.Data(pd.DataFrame(), best, stops, ["digits"], list(best["label"]))
     text = figure.caption(data)
     assert (
-        "Not finite at the initial model in at least one data set, so at every rate (they "
-        "never trained; the rate chosen is a tie's): linear." in text
+        "Not finite at the initial model (weights centred at 0, so every logit starts near 0) "
+        "in at least one data set, so at every rate (they never trained here; the rate chosen "
+        "is a tie's): linear. C15's check starts those a common shift of the logits changes "
+        "from positive scores too" in text
     )
     assert "during training at their best rate in at least one data set: sigmoid." in text
     calm = figure.Data(pd.DataFrame(), best, dict.fromkeys(stops), ["digits"], [])

@@ -194,8 +194,11 @@ def caption(data: Data) -> str:
             )
     if initial:
         parts.append(
-            "Not finite at the initial model in at least one data set, so at every rate (they "
-            "never trained; the rate chosen is a tie's): " + join_list(initial) + "."
+            "Not finite at the initial model (weights centred at 0, so every logit starts near "
+            "0) in at least one data set, so at every rate (they never trained here; the rate "
+            "chosen is a tie's): " + join_list(initial) + ". C15's check starts those a "
+            "common shift of the logits changes from positive scores too (its text says how "
+            "they train from there)."
         )
     if diverged:
         parts.append(

@@ -549,7 +549,9 @@ def test_verdict_test_edges():
     assert not not_training.short and replace(_comparison("a", 0.5), trains=False).short
     untrained_reference = replace(_comparison("a", 0.5), reference_trains=False)
     assert untrained_reference.short and not untrained_reference.ahead
-    assert "-45 points, does not train" == tverdict._gap(replace(untrained_reference, trains=False))
+    diverging = replace(untrained_reference, trains=False)
+    assert "-45 points, every run diverges" == tverdict._gap(diverging)
+    assert "-45 points, takes no step" == tverdict._gap(replace(diverging, never_steps=True))
 
 
 def _family_table(gaps: dict) -> tuple[pd.DataFrame, dict]:

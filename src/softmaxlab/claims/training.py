@@ -58,9 +58,8 @@ def headline_c15(result) -> tuple[str, float]:
             positive = min(centres) > 0
             starts.append("positive initial scores" if positive else "other initial biases")
         if starts:
-            how = ", even with longer training, a wider learning-rate grid and " + " and ".join(
-                starts
-            )
+            grid = ["longer training", "a wider learning-rate grid", *starts]
+            how = f", even with {', '.join(grid[:-1])} and {grid[-1]}"
     if result.numerics_only():
         how += " (the naive forms' overflow set aside)"
     return (

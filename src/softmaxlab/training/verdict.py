@@ -33,10 +33,13 @@ Gumbel-softmax: softmax of noisy logits), which are reported but not counted eit
 The check: where an alternative falls short, that setting (and the reference's) is trained
 again with ``check_steps`` steps instead of ``steps`` and learning rates below the grid
 (``check_rates_below`` decades), widened a decade at a time (up to ``widen``) where
-the rate chosen is the smallest or largest trained
+the rate chosen is the smallest or largest trained, from the initial scales of
+``check_init_scales`` and, for the maps a common shift of the logits changes, the initial
+biases of ``check_init_centres`` (each start chosen with the rate on the validation part)
 (:func:`softmaxlab.training.study.recheck`), and compared the same way. A shortfall that
-closes there was the set-up's (too few steps, or rates too large or too small, for that
-map: a map whose runs blow up at every rate of the grid may train at a smaller one), not
+closes there was the set-up's (too few steps, rates too large or too small, or a start
+where the loss is not finite, for that map: a map whose runs blow up at every rate of the
+grid may train at a smaller one; linear normalisation's NLL needs positive scores), not
 the map's; one that remains persists (:meth:`TrainingResult.persists`). The text names
 the remaining shortfalls whose alternative still chose the smallest or largest rate
 trained, and the settings where softmax's rate in the study is at its grid's edge.
@@ -311,7 +314,10 @@ def verdict(result: TrainingResult) -> str:
 
 def _gap(c: Comparison) -> str:
     points = f"{number(100 * (c.accuracy - c.reference_accuracy), 2)} points"
-    return points if c.trains else f"{points}, does not train"
+    if c.never_steps:  # its loss is not finite at the initial model: no update at all
+        return f"{points}, takes no step"
+    # every run's loss ends non-finite or above its start: scored at the step it stopped
+    return points if c.trains else f"{points}, every run diverges"
 
 
 def conditions(result: TrainingResult) -> str:

@@ -593,6 +593,61 @@ def test_measure_pairs_the_test_points_and_adjusts_over_the_settings():
     assert first.p_short < tverdict.ALPHA < first.p_short_holm and not first.short
 
 
+def _started(table: pd.DataFrame, correct: dict, label: str, centre: float, gaps, best: bool):
+    """``label``'s rows of a _family_table moved to the start (0.01, ``centre``), their
+    validation accuracy raised where ``best`` (the validation part prefers this start), and
+    its test points for ``gaps`` (softmax right on 90 of 100, the label on 90 - gap)."""
+    rows = table[table["label"] == label].assign(init_centre=centre)
+    rows = rows.assign(
+        validation_accuracy=rows["validation_accuracy"] + (0.05 if best else 0.0),
+        test_accuracy=(90 - np.repeat(gaps, 2)) / 100,
+    )
+    out = {}
+    for (_, row), gap in zip(rows.iterrows(), np.repeat(gaps, 2), strict=True):
+        out[tuple(row[k] for k in study.RUN_KEYS)] = np.arange(100) < 90 - gap
+    return rows, out
+
+
+@pytest.mark.parametrize(
+    ("chosen_gaps", "other_gaps", "short"),
+    [
+        # short from the start the validation part chose, not from the other: not counted
+        ([9, 0, 0, 0], [0, 0, 0, 0], [False] * 4),
+        # short from both starts: counted, at the largest of the two p-values
+        ([9, 0, 0, 0], [8, 0, 0, 0], [True, False, False, False]),
+        # short only from the start not chosen: not counted either
+        ([0, 0, 0, 0], [9, 9, 9, 9], [False] * 4),
+    ],
+)
+def test_the_check_counts_a_shortfall_only_from_every_start(chosen_gaps, other_gaps, short):
+    """Oracle: the exact sign-flip p of a gap of g points on 100 (both seeds worse on the
+    same g points: p = 2^-g, Holm over 4 settings: 4 x 2^-g at most). The check's
+    comparison quotes the start the validation part chose; its p is the larger of the two
+    starts' (an intersection-union test)."""
+    table, correct = _family_table({"linear": [0, 0, 0, 0]})
+    chosen, chosen_correct = _started(table, correct, "linear", 1.0, chosen_gaps, best=True)
+    other, other_correct = _started(table, correct, "linear", 0.0, other_gaps, best=False)
+    softmax = table[table["label"] == "softmax"]
+    both = pd.concat([softmax, chosen, other], ignore_index=True)
+    correct = {**correct, **chosen_correct, **other_correct}
+    result = tverdict.measure_every_start(both, correct)
+    assert [c.short for c in result.comparisons] == short
+    assert [c.init_centre for c in result.comparisons] == [1.0] * 4  # the chosen start
+    assert [c.accuracy for c in result.comparisons] == [(90 - g) / 100 for g in chosen_gaps]
+    least = [min(a, b) for a, b in zip(chosen_gaps, other_gaps, strict=True)]
+    assert [c.p_short_holm for c in result.comparisons] == pytest.approx(
+        [min(1.0, 4 * 2.0**-g) for g in least], rel=1e-12
+    )
+    # the raw p too, which jointly's Holm over every comparison adjusts
+    assert [c.p_short for c in result.comparisons] == pytest.approx(
+        [2.0**-g for g in least], rel=1e-12
+    )
+    assert [c.short for c in tverdict.jointly(result).comparisons] == short
+    # measure alone judges the chosen start's runs
+    alone = tverdict.measure(both, correct)
+    assert [c.short for c in alone.comparisons] == [4 * 2.0**-g <= 0.05 for g in chosen_gaps]
+
+
 def test_the_check_grid_adds_rates_a_decade_apart_below_each_grid():
     cfg = study.StudyConfig()
     grid = cfg.checking()

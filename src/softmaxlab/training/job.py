@@ -75,7 +75,7 @@ def _checked(
     if cfg.check_steps and settings:
         start = time.perf_counter()
         table, correct = recheck(specs, cfg, seed, settings, verdict.REFERENCE)
-        checked = verdict.measure(table, correct)
+        checked = verdict.measure_every_start(table, correct)
         edges["check_groups"], edges["check_widened"], _ = _edges(table, rates)
         log.info("C15 check, %d settings: %.1f s", len(settings), time.perf_counter() - start)
     result = dataclasses.replace(

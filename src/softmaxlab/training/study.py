@@ -51,6 +51,9 @@ at ``check_steps`` = 100 steps with one learning rate more below each grid, wide
 same way: 111 groups, 28 of them widened) took about 27 s more (the two measured alone
 at 95e20a8, with the kernels compiled) from one initial scale. From two (a108a23, on a
 machine with AVX-512): the study 21 s, the check 61 s (111 groups, 38 of them widened).
+With the initial biases of 0 and 1 for the maps a shift changes (05efe15, on a machine
+without AVX-512, in the workflow): the study 34 s, the check 139 s (111 groups, 34 of them
+widened), against about 90 s from the scales alone on that machine.
 
 Definitions of the columns of :data:`COLUMNS` (one row per run):
 

@@ -41,9 +41,10 @@ closes there was the set-up's (too few steps, rates too large or too small, or a
 where the loss is not finite, for that map: a map whose runs blow up at every rate of the
 grid may train at a smaller one; linear normalisation's NLL needs positive scores), not
 the map's; with several starts, a shortfall counts only where it is found from each, each
-start with its own rate chosen on the validation part (:func:`measure_every_start`); one that remains persists (:meth:`TrainingResult.persists`). The text names
-the remaining shortfalls whose alternative still chose the smallest or largest rate
-trained, and the settings where softmax's rate in the study is at its grid's edge.
+start with its own rate chosen on the validation part (:func:`measure_every_start`); one
+that remains persists (:meth:`TrainingResult.persists`). The text names the remaining
+shortfalls whose alternative still chose the smallest or largest rate trained, and the
+settings where softmax's rate in the study is at its grid's edge.
 Its control: softmax's re-parametrisations told apart from softmax are trained again the
 same way (their difference is a logit scale or noise, so the check should close the
 scale's), and the text says how many stay told apart.

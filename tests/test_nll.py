@@ -21,6 +21,7 @@ import math
 import mpmath
 import numpy as np
 import pytest
+from builtin_maps import METHODS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -453,39 +454,6 @@ def test_metric_tables_cover_every_metric():
 
 
 # --- the shared forward and the compiled norms give the plain computation's bits -----------
-
-# Every built-in with the parameters of the default sweep and a few more.
-METHODS = [
-    ("argmax", {}),
-    ("linear", {}),
-    ("shifted_linear", {}),
-    ("relu", {}),
-    ("softplus", {}),
-    ("sigmoid", {}),
-    ("spherical", {}),
-    ("escort", {}),
-    ("escort", {"p": 0.5}),
-    ("taylor", {}),
-    ("taylor", {"order": 4}),
-    ("taylor", {"order": 0}),
-    ("stablemax", {}),
-    ("softmax", {}),
-    ("softmax", {"stable": False}),
-    ("softmax", {"base": 1.0, "stable": False}),
-    ("softmax", {"base": 100.0}),
-    ("softmax", {"base": 10.0, "stable": False}),
-    ("softmax", {"temperature": 0.5}),
-    ("iterated_exp", {}),
-    ("iterated_exp", {"depth": 3}),
-    ("iterated_exp", {"depth": 3, "stable": True}),
-    ("ssmax", {}),
-    ("sparsemax", {}),
-    ("entmax15", {}),
-    ("entmax", {"alpha": 1.25}),
-    ("entmax", {"alpha": 1.75}),
-    ("entmax", {"alpha": 3.0}),
-    ("gumbel_softmax", {"seed": 5}),
-]
 
 
 def _softmax_family_factor(method, params, k):

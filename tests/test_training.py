@@ -14,6 +14,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
+from builtin_maps import METHODS
 from scipy.stats import norm
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
@@ -725,58 +726,53 @@ def test_initial_weights_add_the_centre_to_the_bias_alone():
     assert np.array_equal(b0[1], draws[-1]) and np.array_equal(w0[1], draws[:-1])
 
 
-# Every built-in map with its default parameters, and variants of the invariant ones.
-_SHIFT_CASES = [
-    ("argmax", {}),
-    ("linear", {}),
-    ("shifted_linear", {}),
-    ("relu", {}),
-    ("softplus", {}),
-    ("sigmoid", {}),
-    ("spherical", {}),
-    ("escort", {}),
-    ("taylor", {}),
-    ("taylor", {"order": 4}),
-    ("stablemax", {}),
-    ("softmax", {}),
-    ("softmax", {"stable": False}),
-    ("softmax", {"base": 100.0}),
-    ("softmax", {"base": 3.0, "stable": False}),
-    ("softmax", {"temperature": 0.5}),
-    ("iterated_exp", {}),
-    ("iterated_exp", {"depth": 3, "stable": True}),
-    ("ssmax", {}),
-    ("sparsemax", {}),
-    ("entmax15", {}),
-    ("entmax", {"alpha": 1.25}),
-    ("entmax", {"alpha": 1.75}),
-    ("gumbel_softmax", {"seed": 5}),
-]
-
-
-@pytest.mark.parametrize(("method", "params"), _SHIFT_CASES, ids=str)
+@pytest.mark.parametrize(("method", "params"), METHODS, ids=str)
 def test_shift_invariant_says_which_maps_a_common_shift_leaves_alone(method, params):
     """Oracle: the maps themselves, in float64 on random vectors of [-2, 1] shifted by 0.75
-    (exact in binary: the shifted logits are the logits plus 0.75, rounded once). An
-    invariant map gives the same output within rounding; every other map moves some
-    entry by more than 1e-3 (on the rows where both outputs are finite: relu's all-negative
-    rows are 0/0)."""
+    (exact in binary: the shifted logits are the logits plus 0.75, rounded once). A map
+    called invariant gives the same output within rounding with any parameters; every other
+    map, with its default parameters, moves some entry by more than 1e-3 (on the rows where
+    both outputs are finite: relu's all-negative rows are 0/0). Some parameters make a
+    map constant, and so invariant (taylor of order 0): shift_invariant need not say so."""
     rng = np.random.default_rng(11)
     x = rng.uniform(-2.0, 1.0, size=(500, 6))
-    change = np.abs(normalize(x + 0.75, method, **params) - normalize(x, method, **params))
-    finite = np.isfinite(change).all(axis=-1)
-    assert finite.mean() > 0.5
-    moved = np.max(change[finite])
-    assert study.shift_invariant(method) == (moved < 1e-9)
-    if not study.shift_invariant(method):
-        assert moved > 1e-3
+
+    def moved(params):
+        change = np.abs(normalize(x + 0.75, method, **params) - normalize(x, method, **params))
+        finite = np.isfinite(change).all(axis=-1)
+        assert finite.mean() > 0.5
+        return np.max(change[finite])
+
+    if study.shift_invariant(method):
+        assert moved(params) < 1e-9
+    else:
+        assert moved({}) > 1e-3
 
 
 def test_every_built_in_map_is_classified_by_shift_invariance():
     from softmaxlab.methods import methods, plugin
 
     built_in = {name for name in methods() if plugin(name) is None}
-    assert built_in == {method for method, _ in _SHIFT_CASES}
+    assert built_in == {method for method, _ in METHODS}
+
+
+def _short_check(**changes) -> study.StudyConfig:
+    """A check of 3 steps at one rate and one seed, digits, float32, gradient descent, no
+    widening: the starts (initial scales and biases) are what a test varies."""
+    return study.StudyConfig(
+        **{
+            "steps": 3,
+            "seeds": 1,
+            "learning_rates": {"gd": (0.1,), "adam": (0.1,)},
+            "dtypes": ("float32",),
+            "optimizers": ("gd",),
+            "datasets": ("digits",),
+            "check_steps": 3,
+            "check_rates_below": 0,
+            "widen": 0,
+            **changes,
+        }
+    )
 
 
 def test_the_check_trains_linear_from_positive_logits_and_softmax_from_zero_alone():
@@ -786,18 +782,7 @@ def test_the_check_trains_linear_from_positive_logits_and_softmax_from_zero_alon
     # check's choice on the validation part is one of them. Softmax, invariant to the
     # shift, is trained from 0 alone.
     specs = _specs({"method": "softmax"}, {"method": "linear"})
-    cfg = study.StudyConfig(
-        steps=3,
-        seeds=1,
-        learning_rates={"gd": (0.1,), "adam": (0.1,)},
-        dtypes=("float32",),
-        optimizers=("gd",),
-        datasets=("digits",),
-        check_steps=3,
-        check_rates_below=0,
-        check_init_scales=(),
-        widen=0,
-    )
+    cfg = _short_check(check_init_scales=())
     settings = [("digits", "linear", "nll", "float32", "gd")]
     table, _ = study.recheck(specs, cfg, SEED, settings, tverdict.REFERENCE)
     runs = table[table["label"] == "linear"].set_index("init_centre")
@@ -815,17 +800,7 @@ def test_the_initial_scale_decides_whether_entmax15_takes_a_step_and_the_check_c
     # logits spread by about 1e-4 |x|: its runs from 0.01 never step, those from 1e-4 train,
     # and the check's choice on the validation part is a run from 1e-4.
     specs = _specs({"method": "softmax"}, {"method": "entmax15"})
-    cfg = study.StudyConfig(
-        steps=3,
-        seeds=1,
-        learning_rates={"gd": (0.1,), "adam": (0.1,)},
-        dtypes=("float32",),
-        optimizers=("gd",),
-        datasets=("digits",),
-        check_steps=3,
-        check_rates_below=0,
-        widen=0,
-    )
+    cfg = _short_check()
     settings = [("digits", "entmax15", "nll", "float32", "gd")]
     table, _ = study.recheck(specs, cfg, SEED, settings, tverdict.REFERENCE)
     runs = table[table["label"] == "entmax15"].set_index("init_scale")

@@ -1195,6 +1195,14 @@ def test_the_text_says_what_the_checks_initial_biases_changed():
         "the NLL is infinite or undefined (a target probability of zero or below) or the "
         "gradient is zero, from initial biases of 0 and those of the check." in text
     )
+    # a label this process cannot read (an unloaded plugin) is not called invariant
+    plugin = replace(idle[2], label="nopkg.nomod:fn")
+    odd = with_check(
+        replace(base, untrainable=("nopkg.nomod:fn",)), [plugin], check_init_centres=(0.0, 1.0)
+    )
+    assert "gradient is zero, from initial biases of 0 and those of the check." in (
+        tverdict.text(odd)
+    )
     # a negative bias: the scores do not start positive
     below = with_check(
         base,

@@ -664,11 +664,20 @@ def text(result: TrainingResult) -> str:
     return " ".join(out)
 
 
+def _invariant(name: str) -> bool:
+    """Whether the map of a comparison's name (its label, then the loss in parentheses) is
+    shift-invariant; False where the label cannot be read (a plugin not importable here)."""
+    try:
+        method = parse_label(name.split(" (")[0])[0]
+    except (ValueError, KeyError):
+        return False
+    return shift_invariant(method)
+
+
 def _centre_caveat(result: TrainingResult, names: Sequence[str]) -> str:
     """Whether the initial weights' centre could be what keeps ``names`` from training."""
     if result.check and any(result.check_init_centres):
-        maps = [parse_label(name.split(" (")[0])[0] for name in names]
-        if all(shift_invariant(method) for method in maps):
+        if all(_invariant(name) for name in names):
             return "whatever the initial bias (each is invariant to a common shift of the logits)"
         return "from initial biases of 0 and those of the check"
     return (

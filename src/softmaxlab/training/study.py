@@ -57,6 +57,9 @@ widened), against about 90 s from the scales alone on that machine.
 
 Definitions of the columns of :data:`COLUMNS` (one row per run):
 
+* ``init_scale``, ``init_centre``: where the run started: weights and biases drawn
+  N(0, init_scale^2), ``init_centre`` then added to every bias (0 in the study; the
+  check's starts in ``training_check.csv``).
 * ``steps``: updates applied: the configured number, unless the training loss became
   non-finite (inf or NaN) at step s < steps: then the run stops there (its weights are
   frozen at that step) and ``steps`` = s. Step 0 is the initial model.

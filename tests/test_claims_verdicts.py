@@ -534,23 +534,18 @@ def test_c4_says_what_c15_measured_of_linear_with_the_nll():
         "training_never_steps": 1,
     }
     assert gradients._c4_training(None) == {}
-    # the check: linear's runs chosen from a positive bias that took steps are quoted
-    # (another map's, one from bias 0, one that never stepped, one from a negative bias not)
+    # the check: linear's settings where its chosen runs took steps, each from a non-zero
+    # bias (TrainingResult.stepped_from_centres, as C15 reads them), are quoted; another
+    # map's and those that never stepped are not
     centred = replace(comparison("linear", 0.86, reference=0.98), init_centre=1.0)
     level = replace(comparison("linear", 0.92, reference=0.917), init_centre=1.0)
-    checked = with_check(
-        study,
-        (
-            centred,
-            level,
-            replace(comparison("relu", 0.5), init_centre=1.0),
-            comparison("linear", 0.1),
-            replace(idle, init_centre=1.0),
-            replace(comparison("linear", 0.3), init_centre=-1.0),
-        ),
-        check_init_centres=(0.0, 1.0),
-    )
-    fields = gradients._c4_training(json.loads(to_json(checked)))
+    others = (replace(comparison("relu", 0.5), init_centre=1.0), replace(idle, init_centre=1.0))
+
+    def check_fields(*rows):
+        checked = with_check(study, (*rows, *others), check_init_centres=(0.0, 1.0, -1.0))
+        return gradients._c4_training(json.loads(to_json(checked)))
+
+    fields = check_fields(centred, level)
     assert fields == {
         "training_settings": 2,
         "training_never_steps": 1,
@@ -558,7 +553,23 @@ def test_c4_says_what_c15_measured_of_linear_with_the_nll():
         "check_accuracy": (0.86, 0.92),
         "check_reference_accuracy": (0.917, 0.98),
         "check_short": 1,
+        "check_positive": True,
     }
+    # a setting that stepped from bias 0 in the check: the map trains from weights centred
+    # at 0 there, and neither C4 nor C15 quotes the check's other starts
+    assert "check_stepped" not in check_fields(centred, level, comparison("linear", 0.1))
+    # one from a negative bias: quoted, and not called positive
+    negative = replace(comparison("linear", 0.3), init_centre=-1.0)
+    assert check_fields(centred, level, negative)["check_positive"] is False
+    below = gradients.conditions_c4(
+        replace(
+            C4,
+            signed_invalid_max=0.77,
+            signed_invalid=0.75,
+            **check_fields(centred, level, negative),
+        )
+    )
+    assert "from a non-zero initial bias (C15's check) it took steps in 3, to a test " in below
     positive = gradients.conditions_c4(
         replace(C4, signed_invalid_max=0.77, signed_invalid=0.75, **fields)
     )

@@ -226,6 +226,8 @@ class C4Result:
     check_accuracy: tuple[float, float] = (math.nan, math.nan)
     check_reference_accuracy: tuple[float, float] = (math.nan, math.nan)
     check_short: int = 0
+    #: Every one of those settings started from a positive bias (positive initial scores)
+    check_positive: bool = True
     #: The signed share pooled per K, at the smallest and the largest K: (K, share) each.
     #: It grows with K (a vector is invalid when its logits have both signs: at least
     #: 1 - 2^(1-K) of symmetric ones), so the pooled share is the K grid's.
@@ -236,8 +238,9 @@ class C4Result:
 def _c4_training(payload: Mapping | None) -> dict:
     """C4Result's training fields: linear normalisation with the NLL in C15's study (its
     verdict JSON): its settings and those where no run took a step; in C15's check, the
-    settings where its chosen runs started from a positive bias and took steps, their
-    accuracies against softmax's and how many fall short. {} without the study."""
+    settings where its chosen runs took steps, each from a non-zero bias
+    (TrainingResult.stepped_from_centres, as C15's text reads them), their accuracies
+    against softmax's and how many fall short. {} without the study."""
     if payload is None:
         return {}
     # Imported here: softmaxlab.training.verdict imports the verdict strings from claims.
@@ -249,11 +252,7 @@ def _c4_training(payload: Mapping | None) -> dict:
         "training_settings": len(linear),
         "training_never_steps": sum(c.never_steps for c in linear),
     }
-    stepped = [
-        c
-        for c in result.check
-        if (c.label, c.loss) == ("linear", "nll") and c.init_centre > 0 and not c.never_steps
-    ]
+    stepped = result.stepped_from_centres("linear")
     if stepped:
         accuracy = [c.accuracy for c in stepped]
         reference = [c.reference_accuracy for c in stepped]
@@ -262,6 +261,7 @@ def _c4_training(payload: Mapping | None) -> dict:
             check_accuracy=(min(accuracy), max(accuracy)),
             check_reference_accuracy=(min(reference), max(reference)),
             check_short=sum(c.short for c in stepped),
+            check_positive=all(c.init_centre > 0 for c in stepped),
         )
     return fields
 
@@ -330,8 +330,9 @@ def _training_text(r: C4Result) -> str:
         "finite at the initial model"
     )
     if r.check_stepped:
+        start = "positive initial scores" if r.check_positive else "a non-zero initial bias"
         out += (
-            f"; from positive initial scores (C15's check) it took steps in "
+            f"; from {start} (C15's check) it took steps in "
             f"{r.check_stepped}, to a test accuracy of "
             f"{interval(*r.check_accuracy, rate=True)} against softmax's "
             f"{interval(*r.check_reference_accuracy, rate=True)}, short of it in "

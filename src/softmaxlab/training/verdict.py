@@ -255,6 +255,14 @@ class TrainingResult:
             if all((self.checked(c) or c).never_steps for c in self.short_in(n) if self.counts(c))
         ]
 
+    def stepped_from_centres(self, name: str) -> list[Comparison]:
+        """The check's settings of ``name`` where its chosen runs took steps, provided
+        every one of them started from a non-zero bias; [] otherwise. How a map that a
+        shift of the logits changes trains from the check's other starts, where it took no
+        step from weights centred at 0 (C4 quotes it for linear, C15 for every such map)."""
+        rows = [c for c in self.check if c.name == name and not c.never_steps]
+        return rows if rows and all(c.init_centre for c in rows) else []
+
     def numerics_only(self) -> list[str]:
         """The naive forms whose every persisting shortfall is their overflow's: their
         stable forms do not fall short there."""
@@ -433,8 +441,8 @@ def _from_centres(result: TrainingResult) -> str:
     )
     revived = []
     for name in _idle_in_study(result):
-        rows = [c for c in result.check if c.name == name and not c.never_steps]
-        if not rows or not all(c.init_centre for c in rows):
+        rows = result.stepped_from_centres(name)
+        if not rows:
             continue
         accuracy = [c.accuracy for c in rows]
         reference = [c.reference_accuracy for c in rows]

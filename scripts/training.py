@@ -1,4 +1,5 @@
-"""The training study (claim C15): tables, loss curves, figure, verdict and digits logits."""
+"""The training study (claim C15): runs, loss curves, the check's runs, the typed result and
+the digits logits."""
 
 import logging
 import sys

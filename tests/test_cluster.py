@@ -134,6 +134,7 @@ def test_large_config_dry_run_has_the_planned_jobs(tmp_path):
         "crossover": 1,
         "orderstats": 1,
         "training": 1,
+        "training_verdict": 1,
         "claims": 1,
         "report": 1,
         "all": 1,

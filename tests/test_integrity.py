@@ -553,14 +553,18 @@ def test_library_change_reruns_exactly_its_jobs(tmp_path):
     assert everything["sweep_shard"] == len(sweep.plan_shards(sl_config.validate(WORKFLOW_CONFIG)))
     # Rules beyond those named here (e.g. the training study) rerun when their scripts
     # import the module: the import graph says which, Snakemake's dry run must agree.
-    # The training job draws its figure, and the claims job reads the training verdict (C15):
-    # a figure edit reruns training, hence the claims, whose output the report reads.
+    # The training study's verdict job draws its figure, and the claims job reads its
+    # verdict (C15): a figure edit reruns that job, hence the claims, whose output the
+    # report reads; never the training itself (its job imports no figure nor claim).
     figure_users = (
-        {"training": 1, "claims": 1} if "training" in importers("softmaxlab.figures") else {}
+        {"training_verdict": 1, "claims": 1}
+        if "training_verdict" in importers("softmaxlab.figures")
+        else {}
     )
     # Two jobs draw the figures, each a batch of them (workflow/rules/figures.smk).
     figure_jobs = {"figures_1": 1, "figures_2": 1}
-    assert importers("softmaxlab.figures") <= {"figures", "report", "training"}
+    assert importers("softmaxlab.figures") <= {"figures", "report", "training_verdict"}
+    assert "training" not in importers("softmaxlab.claims") | importers("softmaxlab.figures")
     lib = root / "lib"
     expectations = {
         "softmaxlab.figures": {"all": 1, **figure_jobs, "report": 1, **figure_users},
@@ -571,6 +575,13 @@ def test_library_change_reruns_exactly_its_jobs(tmp_path):
         original = append(module_file(lib, module), "\n# an edit\n")
         assert planned_jobs(root) == expected, module
         module_file(lib, module).write_bytes(original)
+    # An edit to C15's text reruns the verdict job and what reads claims, not the training
+    # (nor, through the digits logits it writes, the sweep).
+    original = append(module_file(lib, "softmaxlab.training.verdict"), "\n# an edit\n")
+    planned = planned_jobs(root)
+    assert planned["training_verdict"] == 1 and planned["claims"] == 1, planned
+    assert "training" not in planned and "sweep_shard" not in planned, planned
+    module_file(lib, "softmaxlab.training.verdict").write_bytes(original)
     assert planned_jobs(root) == {}  # the same code again: nothing to do
     # A run records the new code: a figure-only change runs the figure jobs and the report
     # (not the sweep), and then nothing is left to do.

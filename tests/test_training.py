@@ -26,8 +26,9 @@ from softmaxlab.captions import read_caption
 from softmaxlab.claims import CONDITIONAL, FAILS, HOLDS
 from softmaxlab.config import ConfigError, method_specs, validate
 from softmaxlab.formatting import percent
+from softmaxlab.sweep import write_csv
 from softmaxlab.training import data as tdata
-from softmaxlab.training import figure, job, losses, optim, study
+from softmaxlab.training import figure, job, losses, optim, publish, study
 from softmaxlab.training import verdict as tverdict
 from softmaxlab.training.evaluation import accuracy, ece, predictions
 
@@ -1417,16 +1418,25 @@ def test_job_writes_every_output_byte_for_byte(tmp_path):
             },
         }
     )
-    names = ("table", "curves", "check", "verdict", "logits", "svg", "png", "caption")
+    trained = ("table", "curves", "check", "result", "logits")
+    published = ("verdict", "svg", "png", "caption")
     suffix = {"table": ".csv", "curves": ".csv", "check": ".csv"}
-    suffix.update(verdict=".json", logits=".npy")
-    outputs = {}
-    for run in ("a", "b"):
-        outputs[run] = {n: tmp_path / run / f"{n}{suffix.get(n, '.' + n)}" for n in names}
-        outputs[run]["caption"] = tmp_path / run / "training_curves.caption.md"
-        job.run(config, outputs[run])
-    for name in names:
+    suffix.update(result=".json", verdict=".json", logits=".npy")
+
+    def run_both(folder):
+        """The training job, then the verdict job on its outputs: every output's path."""
+        paths = {n: folder / f"{n}{suffix.get(n, '.' + n)}" for n in trained + published}
+        paths["caption"] = folder / "training_curves.caption.md"
+        job.run(config, {n: paths[n] for n in trained})
+        publish.run({n: paths[n] for n in ("result", "table", "curves")}, paths)
+        return paths
+
+    outputs = {run: run_both(tmp_path / run) for run in ("a", "b")}
+    for name in trained + published:
         assert outputs["a"][name].read_bytes() == outputs["b"][name].read_bytes(), name
+    # the verdict job's typed result is the training job's, read back to the same bytes
+    typed = json.loads(outputs["a"]["result"].read_text())["result"]
+    assert json.loads(outputs["a"]["verdict"].read_text())["result"] == typed
     table = pd.read_csv(outputs["a"]["table"])
     assert tuple(table.columns) == study.COLUMNS and len(table) == 4 * 2
     payload = json.loads(outputs["a"]["verdict"].read_text())
@@ -1441,23 +1451,63 @@ def test_job_writes_every_output_byte_for_byte(tmp_path):
     # and the accuracies its comparisons were chosen from
     check = pd.read_csv(outputs["a"]["check"])
     assert tuple(check.columns) == study.COLUMNS and check["steps"].max() <= 8
-    trained = set(check[["label", "loss", "dtype", "optimizer"]].itertuples(index=False))
+    settings = set(check[["label", "loss", "dtype", "optimizer"]].itertuples(index=False))
     for c in result.check:
-        assert (c.label, c.loss, c.dtype, c.optimizer) in trained
-        assert ("softmax", "nll", c.dtype, c.optimizer) in trained
+        assert (c.label, c.loss, c.dtype, c.optimizer) in settings
+        assert ("softmax", "nll", c.dtype, c.optimizer) in settings
     chosen = study.best_runs(check).set_index(["label", "loss", "dtype", "optimizer"])
     for c in result.check:
         assert chosen.loc[(c.label, c.loss, c.dtype, c.optimizer), "test_accuracy"] == c.accuracy
-    # check_steps 0: no check, and the job still writes its verdict
+    # check_steps 0: no check, and the jobs still write the verdict
     config["training"]["check_steps"] = 0
-    none = {n: tmp_path / "none" / path.name for n, path in outputs["a"].items()}
-    job.run(config, none)
+    none = run_both(tmp_path / "none")
     unchecked = tverdict.from_json(none["verdict"].read_text())
     assert unchecked.check == () and unchecked.check_steps is None
     empty = pd.read_csv(none["check"])
     assert tuple(empty.columns) == study.COLUMNS and empty.empty
     assert unchecked.check_learning_rates == {}
     assert "Trained again" not in json.loads(none["verdict"].read_text())["text"]
+
+
+def test_the_verdict_job_reads_the_tables_as_the_study_made_them(tmp_path):
+    """The figure is drawn from training.csv and training_curves.csv as written and read
+    back (publish.read_runs): the slice it draws, its stops and its caption are those of
+    the study's own tables, so moving the figure to its own job moved none of its bytes.
+    A label that reads as a number stays a name."""
+    config = validate(
+        {
+            "seed": 5,
+            "methods": [{"method": "softmax"}, {"method": "relu"}],
+            "training": {
+                "steps": 6,
+                "seeds": 2,
+                "learning_rates": {"gd": [1.0], "adam": [0.1, 1.0]},
+                "dtypes": ["float32"],
+                "datasets": ["mixture"],
+                "mixture": {"n_train": 60, "n_test": 60},
+                "check_steps": 0,
+            },
+        }
+    )
+    cfg = study.StudyConfig.from_mapping(config["training"])
+    made = study.run_study(study.with_reference(method_specs(config)), cfg, 5)
+    for name, frame in (("table", made.table), ("curves", made.curves)):
+        write_csv(frame, tmp_path / f"{name}.csv")
+    read = figure.prepare(
+        publish.read_runs(tmp_path / "table.csv"), publish.read_runs(tmp_path / "curves.csv")
+    )
+    direct = figure.prepare(made.table, made.curves)
+    pd.testing.assert_frame_equal(read.curves, direct.curves)
+    pd.testing.assert_frame_equal(read.best, direct.best, check_dtype=False)
+    assert (read.stops, read.datasets, read.labels) == (
+        direct.stops,
+        direct.datasets,
+        direct.labels,
+    )
+    assert figure.caption(read) == figure.caption(direct)
+    numeric = made.table.assign(label="1e3")
+    write_csv(numeric, tmp_path / "numeric.csv")
+    assert set(publish.read_runs(tmp_path / "numeric.csv")["label"]) == {"1e3"}
 
 
 def test_the_reference_and_an_alternative_are_always_trained():

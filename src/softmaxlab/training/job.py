@@ -1,4 +1,4 @@
-"""The training job: run the study for a validated sweep config and write every output.
+"""The training job: run the study for a validated sweep config and write its outputs.
 
 Outputs (paths given by the caller, the workflow's rule ``training``):
 
@@ -6,11 +6,14 @@ Outputs (paths given by the caller, the workflow's rule ``training``):
 * ``curves``: the loss curves (:data:`softmaxlab.training.study.CURVE_COLUMNS`), CSV;
 * ``check``: one row per run of C15's check (``table``'s columns; no row where it did not
   run), CSV: what its comparisons were chosen from;
-* ``verdict``: claim C15's typed result, verdict, conditions and text, JSON;
+* ``result``: claim C15's typed result (:func:`softmaxlab.training.result.result_json`),
+  JSON, which the verdict job (:mod:`softmaxlab.training.publish`) reads;
 * ``logits``: the test-set logits of digits' softmax model, ``.npy`` (2-D float64, one
-  vector a row), for sweeping as an "empirical" logit distribution;
-* ``svg``, ``png``, ``caption``: the loss-curve figure and its caption file.
+  vector a row), for sweeping as an "empirical" logit distribution.
 
+The verdict, its text and the loss-curve figure are the verdict job's: this job imports
+neither the claims nor the figures, so an edit to a claim's text or to a figure does not
+train again (softmaxlab.provenance), nor rewrite the digits logits the sweep reads.
 Everything but the log is a function of the config: the same config gives the same bytes.
 """
 
@@ -24,12 +27,10 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from softmaxlab.captions import Caption, write_caption
 from softmaxlab.config import method_specs
-from softmaxlab.figures.style import save_figure, styled
 from softmaxlab.files import atomic_path
 from softmaxlab.sweep import write_csv
-from softmaxlab.training import figure, verdict
+from softmaxlab.training import result as measured_result
 from softmaxlab.training.study import (
     COLUMNS,
     Group,
@@ -54,16 +55,16 @@ def write_npy(array: np.ndarray, path) -> None:
 
 
 def _checked(
-    measured: verdict.TrainingResult, specs, cfg: StudyConfig, seed: int
-) -> tuple[verdict.TrainingResult, pd.DataFrame]:
+    measured: measured_result.TrainingResult, specs, cfg: StudyConfig, seed: int
+) -> tuple[measured_result.TrainingResult, pd.DataFrame]:
     """``measured`` with C15's check: the settings where an alternative fell short or a
-    re-parametrisation of softmax was told apart from it (verdict.needs_check), trained
+    re-parametrisation of softmax was told apart from it (measured_result.needs_check), trained
     again on the check's grid (cfg.checking(): check_steps steps, smaller learning rates,
     widened where the chosen rate is at an edge, more initial scales and biases;
     study.recheck) and compared the same way (none where check_steps is 0 or nothing fell
     short), and the check's runs."""
-    settings = verdict.needs_check(measured)
-    checked = verdict.TrainingResult(())
+    settings = measured_result.needs_check(measured)
+    checked = measured_result.TrainingResult(())
     table = pd.DataFrame(columns=list(COLUMNS))
     rates, scales, centres = {}, (), ()
     edges = {}
@@ -74,8 +75,8 @@ def _checked(
         centres = grid.init_centres()
     if cfg.check_steps and settings:
         start = time.perf_counter()
-        table, correct = recheck(specs, cfg, seed, settings, verdict.REFERENCE)
-        checked = verdict.measure_every_start(table, correct)
+        table, correct = recheck(specs, cfg, seed, settings, measured_result.REFERENCE)
+        checked = measured_result.measure_every_start(table, correct)
         edges["check_groups"], edges["check_widened"], _ = _edges(table, rates)
         log.info("C15 check, %d settings: %.1f s", len(settings), time.perf_counter() - start)
     result = dataclasses.replace(
@@ -106,7 +107,7 @@ def _edges(table, rates: Mapping[str, tuple[float, ...]]) -> tuple[int, int, int
 def run(config: Mapping, outputs: Mapping) -> float:
     """Run the study of ``config`` (validated: seed, methods and the ``training`` block; the
     methods completed by :func:`~softmaxlab.training.study.with_reference`) and
-    write ``outputs`` (keys table, curves, check, verdict, logits, svg, png, caption); return the
+    write ``outputs`` (keys table, curves, check, result, logits); return the
     study's wall time in seconds (logged, not written: the outputs stay byte-stable)."""
     cfg = StudyConfig.from_mapping(config.get("training"))
     start = time.perf_counter()
@@ -116,7 +117,7 @@ def run(config: Mapping, outputs: Mapping) -> float:
     log.info("training study: %.1f s", seconds)
     write_csv(result.table, outputs["table"])
     write_csv(result.curves, outputs["curves"])
-    measured = verdict.measure(
+    measured = measured_result.measure(
         result.table,
         result.test_correct,
         logistic_regression_accuracy=result.logistic_regression.get("digits"),
@@ -128,15 +129,10 @@ def run(config: Mapping, outputs: Mapping) -> float:
     )
     measured, check = _checked(measured, specs, cfg, int(config["seed"]))
     write_csv(check, outputs["check"])
-    with atomic_path(outputs["verdict"]) as tmp:
-        tmp.write_text(verdict.to_json(measured), encoding="utf-8")
+    with atomic_path(outputs["result"]) as tmp:
+        tmp.write_text(measured_result.result_json(measured), encoding="utf-8")
     logits = result.digits_softmax_test_logits
     if logits is None:  # digits or softmax not in the study: an empty 2-D array says so
         logits = np.empty((0, 0), dtype=np.float64)
     write_npy(np.ascontiguousarray(logits, dtype=np.float64), outputs["logits"])
-    data = figure.prepare(result.table, result.curves)
-    with styled():
-        fig = figure.draw(data)
-    save_figure(fig, outputs["svg"], outputs["png"])
-    write_caption(outputs["caption"], Caption(figure.TITLE, figure.caption(data)))
     return seconds

@@ -785,7 +785,7 @@ def test_the_check_trains_linear_from_positive_logits_and_softmax_from_zero_alon
     specs = _specs({"method": "softmax"}, {"method": "linear"})
     cfg = _short_check(check_init_scales=())
     settings = [("digits", "linear", "nll", "float32", "gd")]
-    table, _ = study.recheck(specs, cfg, SEED, settings, tverdict.REFERENCE)
+    table, _, _ = study.recheck(specs, cfg, SEED, settings, tverdict.REFERENCE)
     runs = table[table["label"] == "linear"].set_index("init_centre")
     assert sorted(runs.index) == [0.0, 1.0]
     assert runs.loc[0.0, "steps"] == 0 and math.isnan(runs.loc[0.0, "train_nll"])
@@ -803,7 +803,7 @@ def test_the_initial_scale_decides_whether_entmax15_takes_a_step_and_the_check_c
     specs = _specs({"method": "softmax"}, {"method": "entmax15"})
     cfg = _short_check()
     settings = [("digits", "entmax15", "nll", "float32", "gd")]
-    table, _ = study.recheck(specs, cfg, SEED, settings, tverdict.REFERENCE)
+    table, _, _ = study.recheck(specs, cfg, SEED, settings, tverdict.REFERENCE)
     runs = table[table["label"] == "entmax15"].set_index("init_scale")
     assert runs.loc[0.01, "steps"] == 0 and runs.loc[0.01, "train_nll"] == math.inf
     assert runs.loc[0.0001, "steps"] == 3 and runs.loc[0.0001, "validation_accuracy"] > 0.8
@@ -817,7 +817,7 @@ def test_recheck_trains_the_settings_and_the_reference_longer(small_result):
     specs = _specs({"method": "softmax"}, {"method": "linear"}, {"method": "sparsemax"})
     cfg = dataclasses.replace(SMALL, check_steps=9, widen=0)
     settings = [("mixture", "sparsemax", "fenchel_young", "float32", "adam")]
-    table, correct = study.recheck(specs, cfg, SEED, settings, tverdict.REFERENCE)
+    table, correct, curves = study.recheck(specs, cfg, SEED, settings, tverdict.REFERENCE)
     groups = set(table[["label", "loss", "dtype", "optimizer"]].itertuples(index=False, name=None))
     assert groups == {
         ("sparsemax", "fenchel_young", "float32", "adam"),
@@ -832,6 +832,15 @@ def test_recheck_trains_the_settings_and_the_reference_longer(small_result):
     assert table["steps"].max() == 9 and tuple(table.columns) == study.COLUMNS
     for _, row in table.iterrows():
         assert correct[tuple(row[k] for k in study.RUN_KEYS)].mean() == row["test_accuracy"]
+    # the check's curves: every run's, as the study keeps them (step 0, the logged steps
+    # of 9, its last step), its last one its table row's
+    assert tuple(curves.columns) == study.CURVE_COLUMNS
+    keys = list(study.RUN_KEYS)
+    last = curves.groupby(keys)["step"].agg(["min", "max"])
+    assert len(last) == len(table) and set(last["min"]) == {0}
+    steps = table.set_index(keys)["steps"]
+    assert (last["max"] == steps.reindex(last.index)).all()
+    assert set(curves["step"]) <= {*study.curve_steps(9)}
     # the study's own runs at 6 steps are not what it returns
     six = small_result.table
     ran = six[
@@ -878,6 +887,9 @@ class _FakeRuns:
             for rate in self.rates
             for seed in (0, 1)
         ]
+
+    def curve_rows(self, total_steps):
+        return []
 
     def test_correct(self):
         return {
@@ -938,7 +950,7 @@ def test_rewidens_the_grid_where_the_choice_is_at_its_edge(
         calls.append(cfg.learning_rates[cfg.optimizers[0]])
         return _FakeRuns(group, cfg, accuracy_at, steps)
 
-    table, correct = _recheck_spherical(monkeypatch, fake_train_group, widen)
+    table, correct, _ = _recheck_spherical(monkeypatch, fake_train_group, widen)
     for label in ("spherical", "softmax"):  # the reference's group is widened the same way
         rates = table.loc[table["label"] == label, "learning_rate"]
         assert tuple(sorted(set(rates))) == pytest.approx(trained, rel=1e-12)
@@ -1005,7 +1017,7 @@ def test_a_choice_the_tie_break_makes_is_not_at_an_edge(monkeypatch, accuracy, t
     def fake_train_group(group, data, cfg, seed):
         return _FakeRuns(group, cfg, lambda rate: accuracy.get(rate, 0.5), 6)
 
-    table, _ = _recheck_spherical(monkeypatch, fake_train_group, widen=2)
+    table, _, _ = _recheck_spherical(monkeypatch, fake_train_group, widen=2)
     rates = table.loc[table["label"] == "spherical", "learning_rate"]
     assert tuple(sorted(set(rates))) == pytest.approx(trained, rel=1e-12)
     edges = study.chosen_at_edge(table)
@@ -1418,9 +1430,9 @@ def test_job_writes_every_output_byte_for_byte(tmp_path):
             },
         }
     )
-    trained = ("table", "curves", "check", "result", "logits")
+    trained = ("table", "curves", "check", "check_curves", "result", "logits")
     published = ("verdict", "svg", "png", "caption")
-    suffix = {"table": ".csv", "curves": ".csv", "check": ".csv"}
+    suffix = {"table": ".csv", "curves": ".csv", "check": ".csv", "check_curves": ".csv"}
     suffix.update(result=".json", verdict=".json", logits=".npy")
 
     def run_both(folder):
@@ -1428,7 +1440,8 @@ def test_job_writes_every_output_byte_for_byte(tmp_path):
         paths = {n: folder / f"{n}{suffix.get(n, '.' + n)}" for n in trained + published}
         paths["caption"] = folder / "training_curves.caption.md"
         job.run(config, {n: paths[n] for n in trained})
-        publish.run({n: paths[n] for n in ("result", "table", "curves")}, paths)
+        inputs = ("result", "table", "curves", "check", "check_curves")
+        publish.run({n: paths[n] for n in inputs}, paths)
         return paths
 
     outputs = {run: run_both(tmp_path / run) for run in ("a", "b")}
@@ -1458,6 +1471,14 @@ def test_job_writes_every_output_byte_for_byte(tmp_path):
     chosen = study.best_runs(check).set_index(["label", "loss", "dtype", "optimizer"])
     for c in result.check:
         assert chosen.loc[(c.label, c.loss, c.dtype, c.optimizer), "test_accuracy"] == c.accuracy
+    # linear never stepped in the study (its NLL is undefined from weights centred at 0);
+    # the check trained it from a bias of 1, and the figure draws that run dotted
+    curves = pd.read_csv(outputs["a"]["check_curves"])
+    assert tuple(curves.columns) == study.CURVE_COLUMNS
+    assert len(curves.groupby(list(study.RUN_KEYS))) == len(check)
+    text = read_caption(outputs["a"]["caption"]).text
+    assert "Dotted: those of them that C15's check trained (up to 8 steps" in text
+    assert "linear on mixture from an initial bias of 1 (rate " in text
     # check_steps 0: no check, and the jobs still write the verdict
     config["training"]["check_steps"] = 0
     none = run_both(tmp_path / "none")
@@ -1508,6 +1529,46 @@ def test_the_verdict_job_reads_the_tables_as_the_study_made_them(tmp_path):
     numeric = made.table.assign(label="1e3")
     write_csv(numeric, tmp_path / "numeric.csv")
     assert set(publish.read_runs(tmp_path / "numeric.csv")["label"]) == {"1e3"}
+
+
+def test_the_figure_draws_the_checks_runs_of_the_maps_that_never_trained():
+    """relu's NLL is not finite from weights centred at 0 (signed scores give p_y = 0), so
+    it never trains in the study; C15's check trains it from a bias of 1, and the figure
+    draws that run (dotted) with its start in the caption. Not drawn: a map that trained in
+    the study (softmax), a check run that took no step either, and without a check."""
+    config = validate(
+        {
+            "seed": 5,
+            "methods": [{"method": "softmax"}, {"method": "relu"}],
+            "training": {
+                "steps": 4,
+                "seeds": 1,
+                "learning_rates": {"gd": [1.0], "adam": [0.1]},
+                "dtypes": ["float32"],
+                "optimizers": ["adam"],
+                "datasets": ["mixture"],
+                "mixture": {"n_train": 60, "n_test": 60},
+                "check_steps": 8,
+                "widen": 0,
+            },
+        }
+    )
+    cfg = study.StudyConfig.from_mapping(config["training"])
+    specs = study.with_reference(method_specs(config))
+    made = study.run_study(specs, cfg, 5)
+    settings = [("mixture", "relu", "nll", "float32", "adam")]
+    checked = study.recheck(specs, cfg, 5, settings, tverdict.REFERENCE)
+    data = figure.prepare(made.table, made.curves, checked.table, checked.curves)
+    assert data.stops[("mixture", "relu", "nll")] == 0
+    assert list(data.checked_best["label"]) == ["relu"]
+    assert data.checked_best["init_centre"].iloc[0] == 1.0
+    assert set(data.checked["label"]) == {"relu"} and data.checked["step"].max() == 8
+    assert "relu on mixture from an initial bias of 1 (rate " in figure.caption(data)
+    first = checked.curves["step"] == 0
+    idle = checked.curves.assign(train_loss=checked.curves["train_loss"].where(~first))
+    assert figure.prepare(made.table, made.curves, checked.table, idle).checked_best.empty
+    alone = figure.prepare(made.table, made.curves)
+    assert alone.checked.empty and "Dotted" not in figure.caption(alone)
 
 
 def test_the_reference_and_an_alternative_are_always_trained():

@@ -14,6 +14,7 @@ rule training:
         ),
         curves="results/tables/training_curves.csv",
         check="results/tables/training_check.csv",
+        check_curves="results/tables/training_check_curves.csv",
         result="results/training/training_result.json",
         logits="results/training/digits_test_logits.npy",
     log:
@@ -34,6 +35,8 @@ rule training_verdict:
         result="results/training/training_result.json",
         table="results/tables/training.csv",
         curves="results/tables/training_curves.csv",
+        check="results/tables/training_check.csv",
+        check_curves="results/tables/training_check_curves.csv",
     output:
         verdict="results/tables/training_verdict.json",
         svg="results/figures/training_curves.svg",

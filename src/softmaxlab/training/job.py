@@ -6,6 +6,7 @@ Outputs (paths given by the caller, the workflow's rule ``training``):
 * ``curves``: the loss curves (:data:`softmaxlab.training.study.CURVE_COLUMNS`), CSV;
 * ``check``: one row per run of C15's check (``table``'s columns; no row where it did not
   run), CSV: what its comparisons were chosen from;
+* ``check_curves``: the loss curves of the check's runs (``curves``' columns), CSV;
 * ``result``: claim C15's typed result (:func:`softmaxlab.training.result.result_json`),
   JSON, which the verdict job (:mod:`softmaxlab.training.publish`) reads;
 * ``logits``: the test-set logits of digits' softmax model, ``.npy`` (2-D float64, one
@@ -33,6 +34,7 @@ from softmaxlab.sweep import write_csv
 from softmaxlab.training import result as measured_result
 from softmaxlab.training.study import (
     COLUMNS,
+    CURVE_COLUMNS,
     Group,
     StudyConfig,
     chosen_at_edge,
@@ -56,16 +58,17 @@ def write_npy(array: np.ndarray, path) -> None:
 
 def _checked(
     measured: measured_result.TrainingResult, specs, cfg: StudyConfig, seed: int
-) -> tuple[measured_result.TrainingResult, pd.DataFrame]:
+) -> tuple[measured_result.TrainingResult, pd.DataFrame, pd.DataFrame]:
     """``measured`` with C15's check: the settings where an alternative fell short or a
     re-parametrisation of softmax was told apart from it (measured_result.needs_check), trained
     again on the check's grid (cfg.checking(): check_steps steps, smaller learning rates,
     widened where the chosen rate is at an edge, more initial scales and biases;
     study.recheck) and compared the same way (none where check_steps is 0 or nothing fell
-    short), and the check's runs."""
+    short), the check's runs and their loss curves."""
     settings = measured_result.needs_check(measured)
     checked = measured_result.TrainingResult(())
     table = pd.DataFrame(columns=list(COLUMNS))
+    curves = pd.DataFrame(columns=list(CURVE_COLUMNS))
     rates, scales, centres = {}, (), ()
     edges = {}
     if cfg.check_steps:
@@ -75,7 +78,7 @@ def _checked(
         centres = grid.init_centres()
     if cfg.check_steps and settings:
         start = time.perf_counter()
-        table, correct = recheck(specs, cfg, seed, settings, measured_result.REFERENCE)
+        table, correct, curves = recheck(specs, cfg, seed, settings, measured_result.REFERENCE)
         checked = measured_result.measure_every_start(table, correct)
         edges["check_groups"], edges["check_widened"], _ = _edges(table, rates)
         log.info("C15 check, %d settings: %.1f s", len(settings), time.perf_counter() - start)
@@ -90,7 +93,7 @@ def _checked(
         check_exp_family=checked.exp_family,
         **edges,
     )
-    return result, table
+    return result, table, curves
 
 
 def _edges(table, rates: Mapping[str, tuple[float, ...]]) -> tuple[int, int, int]:
@@ -107,7 +110,7 @@ def _edges(table, rates: Mapping[str, tuple[float, ...]]) -> tuple[int, int, int
 def run(config: Mapping, outputs: Mapping) -> float:
     """Run the study of ``config`` (validated: seed, methods and the ``training`` block; the
     methods completed by :func:`~softmaxlab.training.study.with_reference`) and
-    write ``outputs`` (keys table, curves, check, result, logits); return the
+    write ``outputs`` (keys table, curves, check, check_curves, result, logits); return the
     study's wall time in seconds (logged, not written: the outputs stay byte-stable)."""
     cfg = StudyConfig.from_mapping(config.get("training"))
     start = time.perf_counter()
@@ -127,8 +130,9 @@ def run(config: Mapping, outputs: Mapping) -> float:
     measured = dataclasses.replace(
         measured, widen=cfg.widen, groups=groups, widened=widened, at_edge=at_edge
     )
-    measured, check = _checked(measured, specs, cfg, int(config["seed"]))
+    measured, check, check_curves = _checked(measured, specs, cfg, int(config["seed"]))
     write_csv(check, outputs["check"])
+    write_csv(check_curves, outputs["check_curves"])
     with atomic_path(outputs["result"]) as tmp:
         tmp.write_text(measured_result.result_json(measured), encoding="utf-8")
     logits = result.digits_softmax_test_logits

@@ -1,12 +1,14 @@
 """The training study's verdict job: claim C15's verdict and text, and the loss-curve figure.
 
 Inputs (the training job's outputs, :mod:`softmaxlab.training.job`): ``result``, the typed
-result (JSON); ``table`` and ``curves``, the runs and their loss curves (CSV). Outputs
+result (JSON); ``table`` and ``curves``, the runs and their loss curves, ``check`` and
+``check_curves``, C15's check's (CSV). Outputs
 (the workflow's rule ``training_verdict``):
 
 * ``verdict``: claim C15's row (claim, statement, verdict, conditions, text) and the typed
   result, JSON (:func:`softmaxlab.training.verdict.to_json`), which the claims job reads;
-* ``svg``, ``png``, ``caption``: the loss-curve figure and its caption file.
+* ``svg``, ``png``, ``caption``: the loss-curve figure (with the check's runs of the maps
+  that never trained in the study) and its caption file.
 
 A job of its own, apart from the training: an edit to a claim's text or to a figure
 reruns this one (seconds), not the study (minutes), and leaves the digits logits that the
@@ -41,11 +43,12 @@ def read_runs(path) -> pd.DataFrame:
 
 def run(inputs: Mapping, outputs: Mapping) -> None:
     """Write ``outputs`` (keys verdict, svg, png, caption) from ``inputs`` (keys result,
-    table, curves)."""
+    table, curves, check, check_curves)."""
     measured = from_json(Path(inputs["result"]).read_text(encoding="utf-8"))
     with atomic_path(outputs["verdict"]) as tmp:
         tmp.write_text(verdict.to_json(measured), encoding="utf-8")
-    data = figure.prepare(read_runs(inputs["table"]), read_runs(inputs["curves"]))
+    tables = ("table", "curves", "check", "check_curves")
+    data = figure.prepare(*(read_runs(inputs[name]) for name in tables))
     with styled():
         fig = figure.draw(data)
     save_figure(fig, outputs["svg"], outputs["png"])

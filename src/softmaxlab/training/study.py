@@ -94,6 +94,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -723,27 +724,38 @@ def run_study(
     )
 
 
+class Checked(NamedTuple):
+    """What :func:`recheck` trained: the runs (:data:`COLUMNS`), the test points each run
+    predicted right (keyed by :data:`RUN_KEYS`' values) and the loss curves
+    (:data:`CURVE_COLUMNS`)."""
+
+    table: pd.DataFrame
+    correct: dict[tuple, np.ndarray]
+    curves: pd.DataFrame
+
+
 def recheck(
     method_specs: Sequence[tuple[str, Mapping, str]],
     cfg: StudyConfig,
     seed: int,
     settings: Iterable[tuple[str, str, str, str, str]],
     reference: tuple[str, str],
-) -> tuple[pd.DataFrame, dict[tuple, np.ndarray]]:
+) -> Checked:
     """Train again each (data set, label, loss, format, optimiser) of ``settings`` and the
     ``reference`` (label, loss) in the same data set, format and optimiser, with the same
     seeds on the check's grid (:meth:`StudyConfig.checking`: ``cfg.check_steps`` steps, the
     learning rates and ``cfg.check_rates_below`` below them, from ``init_scale`` and each of
     ``cfg.check_init_scales``, and from a bias of 0 and each of ``cfg.check_init_centres``
     where the map is not :func:`shift_invariant`), each widened where its chosen rate is at
-    an edge (:func:`_widened`): their rows of :data:`COLUMNS` and their test points
-    predicted right (as StudyResult.test_correct). Whether a gap in accuracy, or a map that
-    does not train, is the map's or the set-up's (the number of steps, the learning-rate
-    grid, the initial weights' scale and centre): C15's check."""
+    an edge (:func:`_widened`): their rows of :data:`COLUMNS`, their test points predicted
+    right (as StudyResult.test_correct) and their loss curves (:data:`CURVE_COLUMNS`, as
+    the study's). Whether a gap in accuracy, or a map that does not train, is the map's or
+    the set-up's (the number of steps, the learning-rate grid, the initial weights' scale
+    and centre): C15's check."""
     wanted = set(settings)
     wanted |= {(d, *reference, dtype, opt) for d, _, _, dtype, opt in wanted}
     longer = cfg.checking()
-    data, jobs, rows, correct = {}, [], [], {}
+    data, jobs, rows, curves, correct = {}, [], [], [], {}
     for group in groups(method_specs, cfg):
         for optimizer in cfg.optimizers:
             key = (group.dataset, group.label, group.loss, group.dtype, optimizer)
@@ -759,8 +771,9 @@ def recheck(
         batches = _widened(jobs, seed)
     for runs in (runs for batch in batches for runs in batch):
         rows.extend(runs.rows())
+        curves.extend(runs.curve_rows(longer.steps))
         correct.update(runs.test_correct())
-    return _run_table(rows), correct
+    return Checked(_run_table(rows), correct, pd.DataFrame(curves, columns=list(CURVE_COLUMNS)))
 
 
 def _run_table(rows: list[dict]) -> pd.DataFrame:

@@ -1490,26 +1490,31 @@ def test_job_writes_every_output_byte_for_byte(tmp_path):
     assert "Trained again" not in json.loads(none["verdict"].read_text())["text"]
 
 
+def _softmax_and_relu(**training) -> dict:
+    """A validated config training softmax and relu on a small mixture in float32 (Adam
+    at 0.1 and 1.0, gd at 1.0), seed 5, with the ``training`` keys given on top."""
+    return validate(
+        {
+            "seed": 5,
+            "methods": [{"method": "softmax"}, {"method": "relu"}],
+            "training": {
+                "learning_rates": {"gd": [1.0], "adam": [0.1, 1.0]},
+                "dtypes": ["float32"],
+                "datasets": ["mixture"],
+                "mixture": {"n_train": 60, "n_test": 60},
+                "widen": 0,
+                **training,
+            },
+        }
+    )
+
+
 def test_the_verdict_job_reads_the_tables_as_the_study_made_them(tmp_path):
     """The figure is drawn from training.csv and training_curves.csv as written and read
     back (publish.read_runs): the slice it draws, its stops and its caption are those of
     the study's own tables, so moving the figure to its own job moved none of its bytes.
     A label that reads as a number stays a name."""
-    config = validate(
-        {
-            "seed": 5,
-            "methods": [{"method": "softmax"}, {"method": "relu"}],
-            "training": {
-                "steps": 6,
-                "seeds": 2,
-                "learning_rates": {"gd": [1.0], "adam": [0.1, 1.0]},
-                "dtypes": ["float32"],
-                "datasets": ["mixture"],
-                "mixture": {"n_train": 60, "n_test": 60},
-                "check_steps": 0,
-            },
-        }
-    )
+    config = _softmax_and_relu(steps=6, seeds=2, check_steps=0)
     cfg = study.StudyConfig.from_mapping(config["training"])
     made = study.run_study(study.with_reference(method_specs(config)), cfg, 5)
     for name, frame in (("table", made.table), ("curves", made.curves)):
@@ -1536,23 +1541,7 @@ def test_the_figure_draws_the_checks_runs_of_the_maps_that_never_trained():
     it never trains in the study; C15's check trains it from a bias of 1, and the figure
     draws that run (dotted) with its start in the caption. Not drawn: a map that trained in
     the study (softmax), a check run that took no step either, and without a check."""
-    config = validate(
-        {
-            "seed": 5,
-            "methods": [{"method": "softmax"}, {"method": "relu"}],
-            "training": {
-                "steps": 4,
-                "seeds": 1,
-                "learning_rates": {"gd": [1.0], "adam": [0.1]},
-                "dtypes": ["float32"],
-                "optimizers": ["adam"],
-                "datasets": ["mixture"],
-                "mixture": {"n_train": 60, "n_test": 60},
-                "check_steps": 8,
-                "widen": 0,
-            },
-        }
-    )
+    config = _softmax_and_relu(steps=4, seeds=1, check_steps=8, optimizers=["adam"])
     cfg = study.StudyConfig.from_mapping(config["training"])
     specs = study.with_reference(method_specs(config))
     made = study.run_study(specs, cfg, 5)

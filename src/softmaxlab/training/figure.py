@@ -63,6 +63,11 @@ def _slice(best: pd.DataFrame) -> pd.DataFrame:
     return best[(best["dtype"] == DTYPE) & (best["optimizer"] == OPTIMIZER)]
 
 
+def _line_keys(frame: pd.DataFrame) -> list[tuple]:
+    """The (data set, label, loss) of each row of ``frame``: the key of its line."""
+    return list(zip(frame["dataset"], frame["label"], frame["loss"], strict=True))
+
+
 def _mean_curves(best: pd.DataFrame, curves: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     """The runs of ``curves`` at each choice of ``best`` (its start and rate), as one
     mean-over-seeds line per (data set, label, loss) over the steps where every seed is
@@ -111,19 +116,16 @@ def prepare(
         return data
     idle = {key for key, stop in stops.items() if stop == 0}
     again = _slice(best_runs(check))
-    keys = list(zip(again["dataset"], again["label"], again["loss"], strict=True))
-    again = again[[key in idle for key in keys]]
+    again = again[[key in idle for key in _line_keys(again)]]
     checked, checked_stops = _mean_curves(again, check_curves)
     # stepped there: every seed's loss finite at step 0 (a stop at 0 took no step again)
     stepped = {key for key, stop in checked_stops.items() if stop != 0}
     if not stepped:
         return data
-    keys = list(zip(again["dataset"], again["label"], again["loss"], strict=True))
-    lines = list(zip(checked["dataset"], checked["label"], checked["loss"], strict=True))
     return replace(
         data,
-        checked=checked[[key in stepped for key in lines]].reset_index(drop=True),
-        checked_best=again[[key in stepped for key in keys]].reset_index(drop=True),
+        checked=checked[[key in stepped for key in _line_keys(checked)]].reset_index(drop=True),
+        checked_best=again[[key in stepped for key in _line_keys(again)]].reset_index(drop=True),
         checked_stops={key: checked_stops[key] for key in stepped},
     )
 

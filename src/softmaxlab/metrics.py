@@ -258,8 +258,10 @@ DEFINITIONS: dict[str, str] = {
     "rounded input in float64 (in long double for float64 itself).",
     "max_rel_error": "max over r_i > 0 of |p_i - r_i| / r_i, same reference.",
     "input_nonfinite": "1 if some logit is not finite after rounding to the format (the "
-    "cast, not the method: beyond +-448 float8_e4m3fn gives NaN, beyond the max the other "
-    "formats give inf), else 0. Every other metric is measured on the vectors whose rounded "
+    "cast, not the method: a logit that rounds beyond the format's largest value gives NaN "
+    "in float8_e4m3fn (|x| > 464: its largest value is 448, and 464, the midpoint to the "
+    "next step, rounds to it) and inf in the others (float16: |x| >= 65520), else 0. Every "
+    "other metric is measured on the vectors whose rounded "
     "logits are all finite only (NaN, so left out, for the others).",
 }
 #: Where the NLL metrics are measured, appended to each of their definitions.

@@ -851,12 +851,14 @@ def test_c8_quotes_the_native_mode_where_it_was_measured():
     assert stability.verdict_c8(C8_NATIVE) == HOLDS
     text = stability.conditions_c8(C8_NATIVE)
     assert (
-        "(float16 as frameworks compute them, in float32 arithmetic; with every operation "
+        "(float16 as frameworks compute them, in float32 arithmetic); with every operation "
         "rounded to the format (compute: native, measured in float16), an intermediate "
         "overflowed in up to 0.05% of float16's vectors per scale (pooled; " in text
     )
+    # outside the frameworks' parenthesis, and said not to count
     assert text.endswith(
-        "and the output stays finite (non-finite outputs 0%)); small probabilities still "
+        "and the output stays finite (non-finite outputs 0%): reported, not counted, as the "
+        "verdict reads each format in the frameworks' arithmetic; small probabilities still "
         "underflow to 0 at large scales"
     )
     assert "x - max x itself overflows to -inf" not in text  # the unmeasured description
@@ -867,9 +869,10 @@ def test_c8_quotes_the_native_mode_where_it_was_measured():
         "K=1,000 at scale 1,000; x - max x where" in stability.conditions_c8(worst)
     )
     quiet = replace(C8_NATIVE, native_overflow=(0.0,))
-    assert "measured in float16), no intermediate overflowed (non-finite outputs 0%)" in (
+    assert "measured in float16), no intermediate overflowed (non-finite outputs 0%);" in (
         stability.conditions_c8(quiet)
     )
+    assert "not counted" not in stability.conditions_c8(quiet)  # nothing to leave out
 
 
 def test_c8_native_mode_with_non_finite_outputs_is_a_condition():
@@ -878,9 +881,10 @@ def test_c8_native_mode_with_non_finite_outputs_is_a_condition():
     broken = replace(C8_NATIVE, native_nonfinite=(0.25,))
     assert broken.native_broken == ["float16"]
     assert stability.verdict_c8(broken) == CONDITIONAL
-    assert "and the output is non-finite in up to 25% of float16's vectors)" in (
+    assert "and the output is non-finite in up to 25% of float16's vectors;" in (
         stability.conditions_c8(broken)
     )
+    assert "not counted" not in stability.conditions_c8(broken)  # it is counted
     # with no naive overflow either, the conditions still say so
     calm = replace(broken, naive_overflow=(0.0, 0.0, 0.0))
     assert stability.verdict_c8(calm) == CONDITIONAL

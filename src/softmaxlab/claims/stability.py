@@ -68,6 +68,12 @@ class C8Result:
         return dict(zip(self.native_dtypes, values, strict=True))
 
     @property
+    def native_flagged(self) -> list[str]:
+        """The formats where an intermediate of the stable form overflowed natively."""
+        over = self.of_native(self.native_overflow)
+        return [t for t, v in over.items() if v > RATE_SHARE_TOLERANCE]
+
+    @property
     def native_broken(self) -> list[str]:
         """The formats whose stable output was non-finite in the native mode."""
         bad = self.of_native(self.native_nonfinite)
@@ -316,12 +322,11 @@ def _arithmetic(r: C8Result) -> str:
         return ""
     names = ", ".join(r.float32_formats)
     if r.native_dtypes:
-        flagged = any(v > RATE_SHARE_TOLERANCE for v in r.native_overflow)
         # outside the parenthesis: the native mode is not what "never overflows" was read in
         counted = (
             ": reported, not counted, as the verdict reads each format in the frameworks' "
             "arithmetic"
-            if flagged and not r.native_broken
+            if r.native_flagged and not r.native_broken
             else ""
         )
         return (
@@ -339,7 +344,7 @@ def _native(r: C8Result) -> str:
     """The stable form in the native mode, measured: which formats flagged an overflow
     (largest pooled rate per scale), and whether the output stayed finite."""
     over, bad = r.of_native(r.native_overflow), r.of_native(r.native_nonfinite)
-    flagged = [t for t in r.native_dtypes if over[t] > RATE_SHARE_TOLERANCE]
+    flagged = r.native_flagged
     mode = (
         "with every operation rounded to the format (compute: native, measured in "
         + " and ".join(r.native_dtypes)
